@@ -1,0 +1,319 @@
+"""study.toml -> a validated StudyConfig. Every mistake becomes a UserError
+naming the file, the key path, what was expected and the nearest valid name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate.components import Param
+from ablate.errors import UserError, did_you_mean
+from ablate.registry import OFF, SWITCHABLE, Registry, normalise
+
+STUDY_PARAMS = {
+    "name": Param("", help="study name; default: the file's stem"),
+    "question": Param("", help="the question this study answers, shown in the report"),
+    "seeds": Param(3, low=1, help="number of seeds (0..n-1), or a list of seeds"),
+    "plugins": Param([""], help="plugin .py files, relative to the study file"),
+}
+
+DATA_KEYS = {
+    "name": Param("", help="data set component"),
+    "split_seed": Param(0, low=0, help="seed of the train/validation/test split (fixed across run seeds)"),
+}
+
+TRAIN_PARAMS = {
+    "epochs": Param(30, low=1, high=100_000, help="maximum epochs per run"),
+    "batch_size": Param(64, low=1, help="training batch size"),
+    "optimizer": Param("adam", choices=("adam", "sgd"), help="optimizer"),
+    "lr": Param(1e-3, low=0.0, low_open=True, high=10.0, help="learning rate"),
+    "momentum": Param(0.9, low=0.0, high=1.0, high_open=True, help="SGD momentum"),
+    "device": Param("auto", choices=("auto", "cpu", "cuda"), help="auto picks CUDA when present"),
+    "threads": Param(1, low=0, help="torch CPU threads per worker process; 0 keeps torch's default"),
+}
+
+SECTIONS = ("study", "data", "model", "train", "factors")
+SETTING_SECTIONS = ("model", "train", "data")
+FACTOR_KEYS = ("kind", "setting", "levels")
+Primitive = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A named component with its resolved parameters."""
+
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Factor:
+    """One varied dimension of the study.
+
+    A component factor (``kind``) chooses among components, ``none`` being
+    off; a setting factor (``setting``, e.g. "model.slots") chooses among
+    values of one setting. ``options`` are the expanded (level, params) pairs:
+    sub-parameters given as lists are crossed per level, so a dropout rate
+    exists only where dropout is on.
+    """
+
+    name: str
+    kind: str | None
+    setting: str | None
+    levels: list[Primitive]
+    options: list[tuple[Primitive, dict[str, Any], dict[str, Any]]]  # level, varied, all params
+
+    @property
+    def varied(self) -> bool:
+        return len(self.options) > 1
+
+
+@dataclass
+class StudyConfig:
+    path: Path
+    name: str
+    question: str
+    seeds: list[int]
+    plugin_files: list[Path]
+    data: Choice
+    split_seed: int
+    model: Choice
+    train: dict[str, Any]
+    factors: list[Factor]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that defines a run apart from its arm and seed."""
+        blob = json.dumps({"data": [self.data.name, self.data.params, self.split_seed],
+                           "model": [self.model.name, self.model.params], "train": self.train},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse the file; a syntax error names the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("study file not found", where=str(path),
+                        expected="a path to an existing .toml file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the study file: {exc}", where=str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"invalid TOML: {exc}", where=str(path),
+                        hint="see https://toml.io for the syntax") from None
+
+
+def load_study(path: str | Path, registry: Registry | None = None) -> StudyConfig:
+    """Read and validate a study file. Without a registry, plugin files and
+    components are not checked (used to find the plugin files first)."""
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        return _parse(path, raw, registry)
+    except UserError as err:
+        raise err.located(str(path)) from None
+
+
+def plugin_files_of(path: str | Path) -> list[Path]:
+    """The plugin files a study names, resolved against the study's folder."""
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        study = _table(raw.get("study", {}), "study")
+        files = study.get("plugins", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise UserError(f"{files!r} is not valid", key="study.plugins",
+                            expected="a list of paths to .py files")
+    except UserError as err:
+        raise err.located(str(path)) from None
+    return [(path.parent / f) for f in files]
+
+
+def _table(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UserError(f"{value!r} is not a table", key=key, expected=f"a [{key}] table")
+    return value
+
+
+def _check_keys(table: dict[str, Any], allowed, key: str) -> None:
+    for k in table:
+        if k not in allowed:
+            raise UserError(f"unknown key {k!r}", key=f"{key}.{k}" if key else k,
+                            expected="one of: " + ", ".join(allowed),
+                            hint=did_you_mean(k, allowed))
+
+
+def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyConfig:
+    for section in raw:
+        if section not in SECTIONS:
+            raise UserError(f"unknown section [{section}]", key=section,
+                            expected="sections " + ", ".join(f"[{s}]" for s in SECTIONS),
+                            hint=did_you_mean(section, SECTIONS))
+    study = _table(raw.get("study", {}), "study")
+    _check_keys(study, STUDY_PARAMS, "study")
+    name = STUDY_PARAMS["name"].check(study.get("name", path.stem), "study.name")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise UserError(f"{name!r} is not a usable study name", key="study.name",
+                        expected="letters, digits, '_', '-', '.' (it names the output folder)")
+    question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
+    seeds = _seeds(study.get("seeds", 3))
+    plugin_files = [path.parent / f for f in STUDY_PARAMS["plugins"].check(
+        study.get("plugins", [""]), "study.plugins") if f]
+
+    data = dict(_table(raw.get("data", {}), "data"))
+    if "name" not in data:
+        known = ", ".join(registry.names("dataset")) if registry else "a registered data set"
+        raise UserError("missing data set", key="data.name", expected=f"[data] name = one of: {known}")
+    split_seed = DATA_KEYS["split_seed"].check(data.pop("split_seed", 0), "data.split_seed")
+    data_choice = _choice(registry, "dataset", data, "data")
+
+    model = dict(_table(raw.get("model", {"name": "mlp"}), "model"))
+    model.setdefault("name", "mlp")
+    model_choice = _choice(registry, "model", model, "model")
+
+    train_given = _table(raw.get("train", {}), "train")
+    _check_keys(train_given, TRAIN_PARAMS, "train")
+    train = {k: spec.check(train_given[k], f"train.{k}") if k in train_given else spec.default
+             for k, spec in TRAIN_PARAMS.items()}
+
+    factors_raw = _table(raw.get("factors", {}), "factors")
+    factors = [_factor(registry, fname, _table(ftable, f"factors.{fname}"), model_choice, data_choice)
+               for fname, ftable in factors_raw.items()]
+    _check_factor_overlap(factors)
+    return StudyConfig(path=path, name=name, question=question, seeds=seeds, plugin_files=plugin_files,
+                       data=data_choice, split_seed=split_seed, model=model_choice, train=train,
+                       factors=factors, raw=raw)
+
+
+def _seeds(value: Any) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= 1000:
+            raise UserError(f"{value!r} is not valid", key="study.seeds",
+                            expected="a number of seeds in [1, 1000], or a list of integer seeds")
+        return list(range(value))
+    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool)
+                                                 and s >= 0 for s in value):
+        if len(set(value)) != len(value):
+            raise UserError("seeds repeat", key="study.seeds", expected="distinct seeds")
+        return list(value)
+    raise UserError(f"{value!r} is not valid", key="study.seeds",
+                    expected="a number of seeds in [1, 1000], or a non-empty list of integer seeds >= 0")
+
+
+def _choice(registry: Registry | None, kind: str, table: dict[str, Any], key: str) -> Choice:
+    name = table["name"]
+    params = {k: v for k, v in table.items() if k != "name"}
+    if registry is None:
+        return Choice(normalise(name), params)
+    comp = registry.get(kind, name, key=f"{key}.name")
+    return Choice(comp.name, registry.resolve_params(kind, comp.name, params, key))
+
+
+def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model: Choice,
+            data: Choice) -> Factor:
+    key = f"factors.{fname}"
+    if ("kind" in table) == ("setting" in table):
+        raise UserError("a factor needs exactly one of 'kind' (a component kind) or "
+                        "'setting' (e.g. \"model.slots\")", key=key,
+                        expected="kind = one of " + ", ".join(SWITCHABLE) + ", or setting = \"model.PARAM\"")
+    levels = table.get("levels")
+    if not isinstance(levels, list) or not levels:
+        raise UserError(f"{levels!r} is not valid", key=f"{key}.levels",
+                        expected="a non-empty list of levels")
+    if len({json.dumps(lv) for lv in levels}) != len(levels):
+        raise UserError("levels repeat", key=f"{key}.levels", expected="distinct levels")
+    if "setting" in table:
+        _check_keys(table, ("setting", "levels"), key)
+        return _setting_factor(registry, fname, table["setting"], levels, model, data, key)
+
+    kind = table["kind"]
+    if kind not in SWITCHABLE:
+        raise UserError(f"{kind!r} is not a component kind a factor can vary", key=f"{key}.kind",
+                        expected="one of " + ", ".join(SWITCHABLE),
+                        hint=did_you_mean(str(kind), SWITCHABLE))
+    names = []
+    for i, level in enumerate(levels):
+        lkey = f"{key}.levels[{i}]"
+        if not isinstance(level, str):
+            raise UserError(f"{level!r} is not a {kind} name", key=lkey,
+                            expected=f"a string naming a {kind}")
+        if normalise(level) == OFF or registry is None:
+            names.append(normalise(level))
+        else:
+            names.append(registry.get(kind, level, key=lkey).name)
+    _check_keys(table, list(FACTOR_KEYS) + [n for n in names if n != OFF], key)
+    options = []
+    for level in names:
+        sub = table.get(level, {})
+        if level == OFF:
+            options.append((OFF, {}, {}))
+            continue
+        sub = _table(sub, f"{key}.{level}")
+        grids = {p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v])
+                 for p, v in sub.items()}
+        for combo in _product(grids):
+            params = combo if registry is None else registry.resolve_params(kind, level, combo,
+                                                                              f"{key}.{level}")
+            varied = {p: combo[p] for p, values in grids.items() if len(values) > 1}
+            options.append((level, varied, params))
+    return Factor(fname, kind, None, names, options)
+
+
+def _is_list_param(registry: Registry | None, kind: str, name: str, param: str) -> bool:
+    """A parameter whose own value is a list (e.g. hidden sizes) is not a grid."""
+    if registry is None:
+        return False
+    spec = registry.get(kind, name).params.get(param)
+    return spec is not None and isinstance(spec.default, list)
+
+
+def _product(grids: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    combos: list[dict[str, Any]] = [{}]
+    for p, values in grids.items():
+        combos = [{**c, p: v} for c in combos for v in values]
+    return combos
+
+
+def _setting_factor(registry: Registry | None, fname: str, setting: Any, levels: list[Any],
+                    model: Choice, data: Choice, key: str) -> Factor:
+    parts = setting.split(".") if isinstance(setting, str) else []
+    if len(parts) != 2 or parts[0] not in SETTING_SECTIONS or parts[1] == "name":
+        raise UserError(f"{setting!r} is not a setting a factor can vary", key=f"{key}.setting",
+                        expected="\"model.PARAM\", \"train.PARAM\" or \"data.PARAM\"")
+    section, param = parts
+    if section == "train":
+        specs = TRAIN_PARAMS
+    elif registry is None:
+        specs = None
+    else:
+        choice, kind = (model, "model") if section == "model" else (data, "dataset")
+        specs = registry.get(kind, choice.name).params
+    if specs is not None and param not in specs:
+        raise UserError(f"no setting {setting!r}", key=f"{key}.setting",
+                        expected=f"a parameter of [{section}]: " + ", ".join(specs),
+                        hint=did_you_mean(param, specs))
+    checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
+    options = [(v, {}, {}) for v in checked]
+    return Factor(fname, None, setting, checked, options)
+
+
+def _check_factor_overlap(factors: list[Factor]) -> None:
+    """A component or setting may be varied by one factor only."""
+    seen: dict[str, str] = {}
+    for f in factors:
+        keys = [f"setting {f.setting}"] if f.setting else [f"{f.kind} {lv}" for lv in f.levels if lv != OFF]
+        if f.kind == "norm":
+            keys.append("the norm slot")
+        for k in keys:
+            if k in seen:
+                raise UserError(f"{k} is varied by both factors {seen[k]!r} and {f.name!r}",
+                                key=f"factors.{f.name}", expected="each component or setting in one factor")
+            seen[k] = f.name

@@ -1,0 +1,125 @@
+"""Every hook ablate calls: the plugin manual.
+
+Two layers. Registration hooks (``ablate_register_*``) are called once when a
+plugin manager is built; each receives a registrar for one kind of component
+and adds named factories to it. Trial hooks are called during one training run
+on a per-run plugin manager holding only the component instances that run
+uses, so a component that is off never runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ablate import hookspec
+from ablate.components import Batch, EpochState
+
+# --- registration hooks --------------------------------------------------
+
+
+@hookspec
+def ablate_register_norms(registry) -> None:
+    """Add normalization layers.
+
+    Called once per plugin manager. ``registry.add(name, factory, params=...,
+    help=...)``; the factory's keyword arguments are the declared params and it
+    returns an object implementing ``ablate_make_layer`` for the slot "norm".
+    """
+
+
+@hookspec
+def ablate_register_regularizers(registry) -> None:
+    """Add regularizers (loss penalties, optimizer options, layers, constraints).
+
+    Called once per plugin manager. The factory returns an object implementing
+    any of the trial hooks below.
+    """
+
+
+@hookspec
+def ablate_register_augmentations(registry) -> None:
+    """Add augmentation policies; their instances implement ``ablate_transform_batch``."""
+
+
+@hookspec
+def ablate_register_stopping_rules(registry) -> None:
+    """Add stopping rules; their instances implement ``ablate_epoch_end`` (and
+    optionally ``ablate_train_end``)."""
+
+
+@hookspec
+def ablate_register_datasets(registry) -> None:
+    """Add data sets. The factory returns an object with ``load(split_seed) ->
+    DataSplits``; it must not touch the network unless asked to."""
+
+
+@hookspec
+def ablate_register_models(registry) -> None:
+    """Add models. The factory returns an object with ``build(input_shape,
+    num_classes, make_layer) -> torch.nn.Module``, where ``make_layer(slot,
+    features, dims)`` returns the active component's layer for a slot, or
+    ``torch.nn.Identity()`` when the slot is empty."""
+
+
+# --- trial hooks -----------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ablate_make_layer(slot: str, features: int, dims: int) -> torch.nn.Module | None:
+    """Fill a named slot of a model block with a layer.
+
+    Called while the model is built, once per slot per block. ``slot`` is e.g.
+    "norm" or "dropout"; ``features`` the channel/feature count at that point;
+    ``dims`` 0 after a linear layer, 1 or 2 after a 1-D or 2-D convolution.
+    Return a module, or None if this component does not fill that slot.
+    Stops at the first non-None result.
+    """
+
+
+@hookspec
+def ablate_optimizer_options(model: torch.nn.Module) -> dict[str, Any] | None:
+    """Options merged into the optimizer's constructor, e.g. ``{"weight_decay": 1e-4}``.
+
+    Called once, before the optimizer is made. Two components giving the same
+    option is an error.
+    """
+
+
+@hookspec
+def ablate_loss_penalty(model: torch.nn.Module) -> torch.Tensor | None:
+    """A scalar added to the training loss at every step (e.g. an L2 penalty).
+
+    Called once per training step after the forward pass; all results are summed.
+    """
+
+
+@hookspec
+def ablate_transform_batch(batch: Batch) -> None:
+    """Transform a training batch in place (replace ``batch.x``/``batch.y``).
+
+    Called for training batches only, never for validation or test, after the
+    batch is on the device. Randomise per sample, drawing from ``batch.generator``.
+    """
+
+
+@hookspec
+def ablate_after_step(model: torch.nn.Module) -> None:
+    """Act on the weights after each optimizer step (e.g. a max-norm constraint)."""
+
+
+@hookspec
+def ablate_epoch_end(state: EpochState) -> str | None:
+    """Decide at the end of each epoch whether the run stops.
+
+    Every active rule is called (so each can track its own state); return a
+    short stop reason such as "early_stopping" to stop, else None. When several
+    rules fire, the first result in call order is the run's ``stop_reason``.
+    """
+
+
+@hookspec
+def ablate_train_end(model: torch.nn.Module, stop_reason: str) -> None:
+    """Called once after the last epoch, before the final measurement; e.g.
+    early stopping restores the best weights here."""

@@ -1,0 +1,46 @@
+"""Seeded, stratified train/validation/test splits for data sets that ship as
+one array (digits, CSV files) or with only a train/test split (MNIST-1D)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from ablate.components import DataSplits
+
+
+def _standardiser(x_train: np.ndarray):
+    """Per-feature standardisation with training statistics only (no test leakage)."""
+    mean = x_train.mean(axis=0, keepdims=True)
+    std = x_train.std(axis=0, keepdims=True)
+    std[std < 1e-8] = 1.0
+    return lambda x: (x - mean) / std
+
+
+def make_splits(x: np.ndarray, y: np.ndarray, *, val_fraction: float, test_fraction: float,
+                seed: int, name: str = "", x_test: np.ndarray | None = None,
+                y_test: np.ndarray | None = None, standardise: bool = True) -> DataSplits:
+    """Split stratified by class with ``seed``; a given test split is kept as is.
+
+    Without ``x_test``, ``test_fraction`` of the data becomes the test split;
+    ``val_fraction`` of the rest (of the whole, when the test split is carved
+    out here) becomes the validation split.
+    """
+    y = np.asarray(y).astype(np.int64)
+    if x_test is None:
+        x, x_test, y, y_test = train_test_split(x, y, test_size=test_fraction, stratify=y,
+                                                random_state=seed)
+        val_size = val_fraction / (1.0 - test_fraction)
+    else:
+        val_size = val_fraction
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y,
+                                                      random_state=seed)
+    if standardise:
+        scale = _standardiser(x_train.astype(np.float64))
+        x_train, x_val, x_test = scale(x_train), scale(x_val), scale(x_test)
+    as_x = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
+    as_y = lambda a: torch.as_tensor(np.asarray(a).astype(np.int64))
+    num_classes = int(max(y_train.max(), y_val.max(), np.asarray(y_test).max()) + 1)
+    return DataSplits(as_x(x_train), as_y(y_train), as_x(x_val), as_y(y_val), as_x(x_test),
+                      as_y(y_test), num_classes=num_classes, name=name)
