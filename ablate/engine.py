@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -45,6 +46,9 @@ def default_storage(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats, so a killed worker's trial is noticed and rerun."""
     local = url.startswith("sqlite")
@@ -75,8 +79,10 @@ def run_states(study: optuna.Study) -> dict[str, list[optuna.trial.FrozenTrial]]
 
 
 def is_done(trial: optuna.trial.FrozenTrial) -> bool:
+    """Done once its result or failure reason is stored, even if the worker died
+    before Optuna marked the trial finished."""
     return trial.state == TrialState.COMPLETE or (
-        trial.state == TrialState.FAIL and "failure" in trial.user_attrs)
+        trial.state != TrialState.WAITING and ("result" in trial.user_attrs or "failure" in trial.user_attrs))
 
 
 @dataclass

@@ -38,7 +38,7 @@ def collect(study: optuna.Study, planned: list[PlannedRun],
         if trial is None:
             continue
         row: dict[str, Any] = {"arm": run.arm.name, "seed": run.seed}
-        row["status"] = "complete" if trial.state == TrialState.COMPLETE else "failed"
+        row["status"] = "failed" if "failure" in trial.user_attrs else "complete"
         for col in factor_columns:
             row[col] = run.arm.values.get(col)
         result = trial.user_attrs.get("result", {})

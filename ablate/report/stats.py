@@ -1,0 +1,141 @@
+"""Summary statistics for reports: pure functions over the results table.
+
+Kept free of plotting and HTML so the numbers can be tested on their own and
+later extended (paired tests against the baseline, Holm correction) without
+touching the page code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+COMPLETE = "complete"
+
+
+def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of the mean, ignoring NaN.
+
+    Seeds are few (3-5), so a t interval rather than a normal one. With fewer
+    than two finite values the interval is undefined and returned as NaN.
+    """
+    arr = np.asarray(list(values), dtype=float)
+    arr = arr[np.isfinite(arr)]
+    n = arr.size
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(arr.mean())
+    if n < 2:
+        return (mean, math.nan, math.nan)
+    sem = float(arr.std(ddof=1)) / math.sqrt(n)
+    half = float(_st.t.ppf(0.5 + confidence / 2.0, n - 1)) * sem
+    return (mean, mean - half, mean + half)
+
+
+def count_reasons(reasons: Iterable[object]) -> list[tuple[str, int]]:
+    """Count stop reasons, most frequent first (ties alphabetical), skipping blanks."""
+    counts = Counter(str(r) for r in reasons if is_present(r))
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def format_reasons(counts: Sequence[tuple[str, int]]) -> str:
+    """Render reason counts the way the leaderboard shows them: "a x2, b x1"."""
+    return ", ".join(f"{reason} x{n}" for reason, n in counts)
+
+
+def factor_columns(table: pd.DataFrame, factors: Sequence[str]) -> list[str]:
+    """Factor columns plus their conditional sub-parameters ("dropout.rate").
+
+    Sub-parameters are found by the "<factor>." prefix so the report shows the
+    full configuration of an arm without the caller listing them.
+    """
+    cols: list[str] = []
+    for f in factors:
+        if f in table.columns and f not in cols:
+            cols.append(f)
+        for c in table.columns:
+            if isinstance(c, str) and c.startswith(f"{f}.") and c not in cols:
+                cols.append(c)
+    return cols
+
+
+def arm_order(table: pd.DataFrame, meta: Mapping) -> list[str]:
+    """Arms in design order, then any arm that appears only in the table."""
+    order = [str(a) for a in (meta.get("arms") or [])]
+    if "arm" in table.columns:
+        for a in table["arm"].astype(str):
+            if a not in order:
+                order.append(a)
+    return order
+
+
+def leaderboard(table: pd.DataFrame, meta: Mapping) -> pd.DataFrame:
+    """One row per arm, best mean test accuracy first, arms with no completed run last.
+
+    Failed runs are excluded from every mean but counted in ``n_failed`` so a
+    fragile arm cannot look good by losing its bad seeds. Ties keep design order.
+    """
+    factors = factor_columns(table, meta.get("factors") or [])
+    rows = []
+    for pos, arm in enumerate(arm_order(table, meta)):
+        runs = table[table["arm"].astype(str) == arm] if "arm" in table.columns else table.iloc[0:0]
+        status = runs["status"] if "status" in runs.columns else pd.Series(COMPLETE, index=runs.index)
+        done = runs[status == COMPLETE]
+        row: dict = {"arm": arm, "design_index": pos}
+        for f in factors:
+            vals = [v for v in runs[f].tolist() if is_present(v)]
+            row[f] = vals[0] if vals else None
+        row["n_complete"] = int(len(done))
+        row["n_failed"] = int(len(runs) - len(done))
+        row["n_runs"] = int(len(runs))
+        for col, key in (("test_accuracy", "test"), ("gap", "gap"), ("loss_gap", "loss_gap"),
+                         ("val_accuracy", "val"), ("train_accuracy", "train")):
+            m, lo, hi = mean_ci(_col(done, col))
+            row[f"{key}_mean"], row[f"{key}_low"], row[f"{key}_high"] = m, lo, hi
+        epochs = _col(done, "epochs")
+        row["epochs_mean"] = float(np.nanmean(epochs)) if np.isfinite(epochs).any() else math.nan
+        reasons = count_reasons(done["stop_reason"]) if "stop_reason" in done.columns else []
+        row["stop_reasons"] = format_reasons(reasons)
+        row["stop_reason_counts"] = dict(reasons)
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    if board.empty:
+        return board
+    board["_missing"] = board["test_mean"].isna()
+    board = board.sort_values(["_missing", "test_mean", "design_index"],
+                              ascending=[True, False, True], kind="mergesort")
+    return board.drop(columns="_missing").reset_index(drop=True)
+
+
+def per_arm_values(table: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
+    """Finite values of ``column`` from completed runs, per arm (for seed points in figures)."""
+    out: dict[str, np.ndarray] = {}
+    if "arm" not in table.columns:
+        return out
+    done = table[table["status"] == COMPLETE] if "status" in table.columns else table
+    for arm, grp in done.groupby(done["arm"].astype(str), sort=False):
+        vals = _col(grp, column)
+        out[str(arm)] = vals[np.isfinite(vals)]
+    return out
+
+
+def _col(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric column as floats; missing column or junk becomes NaN."""
+    if column not in frame.columns:
+        return np.full(len(frame), math.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+
+
+def is_present(value: object) -> bool:
+    """True unless None, NaN or an empty string (conditional columns are often empty)."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return False
+    try:
+        return not bool(pd.isna(value))
+    except (TypeError, ValueError):  # list-like values are present
+        return True

@@ -1,0 +1,100 @@
+"""Third-party plugins: an installed distribution and a local file a study names."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ablate.errors import UserError
+from ablate.manager import build_registry, make_plugin_manager
+from conftest import TINY
+
+FIXTURE = Path(__file__).parent / "fixtures" / "extra_plugin"
+
+
+@pytest.fixture(scope="module")
+def installed_plugin(tmp_path_factory):
+    """pip-install the fixture distribution into a private folder (no network)."""
+    target = tmp_path_factory.mktemp("site")
+    build = tmp_path_factory.mktemp("src")
+    for f in FIXTURE.iterdir():  # build from a copy: keep the fixture folder clean
+        (build / f.name).write_bytes(f.read_bytes())
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--no-build-isolation", "--target", str(target), str(build)], check=True)
+    return {**os.environ, "PYTHONPATH": str(target)}
+
+
+def _ablate(env, *args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ablate", *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_installed_distribution_is_listed_and_usable(installed_plugin, write_study, tmp_path):
+    listing = _ablate(installed_plugin, "plugins")
+    assert listing.returncode == 0, listing.stderr
+    line = next(l for l in listing.stdout.splitlines() if "scalenorm" in l)
+    assert "ablate-extra-plugin:norms" in line
+    assert "batchnorm" in listing.stdout  # built-ins still there beside it
+    study = write_study(TINY.replace('"batchnorm"]', '"scalenorm"]').replace("seeds = 2", "seeds = 1"))
+    done = _ablate(installed_plugin, "run", study, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(table["norm"]) == {"none", "scalenorm"} and (table["status"] == "complete").all()
+
+
+def test_without_the_distribution_the_name_is_unknown(write_study, run_cli):
+    code, _, stderr = run_cli("run", write_study(TINY.replace('"batchnorm"]', '"scalenorm"]')))
+    assert code == 2 and "unknown norm 'scalenorm'" in stderr
+
+
+LOCAL = '''
+import torch
+from ablate import Param, hookimpl
+
+class Shrink:
+    """Multiplies every weight by (1 - amount) after each step: a visible effect."""
+    def __init__(self, amount):
+        self.amount = amount
+
+    @hookimpl
+    def ablate_after_step(self, model):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 - self.amount)
+
+@hookimpl
+def ablate_register_regularizers(registry):
+    registry.add("shrink", Shrink, params={"amount": Param(0.1, low=0.0, high=1.0)})
+'''
+
+
+def test_study_names_a_local_plugin_file(write_study, run_cli, tmp_path):
+    (tmp_path / "my_plugin.py").write_text(LOCAL)
+    text = TINY.replace('seeds = 2', 'seeds = 1\nplugins = ["my_plugin.py"]').replace(
+        '"dropout"]\ndropout = { rate = 0.2 }', '"shrink"]\nshrink = { amount = 0.5 }')
+    code, stdout, stderr = run_cli("run", write_study(text), "--out", tmp_path / "out")
+    assert code == 0, stderr
+    table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("arm")
+    # shrinking every weight by half each step cripples the network: the effect is real
+    assert table.loc["shrink", "train_accuracy"] < table.loc["baseline", "train_accuracy"] - 0.3
+
+
+def test_missing_local_plugin_file_is_a_user_error(write_study, run_cli):
+    code, _, stderr = run_cli("run", write_study(TINY.replace("seeds = 2", 'seeds = 2\nplugins = ["gone.py"]')))
+    assert code == 2 and "gone.py" in stderr and "does not exist" in stderr
+
+
+def test_duplicate_component_names_both_plugins(tmp_path):
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.py").write_text(
+            "from ablate import hookimpl\n@hookimpl\ndef ablate_register_norms(registry):\n"
+            "    registry.add('twin', object)\n")
+    pm = make_plugin_manager([tmp_path / "one.py", tmp_path / "two.py"])
+    with pytest.raises(UserError) as err:
+        build_registry(pm)
+    assert "file:one.py" in str(err.value) and "file:two.py" in str(err.value)

@@ -1,0 +1,121 @@
+"""The HTML report end to end: files, links, one row per arm, escaping."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ablate.report import write_report
+
+EVIL = "<script>alert(1)</script>"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FIGURES = ["fig_test_accuracy.png", "fig_gap.png", "fig_learning_curves.png",
+           "fig_accuracy_vs_gap.png"]
+
+
+def _study(arms, seeds, failed=(), norms=None):
+    """Synthetic table + histories; early-stopped runs get shorter histories."""
+    rng = np.random.default_rng(0)
+    rows, histories = [], []
+    for a, arm in enumerate(arms):
+        for seed in seeds:
+            norm = (norms or {}).get(arm, f"norm{a}")
+            if (arm, seed) in failed:
+                rows.append({"arm": arm, "seed": seed, "status": "failed", "norm": norm,
+                             "dropout.rate": np.nan, **{k: np.nan for k in _METRICS},
+                             "epochs": 0, "stop_reason": "", "seconds": 0.5,
+                             "failure": f"RuntimeError: {EVIL} diverged"})
+                continue
+            test = 0.8 + 0.03 * a + rng.normal(0, 0.01)
+            train = test + 0.02 + 0.01 * (a % 3) + rng.normal(0, 0.005)
+            epochs = 6 + (seed % 3) * 2
+            rows.append({"arm": arm, "seed": seed, "status": "complete", "norm": norm,
+                         "dropout.rate": 0.5 if a == 1 else np.nan,
+                         "train_accuracy": train, "val_accuracy": test + 0.005, "test_accuracy": test,
+                         "gap": train - test, "train_loss": 0.2, "val_loss": 0.35, "test_loss": 0.4,
+                         "loss_gap": 0.2, "epochs": epochs,
+                         "stop_reason": "early_stopping" if epochs < 10 else "max_epochs",
+                         "seconds": 3.0, "failure": ""})
+            histories.append({"arm": arm, "seed": seed, "history": [
+                {"epoch": e, "train_loss": 1 / e, "train_accuracy": train * (1 - 0.5 / e),
+                 "val_loss": 1.2 / e, "val_accuracy": test * (1 - 0.5 / e)}
+                for e in range(1, epochs + 1)]})
+    meta = {"name": f"Norm study {EVIL}", "question": "Does normalization help?",
+            "dataset": "mnist1d", "model": "mlp", "arms": list(arms), "factors": ["norm", "dropout"],
+            "baseline": arms[0], "seeds": list(seeds), "device": "cpu",
+            "versions": {"torch": "2.3.0", "ablate": "0.1.0"}, "seconds": 3725.0,
+            "started": "2024-01-01T00:00:00", "train": {"epochs": 10, "lr": 0.001},
+            "runs_total": len(arms) * len(seeds)}
+    return pd.DataFrame(rows), histories, meta
+
+
+_METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
+            "test_loss", "loss_gap"]
+
+
+def _check_files(out):
+    html = (out / "index.html").read_text(encoding="utf-8")
+    for name in FIGURES:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    srcs = re.findall(r'<img[^>]*\ssrc="([^"]+)"', html)
+    assert sorted(srcs) == sorted(FIGURES)
+    for src in srcs:
+        assert (out / src).is_file()
+    assert "http://" not in html and "https://" not in html  # opens offline
+    return html
+
+
+def _arm_column(html):
+    """Arm names in leaderboard order, as they appear in the markup."""
+    board = html[html.index('id="leaderboard"'):html.index("</table>")]
+    return re.findall(r'<tr class="arm-row" data-arm="([^"]*)"', board)
+
+
+def test_report_three_arms_with_failure_and_escaping(tmp_path):
+    arms = ["baseline", f"bn {EVIL}", "layernorm"]
+    table, histories, meta = _study(arms, [0, 1, 2], failed={("layernorm", 1)})
+    path = write_report(tmp_path / "report", table, histories, meta)
+    assert path == tmp_path / "report" / "index.html"
+    html = _check_files(path.parent)
+
+    assert html.count('<tr class="arm-row"') == 3
+    assert "<script" not in html  # study name, arm name and failure reason all escaped
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # title, h1, arm, failure
+    assert "bn <wbr>&lt;script&gt;" in html  # visible arm cell: escaped pieces, break points
+    assert "RuntimeError: &lt;script&gt;" in html
+    assert 'href="results.csv"' in html and 'href="results.json"' in html
+    assert "Does normalization help?" in html
+    assert "8 completed / 1 failed / 9 total" in html
+    assert "1h 02m 05s" in html
+    # Best arm first: layernorm has the highest synthetic accuracy.
+    board = html[html.index('id="leaderboard"'):html.index("</table>")]
+    assert _arm_column(html) == ["layernorm", "bn &lt;script&gt;alert(1)&lt;/script&gt;", "baseline"]
+    assert re.search(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]", board)  # mean with CI
+    assert "early_stopping x" in board
+
+
+def test_report_one_seed_and_all_failed_arm(tmp_path):
+    arms = ["a", "b", "dead"]
+    table, histories, meta = _study(arms, [7], failed={("dead", 7)})
+    meta = {k: v for k, v in meta.items() if k not in ("versions", "train", "seconds", "question")}
+    html = _check_files(write_report(tmp_path, table, histories, meta).parent)
+    assert html.count('<tr class="arm-row"') == 3
+    assert "(n=1)" in html
+    assert _arm_column(html) == ["b", "a", "dead"]  # no completed run: listed last
+
+
+def test_report_with_minimal_meta_and_no_completed_runs(tmp_path):
+    table, histories, meta = _study(["x"], [0, 1], failed={("x", 0), ("x", 1)})
+    html = _check_files(write_report(tmp_path, table, [], {"arms": ["x"]}).parent)
+    assert html.count('<tr class="arm-row"') == 1
+    assert "0 completed / 2 failed / 2 total" in html
+
+
+@pytest.mark.parametrize("name", ["x" * 120, "norm=batchnorm,dropout=0.5,$weird$_label",
+                                  "say \"hi\" & 'bye'"])
+def test_long_or_odd_arm_names_render(tmp_path, name):
+    table, histories, meta = _study([name, "b"], [0, 1])
+    html = _check_files(write_report(tmp_path, table, histories, meta).parent)
+    assert html.count('<tr class="arm-row"') == 2
+    assert len(_arm_column(html)) == 2  # quotes in names cannot break out of the attribute
