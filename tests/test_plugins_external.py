@@ -98,3 +98,80 @@ def test_duplicate_component_names_both_plugins(tmp_path):
     with pytest.raises(UserError) as err:
         build_registry(pm)
     assert "file:one.py" in str(err.value) and "file:two.py" in str(err.value)
+
+
+KINDS_PLUGIN = '''
+import numpy as np
+import torch.nn as nn
+from ablate import Param, hookimpl, make_splits
+
+
+class Blobs:
+    def __init__(self, centers):
+        self.centers = centers
+
+    def load(self, split_seed):
+        from sklearn.datasets import make_blobs
+        x, y = make_blobs(n_samples=300, centers=self.centers, n_features=5, random_state=0)
+        return make_splits(x, y, val_fraction=0.2, test_fraction=0.2, seed=split_seed, name="blobs")
+
+
+class Linear:
+    def __init__(self):
+        pass
+
+    def build(self, input_shape, num_classes, make_layer):
+        return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), num_classes))
+
+
+class StopAt:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    @hookimpl
+    def ablate_epoch_end(self, state):
+        return "stop_at" if state.epoch >= self.epoch else None
+
+
+@hookimpl
+def ablate_register_datasets(registry):
+    registry.add("blobs", Blobs, params={"centers": Param(3, low=2, high=20)})
+
+
+@hookimpl
+def ablate_register_models(registry):
+    registry.add("linear", Linear)
+
+
+@hookimpl
+def ablate_register_stopping_rules(registry):
+    registry.add("stop_at", StopAt, params={"epoch": Param(2, low=1)})
+'''
+
+
+def test_local_file_can_add_a_dataset_a_model_and_a_stopping_rule(write_study, run_cli, tmp_path):
+    (tmp_path / "kinds.py").write_text(KINDS_PLUGIN)
+    study = write_study('''
+        [study]
+        seeds = 2
+        plugins = ["kinds.py"]
+        [data]
+        name = "blobs"
+        centers = 4
+        [model]
+        name = "linear"
+        [train]
+        epochs = 6
+        lr = 0.05
+        [factors.stop]
+        kind = "stopping"
+        levels = ["none", "stop_at"]
+        stop_at = { epoch = 2 }
+        ''')
+    code, _, stderr = run_cli("run", study, "--out", tmp_path / "out")
+    assert code == 0, stderr
+    table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("arm")
+    assert list(table.loc["stop_at", "epochs"]) == [2, 2]
+    assert set(table.loc["stop_at", "stop_reason"]) == {"stop_at"}
+    assert list(table.loc["baseline", "epochs"]) == [6, 6]
+    assert table.loc["baseline", "test_accuracy"].min() > 0.8  # separated blobs are learnable
