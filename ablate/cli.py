@@ -103,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{len(arms) * len(config.seeds)} runs on {device}; output {out}", flush=True)
     started, wall = dt.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
     study = run_study(config, registry, arms, storage, log=lambda s: print(s, flush=True))
+    trained = time.perf_counter() - wall
     planned = plan_runs(config, arms)
     meta = {
         "name": config.name, "question": config.question, "study_file": str(args.study),
@@ -114,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "optuna_study": study.study_name,
     }
     written = write_outputs(out, study, planned, arms, meta)
-    print(f"report: {written}")
+    print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
+          f"{written}")
     return 0
 
 
