@@ -86,12 +86,13 @@ def versions() -> dict[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ablate.design import factorial
+    from ablate.design import baseline_arm, factorial
     from ablate.engine import default_storage, plan_runs, run_study
     from ablate.training import pick_device
 
     config, registry = _load(args.study)
     arms = factorial(config)
+    baseline = baseline_arm(config, arms)
     out = args.out if args.out is not None else Path("reports") / config.name
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -109,24 +110,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         "name": config.name, "question": config.question, "study_file": str(args.study),
         "dataset": config.data.name, "data": config.data.params, "model": config.model.name,
         "model_params": config.model.params, "train": config.train, "seeds": config.seeds,
-        "arms": [a.name for a in arms], "baseline": "baseline" if any(a.name == "baseline" for a in arms) else None,
+        "arms": [a.name for a in arms], "baseline": baseline,
         "runs_total": len(planned), "device": str(device), "versions": versions(),
         "started": started, "seconds": round(time.perf_counter() - wall, 2), "storage": storage,
         "optuna_study": study.study_name,
     }
-    written = write_outputs(out, study, planned, arms, meta)
+    from ablate.results import factor_columns, plan_record
+
+    meta["factors"] = factor_columns(arms)
+    study.set_user_attr("meta", meta)
+    study.set_user_attr("plan", plan_record(planned))
+    written = write_outputs(out, study)
     print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
           f"{written}")
     return 0
 
 
-def write_outputs(out: Path, study, planned, arms, meta) -> Path:
+def write_outputs(out: Path, study) -> Path:
+    """Tables and report from what the storage holds: the same for `run` and `report`."""
     from ablate.report import write_report
-    from ablate.results import collect, factor_columns, write_tables
+    from ablate.results import collect, write_tables
 
-    columns = factor_columns(arms)
-    meta["factors"] = columns
-    table, histories = collect(study, planned, columns)
+    meta = study.user_attrs["meta"]
+    table, histories = collect(study, study.user_attrs["plan"], meta["factors"])
     write_tables(out, table, histories, meta)
     return write_report(out, table, histories, meta)
 

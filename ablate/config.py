@@ -20,6 +20,7 @@ STUDY_PARAMS = {
     "question": Param("", help="the question this study answers, shown in the report"),
     "seeds": Param(3, low=1, help="number of seeds (0..n-1), or a list of seeds"),
     "plugins": Param([""], help="plugin .py files, relative to the study file"),
+    "baseline": Param("", help="the arm others are compared with; default: the all-off arm"),
 }
 
 DATA_KEYS = {
@@ -85,6 +86,7 @@ class StudyConfig:
     model: Choice
     train: dict[str, Any]
     factors: list[Factor]
+    baseline: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
@@ -190,7 +192,8 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_factor_overlap(factors)
     return StudyConfig(path=path, name=name, question=question, seeds=seeds, plugin_files=plugin_files,
                        data=data_choice, split_seed=split_seed, model=model_choice, train=train,
-                       factors=factors, raw=raw)
+                       factors=factors, baseline=STUDY_PARAMS["baseline"].check(
+                           study.get("baseline", ""), "study.baseline"), raw=raw)
 
 
 def _seeds(value: Any) -> list[int]:

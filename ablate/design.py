@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ablate.config import StudyConfig
-from ablate.errors import UserError
+from ablate.errors import UserError, did_you_mean
 from ablate.registry import OFF
 
 MAX_ARMS = 5000
@@ -80,3 +80,15 @@ def _arm(combo: list[tuple]) -> Arm:
             parts.append(f"{level}({sub})" if sub else str(level))
     name = " + ".join(parts) or "baseline"
     return Arm(name, values, tuple(components), settings)
+
+
+def baseline_arm(config: StudyConfig, arms: list[Arm]) -> str | None:
+    """The arm the study names as baseline, else the all-off arm, else None."""
+    names = [a.name for a in arms]
+    if config.baseline:
+        if config.baseline not in names:
+            raise UserError(f"no arm named {config.baseline!r}", key="study.baseline",
+                            where=str(config.path), expected="one of: " + ", ".join(names),
+                            hint=did_you_mean(config.baseline, names))
+        return config.baseline
+    return "baseline" if "baseline" in names else None

@@ -46,7 +46,11 @@ def default_storage(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+def fail_stale(study: optuna.Study) -> None:
+    """Mark trials whose worker stopped sending heartbeats as failed (so they rerun)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -54,9 +58,11 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     local = url.startswith("sqlite")
     kwargs = {"connect_args": {"timeout": 60}} if local else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs,
-                                          heartbeat_interval=2 if local else 10,
-                                          grace_period=8 if local else 40)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs,
+                                              heartbeat_interval=2 if local else 10,
+                                              grace_period=8 if local else 40)
     except Exception as exc:
         raise UserError(f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
                         key="--storage", expected="sqlite:///PATH or postgresql://USER@HOST/DB") from None
@@ -155,7 +161,7 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], storage_
     runs = {r.key: r for r in planned}
     logging.getLogger("optuna").setLevel(logging.ERROR)
 
-    optuna.storages.fail_stale_trials(study)
+    fail_stale(study)
     states = run_states(study)
     done = sum(1 for r in planned if any(is_done(t) for t in states.get(r.key, [])))
     progress = Progress(len(planned), done, log)
@@ -163,7 +169,7 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], storage_
         log(f"{done} of {len(planned)} runs already stored; {len(planned) - done} to train")
     objective = _objective(config, registry, runs, progress)
     while True:
-        optuna.storages.fail_stale_trials(study)
+        fail_stale(study)
         states = run_states(study)
         pending = [r for r in planned if not any(is_done(t) for t in states.get(r.key, []))]
         if not pending:

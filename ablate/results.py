@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from ablate.design import Arm
 from ablate.engine import PlannedRun, is_done, run_states
 
 METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
@@ -28,19 +29,24 @@ def _pick(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | 
     return done[0] if done else None
 
 
-def collect(study: optuna.Study, planned: list[PlannedRun],
+def plan_record(planned: list[PlannedRun]) -> list[dict[str, Any]]:
+    """The plan as stored with the study, so a report needs only the storage."""
+    return [{"key": r.key, "arm": r.arm.name, "seed": r.seed, "values": r.arm.values} for r in planned]
+
+
+def collect(study: optuna.Study, plan: list[dict[str, Any]],
             factor_columns: list[str]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(table, histories) for the planned runs that have a stored outcome."""
     states = run_states(study)
     rows, histories = [], []
-    for run in planned:
-        trial = _pick(states.get(run.key, []))
+    for run in plan:
+        trial = _pick(states.get(run["key"], []))
         if trial is None:
             continue
-        row: dict[str, Any] = {"arm": run.arm.name, "seed": run.seed}
+        row: dict[str, Any] = {"arm": run["arm"], "seed": run["seed"]}
         row["status"] = "failed" if "failure" in trial.user_attrs else "complete"
         for col in factor_columns:
-            row[col] = run.arm.values.get(col)
+            row[col] = run["values"].get(col)
         result = trial.user_attrs.get("result", {})
         metrics = result.get("metrics", {})
         for m in METRICS:
@@ -52,14 +58,14 @@ def collect(study: optuna.Study, planned: list[PlannedRun],
         row["trial"] = trial.number
         rows.append(row)
         if result.get("history"):
-            histories.append({"arm": run.arm.name, "seed": run.seed, "history": result["history"],
+            histories.append({"arm": run["arm"], "seed": run["seed"], "history": result["history"],
                               "config": result.get("config", {})})
     columns = ["arm", "seed", "status", *factor_columns, *METRICS, "epochs", "stop_reason", "seconds",
                "failure", "trial"]
     return pd.DataFrame(rows, columns=columns), histories
 
 
-def factor_columns(arms) -> list[str]:
+def factor_columns(arms: list[Arm]) -> list[str]:
     """Factor and varied sub-parameter columns, in the order they first appear."""
     cols: dict[str, None] = {}
     for arm in arms:

@@ -57,3 +57,8 @@ def test_missing_study_file(run_cli, tmp_path):
 def test_bad_storage_url_is_a_user_error(write_study, run_cli, tmp_path):
     code, _, stderr = run_cli("run", write_study(), "--out", tmp_path / "o", "--storage", "nosuchdb://x")
     assert code == 2 and "storage" in stderr and "Traceback" not in stderr
+
+
+def test_unknown_baseline_arm_names_the_nearest(write_study, run_cli):
+    code, _, stderr = run_cli("run", write_study(TINY.replace("seeds = 2", 'seeds = 2\nbaseline = "batchnrom"')))
+    assert code == 2 and "study.baseline" in stderr and "did you mean 'batchnorm'" in stderr
