@@ -120,21 +120,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     meta["factors"] = factor_columns(arms)
     study.set_user_attr("meta", meta)
     study.set_user_attr("plan", plan_record(planned))
+    from ablate.outputs import write_outputs
+
     written = write_outputs(out, study)
     print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
           f"{written}")
     return 0
-
-
-def write_outputs(out: Path, study) -> Path:
-    """Tables and report from what the storage holds: the same for `run` and `report`."""
-    from ablate.report import write_report
-    from ablate.results import collect, write_tables
-
-    meta = study.user_attrs["meta"]
-    table, histories = collect(study, study.user_attrs["plan"], meta["factors"])
-    write_tables(out, table, histories, meta)
-    return write_report(out, table, histories, meta)
 
 
 if __name__ == "__main__":

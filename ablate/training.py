@@ -145,8 +145,13 @@ def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
 
 def train_run(config: StudyConfig, registry: Registry, arm: Arm, seed: int,
-              device: torch.device | None = None) -> RunResult:
-    """Train one arm with one seed and measure it; raise RunFailed on divergence."""
+              device: torch.device | None = None,
+              on_epoch: Callable[[dict[str, float]], None] | None = None) -> RunResult:
+    """Train one arm with one seed and measure it; raise RunFailed on divergence.
+
+    ``on_epoch`` sees each epoch's metrics (the engine reports them to Optuna's
+    pruner; an exception it raises, such as TrialPruned, ends the run).
+    """
     started = time.perf_counter()
     model_params, train = _resolved(config, arm)
     device = device or pick_device(train["device"])
@@ -205,6 +210,8 @@ def train_run(config: StudyConfig, registry: Registry, arm: Arm, seed: int,
         metrics = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": correct.item() / n,
                    "val_loss": val_loss, "val_accuracy": val_acc}
         history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(metrics)
         if has["ablate_epoch_end"]:
             state = EpochState(epoch, train["epochs"], model, metrics, history,
                                time.perf_counter() - started)
