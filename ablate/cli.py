@@ -4,6 +4,7 @@ error (printed in a few lines, no traceback), 1 on an internal error."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import platform
 import sys
@@ -26,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/<study name>)")
     run.add_argument("--storage", default=None,
                      help="Optuna storage URL (default: sqlite:///OUT/study.db)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan (as `ablate plan`) and stop")
+    plan = sub.add_parser("plan", help="print the design, its arms, the run count and a time estimate")
+    plan.add_argument("study", type=Path, help="the study file (TOML)")
+    plan.add_argument("--no-calibrate", action="store_true",
+                      help="skip the short calibration runs behind the time estimate")
     sub.add_parser("plugins", help="list every component by kind, with the plugin that provides it")
     return parser
 
@@ -38,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "plugins":
             return cmd_plugins()
+        if args.command == "plan":
+            return cmd_plan(args.study, calibrate=not args.no_calibrate)
+        if args.dry_run:
+            return cmd_plan(args.study, calibrate=True)
         return cmd_run(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -85,13 +95,38 @@ def versions() -> dict[str, str]:
             "optuna": optuna.__version__}
 
 
+def cmd_plan(study_path: Path, calibrate: bool) -> int:
+    from ablate.design import baseline_arm, build_arms
+    from ablate.plan import describe, estimate_seconds
+
+    config, registry = _load(study_path)
+    arms = build_arms(config, registry)
+    baseline_arm(config, arms)
+    describe(config, arms)
+    if calibrate:
+        print("calibrating...", flush=True)
+        seconds, note = estimate_seconds(config, registry, arms)
+        print(f"estimated wall time: {_duration(seconds)} ({note})")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    if seconds < 5400:
+        return f"~{seconds / 60:.1f} min"
+    return f"~{seconds / 3600:.1f} h"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from ablate.design import baseline_arm, factorial
-    from ablate.engine import default_storage, plan_runs, run_study
+    from ablate.design import baseline_arm, build_arms
+    from ablate.engine import default_storage, run_study
+    from ablate.plan import run_count
+    from ablate.results import factor_columns, plan_record
     from ablate.training import pick_device
 
     config, registry = _load(args.study)
-    arms = factorial(config)
+    arms = build_arms(config, registry)
     baseline = baseline_arm(config, arms)
     out = args.out if args.out is not None else Path("reports") / config.name
     try:
@@ -100,24 +135,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot create the output folder: {exc}", key="--out") from None
     storage = args.storage or default_storage(out)
     device = pick_device(config.train["device"])
-    print(f"study {config.name}: {len(arms)} arms x {len(config.seeds)} seeds = "
-          f"{len(arms) * len(config.seeds)} runs on {device}; output {out}", flush=True)
+    what = (f"{config.design.kind} over a budget of {config.design.budget} arms" if config.design.sampled
+            else f"{len(arms)} arms x {len(config.seeds)} seeds")
+    print(f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}; output {out}", flush=True)
     started, wall = dt.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
-    study = run_study(config, registry, arms, storage, log=lambda s: print(s, flush=True))
+    study, planned = run_study(config, registry, arms, storage, log=lambda s: print(s, flush=True))
     trained = time.perf_counter() - wall
-    planned = plan_runs(config, arms)
+    arm_list = list({r.arm.name: r.arm for r in planned}.values())
     meta = {
         "name": config.name, "question": config.question, "study_file": str(args.study),
+        "design": dataclasses.asdict(config.design),
         "dataset": config.data.name, "data": config.data.params, "model": config.model.name,
         "model_params": config.model.params, "train": config.train, "seeds": config.seeds,
-        "arms": [a.name for a in arms], "baseline": baseline,
+        "arms": [a.name for a in arm_list], "baseline": baseline, "factors": factor_columns(arm_list),
         "runs_total": len(planned), "device": str(device), "versions": versions(),
         "started": started, "seconds": round(time.perf_counter() - wall, 2), "storage": storage,
         "optuna_study": study.study_name,
     }
-    from ablate.results import factor_columns, plan_record
-
-    meta["factors"] = factor_columns(arms)
     study.set_user_attr("meta", meta)
     study.set_user_attr("plan", plan_record(planned))
     from ablate.outputs import write_outputs

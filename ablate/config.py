@@ -4,6 +4,7 @@ naming the file, the key path, what was expected and the nearest valid name."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import tomllib
@@ -38,7 +39,20 @@ TRAIN_PARAMS = {
     "threads": Param(1, low=0, help="torch CPU threads per worker process; 0 keeps torch's default"),
 }
 
-SECTIONS = ("study", "data", "model", "train", "factors")
+DESIGN_KINDS = ("factorial", "leave_one_out", "add_one_in", "orderings", "search", "pareto")
+DESIGN_PARAMS = {
+    "kind": Param("factorial", choices=DESIGN_KINDS, help="how the factors become arms"),
+    "budget": Param(20, low=1, high=100_000, help="search/pareto: arms the sampler may try"),
+    "sampler": Param("", choices=("", "tpe", "random", "nsga2", "exhaustive"),
+                     help="search: tpe (default) or random; pareto: exhaustive (default) or nsga2"),
+    "confirm_top": Param(0, low=0, help="search: re-run the best K arms over the study's seeds"),
+    "pruner": Param("none", choices=("none", "median", "successive_halving"),
+                    help="search only: stop poor runs early on validation accuracy"),
+    "search_seed": Param(10_000, low=0, help="search/pareto sampling: the seed of every sampled run"),
+}
+SAMPLED = ("search", "pareto")
+
+SECTIONS = ("study", "data", "model", "train", "factors", "design")
 SETTING_SECTIONS = ("model", "train", "data")
 FACTOR_KEYS = ("kind", "setting", "levels")
 Primitive = str | int | float | bool
@@ -50,6 +64,31 @@ class Choice:
 
     name: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Range:
+    """A continuous (or integer) interval a search samples from."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+@dataclass
+class DesignConfig:
+    kind: str = "factorial"
+    budget: int = 20
+    sampler: str = ""
+    confirm_top: int = 0
+    pruner: str = "none"
+    search_seed: int = 10_000
+
+    @property
+    def sampled(self) -> bool:
+        """Arms chosen by an Optuna sampler rather than enumerated up front."""
+        return self.kind == "search" or (self.kind == "pareto" and self.sampler == "nsga2")
 
 
 @dataclass
@@ -68,6 +107,8 @@ class Factor:
     setting: str | None
     levels: list[Primitive]
     options: list[tuple[Primitive, dict[str, Any], dict[str, Any]]]  # level, varied, all params
+    ranges: dict[Any, dict[str, Range]] = field(default_factory=dict)  # level -> param -> range
+    range: Range | None = None  # a setting factor searched over an interval
 
     @property
     def varied(self) -> bool:
@@ -86,6 +127,7 @@ class StudyConfig:
     model: Choice
     train: dict[str, Any]
     factors: list[Factor]
+    design: DesignConfig = field(default_factory=DesignConfig)
     baseline: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -186,14 +228,81 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     train = {k: spec.check(train_given[k], f"train.{k}") if k in train_given else spec.default
              for k, spec in TRAIN_PARAMS.items()}
 
+    design = _design(_table(raw.get("design", {}), "design"))
     factors_raw = _table(raw.get("factors", {}), "factors")
-    factors = [_factor(registry, fname, _table(ftable, f"factors.{fname}"), model_choice, data_choice)
-               for fname, ftable in factors_raw.items()]
+    factors = [_factor(registry, fname, _table(ftable, f"factors.{fname}"), model_choice, data_choice,
+                       design) for fname, ftable in factors_raw.items()]
     _check_factor_overlap(factors)
+    _check_design(design, factors)
+    if design.sampled and design.search_seed in seeds:
+        raise UserError(f"the search seed {design.search_seed} is also a study seed", key="design.search_seed",
+                        expected="a seed outside study.seeds, so confirmed numbers are fresh draws")
     return StudyConfig(path=path, name=name, question=question, seeds=seeds, plugin_files=plugin_files,
                        data=data_choice, split_seed=split_seed, model=model_choice, train=train,
-                       factors=factors, baseline=STUDY_PARAMS["baseline"].check(
+                       factors=factors, design=design, baseline=STUDY_PARAMS["baseline"].check(
                            study.get("baseline", ""), "study.baseline"), raw=raw)
+
+
+def _design(table: dict[str, Any]) -> DesignConfig:
+    _check_keys(table, DESIGN_PARAMS, "design")
+    values = {k: DESIGN_PARAMS[k].check(v, f"design.{k}") for k, v in table.items()}
+    design = DesignConfig(**values)
+    if design.kind not in SAMPLED:
+        for k in ("budget", "sampler", "search_seed"):
+            if k in table:
+                raise UserError(f"'{k}' applies to search and pareto designs only", key=f"design.{k}",
+                                expected=f"design.kind = \"search\" or \"pareto\" (this is {design.kind!r})")
+    if design.kind != "search":
+        for k in ("confirm_top", "pruner"):
+            if k in table and table[k] not in (0, "none"):
+                why = " (a pruned arm is a censored arm)" if k == "pruner" else ""
+                raise UserError(f"'{k}' applies to the search design only{why}", key=f"design.{k}",
+                                expected="design.kind = \"search\"")
+    allowed = {"search": ("", "tpe", "random"), "pareto": ("", "exhaustive", "nsga2")}.get(design.kind, ("",))
+    if design.sampler not in allowed:
+        raise UserError(f"sampler {design.sampler!r} does not fit the {design.kind} design",
+                        key="design.sampler", expected="one of " + ", ".join(a for a in allowed if a))
+    design.sampler = design.sampler or {"search": "tpe", "pareto": "exhaustive"}.get(design.kind, "")
+    return design
+
+
+def _range(value: dict[str, Any], spec: Param | None, key: str, design: DesignConfig) -> Range:
+    """An inline table {low, high, log} a search samples from."""
+    if not design.sampled:
+        raise UserError("a range is sampled by a search", key=key,
+                        expected="a value or a list of values here, or design.kind = \"search\"")
+    _check_keys(value, ("low", "high", "log"), key)
+    if "low" not in value or "high" not in value:
+        raise UserError("a range needs 'low' and 'high'", key=key, expected="{ low = ..., high = ... }")
+    low, high = value["low"], value["high"]
+    if spec is not None:
+        if spec.type not in (int, float):
+            raise UserError("only numeric parameters take a range", key=key, expected=spec.describe())
+        low, high = spec.check(low, f"{key}.low"), spec.check(high, f"{key}.high")
+    log = bool(value.get("log", False))
+    if not low < high or (log and low <= 0):
+        raise UserError(f"bad range [{low}, {high}]" + (" on a log scale" if log else ""), key=key,
+                        expected="low < high" + (", both > 0" if log else ""))
+    return Range(low, high, log, isinstance(low, int) and isinstance(high, int) and
+                 not isinstance(low, bool) and (spec is None or spec.type is int))
+
+
+def _check_design(design: DesignConfig, factors: list["Factor"]) -> None:
+    if design.kind in ("leave_one_out", "add_one_in"):
+        for f in factors:
+            if f.setting and len(f.options) > 1:
+                raise UserError(f"{design.kind} adds or removes components; the setting factor "
+                                f"{f.name!r} has {len(f.options)} levels", key=f"factors.{f.name}",
+                                expected="one level for a setting factor, or design.kind = \"factorial\"")
+            on = [o for o in f.options if o[0] != OFF]
+            if f.kind and len(on) != 1:
+                raise UserError(f"{design.kind} needs one 'on' option per component factor; "
+                                f"{f.name!r} has {len(on)}", key=f"factors.{f.name}",
+                                expected="levels = [\"none\", NAME] with one value per parameter")
+    if design.kind == "orderings" and not any(f.setting == "model.slots" for f in factors):
+        raise UserError("the orderings design needs a factor over the block's slot order", key="factors",
+                        expected="[factors.order] setting = \"model.slots\", levels = \"permutations\" "
+                                 "or a list of orders")
 
 
 def _seeds(value: Any) -> list[int]:
@@ -221,13 +330,23 @@ def _choice(registry: Registry | None, kind: str, table: dict[str, Any], key: st
 
 
 def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model: Choice,
-            data: Choice) -> Factor:
+            data: Choice, design: DesignConfig) -> Factor:
     key = f"factors.{fname}"
     if ("kind" in table) == ("setting" in table):
         raise UserError("a factor needs exactly one of 'kind' (a component kind) or "
                         "'setting' (e.g. \"model.slots\")", key=key,
                         expected="kind = one of " + ", ".join(SWITCHABLE) + ", or setting = \"model.PARAM\"")
+    if "setting" in table and "range" in table:
+        _check_keys(table, ("setting", "range"), key)
+        return _setting_range(registry, fname, table, model, data, design, key)
     levels = table.get("levels")
+    if levels == "permutations":
+        if table.get("setting") != "model.slots" or design.kind != "orderings":
+            raise UserError("levels = \"permutations\" generates the orders of the block's slots",
+                            key=f"{key}.levels", expected="setting = \"model.slots\" and "
+                            "design.kind = \"orderings\"")
+        slots = str(model.params.get("slots", "")).split(">")
+        levels = [">".join(p) for p in itertools.permutations(slots)]
     if not isinstance(levels, list) or not levels:
         raise UserError(f"{levels!r} is not valid", key=f"{key}.levels",
                         expected="a non-empty list of levels")
@@ -254,12 +373,20 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
             names.append(registry.get(kind, level, key=lkey).name)
     _check_keys(table, list(FACTOR_KEYS) + [n for n in names if n != OFF], key)
     options = []
+    ranges: dict[Any, dict[str, Range]] = {}
     for level in names:
         sub = table.get(level, {})
         if level == OFF:
             options.append((OFF, {}, {}))
             continue
-        sub = _table(sub, f"{key}.{level}")
+        sub = dict(_table(sub, f"{key}.{level}"))
+        for p, v in list(sub.items()):
+            if isinstance(v, dict):
+                spec = registry.get(kind, level).params.get(p) if registry else None
+                if registry is not None and spec is None:
+                    registry.resolve_params(kind, level, {p: 0}, f"{key}.{level}")  # names the bad param
+                ranges.setdefault(level, {})[p] = _range(v, spec, f"{key}.{level}.{p}", design)
+                sub[p] = spec.default if spec is not None else v["low"]
         grids = {p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v])
                  for p, v in sub.items()}
         for combo in _product(grids):
@@ -267,7 +394,7 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
                                                                               f"{key}.{level}")
             varied = {p: combo[p] for p, values in grids.items() if len(values) > 1}
             options.append((level, varied, params))
-    return Factor(fname, kind, None, names, options)
+    return Factor(fname, kind, None, names, options, ranges)
 
 
 def _is_list_param(registry: Registry | None, kind: str, name: str, param: str) -> bool:
@@ -285,8 +412,8 @@ def _product(grids: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return combos
 
 
-def _setting_factor(registry: Registry | None, fname: str, setting: Any, levels: list[Any],
-                    model: Choice, data: Choice, key: str) -> Factor:
+def _setting_specs(registry: Registry | None, setting: Any, model: Choice, data: Choice,
+                   key: str) -> tuple[str, dict[str, Param] | None]:
     parts = setting.split(".") if isinstance(setting, str) else []
     if len(parts) != 2 or parts[0] not in SETTING_SECTIONS or parts[1] == "name":
         raise UserError(f"{setting!r} is not a setting a factor can vary", key=f"{key}.setting",
@@ -295,14 +422,27 @@ def _setting_factor(registry: Registry | None, fname: str, setting: Any, levels:
     if section == "train":
         specs = TRAIN_PARAMS
     elif registry is None:
-        specs = None
+        return param, None
     else:
         choice, kind = (model, "model") if section == "model" else (data, "dataset")
         specs = registry.get(kind, choice.name).params
-    if specs is not None and param not in specs:
+    if param not in specs:
         raise UserError(f"no setting {setting!r}", key=f"{key}.setting",
                         expected=f"a parameter of [{section}]: " + ", ".join(specs),
                         hint=did_you_mean(param, specs))
+    return param, specs
+
+
+def _setting_range(registry, fname, table, model, data, design, key) -> Factor:
+    param, specs = _setting_specs(registry, table["setting"], model, data, key)
+    value = _table(table["range"], f"{key}.range")
+    rng = _range(value, specs[param] if specs else None, f"{key}.range", design)
+    return Factor(fname, None, table["setting"], [], [], range=rng)
+
+
+def _setting_factor(registry: Registry | None, fname: str, setting: Any, levels: list[Any],
+                    model: Choice, data: Choice, key: str) -> Factor:
+    param, specs = _setting_specs(registry, setting, model, data, key)
     checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
     options = [(v, {}, {}) for v in checked]
     return Factor(fname, None, setting, checked, options)

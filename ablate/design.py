@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ablate.config import StudyConfig
+from ablate.registry import Registry
 from ablate.errors import UserError, did_you_mean
 from ablate.registry import OFF
 
@@ -44,6 +45,22 @@ def primitive(value: Any) -> Any:
     return json.dumps(value)
 
 
+def build_arms(config: StudyConfig, registry: Registry | None = None) -> list[Arm]:
+    """The arms the study's design enumerates up front (none for sampled designs:
+    a search's arms are chosen by its sampler while it runs)."""
+    kind = config.design.kind
+    if config.design.sampled:
+        return []
+    if kind == "leave_one_out":
+        return leave_one_out(config)
+    if kind == "add_one_in":
+        return add_one_in(config)
+    arms = factorial(config)
+    if kind == "orderings":
+        arms = distinct_networks(config, registry, arms)
+    return arms
+
+
 def factorial(config: StudyConfig) -> list[Arm]:
     """Every combination of every factor's options, in file order."""
     total = 1
@@ -58,7 +75,85 @@ def factorial(config: StudyConfig) -> list[Arm]:
     return [_arm(combo) for combo in combos]
 
 
-def _arm(combo: list[tuple]) -> Arm:
+def _on(factor) -> tuple:
+    return next(o for o in factor.options if o[0] != OFF)
+
+
+def _off(factor) -> tuple:
+    return next((o for o in factor.options if o[0] == OFF), factor.options[0])
+
+
+def leave_one_out(config: StudyConfig) -> list[Arm]:
+    """The full configuration, then each component factor switched off in turn."""
+    comps = [f for f in config.factors if f.kind]
+    full = [(f, _on(f) if f.kind else f.options[0]) for f in config.factors]
+    arms = [_arm(full, name="all")]
+    for f in comps:
+        arms.append(_arm([(g, _off(g) if g is f else opt) for g, opt in full], name=f"all - {f.name}"))
+    return arms
+
+
+def add_one_in(config: StudyConfig) -> list[Arm]:
+    """The baseline (every component off), then each component factor on alone."""
+    comps = [f for f in config.factors if f.kind]
+    base = [(f, _off(f) if f.kind else f.options[0]) for f in config.factors]
+    arms = [_arm(base, name="baseline")]
+    for f in comps:
+        arms.append(_arm([(g, _on(g) if g is f else opt) for g, opt in base], name=f"baseline + {f.name}"))
+    return arms
+
+
+def distinct_networks(config: StudyConfig, registry: Registry | None, arms: list[Arm]) -> list[Arm]:
+    """Drop arms that build the same network as an earlier one (e.g. an empty
+    norm slot moved around): same modules in the same order, same other factors."""
+    if registry is None:
+        return arms
+    import torch
+
+    from ablate.manager import trial_manager
+    from ablate.training import load_data
+
+    order_factors = {f.name for f in config.factors if f.setting == "model.slots"}
+    seen: set[str] = set()
+    kept = []
+    for arm in arms:
+        data = load_data(config, registry, arm.settings, torch.device("cpu"))
+        instances = {f"{k}:{n}": registry.create(k, n, p) for k, n, p in arm.components}
+        hooks = trial_manager(instances).hook
+        params = {**config.model.params, **{k.split(".", 1)[1]: v for k, v in arm.settings.items()
+                                            if k.startswith("model.")}}
+        model = registry.create("model", config.model.name, params).build(
+            data.input_shape, data.num_classes,
+            lambda slot, f, d: hooks.ablate_make_layer(slot=slot, features=f, dims=d) or torch.nn.Identity())
+        others = {k: v for k, v in arm.values.items() if k.split(".")[0] not in order_factors}
+        signature = json.dumps([others, repr(model)], sort_keys=True, default=str)
+        if signature not in seen:
+            seen.add(signature)
+            kept.append(arm)
+    return kept
+
+
+def sampled_arm(config: StudyConfig, values: dict[str, Any]) -> Arm:
+    """The arm for values an Optuna sampler chose (levels, list values, range values)."""
+    picks = []
+    for f in config.factors:
+        if f.range is not None:
+            picks.append((f, (values[f.name], {}, {})))
+            continue
+        level = values[f.name]
+        given = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(f.name + ".")}
+        option = next(o for o in f.options if primitive(o[0]) == level
+                      and all(given.get(p) == v for p, v in o[1].items()))
+        ranged = {p: given[p] for p in f.ranges.get(option[0], {})}
+        picks.append((f, (option[0], {**option[1], **ranged}, {**option[2], **ranged})))
+    return _arm(picks)
+
+
+def _label(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(primitive(value))
+
+
+def _arm(combo: list[tuple], name: str | None = None) -> Arm:
     values: dict[str, Any] = {}
     components = []
     settings: dict[str, Any] = {}
@@ -69,16 +164,16 @@ def _arm(combo: list[tuple]) -> Arm:
             values[f"{factor.name}.{p}"] = v
         if factor.setting:
             settings[factor.setting] = level
-            if factor.varied:
-                parts.append(f"{factor.name}={primitive(level)}")
+            if factor.varied or factor.range is not None:
+                parts.append(f"{factor.name}={_label(level)}")
             continue
         if level == OFF:
             continue
         components.append((factor.kind, level, params))
-        if factor.varied:
-            sub = ",".join(f"{p}={v}" for p, v in varied.items())
+        if factor.varied or factor.ranges:
+            sub = ",".join(f"{p}={_label(v)}" for p, v in varied.items())
             parts.append(f"{level}({sub})" if sub else str(level))
-    name = " + ".join(parts) or "baseline"
+    name = name or " + ".join(parts) or "baseline"
     return Arm(name, values, tuple(components), settings)
 
 

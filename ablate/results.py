@@ -25,13 +25,14 @@ METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss
 def _pick(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
     """The first completed trial of a run, else its first recorded failure."""
     done = [t for t in trials if is_done(t)]
-    done.sort(key=lambda t: (t.state != TrialState.COMPLETE, t.number))
+    done.sort(key=lambda t: (t.state != TrialState.COMPLETE, "repeat_of" in t.user_attrs, t.number))
     return done[0] if done else None
 
 
 def plan_record(planned: list[PlannedRun]) -> list[dict[str, Any]]:
     """The plan as stored with the study, so a report needs only the storage."""
-    return [{"key": r.key, "arm": r.arm.name, "seed": r.seed, "values": r.arm.values} for r in planned]
+    return [{"key": r.key, "arm": r.arm.name, "seed": r.seed, "values": r.arm.values, "stage": r.stage}
+            for r in planned]
 
 
 def collect(study: optuna.Study, plan: list[dict[str, Any]],
@@ -44,10 +45,12 @@ def collect(study: optuna.Study, plan: list[dict[str, Any]],
         if trial is None:
             continue
         row: dict[str, Any] = {"arm": run["arm"], "seed": run["seed"]}
-        row["status"] = "failed" if "failure" in trial.user_attrs else "complete"
+        pruned = trial.user_attrs.get("pruned")
+        row["status"] = "failed" if "failure" in trial.user_attrs else "pruned" if pruned else "complete"
+        row["stage"] = run.get("stage", "main")
         for col in factor_columns:
             row[col] = run["values"].get(col)
-        result = trial.user_attrs.get("result", {})
+        result = {**pruned, "stop_reason": "pruned"} if pruned else trial.user_attrs.get("result", {})
         metrics = result.get("metrics", {})
         for m in METRICS:
             row[m] = metrics.get(m, math.nan)
@@ -60,7 +63,7 @@ def collect(study: optuna.Study, plan: list[dict[str, Any]],
         if result.get("history"):
             histories.append({"arm": run["arm"], "seed": run["seed"], "history": result["history"],
                               "config": result.get("config", {})})
-    columns = ["arm", "seed", "status", *factor_columns, *METRICS, "epochs", "stop_reason", "seconds",
+    columns = ["arm", "seed", "status", "stage", *factor_columns, *METRICS, "epochs", "stop_reason", "seconds",
                "failure", "trial"]
     return pd.DataFrame(rows, columns=columns), histories
 

@@ -1,0 +1,109 @@
+"""`ablate plan`: what a study will run and roughly how long it will take,
+before anything trains. The estimate comes from short calibration runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+from ablate.config import StudyConfig
+from ablate.design import Arm, sampled_arm
+from ablate.registry import Registry
+
+MAX_CALIBRATED = 3
+STARTUP_SECONDS = 3.0  # storage, study set-up and the report, measured on the quickstart
+
+
+def run_count(config: StudyConfig, arms: list[Arm]) -> int:
+    d = config.design
+    if d.sampled:
+        return d.budget + (d.confirm_top * len(config.seeds) if d.kind == "search" else 0)
+    return len(arms) * len(config.seeds)
+
+
+def _calibration_arms(config: StudyConfig, arms: list[Arm]) -> list[Arm]:
+    if arms:
+        picks = sorted({0, len(arms) // 2, len(arms) - 1})[:MAX_CALIBRATED]
+        return [arms[i] for i in picks]
+    values = {}  # a sampled design: the middle of its space
+    for f in config.factors:
+        if f.range is not None:
+            values[f.name] = (f.range.low + f.range.high) / 2
+            continue
+        level, varied, _ = f.options[-1]
+        values[f.name] = level
+        values.update({f"{f.name}.{p}": v for p, v in varied.items()})
+        for p, r in f.ranges.get(level, {}).items():
+            values[f"{f.name}.{p}"] = (r.low + r.high) / 2
+    return [sampled_arm(config, values)]
+
+
+def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -> tuple[float, str]:
+    """Time 1- and 2-epoch runs of a few arms: their difference is one epoch,
+    the rest is per-run overhead (model set-up, final measurement)."""
+    from ablate.training import train_run
+
+    def timed(arm: Arm, epochs: int) -> float:
+        short = dataclasses.replace(config, train={**config.train, "epochs": epochs})
+        start = time.perf_counter()
+        train_run(short, registry, arm, config.seeds[0])
+        return time.perf_counter() - start
+
+    chosen = _calibration_arms(config, arms)
+    timed(chosen[0], 1)  # warm-up: loads the data, first-call costs
+    per_epoch, overhead = [], []
+    for arm in chosen:
+        one, two = timed(arm, 1), timed(arm, 2)
+        per_epoch.append(max(two - one, 1e-4))
+        overhead.append(max(one - per_epoch[-1], 0.0))
+    epoch_s = sum(per_epoch) / len(per_epoch)
+    run_s = sum(overhead) / len(overhead) + config.train["epochs"] * epoch_s
+    total = STARTUP_SECONDS + run_count(config, arms) * run_s
+    note = (f"calibrated on 1- and 2-epoch runs of {len(chosen)} arm(s): {epoch_s * 1000:.0f} ms per epoch, "
+            f"~{run_s:.1f} s per {config.train['epochs']}-epoch run; an upper bound when early stopping "
+            "ends runs sooner")
+    return total, note
+
+
+def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = print) -> None:
+    """The design, the table of arms (factors as columns) and the run count."""
+    d = config.design
+    out(f"study {config.name}: design {d.kind}" + (f" ({d.sampler})" if d.sampler else ""))
+    if config.question:
+        out(f"question: {config.question}")
+    if d.sampled:
+        out(f"arms: chosen by {d.sampler} within a budget of {d.budget}, each run with seed {d.search_seed}")
+        for f in config.factors:
+            out(f"  {f.name}: {_space(f)}")
+        if d.kind == "search" and d.confirm_top:
+            out(f"then the top {d.confirm_top} arms are confirmed over seeds {config.seeds}")
+        if d.pruner != "none":
+            out(f"pruning: {d.pruner} on validation accuracy per epoch")
+    else:
+        columns = list(dict.fromkeys(k for a in arms for k in a.values))
+        rows = [["#", "arm", *columns]] + [[str(i), a.name, *(str(a.values.get(c, "")) for c in columns)]
+                                          for i, a in enumerate(arms, 1)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out(f"arms ({len(arms)}):")
+        for r in rows:
+            out("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    n = run_count(config, arms)
+    if d.sampled:
+        extra = f" + {d.confirm_top} x {len(config.seeds)} seeds" if d.kind == "search" and d.confirm_top else ""
+        out(f"runs: {d.budget}{extra} = {n}")
+    else:
+        out(f"runs: {len(arms)} arms x {len(config.seeds)} seeds = {n}")
+
+
+def _space(f) -> str:
+    if f.range is not None:
+        return f"[{f.range.low:g}, {f.range.high:g}]" + (" log" if f.range.log else "")
+    parts = []
+    for level in dict.fromkeys(o[0] for o in f.options):
+        varied = {p for lv, v, _ in f.options if lv == level for p in v}
+        ranges = f.ranges.get(level, {})
+        subs = [f"{p} in [{r.low:g}, {r.high:g}]" + (" log" if r.log else "") for p, r in ranges.items()]
+        subs += [f"{p} in {sorted({o[1][p] for o in f.options if o[0] == level})}" for p in varied - set(ranges)]
+        parts.append(f"{level}({', '.join(subs)})" if subs else str(level))
+    return " | ".join(parts)
