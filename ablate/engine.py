@@ -101,7 +101,7 @@ def _pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
 
 
 def open_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own progress lines say what happened
     directions = ["maximize", "minimize"] if config.design.kind == "pareto" else ["maximize"]
     try:
         return optuna.create_study(storage=storage, study_name=optuna_study_name(config),

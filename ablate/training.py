@@ -204,13 +204,17 @@ def train_run(config: StudyConfig, registry: Registry, arm: Arm, seed: int,
             hard = batch.y.argmax(1) if batch.y.dtype.is_floating_point else batch.y
             correct += (logits.detach().argmax(1) == hard).sum()
         train_loss = loss_sum.item() / n
-        if not math.isfinite(train_loss):
-            raise RunFailed(f"diverged: training loss became {train_loss} in epoch {epoch}")
+        # A non-finite loss fails the run, unless an active stopping rule (such as
+        # "divergence") sees it first and stops the run with its own reason.
+        diverged = not math.isfinite(train_loss)
+        failure = f"diverged: training loss became {train_loss} in epoch {epoch}"
+        if diverged and not has["ablate_epoch_end"]:
+            raise RunFailed(failure)
         val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
         metrics = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": correct.item() / n,
                    "val_loss": val_loss, "val_accuracy": val_acc}
         history.append(metrics)
-        if on_epoch is not None:
+        if on_epoch is not None and not diverged:
             on_epoch(metrics)
         if has["ablate_epoch_end"]:
             state = EpochState(epoch, train["epochs"], model, metrics, history,
@@ -219,6 +223,8 @@ def train_run(config: StudyConfig, registry: Registry, arm: Arm, seed: int,
             if reasons:
                 stop_reason = reasons[0]
                 break
+        if diverged:
+            raise RunFailed(failure)
     hooks.ablate_train_end(model=model, stop_reason=stop_reason)
 
     final: dict[str, float] = {}

@@ -1,7 +1,10 @@
-"""Normalization layers for the "norm" slot, picking the 1-D/2-D variant by itself."""
+"""Normalization layers for the "norm" slot, picking the variant for the slot's
+``dims`` by itself: 0 after a linear layer (input (N, C)), 1 or 2 after a 1-D or
+2-D convolution (input (N, C, L) or (N, C, H, W))."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from ablate import Param, hookimpl
@@ -36,6 +39,87 @@ class LayerNorm:
         return nn.GroupNorm(1, features, eps=self.eps)  # one group = layer norm over (C, ...)
 
 
+class GroupNorm:
+    """Per-sample statistics over groups of channels (and all positions).
+
+    ``groups`` is a wish: when it does not divide the feature count, the
+    largest divisor of the feature count not above it is used, so one setting
+    fits every layer width. After a linear layer the groups are groups of
+    features (nn.GroupNorm accepts (N, C)).
+    """
+
+    def __init__(self, groups: int, eps: float):
+        self.groups, self.eps = groups, eps
+
+    @staticmethod
+    def fit(groups: int, features: int) -> int:
+        return max(g for g in range(1, min(groups, features) + 1) if features % g == 0)
+
+    @hookimpl
+    def ablate_make_layer(self, slot, features, dims):
+        if slot != "norm":
+            return None
+        return nn.GroupNorm(self.fit(self.groups, features), features, eps=self.eps)
+
+
+class InstanceNorm:
+    """Per-sample, per-channel statistics over positions (Ulyanov et al., 2016), with
+    a learned per-channel affine; no running statistics, so train and eval agree.
+
+    After a linear layer there are no positions: a feature alone has no variance,
+    so the layer falls back to per-sample normalisation over the features
+    (identical to layer norm) rather than zeroing every activation.
+    """
+
+    def __init__(self, eps: float):
+        self.eps = eps
+
+    @hookimpl
+    def ablate_make_layer(self, slot, features, dims):
+        if slot != "norm":
+            return None
+        if dims == 0:
+            return nn.LayerNorm(features, eps=self.eps)
+        cls = nn.InstanceNorm2d if dims == 2 else nn.InstanceNorm1d
+        return cls(features, eps=self.eps, affine=True, track_running_stats=False)
+
+
+class ChannelRMSNorm(nn.Module):
+    """RMS norm over the channels at each position of a conv feature map
+    (channels-last RMSNorm, as in ConvNeXt-style layer norms): x / rms_c(x) * g."""
+
+    def __init__(self, features: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rms = x.pow(2).mean(dim=1, keepdim=True).add(self.eps).rsqrt()
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * rms * self.weight.view(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, eps={self.eps}"
+
+
+class RMSNorm:
+    """Root-mean-square normalisation (Zhang & Sennrich, 2019): no centring, a
+    learned gain. After a linear layer, torch's nn.RMSNorm over the features;
+    after a convolution, over the channels at each position (per sample, per
+    position), the usual channels-last choice."""
+
+    def __init__(self, eps: float):
+        self.eps = eps
+
+    @hookimpl
+    def ablate_make_layer(self, slot, features, dims):
+        if slot != "norm":
+            return None
+        if dims == 0:
+            return nn.RMSNorm(features, eps=self.eps)
+        return ChannelRMSNorm(features, self.eps)
+
+
 EPS = Param(1e-5, low=0.0, low_open=True, high=1.0, help="added to the variance")
 
 
@@ -45,4 +129,13 @@ def ablate_register_norms(registry):
                  params={"momentum": Param(0.1, low=0.0, high=1.0, help="running-statistics momentum"),
                          "eps": EPS})
     registry.add("layernorm", LayerNorm, help="layer normalization (Ba et al., 2016)",
+                 params={"eps": EPS})
+    registry.add("groupnorm", GroupNorm, help="group normalization (Wu & He, 2018)",
+                 params={"groups": Param(8, low=1, high=4096,
+                                         help="channel groups (largest divisor of the width not above it)"),
+                         "eps": EPS})
+    registry.add("instancenorm", InstanceNorm,
+                 help="instance normalization per channel over positions (layer norm after a linear layer)",
+                 params={"eps": EPS})
+    registry.add("rmsnorm", RMSNorm, help="RMS normalization (Zhang & Sennrich, 2019), over channels per position after a conv",
                  params={"eps": EPS})

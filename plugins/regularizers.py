@@ -1,5 +1,7 @@
-"""Regularizers: dropout fills the "dropout" slot; L2 is a loss penalty;
-weight decay is decoupled, applied by the optimizer (AdamW/SGDW style)."""
+"""Regularizers: layers for the "dropout"/"drop_path" slots (dropout, channel
+dropout, alpha dropout, stochastic depth); loss penalties (L1, coupled L2);
+decoupled weight decay, applied by the optimizer (AdamW/SGDW style); a max-norm
+constraint after each step; label smoothing of the training targets."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from ablate import Param, hookimpl
+from ablate.plugins._shared import SoftTargets
 
 
 class Dropout:
@@ -18,11 +21,74 @@ class Dropout:
         return nn.Dropout(self.rate) if slot == "dropout" else None
 
 
+class Dropout2d:
+    """Channel dropout (Tompson et al., 2015): after a convolution whole feature
+    maps are dropped (nn.Dropout1d/2d by ``dims``); after a linear layer, plain dropout."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+
+    @hookimpl
+    def ablate_make_layer(self, slot, features, dims):
+        if slot != "dropout":
+            return None
+        return {0: nn.Dropout, 1: nn.Dropout1d, 2: nn.Dropout2d}[dims](self.rate)
+
+
+class AlphaDropout:
+    """Alpha dropout (Klambauer et al., 2017): keeps zero mean and unit variance of
+    SELU-like activations; element-wise after a linear layer, per channel
+    (nn.FeatureAlphaDropout) after a convolution."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+
+    @hookimpl
+    def ablate_make_layer(self, slot, features, dims):
+        if slot != "dropout":
+            return None
+        return nn.AlphaDropout(self.rate) if dims == 0 else nn.FeatureAlphaDropout(self.rate)
+
+
+class DropPathLayer(nn.Module):
+    """Zero a residual branch for a random subset of samples, scaling the kept ones
+    by 1/(1-rate); identity in eval (timm's drop_path)."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device,
+                           dtype=x.dtype).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
+class DropPath:
+    """Stochastic depth (Huang et al., 2016), per sample, on the residual branch:
+    fills the slot "drop_path", which only residual models (resnet) have."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+
+    @hookimpl
+    def ablate_make_layer(self, slot, features, dims):
+        return DropPathLayer(self.rate) if slot == "drop_path" else None
+
+
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+
 def penalised_parameters(model: nn.Module, include_biases: bool):
     """Weights of linear/conv layers; biases and norm parameters only when asked."""
-    norm_types = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
     for module in model.modules():
-        is_norm = isinstance(module, norm_types)
+        is_norm = isinstance(module, NORM_TYPES) or "Norm" in type(module).__name__
         for name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
@@ -44,6 +110,21 @@ class L2:
         return self.coef * sum((p * p).sum() for p in self._params)
 
 
+class L1:
+    """L1 penalty coef * sum|w| added to the loss (sparsity-inducing); biases and
+    norm parameters excluded unless ``include_biases``."""
+
+    def __init__(self, coef: float, include_biases: bool):
+        self.coef, self.include_biases = coef, include_biases
+        self._params: list[torch.Tensor] | None = None
+
+    @hookimpl
+    def ablate_loss_penalty(self, model):
+        if self._params is None:
+            self._params = list(penalised_parameters(model, self.include_biases))
+        return self.coef * sum(p.abs().sum() for p in self._params)
+
+
 class WeightDecay:
     """Decoupled weight decay: the optimizer shrinks weights by lr * decay each step."""
 
@@ -55,12 +136,64 @@ class WeightDecay:
         return {"weight_decay": self.decay, "decoupled_weight_decay": True}
 
 
+class MaxNorm:
+    """Max-norm constraint (Srivastava et al., 2014): after every optimizer step the
+    incoming weight vector of each unit (a row of a Linear weight, an output filter
+    of a convolution) is rescaled to L2 norm at most ``max_norm``."""
+
+    def __init__(self, max_norm: float):
+        self.max_norm = max_norm
+        self._weights: list[torch.Tensor] | None = None
+
+    @hookimpl
+    def ablate_after_step(self, model):
+        if self._weights is None:
+            self._weights = [m.weight for m in model.modules()
+                             if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+        with torch.no_grad():
+            for w in self._weights:
+                w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
+
+
+class LabelSmoothing(SoftTargets):
+    """Label smoothing (Szegedy et al., 2016): training targets become
+    (1 - eps) on the true class + eps / K on every class. The class count K comes
+    from ``classes`` or, when 0, from the model's output. Targets that are
+    already soft (mixup, cutmix) are smoothed the same way."""
+
+    def __init__(self, eps: float, classes: int):
+        self.eps, self.classes = eps, classes
+
+    @hookimpl
+    def ablate_transform_batch(self, batch):
+        target = self.soft_targets(batch)
+        batch.y = target * (1.0 - self.eps) + self.eps / target.shape[1]
+
+
+RATE = Param(0.5, low=0.0, high=1.0, high_open=True, help="drop probability")
+
+
 @hookimpl
 def ablate_register_regularizers(registry):
     registry.add("dropout", Dropout, help="dropout in the block's dropout slot (Srivastava et al., 2014)",
-                 params={"rate": Param(0.5, low=0.0, high=1.0, high_open=True, help="drop probability")})
+                 params={"rate": RATE})
+    registry.add("dropout2d", Dropout2d, help="channel dropout after convolutions (plain dropout after linear)",
+                 params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True, help="drop probability")})
+    registry.add("alpha_dropout", AlphaDropout, help="alpha dropout, keeps self-normalising statistics",
+                 params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True, help="drop probability")})
+    registry.add("drop_path", DropPath, help="stochastic depth on residual branches (resnet's drop_path slot)",
+                 params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True,
+                                       help="probability of dropping a sample's branch")})
+    registry.add("l1", L1, help="L1 penalty coef * sum|w| added to the loss",
+                 params={"coef": Param(1e-5, low=0.0, help="penalty coefficient"),
+                         "include_biases": Param(False, help="also penalise biases and norm parameters")})
     registry.add("l2", L2, help="coupled L2 penalty coef * sum(w^2) added to the loss",
                  params={"coef": Param(1e-4, low=0.0, help="penalty coefficient"),
                          "include_biases": Param(False, help="also penalise biases and norm parameters")})
     registry.add("weight_decay", WeightDecay, help="decoupled weight decay (Loshchilov & Hutter, 2019)",
                  params={"decay": Param(1e-2, low=0.0, high=1.0, help="decay factor per unit learning rate")})
+    registry.add("max_norm", MaxNorm, help="cap each unit's incoming weight norm after every step",
+                 params={"max_norm": Param(3.0, low=0.0, low_open=True, help="largest L2 norm of a unit's weights")})
+    registry.add("label_smoothing", LabelSmoothing, help="soft training targets (1-eps) + eps/K",
+                 params={"eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
+                         "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output")})

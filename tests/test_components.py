@@ -18,6 +18,18 @@ def make(registry, kind, name, **given):
     return registry.create(kind, name, params)
 
 
+def run_arm(study_path, registry, *components, seed=0):
+    """Train one real run of the study with the given (kind, name, params) active."""
+    from ablate.config import load_study
+    from ablate.design import Arm
+    from ablate.training import train_run
+
+    config = load_study(study_path, registry)
+    resolved = tuple((kind, name, registry.resolve_params(kind, name, params, key=name))
+                     for kind, name, params in components)
+    return train_run(config, registry, Arm("arm", {}, resolved, {}), seed, torch.device("cpu"))
+
+
 def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval(registry):
     layer = make(registry, "norm", "batchnorm").ablate_make_layer(slot="norm", features=3, dims=0)
     x = torch.randn(64, 3) * 5 + 10

@@ -21,7 +21,7 @@ CASES = {
                              ["factors.dropout.dropout.rate", "1.5", "[0, 1)"]),
     "unknown_param": (TINY.replace("rate = 0.2", "rat = 0.2"),
                       ["factors.dropout.dropout.rat", "has no parameter 'rat'", "did you mean 'rate'"]),
-    "missing_dataset": (TINY.replace('[data]\nname = "digits"\n', ""), ["missing data set", "digits, mnist1d"]),
+    "missing_dataset": (TINY.replace('[data]\nname = "digits"\n', ""), ["missing data set", "digits", "mnist1d"]),
     "unknown_dataset": (TINY.replace('name = "digits"', 'name = "digts"'),
                         ["data.name", "did you mean 'digits'"]),
     "bad_slot_order": (TINY.replace('hidden = [32]', 'hidden = [32]\nslots = "linear>nrom>act"'),
