@@ -10,8 +10,8 @@ from ablate.report import write_report
 
 EVIL = "<script>alert(1)</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURES = ["fig_test_accuracy.png", "fig_gap.png", "fig_learning_curves.png",
-           "fig_accuracy_vs_gap.png"]
+# Always written (a placeholder when empty), so the page never links to a missing file.
+FIGURES = ["fig_arms.png", "fig_learning_curves.png", "fig_loss_curves.png", "fig_accuracy_vs_gap.png"]
 
 
 def _study(arms, seeds, failed=(), norms=None):
@@ -56,12 +56,13 @@ _METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_los
 
 def _check_files(out):
     html = (out / "index.html").read_text(encoding="utf-8")
-    for name in FIGURES:
-        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     srcs = re.findall(r'<img[^>]*\ssrc="([^"]+)"', html)
-    assert sorted(srcs) == sorted(FIGURES)
+    assert set(FIGURES) <= set(srcs)
     for src in srcs:
-        assert (out / src).is_file()
+        assert (out / src).read_bytes()[:8] == PNG_MAGIC, src
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(srcs)  # no stale or unlinked figure
+    for name in ("leaderboard.md", "leaderboard.tex", "summary.md"):
+        assert (out / name).is_file() and f'href="{name}"' in html
     assert "http://" not in html and "https://" not in html  # opens offline
     return html
 
@@ -119,3 +120,38 @@ def test_long_or_odd_arm_names_render(tmp_path, name):
     html = _check_files(write_report(tmp_path, table, histories, meta).parent)
     assert html.count('<tr class="arm-row"') == 2
     assert len(_arm_column(html)) == 2  # quotes in names cannot break out of the attribute
+
+
+def test_new_sections_escape_names_from_study_files_and_plugins(tmp_path):
+    """Comparisons, findings, effects, interactions and fANOVA all show user strings: all escaped."""
+    evil_factor = f"reg{EVIL}"
+    arms = ["baseline", f"wd {EVIL}", "bn", f"bn + wd {EVIL}"]
+    levels = {"baseline": ("none", "none"), arms[1]: ("none", EVIL), "bn": ("bn", "none"),
+              arms[3]: ("bn", EVIL)}
+    table, histories, meta = _study(arms, [0, 1, 2])
+    table["norm"] = [levels[a][0] for a in table["arm"]]
+    table[evil_factor] = [levels[a][1] for a in table["arm"]]
+    meta = {**meta, "factors": ["norm", evil_factor], "baseline": "baseline"}
+    out = tmp_path / "r"
+    html = _check_files(write_report(out, table, histories, meta).parent)
+    assert "<script" not in html
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for section in ('id="comparison-test_accuracy"', 'id="comparison-gap"', 'id="main-effects"',
+                    'id="interactions"', 'id="fanova"', 'id="findings"'):
+        assert section in html, section
+        start = html.index(section)
+        assert escaped in html[start:html.index("</table>" if "findings" not in section else "</ul>", start)], section
+    assert (out / "fig_interactions.png").is_file() and (out / "fig_fanova.png").is_file()
+    for name in ("summary.md", "leaderboard.md"):
+        assert "<script>" not in (out / name).read_text()
+    assert r"\<script\>" in (out / "summary.md").read_text()
+
+
+def test_no_baseline_and_single_factor_say_so(tmp_path):
+    table, histories, meta = _study(["a", "b"], [0, 1])
+    meta = {**meta, "baseline": None}
+    html = _check_files(write_report(tmp_path, table, histories, meta).parent)
+    assert "This study has no baseline arm" in html
+    assert 'id="comparison-' not in html
+    assert "fANOVA needs at least two factors" in html
+    assert not (tmp_path / "fig_interactions.png").exists()

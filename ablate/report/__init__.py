@@ -1,4 +1,8 @@
-"""Static HTML reports for ablation studies: leaderboard, failures and figures."""
+"""Static reports for ablation studies.
+
+analysis (every number, once) -> figures (PNG), exports (leaderboard.md/.tex,
+summary.md) and page (index.html); compare puts several studies side by side.
+"""
 
 from ablate.report.page import write_report
 

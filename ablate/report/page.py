@@ -7,7 +7,6 @@ the page needs (CSS, figures) sits next to it so it opens from the file system.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,27 +14,31 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from ablate.report import figures, stats
+from ablate.report import effects, figures, fmt, paired, stats
+from ablate.report.analysis import Analysis, analyse
+from ablate.report.exports import findings, run_time, write_exports
+from ablate.report.fmt import DASH, format_pct_ci, format_seconds  # noqa: F401  (re-exported)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-DASH = "—"
+FANOVA_EVALUATOR = "optuna.importance.FanovaImportanceEvaluator(seed=0)"
 
 
 def write_report(out_dir: Path, table: pd.DataFrame, histories: list[dict], meta: dict) -> Path:
-    """Write index.html and PNG figures into out_dir; return the index.html path."""
+    """Write index.html, PNG figures, leaderboard.md/.tex and summary.md into out_dir;
+    return the index.html path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = dict(meta or {})
-    board = stats.leaderboard(table, meta)
-    figs = figures.write_figures(out_dir, table, histories or [], board, meta.get("baseline"))
-    html = render_page(build_context(table, meta, board, figs))
+    an = analyse(table, meta)
+    figs = figures.write_figures(out_dir, an, histories or [])
+    write_exports(out_dir, an)
+    html = render_page(build_context(an, figs))
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     return path
 
 
-def render_page(context: Mapping) -> str:
-    """Render the template; StrictUndefined turns a template typo into an error, not a blank."""
+def render_page(context: Mapping, template: str = "index.html") -> str:
+    """Render a template; StrictUndefined turns a template typo into an error, not a blank."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
@@ -43,33 +46,87 @@ def render_page(context: Mapping) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("index.html").render(**context)
+    return env.get_template(template).render(**context)
 
 
-def build_context(table: pd.DataFrame, meta: Mapping, board: pd.DataFrame,
-                  figs: Mapping[str, str]) -> dict:
+def build_context(an: Analysis, figs: Mapping[str, str]) -> dict:
     """Plain strings and lists for the template, so it holds no formatting logic."""
-    factors = stats.factor_columns(table, meta.get("factors") or [])
+    table, meta, board = an.table, an.meta, an.board
     status = table["status"] if "status" in table.columns else pd.Series(dtype=object)
     completed = int((status == stats.COMPLETE).sum())
     failed = int(len(table) - completed)
-    total = _int(meta.get("runs_total"), len(table))
-    baseline = meta.get("baseline")
+    total = fmt.as_int(meta.get("runs_total"), len(table))
+    shown = figures.curve_arms(board[board["n_complete"] > 0] if len(board) else board, an.baseline)
+    n_done = int((board["n_complete"] > 0).sum()) if len(board) else 0
     return {
         "name": str(meta.get("name") or "Ablation study"),
         "question": str(meta.get("question") or ""),
-        "facts": _facts(meta, completed, failed, total),
+        "facts": _facts(meta, completed, failed, total, table),
         "versions": [(str(k), str(v)) for k, v in (meta.get("versions") or {}).items()],
-        "train": [(str(k), _value(v)) for k, v in (meta.get("train") or {}).items()],
-        "factors": factors,
-        "baseline": str(baseline) if baseline else "",
-        "rows": [_row(r, factors, baseline) for r in board.to_dict("records")],
+        "train": [(str(k), fmt.value(v)) for k, v in (meta.get("train") or {}).items()],
+        "factors": an.columns,
+        "baseline": an.baseline or "",
+        "baseline_note": an.baseline_note,
+        "rows": [_row(r, an.columns, an.baseline, an.pareto) for r in board.to_dict("records")],
         "failures": _failures(table),
-        "figures": figs,
+        "figures": dict(figs),
+        "findings": findings(an),
+        "comparisons": [_comparison_block(m, comps) for m, comps in an.comparisons.items()],
+        "effects": _effect_rows(an),
+        "varied": an.varied,
+        "reference": [(f, str(an.reference.get(f, ""))) for f in an.varied],
+        "interactions": [_interaction_row(it) for it in an.interactions[:effects.MAX_INTERACTION_ROWS]],
+        "interactions_cut": max(0, len(an.interactions) - effects.MAX_INTERACTION_ROWS),
+        "pairs_cut": max(0, len(an.varied) * (len(an.varied) - 1) // 2 - figures.MAX_PANELS),
+        "fanova": [(k, f"{v:.2f}") for k, v in sorted(an.fanova.items(), key=lambda kv: -kv[1])],
+        "fanova_note": an.fanova_note,
+        "fanova_evaluator": FANOVA_EVALUATOR,
+        "pareto": an.pareto,
+        "curves_note": (f"Showing {len(shown)} of {n_done} arms: the best by mean test accuracy"
+                        + (" and the baseline" if an.baseline in shown else "") + "."
+                        if n_done > len(shown) else ""),
     }
 
 
-def _facts(meta: Mapping, completed: int, failed: int, total: int) -> list[tuple[str, str]]:
+def _comparison_block(metric: str, comps: list[paired.Comparison]) -> dict:
+    words, higher = paired.METRICS[metric]
+    return {
+        "metric": metric, "title": words.capitalize(),
+        "better": "higher is better" if higher else "lower is better",
+        "sentences": [paired.sentence(c) for c in comps if c.significant],
+        "others": paired.summary_lines(comps)[sum(c.significant for c in comps):],
+        "rows": [{"arm": c.arm, "arm_parts": split_name(c.arm), "n": c.n,
+                  "diff": fmt.points(c.diff),
+                  "ci": f"{fmt.points(c.low)} to {fmt.points(c.high)}" if fmt.finite(c.low) else DASH,
+                  "d_z": fmt.fmt(c.d_z, "{:.2f}"),
+                  "p": fmt.format_p(c.p).removeprefix("p = ") if c.tested else DASH,
+                  "p_holm": fmt.format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
+                  "significant": c.significant, "note": c.note} for c in comps],
+    }
+
+
+def _effect_rows(an: Analysis) -> list[dict]:
+    rows = []
+    for f in an.varied:
+        acc, gap = an.main_effects["test_accuracy"][f], an.main_effects["gap"][f]
+        for i, (a, g) in enumerate(zip(acc, gap)):
+            rows.append({"factor": f if i == 0 else "", "level": a.level,
+                         "is_ref": a.level == an.reference.get(f), "n": a.n,
+                         "test": format_pct_ci(a.mean, a.low, a.high, a.n),
+                         "gap": format_pct_ci(g.mean, g.low, g.high, g.n, unit=" pp")})
+    return rows
+
+
+def _interaction_row(it: effects.Interaction) -> dict:
+    return {"pair": f"{it.f} × {it.g}", "levels": f"{it.f}={it.a}, {it.g}={it.b}", "n": it.n,
+            "alone_a": fmt.points(it.effect_a), "alone_b": fmt.points(it.effect_b),
+            "joint": fmt.points(it.joint), "contrast": fmt.points(it.contrast),
+            "ci": f"{fmt.points(it.low)} to {fmt.points(it.high)}" if fmt.finite(it.low) else DASH,
+            "verdict": it.verdict}
+
+
+def _facts(meta: Mapping, completed: int, failed: int, total: int,
+           table: pd.DataFrame) -> list[tuple[str, str]]:
     seeds = meta.get("seeds") or []
     runs = f"{completed} completed / {failed} failed / {total} total"
     missing = total - completed - failed
@@ -81,29 +138,49 @@ def _facts(meta: Mapping, completed: int, failed: int, total: int) -> list[tuple
         ("Arms", str(len(meta.get("arms") or [])) if meta.get("arms") else DASH),
         ("Baseline", str(meta.get("baseline") or DASH)),
         ("Seeds", ", ".join(str(s) for s in seeds) + f" (n={len(seeds)})" if seeds else DASH),
+        ("Budget", _budget(meta, table)),
         ("Device", str(meta.get("device") or DASH)),
         ("Runs", runs),
-        ("Total time", format_seconds(meta.get("seconds"))),
+        ("Wall time", format_seconds(meta.get("seconds")) + " (last ablate run command)"
+         if fmt.finite(meta.get("seconds")) else DASH),
+        ("Run time", run_time(table)),
         ("Started", str(meta.get("started") or DASH)),
     ]
     return facts
 
 
-def _row(r: Mapping, factors: Sequence[str], baseline) -> dict:
+def _budget(meta: Mapping, table: pd.DataFrame) -> str:
+    """What the study was allowed to spend: epochs per run, batch and optimizer, epochs actually run."""
+    train = meta.get("train") or {}
+    parts = []
+    if train.get("epochs") is not None:
+        parts.append(f"up to {train['epochs']} epochs per run")
+    extra = ", ".join(f"{k} {train[k]}" for k in ("batch_size", "optimizer", "lr") if k in train)
+    if extra:
+        parts.append(extra)
+    if "epochs" in table.columns and len(table):
+        ran = pd.to_numeric(table["epochs"], errors="coerce").fillna(0).sum()
+        parts.append(f"{int(ran)} epochs run in all")
+    return "; ".join(parts) or DASH
+
+
+def _row(r: Mapping, factors: Sequence[str], baseline, pareto: Sequence[str] = ()) -> dict:
     n = int(r["n_complete"])
     return {
         "arm": str(r["arm"]),
         "arm_parts": split_name(str(r["arm"])),
         "is_baseline": baseline is not None and str(r["arm"]) == str(baseline),
-        "factors": [_value(r.get(f)) for f in factors],
+        "tag_baseline": baseline is not None and str(r["arm"]) == str(baseline) and str(r["arm"]) != "baseline",
+        "factors": [fmt.value(r.get(f)) for f in factors],
         "n": n,
         "test": format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
         "gap": format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
-        "loss_gap": _fmt(r["loss_gap_mean"], "{:.3f}"),
-        "val": _fmt(r["val_mean"] * 100 if _finite(r["val_mean"]) else None, "{:.1f}%"),
-        "epochs": _fmt(r["epochs_mean"], "{:.1f}"),
+        "loss_gap": fmt.fmt(r["loss_gap_mean"], "{:.3f}"),
+        "val": fmt.fmt(r["val_mean"] * 100 if fmt.finite(r["val_mean"]) else None, "{:.1f}%"),
+        "epochs": fmt.fmt(r["epochs_mean"], "{:.1f}"),
         "stop_reasons": [f"{k} x{v}" for k, v in (r.get("stop_reason_counts") or {}).items()],
         "failed": int(r["n_failed"]),
+        "pareto": str(r["arm"]) in set(pareto),
     }
 
 
@@ -116,61 +193,12 @@ def _failures(table: pd.DataFrame) -> list[dict]:
         reason = r.get("failure")
         reason = str(reason) if stats.is_present(reason) else "(no reason recorded)"
         arm = str(r.get("arm", ""))
-        out.append({"arm": arm, "arm_parts": split_name(arm), "seed": _value(r.get("seed")),
+        out.append({"arm": arm, "arm_parts": split_name(arm), "seed": fmt.value(r.get("seed")),
                     "status": str(r.get("status", "")), "reason": reason})
     return out
 
 
 def split_name(name: str) -> list[str]:
     """Pieces of an arm name ending at its separators; the template puts <wbr>
-    between them so long names wrap at "+" or "_" rather than mid-word."""
-    return [p for p in re.findall(r"[^+,_/ =]*[+,_/ =]?", name) if p] or [name]
-
-
-def format_pct_ci(mean, low, high, n: int, unit: str = "%") -> str:
-    """"95.3% [94.1, 96.5]" from fractions; one seed has no interval, so say n=1."""
-    if not _finite(mean):
-        return DASH
-    text = f"{mean * 100:.1f}{unit}"
-    if n < 2 or not (_finite(low) and _finite(high)):
-        return f"{text} (n={n})"
-    return f"{text} [{low * 100:.1f}, {high * 100:.1f}]"
-
-
-def format_seconds(seconds) -> str:
-    """Wall time as "1h 02m 03s" — a reviewer wants the cost at a glance."""
-    if not _finite(seconds):
-        return DASH
-    s = int(round(float(seconds)))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h}h {m:02d}m {s:02d}s"
-    return f"{m}m {s:02d}s" if m else f"{s}s"
-
-
-def _value(v) -> str:
-    """Factor and setting values: compact numbers, dash for not-applicable."""
-    if not stats.is_present(v):
-        return DASH
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
-def _fmt(v, pattern: str) -> str:
-    return pattern.format(float(v)) if _finite(v) else DASH
-
-
-def _finite(v) -> bool:
-    try:
-        return v is not None and math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _int(v, default: int) -> int:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return default
+    between them so long names wrap at "+" or " " rather than mid-word ("early_stopping" stays whole)."""
+    return [p for p in re.findall(r"[^+,/ =]*[+,/ =]?", name) if p] or [name]

@@ -1,8 +1,7 @@
 """Summary statistics for reports: pure functions over the results table.
 
-Kept free of plotting and HTML so the numbers can be tested on their own and
-later extended (paired tests against the baseline, Holm correction) without
-touching the page code.
+Kept free of plotting and HTML so the numbers can be tested on their own;
+paired tests and Holm live in paired.py, effects and fANOVA in effects.py.
 """
 
 from __future__ import annotations

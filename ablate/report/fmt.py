@@ -1,0 +1,75 @@
+"""Number formatting shared by the HTML page, summary.md, leaderboard.md/.tex and
+compare.html, so every output shows the same digits for the same number."""
+
+from __future__ import annotations
+
+import math
+
+from ablate.report import stats
+
+DASH = "—"
+
+
+def finite(v) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(v, pattern: str) -> str:
+    return pattern.format(float(v)) if finite(v) else DASH
+
+
+def format_pct_ci(mean, low, high, n: int, unit: str = "%") -> str:
+    """"95.3% [94.1, 96.5]" from fractions; one seed has no interval, so say n=1."""
+    if not finite(mean):
+        return DASH
+    text = f"{mean * 100:.1f}{unit}"
+    if n < 2 or not (finite(low) and finite(high)):
+        return f"{text} (n={n})"
+    return f"{text} [{low * 100:.1f}, {high * 100:.1f}]"
+
+
+def format_seconds(seconds) -> str:
+    """Wall time as "1h 02m 03s" — a reviewer wants the cost at a glance."""
+    if not finite(seconds):
+        return DASH
+    s = int(round(float(seconds)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h {m:02d}m {s:02d}s"
+    return f"{m}m {s:02d}s" if m else f"{s}s"
+
+
+def format_p(p) -> str:
+    """"p = 0.003" / "p < 0.001"; never a bare NaN."""
+    if not finite(p):
+        return "no test"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def points(v, signed: bool = True) -> str:
+    """A fraction as percentage points, "+1.8"; dash when undefined."""
+    if not finite(v):
+        return DASH
+    if round(float(v) * 100, 1) == 0:
+        return "0.0"  # never "-0.0" or "+0.0"
+    return f"{v * 100:+.1f}" if signed else f"{v * 100:.1f}"
+
+
+def value(v) -> str:
+    """Factor and setting values: compact numbers, dash for not-applicable."""
+    if not stats.is_present(v):
+        return DASH
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def as_int(v, default: int) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
