@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ablate import __version__
+from ablate import __version__, report_commands
 from ablate.errors import UserError
 
 EXIT_USER = 2
@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--no-calibrate", action="store_true",
                       help="skip the short calibration runs behind the time estimate")
     sub.add_parser("plugins", help="list every component by kind, with the plugin that provides it")
+    report_commands.add_parsers(sub)
     return parser
 
 
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "plugins":
             return cmd_plugins()
+        if args.command in report_commands.COMMANDS:
+            return report_commands.run(args)
         if args.command == "plan":
             return cmd_plan(args.study, calibrate=not args.no_calibrate)
         if args.dry_run:

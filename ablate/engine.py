@@ -213,7 +213,7 @@ def _objective(config: StudyConfig, registry: Registry, runs: dict[str, PlannedR
 
         def on_epoch(metrics: dict[str, float]) -> None:
             history.append(metrics)
-            if config.design.pruner != "none":
+            if config.design.pruner != "none" and run.stage == "search":  # confirmations run in full
                 trial.report(metrics[OBJECTIVE], metrics["epoch"])
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at epoch {metrics['epoch']}")

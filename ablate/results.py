@@ -57,7 +57,7 @@ def collect(study: optuna.Study, plan: list[dict[str, Any]],
         row["epochs"] = result.get("epochs", 0)
         row["stop_reason"] = result.get("stop_reason", "failed" if row["status"] == "failed" else "")
         row["seconds"] = result.get("seconds", math.nan)
-        row["failure"] = trial.user_attrs.get("failure", "")
+        row["failure"] = trial.user_attrs.get("failure", f"pruned at epoch {row['epochs']}" if pruned else "")
         row["trial"] = trial.number
         rows.append(row)
         if result.get("history"):

@@ -316,7 +316,7 @@ class MakeClassification:
         if self.n_classes * 2 > 2 ** self.n_informative:
             raise UserError(f"{self.n_classes} classes need more informative features than {self.n_informative}",
                             key="data.n_informative",
-                            expected=f"n_classes * 2 <= 2 ** n_informative (two clusters per class)")
+                            expected="n_classes * 2 <= 2 ** n_informative (two clusters per class)")
         x, y = make_classification(n_samples=self.n_samples, n_features=self.n_features,
                                    n_informative=self.n_informative, n_redundant=0,
                                    n_classes=self.n_classes, class_sep=self.class_sep, flip_y=self.flip_y,

@@ -151,6 +151,11 @@ def test_search_runs_budget_then_confirms_top_arms_over_fresh_seeds(write_study,
     assert set(confirm["arm"]) == set(top3)
     assert search["lr"].between(0.0005, 0.05).all()
     assert "[27/27]" in stdout
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert html.count('class="search-row"') == 12  # the search stage, listed apart
+    assert html.count('class="arm-row"') == 3  # the leaderboard: confirmed arms only
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert all(arm in summary for arm in set(confirm["arm"]))
     code, stdout, _ = run_cli("run", study, "--out", tmp_path / "out")  # resumes: nothing new
     assert code == 0 and "seed=" not in stdout
 

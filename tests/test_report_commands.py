@@ -3,31 +3,23 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 
 import optuna
 import pandas as pd
 import pytest
 
-from ablate.errors import UserError
-from ablate.report_commands import COMMANDS, add_parsers, load_study, run
+from ablate.report_commands import COMMANDS, load_study
 
 TABLES = ["results.csv", "results.json", "leaderboard.md", "leaderboard.tex", "summary.md"]
 
 
 def report_cli(*argv) -> int:
-    """What ablate.cli.main does with these commands once wired: parse, run, UserError -> 2."""
-    parser = argparse.ArgumentParser(prog="ablate")
-    add_parsers(parser.add_subparsers(dest="command"))
-    args = parser.parse_args([str(a) for a in argv])
-    assert args.command in COMMANDS
-    try:
-        return run(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    """The real command line: `ablate report ...` / `ablate compare ...`."""
+    from ablate.cli import main
+
+    assert str(argv[0]) in COMMANDS
+    return main([str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pandas as pd
-import pytest
 
 from conftest import TINY
 

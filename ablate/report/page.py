@@ -69,6 +69,7 @@ def build_context(an: Analysis, figs: Mapping[str, str]) -> dict:
         "baseline_note": an.baseline_note,
         "rows": [_row(r, an.columns, an.baseline, an.pareto) for r in board.to_dict("records")],
         "failures": _failures(table),
+        "search_runs": _search_runs(meta),
         "figures": dict(figs),
         "findings": findings(an),
         "comparisons": [_comparison_block(m, comps) for m, comps in an.comparisons.items()],
@@ -182,6 +183,16 @@ def _row(r: Mapping, factors: Sequence[str], baseline, pareto: Sequence[str] = (
         "failed": int(r["n_failed"]),
         "pareto": str(r["arm"]) in set(pareto),
     }
+
+
+def _search_runs(meta: Mapping) -> list[dict]:
+    """The search stage of a search with confirmation, best validation accuracy first."""
+    pct = lambda v: "—" if not stats.is_present(v) else f"{100 * float(v):.1f}%"
+    return [{"arm": str(r["arm"]), "arm_parts": split_name(str(r["arm"])), "seed": fmt.value(r["seed"]),
+             "status": str(r["status"]), "val": pct(r["val_accuracy"]), "test": pct(r["test_accuracy"]),
+             "gap": "—" if not stats.is_present(r["gap"]) else f"{100 * float(r['gap']):.1f} pp",
+             "epochs": fmt.value(r["epochs"]), "confirmed": bool(r["confirmed"])}
+            for r in meta.get("search_runs") or []]
 
 
 def _failures(table: pd.DataFrame) -> list[dict]:
