@@ -85,21 +85,19 @@ def _off(factor) -> tuple:
 
 def leave_one_out(config: StudyConfig) -> list[Arm]:
     """The full configuration, then each component factor switched off in turn."""
-    comps = [f for f in config.factors if f.kind]
-    full = [(f, _on(f) if f.kind else f.options[0]) for f in config.factors]
-    arms = [_arm(full, name="all")]
-    for f in comps:
-        arms.append(_arm([(g, _off(g) if g is f else opt) for g, opt in full], name=f"all - {f.name}"))
-    return arms
+    return _one_at_a_time(config, start=_on, change=_off, first="all", label="all - {}")
 
 
 def add_one_in(config: StudyConfig) -> list[Arm]:
     """The baseline (every component off), then each component factor on alone."""
-    comps = [f for f in config.factors if f.kind]
-    base = [(f, _off(f) if f.kind else f.options[0]) for f in config.factors]
-    arms = [_arm(base, name="baseline")]
-    for f in comps:
-        arms.append(_arm([(g, _on(g) if g is f else opt) for g, opt in base], name=f"baseline + {f.name}"))
+    return _one_at_a_time(config, start=_off, change=_on, first="baseline", label="baseline + {}")
+
+
+def _one_at_a_time(config: StudyConfig, start, change, first: str, label: str) -> list[Arm]:
+    base = [(f, start(f) if f.kind else f.options[0]) for f in config.factors]
+    arms = [_arm(base, name=first)]
+    for f in (f for f in config.factors if f.kind):
+        arms.append(_arm([(g, change(g) if g is f else opt) for g, opt in base], name=label.format(f.name)))
     return arms
 
 

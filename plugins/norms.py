@@ -62,7 +62,7 @@ class GroupNorm:
         return nn.GroupNorm(self.fit(self.groups, features), features, eps=self.eps)
 
 
-class InstanceNorm:
+class InstanceNorm(LayerNorm):
     """Per-sample, per-channel statistics over positions (Ulyanov et al., 2016), with
     a learned per-channel affine; no running statistics, so train and eval agree.
 
@@ -71,15 +71,10 @@ class InstanceNorm:
     (identical to layer norm) rather than zeroing every activation.
     """
 
-    def __init__(self, eps: float):
-        self.eps = eps
-
     @hookimpl
     def ablate_make_layer(self, slot, features, dims):
-        if slot != "norm":
-            return None
-        if dims == 0:
-            return nn.LayerNorm(features, eps=self.eps)
+        if slot != "norm" or dims == 0:
+            return super().ablate_make_layer(slot, features, dims)
         cls = nn.InstanceNorm2d if dims == 2 else nn.InstanceNorm1d
         return cls(features, eps=self.eps, affine=True, track_running_stats=False)
 

@@ -96,33 +96,34 @@ def penalised_parameters(model: nn.Module, include_biases: bool):
                 yield p
 
 
-class L2:
+class _WeightPenalty:
+    """coef * sum of term(w) over the weights (biases and norm parameters only when asked)."""
+
+    def __init__(self, coef: float, include_biases: bool):
+        self.coef, self.include_biases = coef, include_biases
+        self._params: list[torch.Tensor] | None = None
+
+    @staticmethod
+    def term(p: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @hookimpl
+    def ablate_loss_penalty(self, model):
+        if self._params is None:
+            self._params = list(penalised_parameters(model, self.include_biases))
+        return self.coef * sum(self.term(p).sum() for p in self._params)
+
+
+class L2(_WeightPenalty):
     """Coupled L2: adds coef * sum(w^2) to the loss, so it passes through the optimizer."""
 
-    def __init__(self, coef: float, include_biases: bool):
-        self.coef, self.include_biases = coef, include_biases
-        self._params: list[torch.Tensor] | None = None
-
-    @hookimpl
-    def ablate_loss_penalty(self, model):
-        if self._params is None:
-            self._params = list(penalised_parameters(model, self.include_biases))
-        return self.coef * sum((p * p).sum() for p in self._params)
+    term = staticmethod(lambda p: p * p)
 
 
-class L1:
-    """L1 penalty coef * sum|w| added to the loss (sparsity-inducing); biases and
-    norm parameters excluded unless ``include_biases``."""
+class L1(_WeightPenalty):
+    """L1 penalty coef * sum|w| added to the loss (sparsity-inducing)."""
 
-    def __init__(self, coef: float, include_biases: bool):
-        self.coef, self.include_biases = coef, include_biases
-        self._params: list[torch.Tensor] | None = None
-
-    @hookimpl
-    def ablate_loss_penalty(self, model):
-        if self._params is None:
-            self._params = list(penalised_parameters(model, self.include_biases))
-        return self.coef * sum(p.abs().sum() for p in self._params)
+    term = staticmethod(torch.abs)
 
 
 class WeightDecay:
