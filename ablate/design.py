@@ -176,7 +176,8 @@ def _arm(combo: list[tuple], name: str | None = None) -> Arm:
 
 
 def baseline_arm(config: StudyConfig, arms: list[Arm]) -> str | None:
-    """The arm the study names as baseline, else the all-off arm, else None."""
+    """The arm the study names as baseline, else "all" for leave-one-out, else the
+    all-off arm, else None."""
     names = [a.name for a in arms]
     if config.baseline:
         if config.baseline not in names:
@@ -184,4 +185,6 @@ def baseline_arm(config: StudyConfig, arms: list[Arm]) -> str | None:
                             where=str(config.path), expected="one of: " + ", ".join(names),
                             hint=did_you_mean(config.baseline, names))
         return config.baseline
+    if config.design.kind == "leave_one_out":
+        return "all"  # each arm then reads as the cost of removing one component
     return "baseline" if "baseline" in names else None

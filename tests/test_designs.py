@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ablate.config import load_study
-from ablate.design import build_arms, factorial
+from ablate.design import baseline_arm, build_arms, factorial
 
 HEAD = """
 [study]
@@ -56,6 +56,8 @@ def test_leave_one_out_over_four_components_is_exactly_five_arms(write_study, re
     assert component_names(arms[0]) == everything
     assert [everything - component_names(a) for a in arms[1:]] == [
         {"batchnorm"}, {"dropout"}, {"l2"}, {"early_stopping"}]
+    config = load_study(write_study(HEAD + '[design]\nkind = "leave_one_out"\n' + FOUR, "again.toml"), registry)
+    assert baseline_arm(config, arms) == "all"  # each arm reads as the cost of removing one
 
 
 def test_add_one_in_over_four_components_is_exactly_five_arms(write_study, registry):

@@ -155,6 +155,8 @@ def interactions(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[st
                     continue
                 c11, c10, c01, c00 = (cells.get(k, {}) for k in ((a, b), (a, b0), (a0, b), (a0, b0)))
                 seeds = [s for s in c11 if s in c10 and s in c01 and s in c00]
+                if not seeds:  # the design never crossed these levels (e.g. leave-one-out)
+                    continue
                 arr = np.array([(c10[s] - c00[s], c01[s] - c00[s], c11[s] - c00[s]) for s in seeds],
                                dtype=float).reshape(-1, 3)
                 contrast = arr[:, 2] - arr[:, 0] - arr[:, 1]
