@@ -97,7 +97,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        assert ablate_main(["run", args.study, "--out", str(Path(tmp) / "out")]) == 0
+        code = ablate_main(["run", args.study, "--out", str(Path(tmp) / "out")])
+        if code != 0:
+            raise SystemExit(f"ablate run {args.study} failed with exit status {code}")
         ablate_seconds = time.perf_counter() - start
         in_runs = pd.read_csv(Path(tmp) / "out" / "results.csv")["seconds"].sum()
 
