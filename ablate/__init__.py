@@ -12,7 +12,7 @@ PROJECT = "ablate"
 hookimpl = pluggy.HookimplMarker(PROJECT)
 hookspec = pluggy.HookspecMarker(PROJECT)
 
-from ablate.components import Batch, DataSplits, EpochState, Param  # noqa: E402
+from ablate.components import Batch, DataSplits, EpochState, Param, SlotComponent  # noqa: E402
 from ablate.errors import UserError  # noqa: E402
 from ablate.splits import make_splits  # noqa: E402
 
@@ -21,6 +21,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "Param",
+    "SlotComponent",
     "Batch",
     "DataSplits",
     "EpochState",

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import torch
 
+from ablate import hookimpl
 from ablate.errors import UserError, did_you_mean
 
 
@@ -107,6 +108,22 @@ class Param:
 
     def _bad(self, value: Any, key: str) -> UserError:
         return UserError(f"{value!r} is not valid", key=key, expected=self.describe())
+
+
+class SlotComponent:
+    """A component that fills one named slot of a model block ("norm",
+    "dropout", ...): subclasses set ``slot`` and implement ``layer``."""
+
+    slot = ""
+
+    def layer(self, features: int, dims: int) -> torch.nn.Module:
+        """The layer for ``features`` channels; ``dims`` 0 after a linear layer,
+        1 or 2 after a 1-D or 2-D convolution."""
+        raise NotImplementedError
+
+    @hookimpl
+    def ablate_make_layer(self, slot: str, features: int, dims: int) -> torch.nn.Module | None:
+        return self.layer(features, dims) if slot == self.slot else None
 
 
 @dataclass

@@ -98,28 +98,29 @@ def _merge_options(results: list[dict[str, Any] | None]) -> dict[str, Any]:
 
 
 def make_optimizer(model: torch.nn.Module, train: dict[str, Any],
-                   options: dict[str, Any]) -> tuple[torch.optim.Optimizer, Callable[[], None]]:
-    """The optimizer plus a pre-step action (decoupled weight decay for SGD)."""
+                   options: dict[str, Any]) -> tuple[torch.optim.Optimizer, Callable[[], None] | None]:
+    """The optimizer plus a pre-step action (decoupled weight decay for SGD), or None."""
     options = dict(options)
     decoupled = options.pop("decoupled_weight_decay", False)
     params = [p for p in model.parameters() if p.requires_grad]
     lr = train["lr"]
-    pre_step: Callable[[], None] = lambda: None
     if train["optimizer"] == "adam":
         cls = torch.optim.AdamW if decoupled else torch.optim.Adam
         if decoupled:
             options.setdefault("weight_decay", 0.0)
-        opt = cls(params, lr=lr, **options)
-    else:
-        wd = options.pop("weight_decay", 0.0) if decoupled else None
-        opt = torch.optim.SGD(params, lr=lr, momentum=train["momentum"], **options)
-        if wd:
-            def pre_step() -> None:  # SGDW: shrink weights by lr * wd, outside the gradient
-                with torch.no_grad():
-                    for p in params:
-                        if p.grad is not None:
-                            p.mul_(1 - lr * wd)
-    return opt, pre_step
+        return cls(params, lr=lr, **options), None
+    wd = options.pop("weight_decay", 0.0) if decoupled else 0.0
+    opt = torch.optim.SGD(params, lr=lr, momentum=train["momentum"], **options)
+    if not wd:
+        return opt, None
+
+    @torch.no_grad()
+    def shrink() -> None:  # SGDW: shrink weights by lr * wd, outside the gradient
+        for p in params:
+            if p.grad is not None:
+                p.mul_(1 - lr * wd)
+
+    return opt, shrink
 
 
 @torch.no_grad()
@@ -196,7 +197,8 @@ def train_run(config: StudyConfig, registry: Registry, arm: Arm, seed: int,
                     total = total + penalty
             optimizer.zero_grad(set_to_none=True)
             total.backward()
-            pre_step()
+            if pre_step is not None:
+                pre_step()
             optimizer.step()
             if has["ablate_after_step"]:
                 hooks.ablate_after_step(model=model)

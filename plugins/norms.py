@@ -7,39 +7,37 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ablate import Param, hookimpl
+from ablate import Param, SlotComponent, hookimpl
 
 
-class BatchNorm:
+class BatchNorm(SlotComponent):
     """Batch statistics in training, running statistics in eval."""
+
+    slot = "norm"
 
     def __init__(self, momentum: float, eps: float):
         self.momentum, self.eps = momentum, eps
 
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        if slot != "norm":
-            return None
+    def layer(self, features, dims):
         cls = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
         return cls(features, eps=self.eps, momentum=self.momentum)
 
 
-class LayerNorm:
+class LayerNorm(SlotComponent):
     """Per-sample statistics over all features (and positions, after a convolution)."""
+
+    slot = "norm"
 
     def __init__(self, eps: float):
         self.eps = eps
 
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        if slot != "norm":
-            return None
+    def layer(self, features, dims):
         if dims == 0:
             return nn.LayerNorm(features, eps=self.eps)
         return nn.GroupNorm(1, features, eps=self.eps)  # one group = layer norm over (C, ...)
 
 
-class GroupNorm:
+class GroupNorm(SlotComponent):
     """Per-sample statistics over groups of channels (and all positions).
 
     ``groups`` is a wish: when it does not divide the feature count, the
@@ -48,6 +46,8 @@ class GroupNorm:
     features (nn.GroupNorm accepts (N, C)).
     """
 
+    slot = "norm"
+
     def __init__(self, groups: int, eps: float):
         self.groups, self.eps = groups, eps
 
@@ -55,10 +55,7 @@ class GroupNorm:
     def fit(groups: int, features: int) -> int:
         return max(g for g in range(1, min(groups, features) + 1) if features % g == 0)
 
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        if slot != "norm":
-            return None
+    def layer(self, features, dims):
         return nn.GroupNorm(self.fit(self.groups, features), features, eps=self.eps)
 
 
@@ -71,10 +68,9 @@ class InstanceNorm(LayerNorm):
     (identical to layer norm) rather than zeroing every activation.
     """
 
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        if slot != "norm" or dims == 0:
-            return super().ablate_make_layer(slot, features, dims)
+    def layer(self, features, dims):
+        if dims == 0:
+            return super().layer(features, dims)
         cls = nn.InstanceNorm2d if dims == 2 else nn.InstanceNorm1d
         return cls(features, eps=self.eps, affine=True, track_running_stats=False)
 
@@ -97,19 +93,18 @@ class ChannelRMSNorm(nn.Module):
         return f"{self.weight.numel()}, eps={self.eps}"
 
 
-class RMSNorm:
+class RMSNorm(SlotComponent):
     """Root-mean-square normalisation (Zhang & Sennrich, 2019): no centring, a
     learned gain. After a linear layer, torch's nn.RMSNorm over the features;
     after a convolution, over the channels at each position (per sample, per
     position), the usual channels-last choice."""
 
+    slot = "norm"
+
     def __init__(self, eps: float):
         self.eps = eps
 
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        if slot != "norm":
-            return None
+    def layer(self, features, dims):
         if dims == 0:
             return nn.RMSNorm(features, eps=self.eps)
         return ChannelRMSNorm(features, self.eps)

@@ -8,45 +8,38 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ablate import Param, hookimpl
+from ablate import Param, SlotComponent, hookimpl
 from ablate.plugins._shared import SoftTargets
 
 
-class Dropout:
+class _Rate(SlotComponent):
+    """A layer for one slot, parameterised by a drop rate."""
+
+    slot = "dropout"
+
     def __init__(self, rate: float):
         self.rate = rate
 
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        return nn.Dropout(self.rate) if slot == "dropout" else None
+
+class Dropout(_Rate):
+    def layer(self, features, dims):
+        return nn.Dropout(self.rate)
 
 
-class Dropout2d:
+class Dropout2d(_Rate):
     """Channel dropout (Tompson et al., 2015): after a convolution whole feature
     maps are dropped (nn.Dropout1d/2d by ``dims``); after a linear layer, plain dropout."""
 
-    def __init__(self, rate: float):
-        self.rate = rate
-
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        if slot != "dropout":
-            return None
+    def layer(self, features, dims):
         return {0: nn.Dropout, 1: nn.Dropout1d, 2: nn.Dropout2d}[dims](self.rate)
 
 
-class AlphaDropout:
+class AlphaDropout(_Rate):
     """Alpha dropout (Klambauer et al., 2017): keeps zero mean and unit variance of
     SELU-like activations; element-wise after a linear layer, per channel
     (nn.FeatureAlphaDropout) after a convolution."""
 
-    def __init__(self, rate: float):
-        self.rate = rate
-
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        if slot != "dropout":
-            return None
+    def layer(self, features, dims):
         return nn.AlphaDropout(self.rate) if dims == 0 else nn.FeatureAlphaDropout(self.rate)
 
 
@@ -70,16 +63,14 @@ class DropPathLayer(nn.Module):
         return f"rate={self.rate}"
 
 
-class DropPath:
+class DropPath(_Rate):
     """Stochastic depth (Huang et al., 2016), per sample, on the residual branch:
     fills the slot "drop_path", which only residual models (resnet) have."""
 
-    def __init__(self, rate: float):
-        self.rate = rate
+    slot = "drop_path"
 
-    @hookimpl
-    def ablate_make_layer(self, slot, features, dims):
-        return DropPathLayer(self.rate) if slot == "drop_path" else None
+    def layer(self, features, dims):
+        return DropPathLayer(self.rate)
 
 
 NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)

@@ -89,7 +89,7 @@ def _one_adam_step(registry, component):
     for p in tpm.hook.ablate_loss_penalty(model=model):
         loss = loss + p
     loss.backward()
-    pre()
+    assert pre is None  # under Adam the optimizer itself applies (decoupled) decay
     opt.step()
     return model.weight.detach().clone(), opt
 
@@ -108,6 +108,7 @@ def test_decoupled_weight_decay_under_sgd_shrinks_weights_outside_the_gradient(r
     opt, pre = make_optimizer(model, {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0},
                               {"weight_decay": 0.5, "decoupled_weight_decay": True})
     model.weight.grad = torch.zeros_like(model.weight)
+    assert pre is not None
     pre()
     opt.step()
     assert torch.allclose(model.weight, torch.full((2, 2), 1 - 0.1 * 0.5))
