@@ -1,0 +1,83 @@
+"""The study's stored record: what the report needs to know about a study
+besides its runs, kept with the study in its storage so a report can be
+rebuilt from storage alone. Typed and versioned; no torch or optuna import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """One study: its question, design, fixed settings, arms and how it ran.
+
+    ``train`` holds the settings that apply to every arm (those a factor varies
+    are in ``arm_settings``); ``arm_settings`` maps each arm's name to the
+    values that define it (factor levels and component parameters).
+    ``started`` is when training first started, ``training_seconds`` the
+    training time summed over every command and worker, ``last_command`` the
+    last ``ablate run``'s start and wall seconds.
+    """
+
+    name: str
+    question: str = ""
+    study_file: str = ""
+    design: dict[str, Any] = field(default_factory=dict)
+    dataset: str = ""
+    data_params: dict[str, Any] = field(default_factory=dict)
+    split_seed: int = 0
+    resplit: bool = False
+    model: str = ""
+    model_params: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    arms: tuple[str, ...] = ()
+    arm_keys: dict[str, str] = field(default_factory=dict)
+    arm_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline: str | None = None
+    factors: tuple[str, ...] = ()
+    runs_total: int = 0
+    test_size: int | None = None
+    devices: tuple[str, ...] = ()
+    versions: dict[str, str] = field(default_factory=dict)
+    started: str = ""
+    training_seconds: float | None = None
+    last_command: dict[str, Any] = field(default_factory=dict)
+    storage: str = ""
+    optuna_study: str = ""
+    search_runs: tuple[dict[str, Any], ...] = ()
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall seconds of the last command (what older reports called 'seconds')."""
+        value = self.last_command.get("seconds")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able data (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StudyRecord:
+        """Read a stored record; unknown keys (a newer ablate) are ignored,
+        missing ones take their defaults."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in (data or {}).items():
+            f = known.get(key)
+            if f is None:
+                continue
+            if isinstance(value, list) and str(f.type).startswith("tuple"):
+                value = tuple(value)
+            values[key] = value
+        values.setdefault("name", "")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> StudyRecord:
+        return dataclasses.replace(self, **changes)
