@@ -1,30 +1,43 @@
 """ablate: ablation studies of neural-network training, driven by Optuna.
 
-Plugins import only the names exported here.
+Plugins import only the names exported here. They are loaded on first use
+(PEP 562), so ``import ablate`` and ``ablate --help`` stay fast: torch is
+imported only when a name that needs it is asked for.
 """
 
-import pluggy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ablate.markers import PROJECT, hookimpl, hookspec
 
 __version__ = "0.1.0"
 
-PROJECT = "ablate"
+_LAZY = {
+    "Param": "ablate.params",
+    "SlotComponent": "ablate.components",
+    "Batch": "ablate.components",
+    "DataSplits": "ablate.components",
+    "EpochState": "ablate.components",
+    "UserError": "ablate.errors",
+    "make_splits": "ablate.splits",
+}
 
-hookimpl = pluggy.HookimplMarker(PROJECT)
-hookspec = pluggy.HookspecMarker(PROJECT)
+if TYPE_CHECKING:
+    from ablate.components import Batch, DataSplits, EpochState, SlotComponent
+    from ablate.errors import UserError
+    from ablate.params import Param
+    from ablate.splits import make_splits
 
-from ablate.components import Batch, DataSplits, EpochState, Param, SlotComponent  # noqa: E402
-from ablate.errors import UserError  # noqa: E402
-from ablate.splits import make_splits  # noqa: E402
 
-__all__ = [
-    "__version__",
-    "hookimpl",
-    "hookspec",
-    "Param",
-    "SlotComponent",
-    "Batch",
-    "DataSplits",
-    "EpochState",
-    "UserError",
-    "make_splits",
-]
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ablate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["PROJECT", "__version__", "hookimpl", "hookspec", *_LAZY]

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ablate.components import Param
 from ablate.errors import UserError, did_you_mean
+from ablate.params import Param
 from ablate.registry import OFF, SWITCHABLE, Registry, normalise
+from ablate.spec import EXECUTION_SETTINGS, Option, split_setting
 
 STUDY_PARAMS = {
     "name": Param("", help="study name; default: the file's stem"),
@@ -27,6 +28,7 @@ STUDY_PARAMS = {
 DATA_KEYS = {
     "name": Param("", help="data set component"),
     "split_seed": Param(0, low=0, help="seed of the train/validation/test split (fixed across run seeds)"),
+    "resplit": Param(False, help="draw a new train/validation/test split for each seed (split seed = split_seed + seed), so intervals cover the split's variance too"),
 }
 
 TRAIN_PARAMS = {
@@ -97,16 +99,16 @@ class Factor:
 
     A component factor (``kind``) chooses among components, ``none`` being
     off; a setting factor (``setting``, e.g. "model.slots") chooses among
-    values of one setting. ``options`` are the expanded (level, params) pairs:
-    sub-parameters given as lists are crossed per level, so a dropout rate
-    exists only where dropout is on.
+    values of one setting. ``options`` are the expanded options: sub-parameters
+    given as lists are crossed per level, so a dropout rate exists only where
+    dropout is on.
     """
 
     name: str
     kind: str | None
     setting: str | None
     levels: list[Primitive]
-    options: list[tuple[Primitive, dict[str, Any], dict[str, Any]]]  # level, varied, all params
+    options: list[Option]
     ranges: dict[Any, dict[str, Range]] = field(default_factory=dict)  # level -> param -> range
     range: Range | None = None  # a setting factor searched over an interval
 
@@ -129,12 +131,18 @@ class StudyConfig:
     factors: list[Factor]
     design: DesignConfig = field(default_factory=DesignConfig)
     baseline: str = ""
+    resplit: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def training_settings(self) -> dict[str, Any]:
+        """[train] settings that change a run's numbers (device and threads do not)."""
+        return {k: v for k, v in self.train.items() if k not in EXECUTION_SETTINGS}
+
     def fingerprint(self) -> str:
-        """Hash of everything that defines a run apart from its arm and seed."""
-        blob = json.dumps({"data": [self.data.name, self.data.params, self.split_seed],
-                           "model": [self.model.name, self.model.params], "train": self.train},
+        """Hash of the study's fixed settings: what defines a run apart from its arm and seed."""
+        blob = json.dumps({"data": [self.data.name, self.data.params, self.split_seed, self.resplit],
+                           "model": [self.model.name, self.model.params], "train": self.training_settings},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -209,14 +217,16 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
                         expected="letters, digits, '_', '-', '.' (it names the output folder)")
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
     seeds = _seeds(study.get("seeds", 3))
+    given_files = study.get("plugins", [])
     plugin_files = [path.parent / f for f in STUDY_PARAMS["plugins"].check(
-        study.get("plugins", [""]), "study.plugins") if f]
+        given_files, "study.plugins") if f] if given_files != [] else []
 
     data = dict(_table(raw.get("data", {}), "data"))
     if "name" not in data:
         known = ", ".join(registry.names("dataset")) if registry else "a registered data set"
         raise UserError("missing data set", key="data.name", expected=f"[data] name = one of: {known}")
     split_seed = DATA_KEYS["split_seed"].check(data.pop("split_seed", 0), "data.split_seed")
+    resplit = DATA_KEYS["resplit"].check(data.pop("resplit", False), "data.resplit")
     data_choice = _choice(registry, "dataset", data, "data")
 
     model = dict(_table(raw.get("model", {"name": "mlp"}), "model"))
@@ -240,7 +250,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     return StudyConfig(path=path, name=name, question=question, seeds=seeds, plugin_files=plugin_files,
                        data=data_choice, split_seed=split_seed, model=model_choice, train=train,
                        factors=factors, design=design, baseline=STUDY_PARAMS["baseline"].check(
-                           study.get("baseline", ""), "study.baseline"), raw=raw)
+                           study.get("baseline", ""), "study.baseline"), resplit=resplit, raw=raw)
 
 
 def _design(table: dict[str, Any]) -> DesignConfig:
@@ -294,7 +304,7 @@ def _check_design(design: DesignConfig, factors: list["Factor"]) -> None:
                 raise UserError(f"{design.kind} adds or removes components; the setting factor "
                                 f"{f.name!r} has {len(f.options)} levels", key=f"factors.{f.name}",
                                 expected="one level for a setting factor, or design.kind = \"factorial\"")
-            on = [o for o in f.options if o[0] != OFF]
+            on = [o for o in f.options if o.level != OFF]
             if f.kind and len(on) != 1:
                 raise UserError(f"{design.kind} needs one 'on' option per component factor; "
                                 f"{f.name!r} has {len(on)}", key=f"factors.{f.name}",
@@ -377,7 +387,7 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
     for level in names:
         sub = table.get(level, {})
         if level == OFF:
-            options.append((OFF, {}, {}))
+            options.append(Option(OFF))
             continue
         sub = dict(_table(sub, f"{key}.{level}"))
         for p, v in list(sub.items()):
@@ -393,7 +403,7 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
             params = combo if registry is None else registry.resolve_params(kind, level, combo,
                                                                               f"{key}.{level}")
             varied = {p: combo[p] for p, values in grids.items() if len(values) > 1}
-            options.append((level, varied, params))
+            options.append(Option(level, varied, params))
     return Factor(fname, kind, None, names, options, ranges)
 
 
@@ -444,7 +454,7 @@ def _setting_factor(registry: Registry | None, fname: str, setting: Any, levels:
                     model: Choice, data: Choice, key: str) -> Factor:
     param, specs = _setting_specs(registry, setting, model, data, key)
     checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
-    options = [(v, {}, {}) for v in checked]
+    options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
 
 

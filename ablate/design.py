@@ -3,17 +3,19 @@ replicates and never part of an arm."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ablate.config import StudyConfig
-from ablate.registry import Registry
+from ablate.config import Factor, StudyConfig
 from ablate.errors import UserError, did_you_mean
-from ablate.registry import OFF
+from ablate.registry import OFF, Registry
+from ablate.spec import ComponentSpec, Option, RunSpec, content_hash, split_setting
 
 MAX_ARMS = 5000
+
+Pick = tuple[Factor, Option]
 
 
 @dataclass(frozen=True)
@@ -22,20 +24,19 @@ class Arm:
 
     ``values`` are the flat primitive values that distinguish it (factor ->
     level, "factor.param" -> a varied sub-parameter): Optuna parameters and
-    results columns. ``components`` are the (kind, name, params) to activate;
-    ``settings`` override model/train/data parameters.
+    results columns. ``components`` are the components to activate;
+    ``settings`` override model/train/data parameters ("section.param" keys).
     """
 
     name: str
     values: dict[str, Any]
-    components: tuple[tuple[str, str, dict[str, Any]], ...]
+    components: tuple[ComponentSpec, ...]
     settings: dict[str, Any]
 
     @property
     def key(self) -> str:
-        """A stable id: the hash of what the arm runs."""
-        blob = json.dumps([self.components, self.settings], sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """A stable id: the hash of what the arm runs, not of its name."""
+        return content_hash([[c.to_json() for c in self.components], self.settings])
 
 
 def primitive(value: Any) -> Any:
@@ -45,6 +46,22 @@ def primitive(value: Any) -> Any:
     return json.dumps(value)
 
 
+def run_spec(config: StudyConfig, arm: Arm, seed: int) -> RunSpec:
+    """Everything that determines the numbers of this arm's run with this seed."""
+    sections: dict[str, dict[str, Any]] = {"data": dict(config.data.params),
+                                           "model": dict(config.model.params),
+                                           "train": dict(config.training_settings)}
+    for setting, value in arm.settings.items():
+        section, param = split_setting(setting)
+        sections[section][param] = value
+    split_seed = config.split_seed + seed if config.resplit else config.split_seed
+    return RunSpec(data=ComponentSpec("dataset", config.data.name, sections["data"]),
+                   split_seed=split_seed,
+                   model=ComponentSpec("model", config.model.name, sections["model"]),
+                   train={k: v for k, v in sections["train"].items() if k in config.training_settings},
+                   components=arm.components, seed=seed)
+
+
 def build_arms(config: StudyConfig, registry: Registry | None = None) -> list[Arm]:
     """The arms the study's design enumerates up front (none for sampled designs:
     a search's arms are chosen by its sampler while it runs)."""
@@ -52,13 +69,14 @@ def build_arms(config: StudyConfig, registry: Registry | None = None) -> list[Ar
     if config.design.sampled:
         return []
     if kind == "leave_one_out":
-        return leave_one_out(config)
-    if kind == "add_one_in":
-        return add_one_in(config)
-    arms = factorial(config)
-    if kind == "orderings":
+        arms = leave_one_out(config)
+    elif kind == "add_one_in":
+        arms = add_one_in(config)
+    else:
+        arms = factorial(config)
+    if kind == "orderings" and registry is not None:
         arms = distinct_networks(config, registry, arms)
-    return arms
+    return unique_names(arms)
 
 
 def factorial(config: StudyConfig) -> list[Arm]:
@@ -69,18 +87,18 @@ def factorial(config: StudyConfig) -> list[Arm]:
     if total > MAX_ARMS:
         raise UserError(f"the full factorial has {total} arms, more than {MAX_ARMS}", key="factors",
                         expected="fewer factors or levels")
-    combos: list[list[tuple]] = [[]]
+    combos: list[list[Pick]] = [[]]
     for f in config.factors:
         combos = [c + [(f, opt)] for c in combos for opt in f.options]
     return [_arm(combo) for combo in combos]
 
 
-def _on(factor) -> tuple:
-    return next(o for o in factor.options if o[0] != OFF)
+def _on(factor: Factor) -> Option:
+    return next(o for o in factor.options if o.level != OFF)
 
 
-def _off(factor) -> tuple:
-    return next((o for o in factor.options if o[0] == OFF), factor.options[0])
+def _off(factor: Factor) -> Option:
+    return next((o for o in factor.options if o.level == OFF), factor.options[0])
 
 
 def leave_one_out(config: StudyConfig) -> list[Arm]:
@@ -93,7 +111,8 @@ def add_one_in(config: StudyConfig) -> list[Arm]:
     return _one_at_a_time(config, start=_off, change=_on, first="baseline", label="baseline + {}")
 
 
-def _one_at_a_time(config: StudyConfig, start, change, first: str, label: str) -> list[Arm]:
+def _one_at_a_time(config: StudyConfig, start: Callable[[Factor], Option], change: Callable[[Factor], Option],
+                   first: str, label: str) -> list[Arm]:
     base = [(f, start(f) if f.kind else f.options[0]) for f in config.factors]
     arms = [_arm(base, name=first)]
     for f in (f for f in config.factors if f.kind):
@@ -101,30 +120,18 @@ def _one_at_a_time(config: StudyConfig, start, change, first: str, label: str) -
     return arms
 
 
-def distinct_networks(config: StudyConfig, registry: Registry | None, arms: list[Arm]) -> list[Arm]:
+def distinct_networks(config: StudyConfig, registry: Registry, arms: list[Arm]) -> list[Arm]:
     """Drop arms that build the same network as an earlier one (e.g. an empty
     norm slot moved around): same modules in the same order, same other factors."""
-    if registry is None:
-        return arms
-    import torch
-
-    from ablate.manager import trial_manager
-    from ablate.training import load_data
+    from ablate.build import model_signature
 
     order_factors = {f.name for f in config.factors if f.setting == "model.slots"}
     seen: set[str] = set()
     kept = []
     for arm in arms:
-        data = load_data(config, registry, arm.settings, torch.device("cpu"))
-        instances = {f"{k}:{n}": registry.create(k, n, p) for k, n, p in arm.components}
-        hooks = trial_manager(instances).hook
-        params = {**config.model.params, **{k.split(".", 1)[1]: v for k, v in arm.settings.items()
-                                            if k.startswith("model.")}}
-        model = registry.create("model", config.model.name, params).build(
-            data.input_shape, data.num_classes,
-            lambda slot, f, d: hooks.ablate_make_layer(slot=slot, features=f, dims=d) or torch.nn.Identity())
         others = {k: v for k, v in arm.values.items() if k.split(".")[0] not in order_factors}
-        signature = json.dumps([others, repr(model)], sort_keys=True, default=str)
+        signature = json.dumps([others, model_signature(run_spec(config, arm, 0), registry)],
+                               sort_keys=True, default=str)
         if signature not in seen:
             seen.add(signature)
             kept.append(arm)
@@ -133,46 +140,57 @@ def distinct_networks(config: StudyConfig, registry: Registry | None, arms: list
 
 def sampled_arm(config: StudyConfig, values: dict[str, Any]) -> Arm:
     """The arm for values an Optuna sampler chose (levels, list values, range values)."""
-    picks = []
+    picks: list[Pick] = []
     for f in config.factors:
         if f.range is not None:
-            picks.append((f, (values[f.name], {}, {})))
+            picks.append((f, Option(values[f.name])))
             continue
         level = values[f.name]
         given = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(f.name + ".")}
-        option = next(o for o in f.options if primitive(o[0]) == level
-                      and all(given.get(p) == v for p, v in o[1].items()))
-        ranged = {p: given[p] for p in f.ranges.get(option[0], {})}
-        picks.append((f, (option[0], {**option[1], **ranged}, {**option[2], **ranged})))
+        option = next(o for o in f.options if primitive(o.level) == level
+                      and all(given.get(p) == v for p, v in o.varied.items()))
+        ranged = {p: given[p] for p in f.ranges.get(option.level, {})}
+        picks.append((f, Option(option.level, {**option.varied, **ranged}, {**option.params, **ranged})))
     return _arm(picks)
 
 
-def _label(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(primitive(value))
+def label(value: Any) -> str:
+    """A value as it appears in an arm's name: floats at full (round-trip) precision,
+    so distinct values never share a name."""
+    return repr(value) if isinstance(value, float) else str(primitive(value))
 
 
-def _arm(combo: list[tuple], name: str | None = None) -> Arm:
+def unique_names(arms: list[Arm]) -> list[Arm]:
+    """Distinct arms never share a name: a clash (which full-precision labels
+    make unlikely) gets the arm's key as a suffix."""
+    counts: dict[str, int] = {}
+    for arm in arms:
+        counts[arm.name] = counts.get(arm.name, 0) + 1
+    return [arm if counts[arm.name] == 1 else Arm(f"{arm.name} #{arm.key[:6]}", arm.values, arm.components,
+                                                  arm.settings) for arm in arms]
+
+
+def _arm(combo: list[Pick], name: str | None = None) -> Arm:
     values: dict[str, Any] = {}
     components = []
     settings: dict[str, Any] = {}
     parts = []
-    for factor, (level, varied, params) in combo:
-        values[factor.name] = primitive(level)
-        for p, v in varied.items():
+    for factor, option in combo:
+        values[factor.name] = primitive(option.level)
+        for p, v in option.varied.items():
             values[f"{factor.name}.{p}"] = v
         if factor.setting:
-            settings[factor.setting] = level
+            settings[factor.setting] = option.level
             if factor.varied or factor.range is not None:
-                parts.append(f"{factor.name}={_label(level)}")
+                parts.append(f"{factor.name}={label(option.level)}")
             continue
-        if level == OFF:
+        if option.level == OFF or factor.kind is None:
             continue
-        components.append((factor.kind, level, params))
+        components.append(ComponentSpec(factor.kind, option.level, dict(option.params)))
         if factor.varied or factor.ranges:
-            sub = ",".join(f"{p}={_label(v)}" for p, v in varied.items())
-            parts.append(f"{level}({sub})" if sub else str(level))
-    name = name or " + ".join(parts) or "baseline"
-    return Arm(name, values, tuple(components), settings)
+            sub = ",".join(f"{p}={label(v)}" for p, v in option.varied.items())
+            parts.append(f"{option.level}({sub})" if sub else str(option.level))
+    return Arm(name or " + ".join(parts) or "baseline", values, tuple(components), settings)
 
 
 def baseline_arm(config: StudyConfig, arms: list[Arm]) -> str | None:

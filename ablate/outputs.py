@@ -3,9 +3,29 @@ run` and a later rebuild from storage produce the same files."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import optuna
+import pandas as pd
+
+from ablate import attrs
+from ablate.record import RunEntry, StudyRecord
+
+
+def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
+    """The record and plan stored with the study."""
+    record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    return record, [RunEntry.from_json(e) for e in study.user_attrs[attrs.PLAN]]
+
+
+def has_failures(study: optuna.Study) -> bool:
+    """Whether a planned run of the study ended failed."""
+    from ablate.results import failure_details
+
+    _, plan = stored_record(study)
+    return bool(failure_details(study, plan))
 
 
 def write_outputs(out: Path, study: optuna.Study) -> Path:
@@ -13,24 +33,35 @@ def write_outputs(out: Path, study: optuna.Study) -> Path:
     from ablate.report import write_report
     from ablate.results import collect, write_tables
 
-    meta = study.user_attrs["meta"]
-    table, histories = collect(study, study.user_attrs["plan"], meta["factors"])
-    write_tables(out, table, histories, meta)
-    table, histories, meta = confirmed_only(table, histories, meta)
-    return write_report(out, table, histories, meta)
+    record, plan = stored_record(study)
+    table, histories = collect(study, plan, record.factors)
+    write_tables(out, table, histories, record)
+    table, histories, record = confirmed_only(table, histories, record)
+    return write_report(out, table, histories, legacy_meta(record))
 
 
-def confirmed_only(table, histories, meta):
+def legacy_meta(record: StudyRecord) -> dict[str, Any]:
+    """The report's older dict view of the record (until report/ reads the record itself)."""
+    meta = dataclasses.asdict(record)
+    meta.update({"data": record.data_params, "seconds": record.seconds, "device": ", ".join(record.devices),
+                 "arms": list(record.arms), "seeds": list(record.seeds), "factors": list(record.factors),
+                 "search_runs": list(record.search_runs)})
+    return meta
+
+
+def confirmed_only(table: pd.DataFrame, histories: list[dict[str, Any]],
+                   record: StudyRecord) -> tuple[pd.DataFrame, list[dict[str, Any]], StudyRecord]:
     """A search with a confirmation stage reports the confirmed runs; its search
     runs (one seed each, chosen for being good on it) are listed apart."""
-    if "stage" not in table.columns or not (table["stage"] == "confirm").any():
-        return table, histories, meta
-    search = table[table["stage"] == "search"].sort_values("val_accuracy", ascending=False, kind="stable")
-    main = table[table["stage"] == "confirm"].reset_index(drop=True)
+    if "stage" not in table.columns or not (table["stage"] == attrs.CONFIRM).any():
+        return table, histories, record
+    search = table[table["stage"] == attrs.SEARCH].sort_values("val_accuracy", ascending=False, kind="stable")
+    main = table[table["stage"] == attrs.CONFIRM].reset_index(drop=True)
     keep = set(zip(main["arm"], main["seed"]))
-    runs = [{"arm": r["arm"], "seed": int(r["seed"]), "status": r["status"],
-             "val_accuracy": r["val_accuracy"], "test_accuracy": r["test_accuracy"], "gap": r["gap"],
-             "epochs": int(r["epochs"]), "confirmed": r["arm"] in set(main["arm"])}
-            for r in search.to_dict("records")]
-    meta = {**meta, "arms": list(dict.fromkeys(main["arm"])), "runs_total": len(main), "search_runs": runs}
-    return main, [h for h in histories if (h["arm"], h["seed"]) in keep], meta
+    confirmed = set(main["arm"])
+    runs = tuple({"arm": r["arm"], "seed": int(r["seed"]), "status": r["status"],
+                  "val_accuracy": r["val_accuracy"], "test_accuracy": r["test_accuracy"], "gap": r["gap"],
+                  "epochs": int(r["epochs"]), "confirmed": r["arm"] in confirmed}
+                 for r in search.to_dict("records"))
+    record = record.replace(arms=tuple(dict.fromkeys(main["arm"])), runs_total=len(main), search_runs=runs)
+    return main, [h for h in histories if (h["arm"], h["seed"]) in keep], record

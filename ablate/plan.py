@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ablate.config import StudyConfig
-from ablate.design import Arm, sampled_arm
+from ablate.design import Arm, run_spec, sampled_arm
 from ablate.registry import Registry
 
 MAX_CALIBRATED = 3
@@ -31,10 +31,10 @@ def _calibration_arms(config: StudyConfig, arms: list[Arm]) -> list[Arm]:
         if f.range is not None:
             values[f.name] = (f.range.low + f.range.high) / 2
             continue
-        level, varied, _ = f.options[-1]
-        values[f.name] = level
-        values.update({f"{f.name}.{p}": v for p, v in varied.items()})
-        for p, r in f.ranges.get(level, {}).items():
+        option = f.options[-1]
+        values[f.name] = option.level
+        values.update({f"{f.name}.{p}": v for p, v in option.varied.items()})
+        for p, r in f.ranges.get(option.level, {}).items():
             values[f"{f.name}.{p}"] = (r.low + r.high) / 2
     return [sampled_arm(config, values)]
 
@@ -42,12 +42,15 @@ def _calibration_arms(config: StudyConfig, arms: list[Arm]) -> list[Arm]:
 def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -> tuple[float, str]:
     """Time 1- and 2-epoch runs of a few arms: their difference is one epoch,
     the rest is per-run overhead (model set-up, final measurement)."""
+    from ablate.spec import Execution
     from ablate.training import train_run
 
+    execution = Execution(config.train["device"], config.train["threads"])
+
     def timed(arm: Arm, epochs: int) -> float:
-        short = dataclasses.replace(config, train={**config.train, "epochs": epochs})
+        spec = run_spec(config, arm, config.seeds[0])
         start = time.perf_counter()
-        train_run(short, registry, arm, config.seeds[0])
+        train_run(dataclasses.replace(spec, train={**spec.train, "epochs": epochs}), registry, execution)
         return time.perf_counter() - start
 
     chosen = _calibration_arms(config, arms)
@@ -64,6 +67,14 @@ def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -
             f"~{run_s:.1f} s per {config.train['epochs']}-epoch run, plus ~{STARTUP_SECONDS:.0f} s of start-up "
             "and report; assumes every run trains all its epochs")
     return total, note
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    if seconds < 5400:
+        return f"~{seconds / 60:.1f} min"
+    return f"~{seconds / 3600:.1f} h"
 
 
 def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = print) -> None:
@@ -100,10 +111,11 @@ def _space(f) -> str:
     if f.range is not None:
         return f"[{f.range.low:g}, {f.range.high:g}]" + (" log" if f.range.log else "")
     parts = []
-    for level in dict.fromkeys(o[0] for o in f.options):
-        varied = {p for lv, v, _ in f.options if lv == level for p in v}
+    for level in dict.fromkeys(o.level for o in f.options):
+        varied = {p for o in f.options if o.level == level for p in o.varied}
         ranges = f.ranges.get(level, {})
         subs = [f"{p} in [{r.low:g}, {r.high:g}]" + (" log" if r.log else "") for p, r in ranges.items()]
-        subs += [f"{p} in {sorted({o[1][p] for o in f.options if o[0] == level})}" for p in varied - set(ranges)]
+        subs += [f"{p} in {sorted({o.varied[p] for o in f.options if o.level == level})}"
+                 for p in varied - set(ranges)]
         parts.append(f"{level}({', '.join(subs)})" if subs else str(level))
     return " | ".join(parts)

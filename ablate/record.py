@@ -81,3 +81,23 @@ class StudyRecord:
 
     def replace(self, **changes: Any) -> StudyRecord:
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One planned run as stored with the study: which trials' outcomes count."""
+
+    key: str
+    arm: str
+    seed: int
+    values: dict[str, Any] = field(default_factory=dict)
+    stage: str = "main"
+    arm_key: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunEntry:
+        return cls(str(data["key"]), str(data["arm"]), int(data["seed"]), dict(data.get("values") or {}),
+                   str(data.get("stage", "main")), str(data.get("arm_key", "")))

@@ -13,7 +13,9 @@ import json
 import re
 from pathlib import Path
 
+from ablate import attrs
 from ablate.errors import UserError, did_you_mean
+from ablate.record import StudyRecord
 
 COMMANDS = ("report", "compare")
 
@@ -84,10 +86,10 @@ def load_study(url: str, name: str | None):
         raise UserError(f"no study named {name!r} in the storage", key="--study",
                         expected="one of: " + ", ".join(sorted(names)), hint=did_you_mean(name, names))
     study = optuna.load_study(study_name=name, storage=storage)
-    missing = [k for k in ("meta", "plan") if k not in study.user_attrs]
+    missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in study.user_attrs]
     if missing:
         raise UserError(f"study {name!r} has no {' or '.join(missing)} stored", key="report",
-                        expected="a study written by `ablate run` (run it again to store them)")
+                        expected="a study written by this version of `ablate run` (run it again to store them)")
     return study
 
 
@@ -96,7 +98,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     url, folder = storage_url(str(args.source))
     study = load_study(url, args.study)
-    out = args.out or folder or Path("reports") / study.user_attrs["meta"].get("name", study.study_name)
+    record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    out = args.out or folder or Path("reports") / (record.name or study.study_name)
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -23,7 +23,7 @@ from ablate import Param, hookimpl
 
 def diverged(state) -> bool:
     """This epoch's training loss is NaN or infinite: only "divergence" may claim it."""
-    return not math.isfinite(state.metrics.get("train_loss", 0.0))
+    return not math.isfinite(state.metrics.get("running_loss", state.metrics.get("train_loss", 0.0)))
 
 
 class EarlyStopping:
@@ -86,7 +86,7 @@ class Divergence:
 
     @hookimpl
     def ablate_epoch_end(self, state):
-        loss = state.metrics["train_loss"]
+        loss = state.metrics.get("running_loss", state.metrics["train_loss"])
         # the validation loss is measured on the weights the epoch ends with: when
         # it is not finite, those weights are broken even if the running loss was not
         if not math.isfinite(loss) or loss > self.max_loss or not math.isfinite(
@@ -115,7 +115,7 @@ class TimeBudget:
 
 
 class Plateau:
-    """Stop when the training loss has not improved by more than ``min_delta`` for
+    """Stop when the running training loss has not improved by more than ``min_delta`` for
     ``patience`` epochs (optimisation has stalled; no validation data used)."""
 
     def __init__(self, patience: int, min_delta: float):
@@ -127,7 +127,7 @@ class Plateau:
     def ablate_epoch_end(self, state):
         if diverged(state):
             return None
-        loss = state.metrics["train_loss"]
+        loss = state.metrics.get("running_loss", state.metrics["train_loss"])
         if self.best is None or loss < self.best - self.min_delta:
             self.best, self.waited = loss, 0
             return None

@@ -1,0 +1,151 @@
+"""`ablate run` and `ablate plan`: load a study, train what is missing, store
+the study's record and write its report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from ablate import __version__, attrs
+from ablate.config import StudyConfig, load_study, plugin_files_of
+from ablate.design import Arm, baseline_arm, build_arms
+from ablate.errors import UserError
+from ablate.manager import build_registry, make_plugin_manager
+from ablate.record import StudyRecord
+from ablate.registry import Registry
+
+EXIT_FAILED_RUNS = 3
+
+
+def load(study_path: Path) -> tuple[StudyConfig, Registry]:
+    """The validated study and the registry of every component it may name."""
+    pm = make_plugin_manager(plugin_files_of(study_path))
+    registry = build_registry(pm)
+    return load_study(study_path, registry), registry
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    return {"ablate": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "optuna": optuna.__version__}
+
+
+def arm_settings(config: StudyConfig, arms: Sequence[Arm]) -> dict[str, dict[str, Any]]:
+    """Per arm, every value that defines it: factor levels, the active components'
+    parameters (constant ones included) and the settings factors set."""
+    out: dict[str, dict[str, Any]] = {}
+    for arm in arms:
+        values: dict[str, Any] = {}
+        by_level = {c.name: c for c in arm.components}
+        for f in config.factors:
+            level = arm.values.get(f.name)
+            values[f.name] = level
+            comp = by_level.get(str(level)) if f.kind else None
+            if comp is not None:
+                values.update({f"{f.name}.{p}": v for p, v in comp.params.items()})
+        out[arm.name] = values
+    return out
+
+
+def _stored_results(study: optuna.Study) -> list[dict[str, Any]]:
+    return [t.user_attrs[attrs.RESULT] for t in study.get_trials(deepcopy=False) if attrs.RESULT in t.user_attrs]
+
+
+def study_record(config: StudyConfig, study: optuna.Study, arms: Sequence[Arm], baseline: str | None,
+                 storage: str, last_command: dict[str, Any]) -> StudyRecord:
+    """The study's record from its config, its arms and what its storage holds."""
+    old = StudyRecord.from_json(study.user_attrs.get(attrs.RECORD, {}))
+    results = _stored_results(study)
+    sizes = next((r["sizes"] for r in results if r.get("sizes")), {})
+    fixed = {k: v for k, v in config.train.items() if k not in {f.setting.split(".", 1)[1] for f in config.factors
+                                                                   if f.setting and f.setting.startswith("train.")}}
+    return StudyRecord(
+        name=config.name, question=config.question, study_file=str(config.path),
+        design={k: getattr(config.design, k) for k in ("kind", "budget", "sampler", "confirm_top", "pruner",
+                                                        "search_seed")},
+        dataset=config.data.name, data_params=dict(config.data.params), split_seed=config.split_seed,
+        resplit=config.resplit, model=config.model.name, model_params=dict(config.model.params), train=fixed,
+        seeds=tuple(config.seeds), arms=tuple(a.name for a in arms), arm_keys={a.name: a.key for a in arms},
+        arm_settings=arm_settings(config, arms), baseline=baseline,
+        factors=tuple(_factor_columns(arms)), runs_total=0, test_size=sizes.get("test"),
+        devices=tuple(sorted({str(r.get("device")) for r in results if r.get("device")})),
+        versions=versions(), started=old.started or last_command.get("started", ""),
+        training_seconds=round(sum(float(r.get("seconds") or 0.0) for r in results), 2),
+        last_command=last_command, storage=storage, optuna_study=study.study_name)
+
+
+def _factor_columns(arms: Sequence[Arm]) -> list[str]:
+    from ablate.results import factor_columns
+
+    return factor_columns([a.values for a in arms])
+
+
+def save_record(study: optuna.Study, record: StudyRecord, planned: Sequence[Any]) -> None:
+    """Store the record and the plan with the study (a report needs nothing else)."""
+    from ablate.results import plan_record
+
+    study.set_user_attr(attrs.RECORD, record.replace(runs_total=len(planned)).to_json())
+    study.set_user_attr(attrs.PLAN, [e.to_json() for e in plan_record(planned)])
+
+
+def output_dir(given: Path | None, config: StudyConfig) -> Path:
+    out = given if given is not None else Path("reports") / config.name
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the output folder: {exc}", key="--out") from None
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ablate.build import pick_device
+    from ablate.engine import plan_runs, run_study
+    from ablate.outputs import has_failures, write_outputs
+    from ablate.plan import run_count
+    from ablate.storage import default_storage, open_storage, open_study
+
+    config, registry = load(args.study)
+    arms = build_arms(config, registry)
+    baseline = baseline_arm(config, arms)
+    out = output_dir(args.out, config)
+    storage = args.storage or default_storage(out)
+    what = (f"{config.design.kind} over a budget of {config.design.budget} arms" if config.design.sampled
+            else f"{len(arms)} arms x {len(config.seeds)} seeds")
+    device = pick_device(config.train["device"])
+    print(f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}; output {out}", flush=True)
+    command = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
+    wall = time.perf_counter()
+    study = open_study(config, open_storage(storage))
+    if not config.design.sampled:  # stored before training, so a report can be made after a crash
+        save_record(study, study_record(config, study, arms, baseline, storage, command), plan_runs(config, arms))
+    study, planned = run_study(config, registry, arms, study, log=lambda s: print(s, flush=True))
+    trained = time.perf_counter() - wall
+    arm_list = list({r.arm.name: r.arm for r in planned}.values())
+    command["seconds"] = round(trained, 2)
+    save_record(study, study_record(config, study, arm_list, baseline, storage, command), planned)
+    written = write_outputs(out, study)
+    print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
+          f"{written}")
+    return EXIT_FAILED_RUNS if has_failures(study) else 0
+
+
+def cmd_plan(study_path: Path, calibrate: bool) -> int:
+    from ablate.plan import describe, duration, estimate_seconds
+
+    config, registry = load(study_path)
+    arms = build_arms(config, registry)
+    baseline_arm(config, arms)
+    describe(config, arms)
+    if calibrate:
+        print("calibrating...", flush=True)
+        seconds, note = estimate_seconds(config, registry, arms)
+        print(f"estimated wall time: {duration(seconds)} ({note})")
+    return 0

@@ -1,0 +1,110 @@
+"""Plain frozen types that say what runs, with no torch or optuna import.
+
+A ``RunSpec`` holds everything that determines a run's numbers and nothing
+else: its hash is the run's identity, so resume, de-duplication and "a changed
+setting makes new runs" all follow from it. Where and how fast a run executes
+(device, threads) is an ``Execution``, recorded with the run, never part of it.
+Treat the dicts inside these types as read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SECTIONS = ("model", "train", "data")
+
+# Settings that decide where and how fast a run executes, not its numbers.
+EXECUTION_SETTINGS = ("device", "threads")
+
+
+def split_setting(setting: str) -> tuple[str, str]:
+    """'model.slots' -> ('model', 'slots'); the one place settings are parsed."""
+    section, _, param = setting.partition(".")
+    return section, param
+
+
+def canonical_json(value: Any) -> str:
+    """JSON that is the same for equal values whatever the key order."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def content_hash(value: Any, length: int = 16) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a factor: a level (a component name, ``none``, or a
+    setting's value), the sub-parameters this option varies, and the
+    component's full resolved parameters (empty for settings and ``none``)."""
+
+    level: Any
+    varied: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A component to activate: its kind, registered name and resolved parameters."""
+
+    kind: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "params": dict(self.params)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ComponentSpec:
+        return cls(data["kind"], data["name"], dict(data.get("params", {})))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's numbers.
+
+    ``train`` holds the training settings that change results (epochs, batch
+    size, optimizer, lr, momentum); ``data_hash`` is the content hash of
+    file-based data, empty for generated or bundled data.
+    """
+
+    data: ComponentSpec
+    split_seed: int
+    model: ComponentSpec
+    train: dict[str, Any]
+    components: tuple[ComponentSpec, ...]
+    seed: int
+    data_hash: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data": self.data.to_json(), "split_seed": self.split_seed, "model": self.model.to_json(),
+                "train": dict(self.train), "components": [c.to_json() for c in self.components],
+                "seed": self.seed, "data_hash": self.data_hash}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(ComponentSpec.from_json(data["data"]), int(data["split_seed"]),
+                   ComponentSpec.from_json(data["model"]), dict(data["train"]),
+                   tuple(ComponentSpec.from_json(c) for c in data["components"]), int(data["seed"]),
+                   str(data.get("data_hash", "")))
+
+    @property
+    def key(self) -> str:
+        """The run's identity: equal for specs that train the same numbers."""
+        return content_hash(self.to_json())
+
+    def with_seed(self, seed: int) -> RunSpec:
+        """The same run with another seed (the seeds of one arm differ only here)."""
+        return RunSpec(self.data, self.split_seed, self.model, self.train, self.components, seed,
+                       self.data_hash)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where and how fast a run executes; recorded with its result, not part of its identity."""
+
+    device: str = "auto"
+    threads: int = 1
