@@ -33,6 +33,7 @@ from ablate.storage import OBJECTIVE, fail_stale
 from ablate.training import RunResult, train_run
 
 Log = Callable[[str], None]
+MAX_PROPOSALS = 10  # per budgeted arm: a search space smaller than its budget ends, not loops
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,12 @@ def run_search(study: optuna.Study, objective: Objective, log: Log) -> list[Plan
     while True:
         fail_stale(study)
         trials = search_trials(study, config)
-        done = sum(1 for t in trials if is_done(t))
+        done = sum(1 for t in trials if is_done(t) and attrs.REPEAT_OF not in t.user_attrs)
         busy = sum(1 for t in trials if t.state == TrialState.RUNNING and not is_done(t))
         left = config.design.budget - done - busy
+        if left > 0 and len(trials) >= MAX_PROPOSALS * config.design.budget:
+            log(f"the sampler keeps proposing arms already run: stopping the search at {done} distinct arms")
+            left = 0
         if left > 0:
             _optimize(study, objective, left)
         elif busy:
@@ -280,7 +284,8 @@ def best_arms(study: optuna.Study, searched: list[PlannedRun], k: int) -> list[A
 def count_stored(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun]) -> int:
     """Runs of this study file whose outcome is already stored."""
     if config.design.sampled:
-        return min(sum(1 for t in search_trials(study, config) if is_done(t)), config.design.budget)
+        done = [t for t in search_trials(study, config) if is_done(t) and attrs.REPEAT_OF not in t.user_attrs]
+        return min(len(done), config.design.budget)
     states = run_states(study)
     return sum(1 for r in planned if any(is_done(t) for t in states.get(r.key, [])))
 

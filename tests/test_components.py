@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from ablate.components import EpochState
 from ablate.manager import trial_manager
-from ablate.training import make_optimizer
+from ablate.build import make_optimizer
 
 
 def make(registry, kind, name, **given):
@@ -21,13 +21,14 @@ def make(registry, kind, name, **given):
 def run_arm(study_path, registry, *components, seed=0):
     """Train one real run of the study with the given (kind, name, params) active."""
     from ablate.config import load_study
-    from ablate.design import Arm
+    from ablate.design import Arm, run_spec
+    from ablate.spec import ComponentSpec, Execution
     from ablate.training import train_run
 
     config = load_study(study_path, registry)
-    resolved = tuple((kind, name, registry.resolve_params(kind, name, params, key=name))
+    resolved = tuple(ComponentSpec(kind, name, registry.resolve_params(kind, name, params, key=name))
                      for kind, name, params in components)
-    return train_run(config, registry, Arm("arm", {}, resolved, {}), seed, torch.device("cpu"))
+    return train_run(run_spec(config, Arm("arm", {}, resolved, {}), seed), registry, Execution("cpu"))
 
 
 def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval(registry):

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from ablate.components import Batch
 from ablate.manager import trial_manager
-from ablate.training import make_optimizer
+from ablate.build import make_optimizer
 from test_components import make
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch.nn as nn
 
 from ablate.components import EpochState
-from ablate.training import RunFailed
+from ablate.build import RunFailed
 from test_components import make, run_arm
 
 TINY_RUN = """
@@ -109,7 +109,7 @@ levels = ["none", "divergence"]
 divergence = { max_loss = 1e300 }
 """
     code, _, err = run_cli("run", write_study(text), "--out", tmp_path / "out")
-    assert code == 0, err
+    assert code == 3, err  # finished, with a failed run
     table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("guard")
     assert table.loc["none", "status"] != table.loc["divergence", "status"]
     assert "diverged" in str(table.loc["none", "failure"])

@@ -46,7 +46,7 @@ def arms_of(write_study, registry, text):
 
 
 def component_names(arm):
-    return {name for _, name, _ in arm.components}
+    return {c.name for c in arm.components}
 
 
 def test_leave_one_out_over_four_components_is_exactly_five_arms(write_study, registry):
@@ -266,7 +266,7 @@ def test_factorial_with_conditional_rate_counts_by_hand(write_study, registry):
     assert len(off) == 8 and all("dropout.rate" not in a.values for a in off)
     assert sorted({a.values["dropout.rate"] for a in on}) == [0.1, 0.5]
     stop = next(a for a in arms if a.values["stop"] == "early_stopping")
-    (params,) = [p for kind, name, p in stop.components if name == "early_stopping"]
+    (params,) = [c.params for c in stop.components if c.name == "early_stopping"]
     assert params["patience"] == 3 and params["monitor"] == "val_loss"  # fixed value, defaults filled
     baseline = next(a for a in arms if a.name.startswith("order=linear>norm"))
     assert baseline.components == () and baseline.settings == {"model.slots": "linear>norm>act>dropout"}
@@ -277,7 +277,7 @@ def test_single_level_factor_is_constant_and_not_in_names(write_study, registry)
                         registry)
     arms = factorial(config)
     assert len(arms) == 12
-    assert all(("norm", "batchnorm") == a.components[0][:2] for a in arms)
+    assert all(("norm", "batchnorm") == (a.components[0].kind, a.components[0].name) for a in arms)
     assert not any("batchnorm" in a.name for a in arms)
 
 

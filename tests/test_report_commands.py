@@ -67,7 +67,7 @@ def test_report_from_a_storage_url_and_study_choice(finished, tmp_path, capsys):
     assert report_cli("report", url, "--study", "tyni") == 2
     assert "did you mean 'tiny'?" in capsys.readouterr().err
     assert report_cli("report", url, "--study", "other") == 2
-    assert "has no meta or plan stored" in capsys.readouterr().err
+    assert "has no record or plan stored" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()  # nothing written on a mistake
 
 
