@@ -1,0 +1,112 @@
+"""The package has no import cycle, function-level imports included, and
+`import ablate` stays light: the core can be read (and imported) in any order."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import ablate
+
+ROOT = Path(ablate.__file__).resolve().parent.parent
+PACKAGES = {"ablate": ROOT / "ablate", "ablate.plugins": ROOT / "plugins"}
+
+
+def module_files() -> dict[str, Path]:
+    """Module name -> file, for every module of ablate and its standard plugins."""
+    out = {}
+    for prefix, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            rel = path.relative_to(folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            name = ".".join([prefix, *parts])
+            if prefix == "ablate" and parts[:1] == ["plugins"]:
+                continue
+            out[name] = path
+    return out
+
+
+def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return True
+    return False
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package modules ``name`` imports at run time, anywhere in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if _type_checking_only(node, parents):
+            continue
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module
+            if node.level:
+                package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [node.module])
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        found.update(t for t in targets if t in known and t != name)
+    return found
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_module_imports_itself_back():
+    files = module_files()
+    graph = {name: imports_of(name, path, set(files)) for name, path in files.items()}
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_every_module_imports_alone_in_a_fresh_interpreter():
+    names = sorted(n for n in module_files() if not n.endswith("__main__"))  # __main__ runs the CLI
+    code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
+    for order in (names, names[::-1]):
+        done = subprocess.run([sys.executable, "-c", code, *order], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_import_ablate_loads_no_heavy_library():
+    code = ("import sys, ablate\nheavy = {'torch', 'sklearn', 'optuna', 'matplotlib', 'pandas', 'scipy'}\n"
+            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
