@@ -110,6 +110,7 @@ def write_tables(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, A
     for col in safe.columns:
         if safe[col].dtype == object:
             safe[col] = safe[col].map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(str(c)) for c in safe.columns]
     safe.to_csv(out_dir / "results.csv", index=False)
     by_run = {(h["arm"], h["seed"]): h for h in histories}
     runs = []

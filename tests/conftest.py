@@ -39,6 +39,12 @@ dropout = { rate = 0.2 }
 
 
 @pytest.fixture
+def tiny() -> str:
+    """A tiny real study (2 x 2 arms, 2 seeds, 4 epochs on digits) as TOML text."""
+    return TINY
+
+
+@pytest.fixture
 def pm():
     return make_plugin_manager()
 
