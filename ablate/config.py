@@ -10,6 +10,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from ablate.errors import UserError, did_you_mean
@@ -195,7 +196,8 @@ def _table(value: Any, key: str) -> dict[str, Any]:
     return value
 
 
-def _check_keys(table: dict[str, Any], allowed, key: str) -> None:
+def _check_keys(table: dict[str, Any], allowed: Iterable[str], key: str) -> None:
+    allowed = list(allowed)
     for k in table:
         if k not in allowed:
             raise UserError(f"unknown key {k!r}", key=f"{key}.{k}" if key else k,
@@ -349,6 +351,33 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
     if "setting" in table and "range" in table:
         _check_keys(table, ("setting", "range"), key)
         return _setting_range(registry, fname, table, model, data, design, key)
+    levels = _levels(table, model, design, key)
+    if "setting" in table:
+        _check_keys(table, ("setting", "levels"), key)
+        return _setting_factor(registry, fname, table["setting"], levels, model, data, key)
+    kind = table["kind"]
+    if kind not in SWITCHABLE:
+        raise UserError(f"{kind!r} is not a component kind a factor can vary", key=f"{key}.kind",
+                        expected="one of " + ", ".join(SWITCHABLE),
+                        hint=did_you_mean(str(kind), SWITCHABLE))
+    names = _component_names(registry, kind, levels, key)
+    _check_keys(table, list(FACTOR_KEYS) + [n for n in names if n != OFF], key)
+    options: list[Option] = []
+    ranges: dict[Any, dict[str, Range]] = {}
+    for level in names:
+        if level == OFF:
+            options.append(Option(OFF))
+            continue
+        sub = dict(_table(table.get(level, {}), f"{key}.{level}"))
+        level_ranges = _ranges_of(registry, kind, level, sub, design, f"{key}.{level}")
+        if level_ranges:
+            ranges[level] = level_ranges
+        options += _component_options(registry, kind, level, sub, f"{key}.{level}")
+    return Factor(fname, kind, None, list(names), options, ranges)
+
+
+def _levels(table: dict[str, Any], model: Choice, design: DesignConfig, key: str) -> list[Any]:
+    """A factor's listed levels, or the slot orders that "permutations" stands for."""
     levels = table.get("levels")
     if levels == "permutations":
         if table.get("setting") != "model.slots" or design.kind != "orderings":
@@ -362,15 +391,11 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
                         expected="a non-empty list of levels")
     if len({json.dumps(lv) for lv in levels}) != len(levels):
         raise UserError("levels repeat", key=f"{key}.levels", expected="distinct levels")
-    if "setting" in table:
-        _check_keys(table, ("setting", "levels"), key)
-        return _setting_factor(registry, fname, table["setting"], levels, model, data, key)
+    return levels
 
-    kind = table["kind"]
-    if kind not in SWITCHABLE:
-        raise UserError(f"{kind!r} is not a component kind a factor can vary", key=f"{key}.kind",
-                        expected="one of " + ", ".join(SWITCHABLE),
-                        hint=did_you_mean(str(kind), SWITCHABLE))
+
+def _component_names(registry: Registry | None, kind: str, levels: list[Any], key: str) -> list[str]:
+    """The registered names the levels stand for (``none`` kept as off)."""
     names = []
     for i, level in enumerate(levels):
         lkey = f"{key}.levels[{i}]"
@@ -381,30 +406,34 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
             names.append(normalise(level))
         else:
             names.append(registry.get(kind, level, key=lkey).name)
-    _check_keys(table, list(FACTOR_KEYS) + [n for n in names if n != OFF], key)
+    return names
+
+
+def _ranges_of(registry: Registry | None, kind: str, level: str, sub: dict[str, Any], design: DesignConfig,
+               key: str) -> dict[str, Range]:
+    """Sub-parameters given as {low, high} ranges; ``sub`` keeps a placeholder value for each."""
+    ranges: dict[str, Range] = {}
+    for p, v in list(sub.items()):
+        if isinstance(v, dict):
+            spec = registry.get(kind, level).params.get(p) if registry else None
+            if registry is not None and spec is None:
+                registry.resolve_params(kind, level, {p: 0}, key)  # names the bad param
+            ranges[p] = _range(v, spec, f"{key}.{p}", design)
+            sub[p] = spec.default if spec is not None else v["low"]
+    return ranges
+
+
+def _component_options(registry: Registry | None, kind: str, level: str, sub: dict[str, Any],
+                       key: str) -> list[Option]:
+    """One option per combination of the sub-parameters given as lists."""
+    grids = {p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v])
+             for p, v in sub.items()}
     options = []
-    ranges: dict[Any, dict[str, Range]] = {}
-    for level in names:
-        sub = table.get(level, {})
-        if level == OFF:
-            options.append(Option(OFF))
-            continue
-        sub = dict(_table(sub, f"{key}.{level}"))
-        for p, v in list(sub.items()):
-            if isinstance(v, dict):
-                spec = registry.get(kind, level).params.get(p) if registry else None
-                if registry is not None and spec is None:
-                    registry.resolve_params(kind, level, {p: 0}, f"{key}.{level}")  # names the bad param
-                ranges.setdefault(level, {})[p] = _range(v, spec, f"{key}.{level}.{p}", design)
-                sub[p] = spec.default if spec is not None else v["low"]
-        grids = {p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v])
-                 for p, v in sub.items()}
-        for combo in _product(grids):
-            params = combo if registry is None else registry.resolve_params(kind, level, combo,
-                                                                              f"{key}.{level}")
-            varied = {p: combo[p] for p, values in grids.items() if len(values) > 1}
-            options.append(Option(level, varied, params))
-    return Factor(fname, kind, None, names, options, ranges)
+    for combo in _product(grids):
+        params = combo if registry is None else registry.resolve_params(kind, level, combo, key)
+        varied = {p: combo[p] for p, values in grids.items() if len(values) > 1}
+        options.append(Option(level, varied, params))
+    return options
 
 
 def _is_list_param(registry: Registry | None, kind: str, name: str, param: str) -> bool:
@@ -443,7 +472,8 @@ def _setting_specs(registry: Registry | None, setting: Any, model: Choice, data:
     return param, specs
 
 
-def _setting_range(registry, fname, table, model, data, design, key) -> Factor:
+def _setting_range(registry: Registry | None, fname: str, table: dict[str, Any], model: Choice, data: Choice,
+                   design: DesignConfig, key: str) -> Factor:
     param, specs = _setting_specs(registry, table["setting"], model, data, key)
     value = _table(table["range"], f"{key}.range")
     rng = _range(value, specs[param] if specs else None, f"{key}.range", design)

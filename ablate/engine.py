@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate import attrs
 from ablate.build import RunFailed
-from ablate.config import StudyConfig
+from ablate.config import Range, StudyConfig
 from ablate.design import Arm, primitive, run_spec, sampled_arm
 from ablate.failures import describe
 from ablate.progress import Progress
@@ -82,8 +82,7 @@ def suggest_values(trial: optuna.Trial, config: StudyConfig) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for f in config.factors:
         if f.range is not None:
-            suggest = trial.suggest_int if f.range.integer else trial.suggest_float
-            values[f.name] = suggest(f.name, f.range.low, f.range.high, log=f.range.log)  # type: ignore[operator]
+            values[f.name] = suggest_range(trial, f.name, f.range)
             continue
         level = trial.suggest_categorical(f.name, list(dict.fromkeys(primitive(o.level) for o in f.options)))
         values[f.name] = level
@@ -93,9 +92,14 @@ def suggest_values(trial: optuna.Trial, config: StudyConfig) -> dict[str, Any]:
             choices = [o.varied[p] for o in f.options if o.level == raw_level and p in o.varied]
             values[f"{f.name}.{p}"] = trial.suggest_categorical(f"{f.name}.{p}", list(dict.fromkeys(choices)))
         for p, r in ranges.items():
-            suggest = trial.suggest_int if r.integer else trial.suggest_float
-            values[f"{f.name}.{p}"] = suggest(f"{f.name}.{p}", r.low, r.high, log=r.log)  # type: ignore[operator]
+            values[f"{f.name}.{p}"] = suggest_range(trial, f"{f.name}.{p}", r)
     return values
+
+
+def suggest_range(trial: optuna.Trial, name: str, r: Range) -> int | float:
+    if r.integer:
+        return trial.suggest_int(name, int(r.low), int(r.high), log=r.log)
+    return trial.suggest_float(name, r.low, r.high, log=r.log)
 
 
 def run_attrs(run: PlannedRun, fingerprint: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from ablate.config import StudyConfig
+from ablate.config import Factor, StudyConfig
 from ablate.design import Arm, run_spec, sampled_arm
 from ablate.registry import Registry
 
@@ -107,7 +107,7 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
         out(f"runs: {len(arms)} arms x {len(config.seeds)} seeds = {n}")
 
 
-def _space(f) -> str:
+def _space(f: Factor) -> str:
     if f.range is not None:
         return f"[{f.range.low:g}, {f.range.high:g}]" + (" log" if f.range.log else "")
     parts = []

@@ -10,7 +10,8 @@ from typing import Protocol
 
 
 class _ArmLike(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
 
 class RunLike(Protocol):

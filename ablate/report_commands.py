@@ -12,15 +12,20 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ablate import attrs
 from ablate.errors import UserError, did_you_mean
 from ablate.record import StudyRecord
 
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
 COMMANDS = ("report", "compare")
 
 
-def add_parsers(subparsers) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add `report` and `compare` to the CLI's subparsers."""
     rep = subparsers.add_parser("report", help="rebuild a study's report from its stored runs, without training")
     rep.add_argument("source", help="an output folder (reads FOLDER/study.db) or an Optuna storage URL")
@@ -62,7 +67,7 @@ def storage_url(source: str) -> tuple[str, Path | None]:
     return f"sqlite:///{db.resolve()}", folder
 
 
-def load_study(url: str, name: str | None):
+def load_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
@@ -109,7 +114,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_report_dir(folder: Path):
+def read_report_dir(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """(table, meta) from a finished report folder."""
     import pandas as pd
 

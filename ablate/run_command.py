@@ -64,7 +64,7 @@ def study_record(config: StudyConfig, study: optuna.Study, arms: Sequence[Arm], 
     """The study's record from its config, its arms and what its storage holds."""
     old = StudyRecord.from_json(study.user_attrs.get(attrs.RECORD, {}))
     results = _stored_results(study)
-    sizes = next((r["sizes"] for r in results if r.get("sizes")), {})
+    sizes: dict[str, int] = next((r["sizes"] for r in results if r.get("sizes")), {})
     fixed = {k: v for k, v in config.train.items() if k not in {f.setting.split(".", 1)[1] for f in config.factors
                                                                    if f.setting and f.setting.startswith("train.")}}
     return StudyRecord(
@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             else f"{len(arms)} arms x {len(config.seeds)} seeds")
     device = pick_device(config.train["device"])
     print(f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}; output {out}", flush=True)
-    command = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
+    command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
     study = open_study(config, open_storage(storage))
     if not config.design.sampled:  # stored before training, so a report can be made after a crash

@@ -3,6 +3,8 @@ one array (digits, CSV files) or with only a train/test split (MNIST-1D)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
@@ -10,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from ablate.components import DataSplits
 
 
-def _standardiser(x_train: np.ndarray):
+def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Per-feature standardisation with training statistics only (no test leakage)."""
     mean = x_train.mean(axis=0, keepdims=True)
     std = x_train.std(axis=0, keepdims=True)

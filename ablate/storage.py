@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
@@ -75,7 +75,8 @@ def metric_names(config: StudyConfig) -> list[str]:
 def open_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """The study in its storage, created on first use, its objectives named."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own progress lines say what happened
-    directions = ["maximize", "minimize"] if config.design.kind == "pareto" else ["maximize"]
+    directions: list[Literal["minimize", "maximize"]] = (
+        ["maximize", "minimize"] if config.design.kind == "pareto" else ["maximize"])
     try:
         study = optuna.create_study(storage=storage, study_name=optuna_study_name(config),
                                     directions=directions, sampler=make_sampler(config),
