@@ -20,6 +20,7 @@ Lookups use the exact type: a subclass may change ``forward``, so it declares it
 from __future__ import annotations
 
 import copy
+from statistics import NormalDist
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -67,8 +68,8 @@ class SeedStreams:
     """One random generator per seed of the stack, in stack order, for random layers.
 
     Each starts as the device's default generator stood after that seed's model
-    was built, so a layer that draws the same shapes in the same order as its
-    unstacked twin gives every seed exactly the draws of its own unstacked run.
+    was built (where its unstacked run's dropout draws from), so a seed's draws
+    depend on its seed alone, never on the group it trained in.
     """
 
     def __init__(self, generators: Sequence[torch.Generator]):
@@ -82,11 +83,15 @@ class SeedStreams:
         self.generators = [self.generators[i] for i in keep]
 
     def bernoulli(self, shape: Sequence[int], p: float, like: torch.Tensor) -> torch.Tensor:
-        """(S, *shape) of 0/1 draws with P(1) = p, each seed's slice from its own generator."""
+        """(S, *shape) of 0/1 draws with P(1) = p, each seed's slice from its own
+        generator: a standard normal below its p-quantile (on a CPU several times
+        faster than ``bernoulli_``, which draws one element at a time)."""
         out = torch.empty((len(self.generators), *shape), dtype=like.dtype, device=like.device)
+        if p >= 1 or p <= 0:
+            return out.fill_(float(p >= 1))
         for i, generator in enumerate(self.generators):
-            out[i].bernoulli_(p, generator=generator)
-        return out
+            torch.randn(tuple(shape), generator=generator, dtype=like.dtype, device=like.device, out=out[i])
+        return out.lt_(NormalDist().inv_cdf(p))
 
 
 class StackContext:

@@ -16,6 +16,7 @@ from ablate.registry import Registry
 from ablate.spec import RunSpec
 from ablate.stacked_components import StepHook, component_problem, step_hooks
 from ablate.stacked_forms import SeedStreams
+from ablate.stacked_optim import FlatOptimizer, flat_optimizer
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
 
 OnEpoch = Callable[[dict[str, float]], None]
@@ -82,7 +83,8 @@ class Stack:
         self.spec, self.data, self.device, self.size = first.spec, first.data, first.device, len(self.seats)
         self.model, self.ctx = stack_models([s.parts.model for s in self.seats],
                                             SeedStreams([s.stream for s in self.seats]), generic)
-        self.optimizer, self.pre_step = make_optimizer(self.model, first.spec.train, first.options)
+        optimizer, self.pre_step = make_optimizer(self.model, first.spec.train, first.options)
+        self.optimizer: torch.optim.Optimizer | FlatOptimizer = flat_optimizer(optimizer) or optimizer
         relays = [s.parts.hooks for s in self.seats]
         self.penalties = step_hooks(relays, self.ctx, "ablate_loss_penalty")
         self.after: list[StepHook] = step_hooks(relays, self.ctx, "ablate_after_step")

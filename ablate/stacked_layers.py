@@ -62,19 +62,17 @@ def _unfold_channels(y: torch.Tensor, seeds: int) -> torch.Tensor:
 
 
 class _BatchedLinear(torch.autograd.Function):
-    """x (S, N, in) @ w (S, out, in)^T + b (S, out), with each gradient computed in
-    the orientation nn.Linear's backward uses (grad_w = g^T x, not (x^T g)^T), so a
-    seed's gradients match its unstacked run's bit for bit, not just to rounding."""
+    """x (S, N, in) @ w (S, out, in)^T + b (S, out), with each gradient computed
+    as nn.Linear's backward computes it (grad_w = g^T x by one mm per seed: MKL's
+    batched gemm rounds differently for few outputs), so a seed's gradients match
+    its unstacked run's bit for bit, not just to rounding."""
 
     @staticmethod
-    def forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
         wt = w.transpose(1, 2)
         return torch.bmm(x, wt) if b is None else torch.baddbmm(b.unsqueeze(1), x, wt)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, w, _ = inputs
-        ctx.save_for_backward(x, w)
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
@@ -82,12 +80,11 @@ class _BatchedLinear(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         grad_x = torch.bmm(g, w) if need_x else None
         grad_w = None
-        if need_w:  # one mm per seed: MKL's batched gemm rounds differently for a few outputs (m < 16)
+        if need_w:
             grad_w = torch.empty_like(w)
             for s in range(len(w)):
                 torch.mm(g[s].t(), x[s], out=grad_w[s])
-        grad_b = g.sum(1) if need_b else None
-        return grad_x, grad_w, grad_b
+        return grad_x, grad_w, g.sum(1) if need_b and ctx.has_bias else None
 
 
 class StackedLinear(nn.Module):

@@ -12,6 +12,7 @@ from torch import nn
 import ablate.stacked_layers  # noqa: F401  (registers the forms of torch's layers)
 from ablate.stacked_forms import SeedStreams, StackContext
 from ablate.stacked_generic import vmap_form
+from ablate.stacked_optim import FlatOptimizer
 
 
 def stack_models(models: Sequence[nn.Module], streams: SeedStreams,
@@ -30,11 +31,16 @@ def uses_generic(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer, keep: Sequence[int]) -> None:
+def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer | FlatOptimizer, keep: Sequence[int]) -> None:
     """Keep only the seeds at these stack positions. Tensors are sliced in place
     (``.data``), so everything holding them (the optimizer, a component's cached
     parameter list, the context's pairs) stays valid."""
     if not keep:
+        return
+    for b in model.buffers():
+        b.data = b.data[torch.as_tensor(list(keep), device=b.device)]
+    if isinstance(optimizer, FlatOptimizer):
+        optimizer.select(keep)
         return
     index = None
     for p in model.parameters():
@@ -46,8 +52,6 @@ def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer, keep: Seque
         for key, value in list(state.items()):
             if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == seeds:
                 state[key] = value[index]
-    for b in model.buffers():
-        b.data = b.data[torch.as_tensor(list(keep), device=b.device)]
 
 
 @torch.no_grad()
