@@ -109,7 +109,9 @@ def _linear(layers: list[nn.Linear], ctx: StackContext) -> nn.Module:
 
 
 class StackedConv(nn.Module):
-    """S convolutions as one grouped convolution over S x C channels."""
+    """S convolutions: on CUDA one grouped convolution over S x C channels; on a
+    CPU one convolution per seed (there oneDNN's grouped kernel is no faster, and
+    per seed each gradient is bit for bit its unstacked run's, as for linear layers)."""
 
     def __init__(self, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, weight: nn.Parameter, bias: nn.Parameter | None):
         super().__init__()
@@ -117,14 +119,18 @@ class StackedConv(nn.Module):
         self.register_parameter("bias", bias)
         self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
         self.groups, self.dims = conv.groups, len(conv.kernel_size)
+        self.grouped: bool | None = None  # None: by device (grouped on CUDA)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seeds = x.shape[0]
         conv = (F.conv1d, F.conv2d, F.conv3d)[self.dims - 1]
+        grouped = x.is_cuda if self.grouped is None else self.grouped
+        if not grouped:
+            return torch.stack([conv(x[s], self.weight[s], None if self.bias is None else self.bias[s],  # type: ignore[operator]
+                                     self.stride, self.padding, self.dilation, self.groups) for s in range(len(x))])
         bias = None if self.bias is None else self.bias.reshape(-1)
         out = conv(_fold_channels(x), self.weight.flatten(0, 1), bias, self.stride, self.padding,  # type: ignore[operator]
-                   self.dilation, self.groups * seeds)
-        return _unfold_channels(out, seeds)
+                   self.dilation, self.groups * x.shape[0])
+        return _unfold_channels(out, x.shape[0])
 
 
 @stacked_layer(nn.Conv1d, nn.Conv2d, nn.Conv3d)
