@@ -20,8 +20,8 @@ Lookups use the exact type: a subclass may change ``forward``, so it declares it
 from __future__ import annotations
 
 import copy
-from statistics import NormalDist
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import torch
@@ -182,6 +182,6 @@ def same_forward(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None
     if first._parameters or first._buffers:
         return None
     clone = copy.copy(first)
-    clone._modules = {name: None if child is None else ctx.stack([layer._modules[name] for layer in layers])
+    clone._modules = {name: None if child is None else ctx.stack([layer.get_submodule(name) for layer in layers])
                       for name, child in first._modules.items()}
     return clone

@@ -16,11 +16,12 @@ from ablate.registry import Registry
 from ablate.spec import RunSpec
 from ablate.stacked_components import StepHook, component_problem, step_hooks
 from ablate.stacked_forms import SeedStreams
-from ablate.stacked_optim import FlatOptimizer, flat_optimizer
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
+from ablate.stacked_optim import FlatOptimizer, flat_optimizer
+from ablate.training import RunResult
 
 OnEpoch = Callable[[dict[str, float]], None]
-Outcome = object  # a RunResult or the exception that failed the run
+Outcome = RunResult | BaseException  # a run's result, or the exception that failed it
 
 
 @dataclass

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.stacked_forms import (SeedStreams, StackContext, elementwise, per_sample, same_forward,
-                                  stacked_layer)
+from ablate.stacked_forms import SeedStreams, StackContext, elementwise, per_sample, same_forward, stacked_layer
 
 stacked_layer(nn.Sequential, nn.ModuleList, nn.ModuleDict)(same_forward)
 stacked_layer(nn.Identity, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU,
@@ -75,7 +74,7 @@ class _BatchedLinear(torch.autograd.Function):
         return torch.bmm(x, wt) if b is None else torch.baddbmm(b.unsqueeze(1), x, wt)
 
     @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         grad_x = torch.bmm(g, w) if need_x else None
@@ -89,6 +88,9 @@ class _BatchedLinear(torch.autograd.Function):
 
 class StackedLinear(nn.Module):
     """S linear layers as one batched matmul: weight (S, out, in), bias (S, out)."""
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
 
     def __init__(self, weight: nn.Parameter, bias: nn.Parameter | None):
         super().__init__()
@@ -113,6 +115,9 @@ class StackedConv(nn.Module):
     CPU one convolution per seed (there oneDNN's grouped kernel is no faster, and
     per seed each gradient is bit for bit its unstacked run's, as for linear layers)."""
 
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+
     def __init__(self, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, weight: nn.Parameter, bias: nn.Parameter | None):
         super().__init__()
         self.weight = weight
@@ -125,10 +130,10 @@ class StackedConv(nn.Module):
         conv = (F.conv1d, F.conv2d, F.conv3d)[self.dims - 1]
         grouped = x.is_cuda if self.grouped is None else self.grouped
         if not grouped:
-            return torch.stack([conv(x[s], self.weight[s], None if self.bias is None else self.bias[s],  # type: ignore[operator]
+            return torch.stack([conv(x[s], self.weight[s], None if self.bias is None else self.bias[s],
                                      self.stride, self.padding, self.dilation, self.groups) for s in range(len(x))])
         bias = None if self.bias is None else self.bias.reshape(-1)
-        out = conv(_fold_channels(x), self.weight.flatten(0, 1), bias, self.stride, self.padding,  # type: ignore[operator]
+        out = conv(_fold_channels(x), self.weight.flatten(0, 1), bias, self.stride, self.padding,
                    self.dilation, self.groups * x.shape[0])
         return _unfold_channels(out, x.shape[0])
 
@@ -144,6 +149,12 @@ def _conv(layers: list[nn.Conv1d], ctx: StackContext) -> nn.Module | None:
 
 class StackedBatchNorm(nn.Module):
     """S batch norms as one over S x C channels (each channel's statistics stay its seed's own)."""
+
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    num_batches_tracked: torch.Tensor | None
 
     def __init__(self, norm: nn.modules.batchnorm._BatchNorm, ctx: StackContext, norms: Sequence[nn.Module]):
         super().__init__()
@@ -181,6 +192,9 @@ def _batch_norm(norms: list[nn.modules.batchnorm._BatchNorm], ctx: StackContext)
 class StackedLayerNorm(nn.Module):
     """Layer norm is per sample: normalise (S, N, ...) as is, then each seed's affine."""
 
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+
     def __init__(self, norm: nn.LayerNorm | nn.RMSNorm, ctx: StackContext, norms: Sequence[nn.Module]):
         super().__init__()
         self.shape, self.eps = tuple(norm.normalized_shape), norm.eps
@@ -192,7 +206,7 @@ class StackedLayerNorm(nn.Module):
         if self.rms:
             y = F.rms_norm(x, self.shape, None, self.eps)
         else:
-            y = F.layer_norm(x, self.shape, None, None, self.eps)
+            y = F.layer_norm(x, self.shape, None, None, float(self.eps or 0.0))
         return _affine(y, self.weight, self.bias, x.dim() - len(self.shape))
 
 
@@ -204,6 +218,9 @@ def _layer_norm(norms: list[nn.LayerNorm], ctx: StackContext) -> nn.Module:
 class StackedGroupNorm(nn.Module):
     """Group and instance norm are per sample: fold the seeds into the batch, then
     each seed's per-channel affine."""
+
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
 
     def __init__(self, norm: nn.GroupNorm | nn.modules.instancenorm._InstanceNorm, ctx: StackContext,
                  norms: Sequence[nn.Module]):
@@ -264,4 +281,4 @@ def _dropout(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None:
         return None
     feature = isinstance(layer, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout))
     alpha = isinstance(layer, (nn.AlphaDropout, nn.FeatureAlphaDropout))
-    return StackedDropout(float(getattr(layer, "p")), ctx.streams, feature, alpha)
+    return StackedDropout(float(layer.p), ctx.streams, feature, alpha)

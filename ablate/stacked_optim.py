@@ -37,7 +37,7 @@ class FlatBuffers:
 
     def attach(self) -> None:
         """Point every parameter's data and gradient at its slice of the flat tensors."""
-        for p, data, grad in zip(self.params, self.views("param"), self.views("grad")):
+        for p, data, grad in zip(self.params, self.views("param"), self.views("grad"), strict=True):
             p.data = data
             p.grad = grad
 
@@ -108,7 +108,7 @@ class FlatOptimizer:
         """Keep the seeds at these stack positions in every flat tensor."""
         index = torch.as_tensor(list(keep), device=self.buffers.flat["param"].device)
         per_role = {role: [v[index] for v in self.buffers.views(role)] for role in self.roles}
-        for p, data in zip(self.buffers.params, per_role["param"]):
+        for p, data in zip(self.buffers.params, per_role["param"], strict=True):
             p.grad = None
             p.data = data
         for role, tensors in per_role.items():

@@ -47,7 +47,7 @@ def train_group(specs: Sequence[RunSpec], registry: Registry, execution: Executi
     _check_one_arm(specs)
     callbacks = list(on_epoch) if on_epoch is not None else [None] * len(specs)
     if len(specs) < 2 or execution.stack == "off":
-        return [_alone(s, registry, execution, cb) for s, cb in zip(specs, callbacks)]
+        return [_alone(s, registry, execution, cb) for s, cb in zip(specs, callbacks, strict=True)]
     set_threads(execution.threads)
     device = pick_device(execution.device)
     started = time.perf_counter()
@@ -184,7 +184,7 @@ def _step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
 
 def _after_step(stack: Stack, hook: object) -> None:
     """A component's after-step hook: its stacked form, else per seed on copied-out weights."""
-    stacked, per_seed = getattr(hook, "stacked"), getattr(hook, "per_seed")
+    stacked, per_seed = hook.stacked, hook.per_seed
     if stacked is not None:
         stacked(model=stack.model)
         return

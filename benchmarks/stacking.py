@@ -68,7 +68,7 @@ def timed(run: Pass, device: torch.device) -> tuple[float, float, list[RunResult
 def largest_difference(a: list[RunResult], b: list[RunResult]) -> float:
     """The largest relative difference of any final metric between two passes."""
     worst = 0.0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         for key, value in x.metrics.items():
             worst = max(worst, abs(value - y.metrics[key]) / max(abs(value), 1e-12))
     return worst

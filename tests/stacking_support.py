@@ -60,7 +60,7 @@ def assert_same_run(a: RunResult, b: RunResult, rtol: float = 1e-4, accuracy_ato
     rtol, the same accuracies to accuracy_atol, the same epochs and stop reason."""
     assert (a.epochs, a.stop_reason) == (b.epochs, b.stop_reason)
     assert [list(h) for h in a.history] == [list(h) for h in b.history]  # same keys, same order
-    for ha, hb in zip(a.history, b.history):
+    for ha, hb in zip(a.history, b.history, strict=True):
         for key in ("train_loss", "val_loss", "running_loss"):
             assert relative(ha[key], hb[key]) <= rtol, (key, ha["epoch"], ha[key], hb[key])
         for key in ("train_accuracy", "val_accuracy", "running_accuracy"):

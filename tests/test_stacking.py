@@ -13,7 +13,6 @@ import statistics
 
 import pytest
 from scipy import stats
-
 from stacking_support import alone, assert_same_run, make_spec, seeds_of, stacked
 
 DETERMINISTIC = {
@@ -90,7 +89,7 @@ def test_augmentations_draw_from_each_seeds_generator_exactly_as_alone(registry,
 
 def paired_interval(a: list[float], b: list[float]) -> tuple[float, float]:
     """95% confidence interval of the mean of the paired differences a - b."""
-    diffs = [x - y for x, y in zip(a, b)]
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
     half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
     return statistics.mean(diffs) - half, statistics.mean(diffs) + half
 

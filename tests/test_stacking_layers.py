@@ -10,10 +10,10 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
-
 from ablate.plugins.models import BasicBlock, Reshape
 from ablate.plugins.norms import ChannelRMSNorm
 from ablate.plugins.regularizers import DropPathLayer
+
 from ablate.stacked_forms import SeedStreams
 from ablate.stacked_layers import StackedConv
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
@@ -160,7 +160,7 @@ def test_dropping_a_seed_keeps_the_others_weights_buffers_and_optimizer_state():
         select_seeds(net, optimizer, [0, 2])
         for k, v in net.state_dict().items():
             assert torch.equal(v, before[k][[0, 2]]), k
-        for m, old in zip(_moments(optimizer, net), moments):
+        for m, old in zip(_moments(optimizer, net), moments, strict=True):
             assert torch.equal(m, old[[0, 2]])
         net(torch.randn(2, 8, 3)).sum().backward()  # and it still trains
         optimizer.step()
@@ -210,13 +210,13 @@ def test_the_flat_optimizer_takes_torchs_steps_bit_for_bit(name):
     assert flat is not None
     for _ in range(6):
         grads = [torch.randn(shape) for shape in shapes]
-        for p, q, g in zip(reference, ours, grads):
+        for p, q, g in zip(reference, ours, grads, strict=True):
             p.grad = g.clone()
             q.grad.copy_(g)
         torch_opt.step()
         flat.step()
         flat.zero_grad()
-    for p, q in zip(reference, ours):
+    for p, q in zip(reference, ours, strict=True):
         assert torch.equal(p, q)
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stacking_support import CPU, alone, assert_same_run, make_spec, plugin_registry, seeds_of, stacked
 
 from ablate.build import RunFailed
 from ablate.spec import Execution
 from ablate.stacked_group import Stack, build_seat
 from ablate.stacked_training import train_group
-from stacking_support import CPU, alone, assert_same_run, make_spec, plugin_registry, seeds_of, stacked
-
 
 CPU_DEVICE = torch.device("cpu")
 
@@ -83,7 +82,7 @@ def test_each_seed_reports_its_own_epochs_and_an_exception_there_ends_that_seed_
     group = train_group(specs, registry, CPU, on_epoch=[callback(i) for i in range(3)])
     assert seen == {0: [1, 2, 3], 1: [1, 2], 2: [1, 2, 3]}
     assert isinstance(group[1], KeyError)
-    for a, b in zip(alone([specs[0], specs[2]], registry), [group[0], group[2]]):
+    for a, b in zip(alone([specs[0], specs[2]], registry), [group[0], group[2]], strict=True):
         assert_same_run(a, b)
 
 
@@ -122,7 +121,7 @@ def test_the_generic_torch_func_path_trains_the_same_runs(registry, arm):
 
 def test_stack_off_trains_each_run_alone(registry):
     specs = seeds_of(make_spec(registry, epochs=2), range(2))
-    for a, b in zip(alone(specs, registry), train_group(specs, registry, Execution("cpu", 1, stack="off"))):
+    for a, b in zip(alone(specs, registry), train_group(specs, registry, Execution("cpu", 1, stack="off")), strict=True):
         assert b.stack == 1
         assert_same_run(a, b, rtol=0.0)
 

@@ -7,13 +7,13 @@ import random
 import numpy as np
 import pytest
 import torch
+from stacking_support import CPU, make_spec, plugin_registry
 
 from ablate import stacked_plan
 from ablate.config import load_study
 from ablate.design import build_arms, run_spec
 from ablate.spec import Execution
 from ablate.stacked_plan import can_stack, group_runs, seed_bytes
-from stacking_support import CPU, make_spec, plugin_registry
 
 QUICKSTART = "studies/quickstart.toml"
 
