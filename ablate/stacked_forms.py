@@ -127,7 +127,8 @@ class StackContext:
         return None if tensors[0] is None else self.parameter_of(tensors)
 
     def parameter_of(self, tensors: Sequence[torch.Tensor]) -> nn.Parameter:
-        stacked = nn.Parameter(torch.stack([t.detach() for t in tensors]), requires_grad=tensors[0].requires_grad)
+        stacked = nn.Parameter(torch.stack([t.detach() for t in tensors]),
+                               requires_grad=tensors[0].requires_grad)
         self._record(stacked, tensors)
         return stacked
 
@@ -182,6 +183,6 @@ def same_forward(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None
     if first._parameters or first._buffers:
         return None
     clone = copy.copy(first)
-    clone._modules = {name: None if child is None else ctx.stack([layer.get_submodule(name) for layer in layers])
+    clone._modules = {name: None if child is None else ctx.stack([m.get_submodule(name) for m in layers])
                       for name, child in first._modules.items()}
     return clone

@@ -56,8 +56,8 @@ def build_seat(index: int, spec: RunSpec, registry: Registry, device: torch.devi
     """The run's parts built exactly as train_run builds them, and its generators."""
     started = time.perf_counter()
     parts = build_run(spec, registry, device)
-    seat = Seat(index, parts, torch.Generator(device=device).manual_seed(spec.seed), default_generator(device),
-                on_epoch)
+    order = torch.Generator(device=device).manual_seed(spec.seed)
+    seat = Seat(index, parts, order, default_generator(device), on_epoch)
     seat.seconds = time.perf_counter() - started
     return seat
 

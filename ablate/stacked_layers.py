@@ -15,7 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.stacked_forms import SeedStreams, StackContext, elementwise, per_sample, same_forward, stacked_layer
+from ablate.stacked_forms import (
+    SeedStreams,
+    StackContext,
+    elementwise,
+    per_sample,
+    same_forward,
+    stacked_layer,
+)
 
 stacked_layer(nn.Sequential, nn.ModuleList, nn.ModuleDict)(same_forward)
 stacked_layer(nn.Identity, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU,
@@ -27,8 +34,9 @@ stacked_layer(nn.Flatten, nn.Unflatten, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d
 
 
 def _register(module: nn.Module, name: str, tensor: torch.Tensor | None, parameter: bool) -> None:
+    """Register a stacked parameter (from ctx.parameter) or buffer, None included."""
     if parameter:
-        module.register_parameter(name, tensor if isinstance(tensor, nn.Parameter) or tensor is None else None)
+        module.register_parameter(name, tensor if isinstance(tensor, nn.Parameter) else None)
     else:
         module.register_buffer(name, tensor)
 
@@ -118,11 +126,13 @@ class StackedConv(nn.Module):
     weight: nn.Parameter
     bias: nn.Parameter | None
 
-    def __init__(self, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, weight: nn.Parameter, bias: nn.Parameter | None):
+    def __init__(self, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, weight: nn.Parameter,
+                 bias: nn.Parameter | None):
         super().__init__()
         self.weight = weight
         self.register_parameter("bias", bias)
-        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.stride, self.dilation = conv.stride, conv.dilation
+        self.padding: Any = conv.padding  # a tuple, or "same"/"valid"
         self.groups, self.dims = conv.groups, len(conv.kernel_size)
         self.grouped: bool | None = None  # None: by device (grouped on CUDA)
 
@@ -130,8 +140,12 @@ class StackedConv(nn.Module):
         conv = (F.conv1d, F.conv2d, F.conv3d)[self.dims - 1]
         grouped = x.is_cuda if self.grouped is None else self.grouped
         if not grouped:
-            return torch.stack([conv(x[s], self.weight[s], None if self.bias is None else self.bias[s],
-                                     self.stride, self.padding, self.dilation, self.groups) for s in range(len(x))])
+            outs = []
+            for s in range(len(x)):
+                bias = None if self.bias is None else self.bias[s]
+                outs.append(conv(x[s], self.weight[s], bias, self.stride, self.padding, self.dilation,
+                                 self.groups))
+            return torch.stack(outs)
         bias = None if self.bias is None else self.bias.reshape(-1)
         out = conv(_fold_channels(x), self.weight.flatten(0, 1), bias, self.stride, self.padding,
                    self.dilation, self.groups * x.shape[0])
@@ -281,4 +295,4 @@ def _dropout(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None:
         return None
     feature = isinstance(layer, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout))
     alpha = isinstance(layer, (nn.AlphaDropout, nn.FeatureAlphaDropout))
-    return StackedDropout(float(layer.p), ctx.streams, feature, alpha)
+    return StackedDropout(float(vars(layer)["p"]), ctx.streams, feature, alpha)

@@ -31,7 +31,8 @@ def uses_generic(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer | FlatOptimizer, keep: Sequence[int]) -> None:
+def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer | FlatOptimizer,
+                 keep: Sequence[int]) -> None:
     """Keep only the seeds at these stack positions. Tensors are sliced in place
     (``.data``), so everything holding them (the optimizer, a component's cached
     parameter list, the context's pairs) stays valid."""

@@ -129,7 +129,8 @@ def flat_optimizer(optimizer: torch.optim.Optimizer) -> FlatOptimizer | None:
         return FlatOptimizer(params, "adam", _hp(group, ("lr", "betas", "eps", "weight_decay",
                                                          "decoupled_weight_decay")))
     if type(optimizer) is torch.optim.SGD:
-        return FlatOptimizer(params, "sgd", _hp(group, ("lr", "momentum", "dampening", "nesterov", "weight_decay")))
+        return FlatOptimizer(params, "sgd", _hp(group, ("lr", "momentum", "dampening", "nesterov",
+                                                        "weight_decay")))
     return None
 
 

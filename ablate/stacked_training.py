@@ -27,7 +27,7 @@ from ablate.build import RunFailed, pick_device, set_threads
 from ablate.components import Batch, EpochState
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
-from ablate.stacked_components import total_penalty
+from ablate.stacked_components import StepHook, total_penalty
 from ablate.stacked_group import OnEpoch, Outcome, Seat, Stack, build_seat, seats_problem
 from ablate.training import EVAL_CHUNK, RunResult, batch_bounds, measure, train_run
 
@@ -160,7 +160,8 @@ def seed_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if y.dtype.is_floating_point:
         return -(y * F.log_softmax(logits, dim=-1)).sum(-1).mean(1)
     seeds, size = y.shape
-    return F.cross_entropy(logits.reshape(seeds * size, -1), y.reshape(-1), reduction="none").view(seeds, size).mean(1)
+    losses = F.cross_entropy(logits.reshape(seeds * size, -1), y.reshape(-1), reduction="none")
+    return losses.view(seeds, size).mean(1)
 
 
 def _step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,14 +183,13 @@ def _step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
     return losses.detach(), logits.detach()
 
 
-def _after_step(stack: Stack, hook: object) -> None:
+def _after_step(stack: Stack, hook: StepHook) -> None:
     """A component's after-step hook: its stacked form, else per seed on copied-out weights."""
-    stacked, per_seed = hook.stacked, hook.per_seed
-    if stacked is not None:
-        stacked(model=stack.model)
+    if hook.stacked is not None:
+        hook.stacked(model=stack.model)
         return
     for pos, seat in enumerate(stack.seats):
-        per_seed[seat.slot](model=stack.copy_out(pos))
+        hook.per_seed[seat.slot](model=stack.copy_out(pos))
         stack.copy_in(pos)
 
 
@@ -213,7 +213,8 @@ def evaluate_stacked(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     return [v / len(x) for v in loss_sum.tolist()], [c / len(x) for c in correct.tolist()]
 
 
-def _epoch_metrics(stack: Stack, epoch: int, running: tuple[list[float], list[float]]) -> list[dict[str, float]]:
+def _epoch_metrics(stack: Stack, epoch: int,
+                   running: tuple[list[float], list[float]]) -> list[dict[str, float]]:
     """Each seat's epoch record, with train_run's keys in train_run's order."""
     data, seeds = stack.data, len(stack.seats)
     train_loss, train_acc = evaluate_stacked(stack.model, data.x_train, data.y_train, seeds)
@@ -238,8 +239,8 @@ def _after_epoch(stack: Stack, pos: int, epoch: int, metrics: dict[str, float],
         if seat.on_epoch is not None and not diverged:
             seat.on_epoch(metrics)
         if seat.stops:
-            state = EpochState(epoch, int(stack.spec.train["epochs"]), stack.copy_out(pos), metrics, seat.history,
-                               time.perf_counter() - started)
+            state = EpochState(epoch, int(stack.spec.train["epochs"]), stack.copy_out(pos), metrics,
+                               seat.history, time.perf_counter() - started)
             reasons = [r for r in seat.parts.hooks.ablate_epoch_end(state=state) if r]
             if reasons:
                 return str(reasons[0])
@@ -252,8 +253,8 @@ def _after_epoch(stack: Stack, pos: int, epoch: int, metrics: dict[str, float],
 def _finish(stack: Stack, done: dict[int, str | BaseException], outcomes: list[Outcome | None]) -> None:
     """Record the outcome of each seat that is done and take it out of the stack."""
     for pos, outcome in done.items():
-        seat = stack.seats[pos]
-        outcomes[seat.index] = outcome if isinstance(outcome, BaseException) else _conclude(stack, pos, outcome)
+        index = stack.seats[pos].index
+        outcomes[index] = outcome if isinstance(outcome, BaseException) else _conclude(stack, pos, outcome)
     stack.drop(set(done))
 
 
@@ -268,5 +269,6 @@ def _conclude(stack: Stack, pos: int, stop_reason: str) -> Outcome:
         return exc
     seat.seconds += time.perf_counter() - began
     sizes = {split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")}
-    return RunResult(metrics, seat.history, len(seat.history), stop_reason, seat.seconds, parts.spec.to_json(),
-                     str(parts.device), torch.get_num_threads(), sizes, stack=stack.size)
+    return RunResult(metrics, seat.history, len(seat.history), stop_reason, seat.seconds,
+                     parts.spec.to_json(), str(parts.device), torch.get_num_threads(), sizes,
+                     stack=stack.size)

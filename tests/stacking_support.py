@@ -24,10 +24,12 @@ def make_spec(registry, *components, seed=0, model="mlp", epochs=3, optimizer="a
     """A run on digits; components are (kind, name, params) with params filled in."""
     resolve = registry.resolve_params
     model_params = {"hidden": [32, 32]} if model == "mlp" and not model_params else model_params
-    return RunSpec(data=ComponentSpec("dataset", "digits", resolve("dataset", "digits", {"image": image}, "data")),
-                   split_seed=0, model=ComponentSpec("model", model, resolve("model", model, model_params, "model")),
-                   train={"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": 0.9},
-                   components=tuple(ComponentSpec(k, n, resolve(k, n, p, n)) for k, n, p in components), seed=seed)
+    data = ComponentSpec("dataset", "digits", resolve("dataset", "digits", {"image": image}, "data"))
+    train = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": 0.9}
+    return RunSpec(data=data, split_seed=0,
+                   model=ComponentSpec("model", model, resolve("model", model, model_params, "model")),
+                   train=train, seed=seed,
+                   components=tuple(ComponentSpec(k, n, resolve(k, n, p, n)) for k, n, p in components))
 
 
 def seeds_of(spec: RunSpec, seeds) -> list[RunSpec]:

@@ -54,7 +54,7 @@ CONV = {
     "cnn groupnorm": ("cnn", {"channels": [4, 8]}, [("norm", "groupnorm", {"groups": 2})]),
     "resnet instancenorm": ("resnet", {"widths": [4, 8]}, [("norm", "instancenorm", {})]),
     "resnet batchnorm max_norm": ("resnet", {"widths": [4, 8]},
-                                  [("norm", "batchnorm", {}), ("regularizer", "max_norm", {"max_norm": 1.0})]),
+                                  [("norm", "batchnorm", {}), ("regularizer", "max_norm", {"max_norm": 1})]),
 }
 
 

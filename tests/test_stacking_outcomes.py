@@ -121,7 +121,8 @@ def test_the_generic_torch_func_path_trains_the_same_runs(registry, arm):
 
 def test_stack_off_trains_each_run_alone(registry):
     specs = seeds_of(make_spec(registry, epochs=2), range(2))
-    for a, b in zip(alone(specs, registry), train_group(specs, registry, Execution("cpu", 1, stack="off")), strict=True):
+    off = Execution("cpu", 1, stack="off")
+    for a, b in zip(alone(specs, registry), train_group(specs, registry, off), strict=True):
         assert b.stack == 1
         assert_same_run(a, b, rtol=0.0)
 
