@@ -1,4 +1,4 @@
-"""The command line: `ablate run | plan | report | compare | plugins`.
+"""The command line: `ablate run | worker | plan | report | compare | plugins`.
 
 Exit status: 0 success; 2 a mistake the user can fix (printed in a few lines
 naming the file, the key, what was expected and the nearest valid name, no
@@ -10,6 +10,7 @@ answers at once.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -30,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", default=None,
                      help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     run.add_argument("--dry-run", action="store_true", help="print the plan (as `ablate plan`) and stop")
+    _execution_options(run)
+    worker = sub.add_parser("worker", help="train runs of a study on a shared storage, beside other workers "
+                                           "(any machine; no report)")
+    worker.add_argument("study", type=Path, help="the study file (TOML), the same on every machine")
+    worker.add_argument("--storage", required=True,
+                        help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB")
+    worker.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
+    _execution_options(worker)
     plan = sub.add_parser("plan", help="print the design, its arms, the run count and a time estimate")
     plan.add_argument("study", type=Path, help="the study file (TOML)")
     plan.add_argument("--no-calibrate", action="store_true",
@@ -39,6 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", default="1", type=_jobs, metavar="N",
+                        help="worker processes on this machine (default 1; auto = the usable cores); "
+                             "each gets cores/N torch threads")
+    parser.add_argument("--retry-failed", action="store_true", help="train runs that failed before again")
+
+
+def _jobs(value: str) -> str | int:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a number of processes (1 or more) or 'auto'")
+    return int(value)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler, `kill`) stops like Ctrl-C: runs in progress are given back at once."""
+    raise KeyboardInterrupt
+
+
 def dispatch(args: argparse.Namespace) -> int:
     from ablate import run_command
 
@@ -46,8 +75,11 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_plugins()
     if args.command in report_commands.COMMANDS:
         return report_commands.run(args)
-    if args.command == "plan" or args.dry_run:
+    if args.command == "plan" or getattr(args, "dry_run", False):
         return run_command.cmd_plan(args.study, calibrate=not getattr(args, "no_calibrate", False))
+    signal.signal(signal.SIGTERM, _terminate)
+    if args.command == "worker":
+        return run_command.cmd_worker(args)
     return run_command.cmd_run(args)
 
 

@@ -17,7 +17,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate import attrs
-from ablate.engine import PlannedRun, is_done, run_states
+from ablate.engine import PlannedRun
+from ablate.trials import is_done, run_states
 from ablate.record import RunEntry, StudyRecord
 
 METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
