@@ -131,3 +131,17 @@ def test_a_killed_or_stopped_worker_has_its_run_trained_again_once(tmp_path, sig
         assert per_run[run_key] == 2 and sorted(per_run.values()) == [1] * (RUNS - 1) + [2], per_run
         assert held.state.name == "FAIL" and attrs.INTERRUPTED in held.user_attrs
         assert states == Counter({"COMPLETE": RUNS, "FAIL": 1})
+
+
+def test_eight_workers_on_postgresql_train_every_run_once_then_report(tmp_path, postgres_url):
+    study = study_file(tmp_path)
+    procs = [ablate("worker", study, "--storage", postgres_url) for _ in range(8)]
+    for code, err in finish(procs):
+        assert code == 0, err
+    per_run, states = trainings(postgres_url)
+    assert len(per_run) == RUNS and set(per_run.values()) == {1}, per_run
+    assert states == Counter({"COMPLETE": RUNS})
+    report = ablate("report", postgres_url, "--study", "many", "--out", tmp_path / "report")
+    [(code, err)] = finish([report])
+    assert code == 0, err
+    assert (tmp_path / "report" / "index.html").is_file()
