@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 
 from ablate import attrs
+from ablate.errors import UserError
 from ablate.record import RunEntry, StudyRecord
 
 
@@ -35,9 +36,14 @@ def write_outputs(out: Path, study: optuna.Study) -> Path:
 
     record, plan = stored_record(study)
     table, histories = collect(study, plan, record.factors)
-    write_tables(out, table, histories, record)
-    table, histories, record = confirmed_only(table, histories, record)
-    return write_report(out, table, histories, legacy_meta(record))
+    try:
+        write_tables(out, table, histories, record)
+        table, histories, record = confirmed_only(table, histories, record)
+        return write_report(out, table, histories, legacy_meta(record))
+    except OSError as exc:
+        raise UserError(f"cannot write {exc.filename or out}: {exc.strerror or exc}", key="--out",
+                        expected=f"a folder you can write; the runs are stored: `ablate report {out}` "
+                                 "writes the report again") from None
 
 
 def legacy_meta(record: StudyRecord) -> dict[str, Any]:

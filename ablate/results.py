@@ -68,9 +68,9 @@ def collect(study: optuna.Study, plan: Sequence[RunEntry],
             continue
         row, result = _row(run, trial, factor_columns)
         rows.append(row)
-        if result.get("history"):
-            detail = trial.user_attrs.get(attrs.FAILURE_DETAIL, {})
-            histories.append({"arm": run.arm, "seed": run.seed, "history": result["history"],
+        detail = trial.user_attrs.get(attrs.FAILURE_DETAIL, {})
+        if result.get("history") or detail:
+            histories.append({"arm": run.arm, "seed": run.seed, "history": result.get("history", []),
                               "config": result.get("config", {}), "traceback": detail.get("traceback", "")})
     columns = ["arm", "arm_key", "seed", "status", "stage", *factor_columns, *METRICS, "epochs", "stop_reason",
                "seconds", "failure", "trial"]

@@ -107,7 +107,8 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     path = sqlite_path(url)
     if path is not None:
         _check_sqlite_file(path)
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}} if path else {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = ({"connect_args": {"timeout": 120}} if path else
+                              {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
     try:
         with init_lock(url):
             storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
