@@ -53,6 +53,8 @@ def _execution_options(parser: argparse.ArgumentParser) -> None:
                         help="worker processes on this machine (default 1; auto = the usable cores); "
                              "each gets cores/N torch threads")
     parser.add_argument("--retry-failed", action="store_true", help="train runs that failed before again")
+    parser.add_argument("--retrain-changed", action="store_true",
+                        help="train again the stored runs whose components' plugin versions changed since")
 
 
 def _jobs(value: str) -> str | int:

@@ -71,9 +71,11 @@ class Coordinator:
         self._beater.start()
 
     # --- the loop -------------------------------------------------------------
-    def run_planned(self, planned: list[PlannedRun], retry_failed: bool = False) -> None:
-        """Train every planned run that has no stored outcome; return when all have one."""
-        pending = self._settle_stored(planned, retry_failed)
+    def run_planned(self, planned: list[PlannedRun], retry_failed: bool = False,
+                    retrain: set[str] | None = None) -> None:
+        """Train every planned run that has no stored outcome (or is to be trained
+        again: ``retrain`` keys, failed runs with ``retry_failed``); return when all have one."""
+        pending = self._settle_stored(planned, retry_failed, retrain or set())
         waited = False
         while True:
             states = self.claims.states()
@@ -95,7 +97,7 @@ class Coordinator:
         return any(r.key not in states or (states[r.key][0] == RUNNING and now - states[r.key][1] >= self.claims.grace)
                    for r in pending)
 
-    def _settle_stored(self, planned: list[PlannedRun], retry_failed: bool) -> list[PlannedRun]:
+    def _settle_stored(self, planned: list[PlannedRun], retry_failed: bool, retrain: set[str]) -> list[PlannedRun]:
         """Runs already stored need no training: mark their claims done (failed ones
         are given back with ``retry_failed``)."""
         stored = run_states(self.study)
@@ -104,9 +106,9 @@ class Coordinator:
         retry = []
         for run in planned:
             result = run_outcome(stored.get(run.key, []))
-            if result is None or (result == "failed" and retry_failed):
+            if result is None or (result == "failed" and retry_failed) or run.key in retrain:
                 pending.append(run)
-                if result == "failed":
+                if result is not None:
                     retry.append(run.key)
             elif states.get(run.key, ("",))[0] != DONE:
                 if self.claims.claim(run.key):

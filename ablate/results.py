@@ -27,9 +27,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
-    """The first completed trial of a run, else its first recorded failure."""
+    """The newest completed training of a run (a retrained run counts anew), else its
+    newest pruning or failure."""
     done = [t for t in trials if is_done(t)]
-    done.sort(key=lambda t: (t.state != TrialState.COMPLETE, attrs.REPEAT_OF in t.user_attrs, t.number))
+    done.sort(key=lambda t: (t.state != TrialState.COMPLETE, attrs.REPEAT_OF in t.user_attrs, -t.number))
     return done[0] if done else None
 
 

@@ -127,7 +127,7 @@ def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
     from ablate.runner import resolve_jobs
 
     return RunOptions(jobs=resolve_jobs(getattr(args, "jobs", 1)), retry_failed=getattr(args, "retry_failed", False),
-                      plugin_files=list(config.plugin_files))
+                      retrain_changed=getattr(args, "retrain_changed", False), plugin_files=list(config.plugin_files))
 
 
 def execute(args: argparse.Namespace, report: bool) -> int:

@@ -36,6 +36,7 @@ class RunOptions:
     jobs: int = 1
     threads: int | None = None  # per worker process; default: cores / jobs, at least 1
     retry_failed: bool = False
+    retrain_changed: bool = False  # runs whose components' plugin versions changed since they trained
     plugin_files: list[Path] = field(default_factory=list)
 
 
@@ -82,6 +83,25 @@ def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[Planne
     return sum(o is not None for o in outcomes), sum(o == "failed" for o in outcomes)
 
 
+def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: Registry) -> dict[str, str]:
+    """run key -> what changed, for stored runs trained with other plugin versions than installed now."""
+    from ablate.versions import run_versions
+
+    states = run_states(study)
+    changed: dict[str, str] = {}
+    for run in planned:
+        stored = [t.user_attrs[attrs.RESULT].get("versions", {}) for t in states.get(run.key, [])
+                  if attrs.RESULT in t.user_attrs]
+        if not stored:
+            continue
+        now = run_versions(run.spec, registry)
+        diff = [f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}" for k, v in now.items()
+                if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v]
+        if diff:
+            changed[run.key] = diff[0]
+    return changed
+
+
 def announce(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun], total: int,
              options: RunOptions, log: Log) -> int:
     """Say what is stored already; return the number that needs no training."""
@@ -104,11 +124,18 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
     planned = [] if d.sampled else plan_runs(config, arms)
     total = d.budget + (d.confirm_top * len(config.seeds) if d.kind == "search" else 0) if d.sampled else len(planned)
     already = announce(study, config, planned, total, options, log)
+    changed = changed_versions(study, planned, registry)
+    if changed:
+        example = next(iter(changed.values()))
+        log(f"{len(changed)} stored run(s) were trained with other plugin versions ({example})"
+            + ("; training them again (--retrain-changed)" if options.retrain_changed
+               else "; --retrain-changed trains them again"))
+    retrain = set(changed) if options.retrain_changed else set()
     coordinator = Coordinator(study, config, claim_store(study, url), make_executor(config, registry, options),
                               Progress(total, already, log), log)
     interrupted = True
     try:
-        runs = _stages(coordinator, config, planned, options)
+        runs = _stages(coordinator, config, planned, options, retrain)
         interrupted = False
         return runs
     finally:
@@ -116,10 +143,10 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
 
 
 def _stages(coordinator: Coordinator, config: StudyConfig, planned: list[PlannedRun],
-            options: RunOptions) -> list[PlannedRun]:
+            options: RunOptions, retrain: set[str]) -> list[PlannedRun]:
     d = config.design
     if not d.sampled:
-        coordinator.run_planned(planned, options.retry_failed)
+        coordinator.run_planned(planned, options.retry_failed, retrain)
         return planned
     fingerprint = config.fingerprint()
     coordinator.run_search([f"search-{fingerprint}-{i}" for i in range(d.budget)])

@@ -158,3 +158,26 @@ def test_jobs_must_be_a_count_or_auto(write_study, run_cli, tiny):
 
 
 STUDY_TEXT = textwrap.dedent(CSV_STUDY)
+
+
+@pytest.mark.slow
+def test_a_changed_plugin_version_is_named_and_retrain_changed_trains_those_runs(write_study, run_cli, tmp_path,
+                                                                                tiny):
+    import json
+
+    study, out = write_study(tiny), tmp_path / "out"
+    assert run_cli("run", study, "--out", out)[0] == 0
+    with sqlite3.connect(out / "study.db") as db:  # one run was trained with an older batchnorm
+        trial_id, value = db.execute("SELECT trial_id, value_json FROM trial_user_attributes WHERE key = 'result' "
+                                     "AND value_json LIKE '%batchnorm%' LIMIT 1").fetchone()
+        result = json.loads(value)
+        result["versions"]["plugin:norm:batchnorm"] = "ablate 0.0.1"
+        db.execute("UPDATE trial_user_attributes SET value_json = ? WHERE trial_id = ? AND key = 'result'",
+                   (json.dumps(result), trial_id))
+    code, stdout, _ = run_cli("run", study, "--out", out)
+    assert "1 stored run(s) were trained with other plugin versions (norm:batchnorm: ablate 0.0.1 -> ablate" in stdout
+    assert "--retrain-changed trains them again" in stdout and trainings(out) == 8
+    code, stdout, _ = run_cli("run", study, "--out", out, "--retrain-changed")
+    assert code == 0 and trainings(out) == 9
+    code, stdout, _ = run_cli("run", study, "--out", out)
+    assert "other plugin versions" not in stdout  # the newest training counts
