@@ -20,7 +20,9 @@ from ablate.coordinator import Coordinator, Executor
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
 from ablate.executors import InlineExecutor, ProcessPool, usable_cores
-from ablate.progress import Progress
+import sys
+
+from ablate.progress import make_progress
 from ablate.registry import Registry
 from ablate.spec import Execution
 from ablate.storage import sqlite_path
@@ -131,8 +133,9 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
             + ("; training them again (--retrain-changed)" if options.retrain_changed
                else "; --retrain-changed trains them again"))
     retrain = set(changed) if options.retrain_changed else set()
+    progress = make_progress(total, already, log, live=sys.stdout.isatty())
     coordinator = Coordinator(study, config, claim_store(study, url), make_executor(config, registry, options),
-                              Progress(total, already, log), log)
+                              progress, log)
     interrupted = True
     try:
         runs = _stages(coordinator, config, planned, options, retrain)
@@ -140,6 +143,7 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
         return runs
     finally:
         coordinator.close(interrupted)
+        progress.close()
 
 
 def _stages(coordinator: Coordinator, config: StudyConfig, planned: list[PlannedRun],
