@@ -31,8 +31,10 @@ MAX_PROPOSALS = 10  # per budgeted search arm: a space smaller than its budget e
 
 
 class Executor(Protocol):
-    capacity: int
     on_epoch: Callable[[str, dict[str, float]], bool]
+
+    @property
+    def capacity(self) -> int: ...
 
     def submit(self, key: str, spec: RunSpec) -> None: ...
     def poll(self, timeout: float) -> list[tuple[str, str, Any]]: ...

@@ -9,9 +9,11 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import optuna
+import sqlalchemy as sa
 
 from ablate import attrs
 from ablate.claims import ClaimStore
@@ -71,7 +73,8 @@ def claim_store(study: optuna.Study, url: str) -> ClaimStore:
     machine), 30 s on a server, before another worker takes its run over."""
     local = sqlite_path(url) is not None
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    engine = getattr(study._storage, "_backend", study._storage).engine  # under Optuna's cache layer
+    backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
+    engine: sa.engine.Engine = backend.engine
     return ClaimStore(engine, study.study_name, worker, grace=10.0 if local else 30.0)
 
 

@@ -153,7 +153,7 @@ def metric_names(config: StudyConfig) -> list[str]:
     return [OBJECTIVE, "train_val_gap"] if config.design.kind == "pareto" else [OBJECTIVE]
 
 
-def open_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
+def open_study(config: StudyConfig, storage: optuna.storages.RDBStorage) -> optuna.Study:
     """The study in its storage, created on first use, its objectives named."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own progress lines say what happened
     directions: list[Literal["minimize", "maximize"]] = (
