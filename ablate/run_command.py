@@ -152,6 +152,7 @@ def execute(args: argparse.Namespace, report: bool) -> int:
           f"storage {storage}", flush=True)
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
+    print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
     if not config.design.sampled:  # stored before training, so a report can be made after a crash
         save_record(study, study_record(config, study, arms, baseline, storage, command), plan_runs(config, arms))
@@ -161,6 +162,7 @@ def execute(args: argparse.Namespace, report: bool) -> int:
     command["seconds"] = round(trained, 2)
     save_record(study, study_record(config, study, arm_list, baseline, storage, command), planned)
     if report and out is not None:
+        print(f"writing the report to {out}...", flush=True)
         written = write_outputs(out, study)
         print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
               f"{written}")
