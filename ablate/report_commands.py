@@ -92,11 +92,12 @@ def load_study(url: str, name: str | None):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ablate.outputs import write_outputs
+    from ablate.outputs import record_from_meta, write_outputs
 
     url, folder = storage_url(str(args.source))
     study = load_study(url, args.study)
-    out = args.out or folder or Path("reports") / study.user_attrs["meta"].get("name", study.study_name)
+    out = args.out or folder or Path("reports") / (record_from_meta(study.user_attrs["meta"]).name
+                                                   or study.study_name)
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -107,8 +108,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def read_report_dir(folder: Path):
-    """(table, meta) from a finished report folder."""
+    """(table, StudyRecord) from a finished report folder."""
     import pandas as pd
+
+    from ablate.outputs import record_from_meta
 
     csv, js = folder / "results.csv", folder / "results.json"
     for f in (csv, js):
@@ -116,13 +119,13 @@ def read_report_dir(folder: Path):
             raise UserError(f"{folder}: no {f.name}", key="compare",
                             expected="report folders written by `ablate run` or `ablate report`")
     try:
-        meta = json.loads(js.read_text(encoding="utf-8")).get("study") or {}
+        record = record_from_meta(json.loads(js.read_text(encoding="utf-8")).get("study") or {})
         table = pd.read_csv(csv)
     except (ValueError, OSError) as exc:
         raise UserError(f"{folder}: cannot read the results: {exc}".splitlines()[0], key="compare") from None
     if "arm" not in table.columns:
         raise UserError(f"{csv}: no 'arm' column", key="compare", expected="results.csv written by ablate")
-    return table, meta
+    return table, record
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ablate.report import stats  # noqa: E402
+from ablate.report import curves, labels, stats  # noqa: E402
+from ablate.report.effects import cell_means  # noqa: E402
 
 DPI = 110
 FIGURES = {
@@ -63,19 +63,27 @@ def write_figures(out_dir: Path, analysis, histories: Sequence[Mapping]) -> dict
 
     save("arms", arms_figure(done, table, baseline))
     arms = curve_arms(done, baseline)
-    save("learning_curves", learning_curves_figure(histories, arms))
-    save("loss_curves", learning_curves_figure(histories, arms, kind="loss"))
+    epochs = stats_int(analysis.record.train.get("epochs"))
+    save("learning_curves", learning_curves_figure(histories, arms, max_epochs=epochs))
+    save("loss_curves", learning_curves_figure(histories, arms, kind="loss", max_epochs=epochs))
     save("accuracy_vs_gap", accuracy_vs_gap_figure(done, baseline, analysis.pareto))
     if analysis.varied:
         save("main_effects", main_effects_figure(analysis.main_effects, analysis.varied[:MAX_PANELS]))
     if len(analysis.varied) >= 2:
         save("interactions", interactions_figure(table, analysis.levels, analysis.varied))
-    if analysis.fanova:
-        save("fanova", fanova_figure(analysis.fanova))
+    if analysis.fanova or analysis.shares:
+        save("fanova", fanova_figure(analysis.fanova, analysis.shares))
     for key, name in FIGURES.items():
         if key not in written and (out_dir / name).exists():
             (out_dir / name).unlink()
     return written
+
+
+def stats_int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
 
 
 def curve_arms(board: pd.DataFrame, baseline: str | None) -> list[str]:
@@ -142,103 +150,99 @@ def _metric_panel(ax, board: pd.DataFrame, table: pd.DataFrame, key: str, column
     ax.grid(axis="x", alpha=0.3)
 
 
-def learning_curves_figure(histories: Sequence[Mapping], arms: Sequence[str],
-                           ncols: int = 4, kind: str = "accuracy") -> plt.Figure:
-    """Small multiples of train/validation accuracy (or loss) per arm, mean over seeds with a
-    min-max band."""
-    curves = {arm: _stack(histories, arm) for arm in arms}
-    curves = {a: c for a, c in curves.items() if c["epochs"].size}
-    n = len(curves)
+def learning_curves_figure(histories: Sequence[Mapping], arms: Sequence[str], ncols: int = 4,
+                           kind: str = "accuracy", max_epochs: int | None = None) -> plt.Figure:
+    """Small multiples of train/validation accuracy (or loss) per arm, one line per seed
+    (curves.py): nothing is averaged, so a seed that stopped early cannot vanish from a mean."""
+    runs = {arm: curves.runs_of(histories, arm) for arm in arms}
+    runs = {a: r for a, r in runs.items() if r}
+    n = len(runs)
     if n == 0:
         fig, ax = plt.subplots(figsize=(8.5, 2.5))
         return _empty(fig, ax, "No learning curves recorded")
-    ncols = min(ncols, n)
-    nrows = math.ceil(n / ncols)
-    # A fixed layout in inches instead of tight_layout, which costs a second per dozen panels:
-    # room on top for the legend, above each panel for a two-line title, below for ticks.
-    width, height, top, bottom, left, gap_h = 3.1 * ncols + 0.6, 2.5 * nrows + 0.95, 0.5, 0.45, 0.75, 0.6
-    axes_h = (height - top - bottom - gap_h * (nrows - 1)) / nrows
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharex=True, sharey=True, squeeze=False,
-                             gridspec_kw={"left": left / width, "right": 1 - 0.15 / width,
-                                          "top": 1 - (top + 0.35) / height, "bottom": bottom / height,
-                                          "hspace": gap_h / axes_h, "wspace": 0.08})
-    late = []  # values after the first epochs, to zoom the accuracy axis on them
-    for ax, (arm, c) in zip(axes.flat, curves.items()):
-        for name, color, label in ((f"train_{kind}", TRAIN_COLOR, "train"),
-                                   (f"val_{kind}", VAL_COLOR, "validation")):
-            m = c[name]
-            if not np.isfinite(m).any():
-                continue
-            with warnings.catch_warnings():  # all-NaN epochs warn
-                warnings.simplefilter("ignore", RuntimeWarning)
-                scale = 100 if kind == "accuracy" else 1
-                mean, lo, hi = (np.nanmean(m, 0) * scale, np.nanmin(m, 0) * scale,
-                                np.nanmax(m, 0) * scale)
-            ax.plot(c["epochs"], mean, color=color, lw=1.5, label=label)
-            ax.fill_between(c["epochs"], lo, hi, color=color, alpha=0.18, lw=0)
-            late.extend(lo[max(2, len(lo) // 10):])
-        ax.set_title(_label(f"{arm} (n={c['n']})", 38, 2), fontsize=8.5)
+    eval_train = curves.has_eval_train(histories)
+    fig, axes = _grid(n, min(ncols, n))
+    late: list[float] = []
+    for ax, (arm, rs) in zip(axes.flat, runs.items()):
+        late += curves.draw_panel(ax, rs, kind, eval_train, max_epochs)
+        ax.set_title(_label(arm, 38, 2) + "\n" + curves.seeds_line(rs, max_epochs), fontsize=8)
         ax.grid(alpha=0.3)
-    late = np.asarray(late, dtype=float)
-    late = late[np.isfinite(late)]
-    if kind == "loss":
-        # Loss falls by orders of magnitude; on a log axis a rising validation loss stays visible.
-        if (late > 0).any():
-            axes.flat[0].set_yscale("log")
-    elif late.size:
-        # Epoch 1 sits far below; zoom on the rest, where train and validation part ways.
-        top = axes.flat[0].get_ylim()[1]
-        bottom = max(0.0, float(late.min()) - 0.08 * max(top - float(late.min()), 1.0))
-        axes.flat[0].set_ylim(bottom, top)
+    _zoom(axes.flat[0], np.asarray(late, dtype=float), kind)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("epoch", fontsize=9)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy (%)" if kind == "accuracy" else "loss", fontsize=9)
-    # Hidden panels in the last row drop their tick labels; show them on the panel above.
-    for ax in list(axes.flat)[max(n - ncols, 0):n]:
+    for ax in list(axes.flat)[max(n - axes.shape[1], 0):n]:  # hidden panels below: ticks on these
         ax.xaxis.set_tick_params(labelbottom=True)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False, fontsize=9)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], marker="x", color="black", ls="none"))
+    names.append("a seed that stopped early")
+    fig.legend(handles, names, loc="upper center", ncol=min(4, len(names)), frameon=False, fontsize=8.5)
     return fig
+
+
+def _grid(n: int, ncols: int) -> tuple[plt.Figure, np.ndarray]:
+    """A fixed layout in inches instead of tight_layout, which costs a second per dozen panels:
+    room on top for the legend, above each panel for a three-line title, below for ticks."""
+    nrows = math.ceil(n / ncols)
+    width, height, top, bottom, left, gap_h = 3.1 * ncols + 0.6, 2.7 * nrows + 0.95, 0.5, 0.45, 0.75, 0.8
+    axes_h = (height - top - bottom - gap_h * (nrows - 1)) / nrows
+    return plt.subplots(nrows, ncols, figsize=(width, height), sharex=True, sharey=True, squeeze=False,
+                        gridspec_kw={"left": left / width, "right": 1 - 0.15 / width,
+                                     "top": 1 - (top + 0.5) / height, "bottom": bottom / height,
+                                     "hspace": gap_h / axes_h, "wspace": 0.08})
+
+
+def _zoom(ax: plt.Axes, late: np.ndarray, kind: str) -> None:
+    """Loss on a log axis (a rising validation loss stays visible); accuracy zoomed past epoch 1."""
+    late = late[np.isfinite(late)]
+    if kind == "loss":
+        if (late > 0).any():
+            ax.set_yscale("log")
+    elif late.size:
+        top = ax.get_ylim()[1]
+        ax.set_ylim(max(0.0, float(late.min()) - 0.08 * max(top - float(late.min()), 1.0)), top)
 
 
 def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None,
                            front: Sequence[str] = ()) -> plt.Figure:
-    """Mean test accuracy against mean gap, one labelled point per arm, Pareto front marked.
+    """Mean test accuracy against mean gap with 95% CIs, one labelled point per arm, Pareto front marked.
 
     The trade-off plot: up-left is better (accurate and not overfitting); an arm off the
-    front is beaten on both counts by some arm on it.
+    front is beaten on both counts by some arm on it, on the means. Labels are names up to
+    MAX_NAMED_POINTS arms, else leaderboard ranks, and never overlap (labels.py).
     """
-    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    fig, ax = plt.subplots(figsize=(8.5, 5.8))
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.9)
     frame = board[np.isfinite(board["test_mean"]) & np.isfinite(board["gap_mean"])] if len(board) else board
     if len(frame) == 0:
         return _empty(fig, ax, "No completed runs")
-    x = frame["gap_mean"].to_numpy(float) * 100
-    y = frame["test_mean"].to_numpy(float) * 100
+    x, y = frame["gap_mean"].to_numpy(float) * 100, frame["test_mean"].to_numpy(float) * 100
+    xerr = np.vstack([x - frame["gap_low"].to_numpy(float) * 100, frame["gap_high"].to_numpy(float) * 100 - x])
+    yerr = np.vstack([y - frame["test_low"].to_numpy(float) * 100, frame["test_high"].to_numpy(float) * 100 - y])
+    ax.errorbar(x, y, xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="none", ecolor=BASE_COLOR,
+                alpha=0.45, lw=0.8, zorder=1, label="95% CI")
     on_front = np.array([str(a) in set(front) for a in frame["arm"]])
-    ax.scatter(x[~on_front], y[~on_front], s=40, color=TRAIN_COLOR, zorder=3, label="arm")
+    ax.scatter(x[~on_front], y[~on_front], s=36, color=TRAIN_COLOR, zorder=3, label="arm")
     if on_front.any():
         order = np.argsort(x[on_front])
         ax.plot(x[on_front][order], y[on_front][order], color=FRONT_COLOR, lw=1.2, ls="--", zorder=2)
-        ax.scatter(x[on_front], y[on_front], s=70, color=FRONT_COLOR, marker="D", zorder=4,
-                   label="Pareto front (higher accuracy, lower gap)")
-    named = len(frame) <= MAX_NAMED_POINTS
-    for rank, (xi, yi, arm) in enumerate(zip(x, y, frame["arm"]), start=1):
-        text = _label(arm, 24) if named else str(rank)
-        weight = "bold" if arm == baseline else "normal"
-        ax.annotate(text, (xi, yi), xytext=(5, 4), textcoords="offset points",
-                    fontsize=8, weight=weight, va="bottom")
-    if not named:
-        ax.text(0.99, 0.01, "numbers = leaderboard rank", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, color=BASE_COLOR)
-    ax.margins(x=0.25, y=0.15)  # room for labels right of the outermost points
+        ax.scatter(x[on_front], y[on_front], s=60, color=FRONT_COLOR, marker="D", zorder=4,
+                   label="Pareto front of the means (descriptive)")
+    ax.margins(x=0.2, y=0.15)
     ax.set_xlabel("Generalization gap, train − test (pp)")
     ax.set_ylabel("Test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
-    fig.tight_layout()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    named = len(frame) <= MAX_NAMED_POINTS
+    arms = [str(a) for a in frame["arm"]]
+    texts = [_label(a, 24, 2) if named else str(i) for i, a in enumerate(arms, start=1)]
+    labels.place(ax, x, y, texts, weights=["bold" if a == baseline else "" for a in arms])
+    if not named:
+        ax.text(0.99, 0.01, "numbers = leaderboard rank", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, color=BASE_COLOR)
     return fig
 
 
@@ -290,8 +294,6 @@ def main_effects_figure(mains: Mapping[str, Mapping[str, Sequence]], factors: Se
 def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str]) -> plt.Figure:
     """Interaction plots of test accuracy, one panel per pair of factors: parallel lines add up,
     converging lines overlap, crossing lines reverse."""
-    from ablate.report.effects import cell_means
-
     pairs = list(itertools.combinations(factors, 2))[:MAX_PANELS]
     ncols = min(2, len(pairs))  # two wide panels keep their text legible in the page
     nrows = math.ceil(len(pairs) / ncols)
@@ -317,16 +319,28 @@ def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequ
     return fig
 
 
-def fanova_figure(importances: Mapping[str, float]) -> plt.Figure:
-    """Horizontal bars, most important factor on top."""
-    items = sorted(importances.items(), key=lambda kv: -kv[1])
-    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.45 * len(items)))
-    y = np.arange(len(items))
-    ax.barh(y, [v for _, v in items], color=TRAIN_COLOR)
-    ax.set_yticks(y, [_label(k, 30, 1) for k, _ in items], fontsize=9)
+def fanova_figure(importances: Mapping[str, float],
+                  shares: Mapping[str, tuple[float, float, float]] | None = None) -> plt.Figure:
+    """Horizontal bars of each factor's share, most important on top: the exact variance share of
+    the arm means with its bootstrap interval where the design is crossed, Optuna's fANOVA as dots."""
+    shares = shares or {}
+    keys = list(dict.fromkeys([*shares, *importances]))
+    keys.sort(key=lambda k: -(shares[k][0] if k in shares else importances.get(k, 0.0)))
+    fig, ax = plt.subplots(figsize=(6.5, 1.4 + 0.45 * len(keys)))
+    y = np.arange(len(keys))
+    if shares:
+        mid = np.array([shares[k][0] for k in keys])
+        err = np.vstack([mid - [shares[k][1] for k in keys], np.array([shares[k][2] for k in keys]) - mid])
+        ax.barh(y, mid, xerr=np.nan_to_num(np.clip(err, 0, None)), color=TRAIN_COLOR, alpha=0.8, capsize=3,
+                label="variance share of arm means, bootstrap 95% interval")
+    if importances:
+        ax.scatter([importances.get(k, np.nan) for k in keys], y, marker="D", color="black", zorder=3, s=22,
+                   label="Optuna fANOVA (seed 0)")
+    ax.set_yticks(y, [_label(k, 30, 1) for k in keys], fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("fANOVA importance for test accuracy (share of variance)")
+    ax.set_xlabel("share of the variance of test accuracy (descriptive; shares sum to 1)")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -346,28 +360,6 @@ def _level_line(ax, xs: Sequence[str], levels: Sequence, color, shift: float = 0
     ax.set_xticks(np.arange(len(xs)), ticks, fontsize=8, rotation=30 if crowded else 0,
                   ha="right" if crowded else "center", rotation_mode="anchor")
     ax.set_xlim(-0.5, len(xs) - 0.5)
-
-
-def _stack(histories: Sequence[Mapping], arm: str) -> dict:
-    """Per-arm epoch x run matrices padded with NaN, so shorter (early-stopped) runs
-    simply drop out of the mean after their last epoch."""
-    runs = [h.get("history") or [] for h in histories if str(h.get("arm")) == arm]
-    runs = [r for r in runs if r]
-    length = max((len(r) for r in runs), default=0)
-    out: dict = {"n": len(runs), "epochs": np.arange(1, length + 1)}
-    for key in ("train_accuracy", "val_accuracy", "train_loss", "val_loss"):
-        m = np.full((len(runs), length), np.nan)
-        for i, r in enumerate(runs):
-            m[i, : len(r)] = [_num(e.get(key)) for e in r]
-        out[key] = m
-    return out
-
-
-def _num(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _label(text: object, width: int, max_lines: int = 3) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,9 +63,9 @@ def factor_columns(table: pd.DataFrame, factors: Sequence[str]) -> list[str]:
     return cols
 
 
-def arm_order(table: pd.DataFrame, meta: Mapping) -> list[str]:
+def arm_order(table: pd.DataFrame, arms: Sequence[str]) -> list[str]:
     """Arms in design order, then any arm that appears only in the table."""
-    order = [str(a) for a in (meta.get("arms") or [])]
+    order = [str(a) for a in arms]
     if "arm" in table.columns:
         for a in table["arm"].astype(str):
             if a not in order:
@@ -73,15 +73,17 @@ def arm_order(table: pd.DataFrame, meta: Mapping) -> list[str]:
     return order
 
 
-def leaderboard(table: pd.DataFrame, meta: Mapping) -> pd.DataFrame:
-    """One row per arm, best mean test accuracy first, arms with no completed run last.
+def leaderboard(table: pd.DataFrame, arms: Sequence[str], factors: Sequence[str]) -> pd.DataFrame:
+    """One row per arm, best mean VALIDATION accuracy first, arms with no completed run last.
 
-    Failed runs are excluded from every mean but counted in ``n_failed`` so a
-    fragile arm cannot look good by losing its bad seeds. Ties keep design order.
+    Ranked on validation accuracy, the split used to choose, never on test accuracy,
+    which is reported and would otherwise be chosen on. Failed runs are excluded from
+    every mean but counted in ``n_failed`` so a fragile arm cannot look good by losing
+    its bad seeds. Ties keep design order.
     """
-    factors = factor_columns(table, meta.get("factors") or [])
+    factors = factor_columns(table, factors)
     rows = []
-    for pos, arm in enumerate(arm_order(table, meta)):
+    for pos, arm in enumerate(arm_order(table, arms)):
         runs = table[table["arm"].astype(str) == arm] if "arm" in table.columns else table.iloc[0:0]
         status = runs["status"] if "status" in runs.columns else pd.Series(COMPLETE, index=runs.index)
         done = runs[status == COMPLETE]
@@ -105,8 +107,8 @@ def leaderboard(table: pd.DataFrame, meta: Mapping) -> pd.DataFrame:
     board = pd.DataFrame(rows)
     if board.empty:
         return board
-    board["_missing"] = board["test_mean"].isna()
-    board = board.sort_values(["_missing", "test_mean", "design_index"],
+    board["_missing"] = board["val_mean"].isna()
+    board = board.sort_values(["_missing", "val_mean", "design_index"],
                               ascending=[True, False, True], kind="mergesort")
     return board.drop(columns="_missing").reset_index(drop=True)
 
