@@ -8,7 +8,19 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ablate.record import StudyRecord
-from ablate.report import bootstrap, claims, effects, paired, stats
+from ablate.report.bootstrap import pareto_frequency, share_intervals
+from ablate.report.claims import BEST, INTERACTION, Claim, Family, arm_levels, family
+from ablate.report.effects import (
+    LevelStat,
+    factor_levels,
+    fanova,
+    main_effects,
+    pareto_front,
+    reference_levels,
+    varied_factors,
+)
+from ablate.report.paired import METRICS, Comparison, against_baseline
+from ablate.report.stats import factor_columns, leaderboard
 
 
 @dataclass
@@ -19,12 +31,12 @@ class Analysis:
     columns: list[str]  # factor columns of the leaderboard, sub-parameters included
     baseline: str | None
     baseline_note: str
-    comparisons: dict[str, list[paired.Comparison]]
+    comparisons: dict[str, list[Comparison]]
     levels: pd.DataFrame
     varied: list[str]
     reference: dict[str, str]
-    main_effects: dict[str, dict[str, list[effects.LevelStat]]]
-    family: claims.Family
+    main_effects: dict[str, dict[str, list[LevelStat]]]
+    family: Family
     best: str | None  # highest mean validation accuracy (never chosen on test)
     fanova: dict[str, float] = field(default_factory=dict)
     fanova_note: str = ""
@@ -33,31 +45,31 @@ class Analysis:
     pareto_freq: dict[str, float] = field(default_factory=dict)
 
     @property
-    def interactions(self) -> list[claims.Claim]:
-        return [c for c in self.family.claims if c.kind == claims.INTERACTION]
+    def interactions(self) -> list[Claim]:
+        return [c for c in self.family.claims if c.kind == INTERACTION]
 
     @property
     def near_best(self) -> set[str]:
         """Arms the data cannot tell apart from the best on validation accuracy."""
-        return {c.subject for c in self.family.claims if c.kind == claims.BEST and not c.significant}
+        return {c.subject for c in self.family.claims if c.kind == BEST and not c.significant}
 
 
 def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) -> Analysis:
     """All statistics; ``descriptive=False`` skips fANOVA and the bootstraps (they claim nothing),
     so Findings can be computed in milliseconds, e.g. over many simulated studies."""
     factors = list(record.factors)
-    board = stats.leaderboard(table, record.arms, factors)
+    board = leaderboard(table, record.arms, factors)
     arms = [str(a) for a in board.get("arm", [])]
     baseline, note = _baseline(record.baseline, arms)
-    comparisons = {m: paired.against_baseline(table, baseline, arms, m) for m in paired.METRICS} \
+    comparisons = {m: against_baseline(table, baseline, arms, m) for m in METRICS} \
         if baseline else {}
-    levels = effects.factor_levels(table, factors) if len(table) else pd.DataFrame()
-    varied = effects.varied_factors(levels)
-    ref = {str(k): str(v) for k, v in effects.reference_levels(levels, table, baseline).items()}
-    mains = {m: effects.main_effects(table, levels, varied, m) for m in ("test_accuracy", "gap")}
+    levels = factor_levels(table, factors) if len(table) else pd.DataFrame()
+    varied = varied_factors(levels)
+    ref = {str(k): str(v) for k, v in reference_levels(levels, table, baseline).items()}
+    mains = {m: main_effects(table, levels, varied, m) for m in ("test_accuracy", "gap")}
     best = _best(board)
-    fam = claims.family(table, levels, varied, ref, baseline, arms, best)
-    an = Analysis(record, table, board, stats.factor_columns(table, factors), baseline, note, comparisons,
+    fam = family(table, levels, varied, ref, baseline, arms, best)
+    an = Analysis(record, table, board, factor_columns(table, factors), baseline, note, comparisons,
                   levels, varied, ref, mains, fam, best)
     if descriptive:
         _describe(an)
@@ -67,13 +79,13 @@ def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) 
 def _describe(an: Analysis) -> None:
     """fANOVA, variance shares and the Pareto front, with a bootstrap over seeds."""
     done = [a for a, n in zip(an.board.get("arm", []), an.board.get("n_complete", [])) if n > 0]
-    an.fanova, an.fanova_note = effects.fanova(an.table, an.levels, an.varied) if an.varied else (
+    an.fanova, an.fanova_note = fanova(an.table, an.levels, an.varied) if an.varied else (
         {}, "fANOVA needs at least two factors with more than one level; this study has none.")
     if an.family.crossed and len(an.varied) >= 2:
-        lv = claims.arm_levels(an.table, an.levels, an.varied)
-        an.shares = bootstrap.share_intervals(an.table, done, [lv[a] for a in done], an.varied)
-    an.pareto = effects.pareto_front(an.board)
-    an.pareto_freq = bootstrap.pareto_frequency(an.table, done)
+        lv = arm_levels(an.table, an.levels, an.varied)
+        an.shares = share_intervals(an.table, done, [lv[a] for a in done], an.varied)
+    an.pareto = pareto_front(an.board)
+    an.pareto_freq = pareto_frequency(an.table, done)
 
 
 def _best(board: pd.DataFrame) -> str | None:

@@ -91,7 +91,7 @@ def contrast(model: BlockFit, weights: Mapping[str, float], confidence: float = 
         return Contrast(math.nan, note="the seeds these arms ran on do not overlap: no comparison")
     est = float(c @ model.coef)
     if model.df <= 0:
-        return Contrast(est, note="one run per arm and seed and no spare degree of freedom: no interval or test")
+        return Contrast(est, note="no degree of freedom left to estimate the noise: no interval or test")
     if model.mse == 0.0:
         return Contrast(est, df=model.df, note="no seed-to-seed variation at all: no interval or test")
     se = math.sqrt(model.mse * float(c @ model.unscaled @ c))

@@ -21,8 +21,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from ablate.report import blocks, verdicts
+from ablate.report.blocks import BlockFit, contrast, fit
 from ablate.report.paired import ALPHA, against_baseline, holm, seed_values
+from ablate.report.verdicts import verdict
 
 METRICS = ("test_accuracy", "gap")
 HIGHER_IS_BETTER = {"test_accuracy": True, "gap": False, "val_accuracy": True}
@@ -66,7 +67,7 @@ class Claim:
     @property
     def verdict(self) -> tuple[str, str]:
         """(kind, words) of an interaction, from the direction and size of its effects."""
-        return verdicts.verdict(self.alone_a, self.alone_b, self.joint, self.significant, self.tested,
+        return verdict(self.alone_a, self.alone_b, self.joint, self.significant, self.tested,
                                 HIGHER_IS_BETTER.get(self.metric, True))
 
 
@@ -131,7 +132,7 @@ def _add(*parts: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def main_claims(model: blocks.BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str],
+def main_claims(model: BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str],
                 ref: Mapping[str, str], metric: str) -> list[Claim]:
     """Each non-reference level of each factor against its reference, averaged over the other factors."""
     out = []
@@ -140,13 +141,13 @@ def main_claims(model: blocks.BlockFit, arms: Mapping[str, Mapping[str, str]], v
         for level in _order(arms, f):
             if level == ref[f]:
                 continue
-            c = blocks.contrast(model, _mean_weights(_cell(arms, {f: level}), base))
+            c = contrast(model, _mean_weights(_cell(arms, {f: level}), base))
             out.append(Claim(MAIN, metric, f, level, ref[f], estimate=c.estimate, low=c.low, high=c.high,
                              p=c.p, df=c.df, note=c.note))
     return out
 
 
-def interaction_claims(model: blocks.BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str],
+def interaction_claims(model: BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str],
                        ref: Mapping[str, str], metric: str) -> list[Claim]:
     """(a, b) against (a0, b0) for every pair of factors: together minus the two alone."""
     out = []
@@ -158,10 +159,11 @@ def interaction_claims(model: blocks.BlockFit, arms: Mapping[str, Mapping[str, s
             c11, c10, c01, c00 = (_cell(arms, {f: x, g: y}) for x, y in ((a, b), (a, b0), (a0, b), (a0, b0)))
             if not (c11 and c10 and c01 and c00):
                 continue  # the design never crossed these levels
-            alone_a, alone_b, joint = (blocks.contrast(model, _mean_weights(c, c00)) for c in (c10, c01, c11))
-            inter = blocks.contrast(model, _add(_mean_weights(c11, c10), _mean_weights(c00, c01)))
+            alone_a, alone_b, joint = (contrast(model, _mean_weights(c, c00)) for c in (c10, c01, c11))
+            inter = contrast(model, _add(_mean_weights(c11, c10), _mean_weights(c00, c01)))
             out.append(Claim(INTERACTION, metric, f, a, a0, g, b, b0, inter.estimate, inter.low, inter.high,
-                             inter.p, inter.df, inter.note, alone_a.estimate, alone_b.estimate, joint.estimate))
+                             inter.p, inter.df, inter.note, alone_a.estimate, alone_b.estimate,
+                             joint.estimate))
     return out
 
 
@@ -182,12 +184,12 @@ def best_claims(table: pd.DataFrame, best: str, metric: str = "val_accuracy") ->
     Bonferroni-adjusted over every pair of arms, which covers whichever pair the choice
     picks. An arm whose comparison does not survive cannot be told apart from the best.
     """
-    model = blocks.fit(seed_values(table, metric))
+    model = fit(seed_values(table, metric))
     pairs = len(model.arms) * (len(model.arms) - 1) / 2
     out = []
     for arm in model.arms:
         if arm != best:
-            c = blocks.contrast(model, {best: 1.0, arm: -1.0})
+            c = contrast(model, {best: 1.0, arm: -1.0})
             out.append(Claim(BEST, metric, arm, ref=best, estimate=c.estimate, low=c.low, high=c.high,
                              p=min(1.0, c.p * pairs) if c.tested else math.nan, df=c.df, note=c.note))
     return out
@@ -202,7 +204,7 @@ def family(table: pd.DataFrame, levels: pd.DataFrame, varied: Sequence[str], ref
     df = 0
     if crossed:
         for metric in METRICS:
-            model = blocks.fit(seed_values(table, metric))
+            model = fit(seed_values(table, metric))
             df = max(df, model.df)
             claims += main_claims(model, arms, varied, ref, metric)
             if metric == "test_accuracy":

@@ -1,6 +1,6 @@
 """Several finished studies side by side: one leaderboard with a study column.
 
-Each study's arms are summarised by the same stats.leaderboard as its own
+Each study's arms are summarised by the same leaderboard as its own
 report, so a number here matches the number on that study's page. Each study
 is (folder, results table, StudyRecord).
 """
@@ -14,8 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from ablate.record import StudyRecord
-from ablate.report import figures, fmt, stats
+from ablate.report.figures import compare_figure, save_figure
+from ablate.report.fmt import DASH, finite, fmt, format_pct_ci
 from ablate.report.page import render_page, split_name
+from ablate.report.stats import leaderboard
 
 Study = tuple[Path, pd.DataFrame, StudyRecord]
 
@@ -35,7 +37,7 @@ def combined_board(studies: Sequence[Study]) -> pd.DataFrame:
     """All arms of all studies, best mean validation accuracy first (as each study's own page)."""
     frames = []
     for label, (_, table, rec) in zip(study_labels(studies), studies):
-        board = stats.leaderboard(table, rec.arms, rec.factors)
+        board = leaderboard(table, rec.arms, rec.factors)
         if board.empty:
             continue
         board.insert(0, "study", label)
@@ -54,19 +56,19 @@ def write_compare(out_dir: Path, studies: Sequence[Study]) -> Path:
     out_dir = Path(out_dir)
     board = combined_board(studies)
     board[CSV_COLUMNS].to_csv(out_dir / "compare.csv", index=False, float_format="%.6g")
-    figures.save_figure(figures.compare_figure(board), out_dir / FIGURE)
+    save_figure(compare_figure(board), out_dir / FIGURE)
     labels = study_labels(studies)
     context = {
-        "studies": [{"label": lab, "question": rec.question, "dataset": rec.dataset or fmt.DASH,
-                     "model": rec.model or fmt.DASH, "runs": int(len(table)), "folder": str(folder)}
+        "studies": [{"label": lab, "question": rec.question, "dataset": rec.dataset or DASH,
+                     "model": rec.model or DASH, "runs": int(len(table)), "folder": str(folder)}
                     for lab, (folder, table, rec) in zip(labels, studies)],
         "rows": [{"study": str(r["study"]), "arm": str(r["arm"]), "arm_parts": split_name(str(r["arm"])),
                   "is_baseline": bool(r["baseline"]), "n": int(r["n_complete"]), "failed": int(r["n_failed"]),
-                  "test": fmt.format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], int(r["n_complete"])),
-                  "gap": fmt.format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], int(r["n_complete"]),
+                  "test": format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], int(r["n_complete"])),
+                  "gap": format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], int(r["n_complete"]),
                                            unit=" pp"),
-                  "val": fmt.fmt(r["val_mean"] * 100 if fmt.finite(r["val_mean"]) else None, "{:.1f}%"),
-                  "epochs": fmt.fmt(r["epochs_mean"], "{:.1f}")} for r in board.to_dict("records")],
+                  "val": fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
+                  "epochs": fmt(r["epochs_mean"], "{:.1f}")} for r in board.to_dict("records")],
         "figure": FIGURE,
     }
     path = out_dir / "compare.html"

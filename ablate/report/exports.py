@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate.report import effects, findings, fmt, paired
 from ablate.report.analysis import Analysis
+from ablate.report.effects import MAX_INTERACTION_ROWS
+from ablate.report.findings import findings, interaction_sentence, uncertainty
+from ablate.report.fmt import DASH, finite, fmt, format_pct_ci, format_seconds, value
+from ablate.report.paired import METRICS, summary_lines
 from ablate.report.stats import is_present
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -40,13 +44,14 @@ def board_cells(an: Analysis) -> tuple[list[str], list[list[str]]]:
     for i, r in enumerate(an.board.to_dict("records"), start=1):
         n = int(r["n_complete"])
         tag = an.baseline and str(r["arm"]) == an.baseline and an.baseline != "baseline"
-        arm = str(r["arm"]) + (" (baseline)" if tag else "") + (" ≈ best" if str(r["arm"]) in an.near_best else "")
-        rows.append([str(i), arm, *[fmt.value(r.get(c)) for c in an.columns], str(n),
-                     fmt.format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
-                     fmt.format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
-                     fmt.fmt(r["loss_gap_mean"], "{:.3f}"),
-                     fmt.fmt(r["val_mean"] * 100 if fmt.finite(r["val_mean"]) else None, "{:.1f}%"),
-                     fmt.fmt(r["epochs_mean"], "{:.1f}"), str(r.get("stop_reasons") or fmt.DASH),
+        arm = str(r["arm"]) + (" (baseline)" if tag else "")
+        arm += " ≈ best" if str(r["arm"]) in an.near_best else ""
+        rows.append([str(i), arm, *[value(r.get(c)) for c in an.columns], str(n),
+                     format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
+                     format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
+                     fmt(r["loss_gap_mean"], "{:.3f}"),
+                     fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
+                     fmt(r["epochs_mean"], "{:.1f}"), str(r.get("stop_reasons") or DASH),
                      str(int(r["n_failed"]))])
     return headers, rows
 
@@ -90,14 +95,14 @@ def run_time(table: pd.DataFrame) -> str:
     """Training time summed over the stored runs: unlike the wall time of the last
     `ablate run`, it does not shrink to seconds when a study is resumed or rebuilt."""
     if "seconds" not in table.columns or not len(table):
-        return fmt.DASH
+        return DASH
     total = pd.to_numeric(table["seconds"], errors="coerce").sum()
-    return f"{fmt.format_seconds(total)} summed over {len(table)} runs"
+    return f"{format_seconds(total)} summed over {len(table)} runs"
 
 
 def significance_lines(an: Analysis) -> list[tuple[str, list[str]]]:
     """(heading, sentences) per metric compared against the baseline."""
-    return [(paired.METRICS[m][0].capitalize(), paired.summary_lines(comps))
+    return [(METRICS[m][0].capitalize(), summary_lines(comps))
             for m, comps in an.comparisons.items()]
 
 
@@ -108,12 +113,12 @@ def summary_md(an: Analysis) -> str:
         out += [f"> {md(rec.question)}", ""]
     facts = [("Data set", rec.dataset), ("Model", rec.model), ("Devices", ", ".join(rec.devices)),
              ("Seeds", len(rec.seeds) or None),
-             ("Wall time (last ablate run command)", fmt.format_seconds(rec.seconds)),
+             ("Wall time (last ablate run command)", format_seconds(rec.seconds)),
              ("Run time", run_time(an.table)),
              ("Versions", ", ".join(f"{k} {v}" for k, v in rec.versions.items()) or None)]
-    out += [f"- {k}: {md(v)}" for k, v in facts if v not in (None, "", fmt.DASH)] + [""]
-    out += ["## Findings", ""] + [f"- {md(line)}" for line in findings.findings(an)] + [""]
-    out += ["## How precise", ""] + [f"- {md(line)}" for line in findings.uncertainty(an)] + [""]
+    out += [f"- {k}: {md(v)}" for k, v in facts if v not in (None, "", DASH)] + [""]
+    out += ["## Findings", ""] + [f"- {md(line)}" for line in findings(an)] + [""]
+    out += ["## How precise", ""] + [f"- {md(line)}" for line in uncertainty(an)] + [""]
     out += ["## Leaderboard", "", leaderboard_md(an).rstrip("\n"), "",
             "Best mean validation accuracy first; mean over seeds with Student-t 95% confidence intervals; "
             "gap = train − test accuracy in percentage points; failed runs are excluded from means and "
@@ -146,7 +151,7 @@ def _interactions_md(an: Analysis) -> list[str]:
     if not an.interactions:
         return []
     return ["## Interactions (test accuracy)", ""] + [
-        f"- {md(findings.interaction_sentence(c))}" for c in an.interactions[:effects.MAX_INTERACTION_ROWS]] + [""]
+        f"- {md(interaction_sentence(c))}" for c in an.interactions[:MAX_INTERACTION_ROWS]] + [""]
 
 
 def _importance_md(an: Analysis) -> list[str]:
@@ -155,7 +160,8 @@ def _importance_md(an: Analysis) -> list[str]:
         out += [f"- {md(k)}: variance share {v[0]:.2f} (bootstrap 95% interval {v[1]:.2f} to {v[2]:.2f})"
                 for k, v in sorted(an.shares.items(), key=lambda kv: -kv[1][0])]
     if an.fanova:
-        out += [f"- {md(k)}: Optuna fANOVA {v:.2f}" for k, v in sorted(an.fanova.items(), key=lambda kv: -kv[1])]
+        out += [f"- {md(k)}: Optuna fANOVA {v:.2f}"
+                for k, v in sorted(an.fanova.items(), key=lambda kv: -kv[1])]
     if not (an.shares or an.fanova):
         out.append(md(an.fanova_note))
     out.append("")

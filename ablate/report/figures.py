@@ -21,8 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ablate.report import curves, labels, stats  # noqa: E402
+from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line  # noqa: E402
 from ablate.report.effects import cell_means  # noqa: E402
+from ablate.report.labels import place  # noqa: E402
+from ablate.report.stats import per_arm_values  # noqa: E402
 
 DPI = 110
 FIGURES = {
@@ -133,7 +135,7 @@ def _metric_panel(ax, board: pd.DataFrame, table: pd.DataFrame, key: str, column
     low = board[f"{key}_low"].to_numpy(float) * 100
     high = board[f"{key}_high"].to_numpy(float) * 100
     err = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-    seeds = stats.per_arm_values(table, column)
+    seeds = per_arm_values(table, column)
     xs, ys = [], []
     for i, arm in enumerate(board["arm"]):
         vals = seeds.get(str(arm), np.array([])) * 100
@@ -154,18 +156,18 @@ def learning_curves_figure(histories: Sequence[Mapping], arms: Sequence[str], nc
                            kind: str = "accuracy", max_epochs: int | None = None) -> plt.Figure:
     """Small multiples of train/validation accuracy (or loss) per arm, one line per seed
     (curves.py): nothing is averaged, so a seed that stopped early cannot vanish from a mean."""
-    runs = {arm: curves.runs_of(histories, arm) for arm in arms}
+    runs = {arm: runs_of(histories, arm) for arm in arms}
     runs = {a: r for a, r in runs.items() if r}
     n = len(runs)
     if n == 0:
         fig, ax = plt.subplots(figsize=(8.5, 2.5))
         return _empty(fig, ax, "No learning curves recorded")
-    eval_train = curves.has_eval_train(histories)
+    eval_train = has_eval_train(histories)
     fig, axes = _grid(n, min(ncols, n))
     late: list[float] = []
     for ax, (arm, rs) in zip(axes.flat, runs.items()):
-        late += curves.draw_panel(ax, rs, kind, eval_train, max_epochs)
-        ax.set_title(_label(arm, 38, 2) + "\n" + curves.seeds_line(rs, max_epochs), fontsize=8)
+        late += draw_panel(ax, rs, kind, eval_train, max_epochs)
+        ax.set_title(_label(arm, 38, 2) + "\n" + seeds_line(rs, max_epochs), fontsize=8)
         ax.grid(alpha=0.3)
     _zoom(axes.flat[0], np.asarray(late, dtype=float), kind)
     for ax in list(axes.flat)[n:]:
@@ -220,8 +222,10 @@ def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None,
     if len(frame) == 0:
         return _empty(fig, ax, "No completed runs")
     x, y = frame["gap_mean"].to_numpy(float) * 100, frame["test_mean"].to_numpy(float) * 100
-    xerr = np.vstack([x - frame["gap_low"].to_numpy(float) * 100, frame["gap_high"].to_numpy(float) * 100 - x])
-    yerr = np.vstack([y - frame["test_low"].to_numpy(float) * 100, frame["test_high"].to_numpy(float) * 100 - y])
+    xerr = np.vstack([x - frame["gap_low"].to_numpy(float) * 100,
+                      frame["gap_high"].to_numpy(float) * 100 - x])
+    yerr = np.vstack([y - frame["test_low"].to_numpy(float) * 100,
+                      frame["test_high"].to_numpy(float) * 100 - y])
     ax.errorbar(x, y, xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="none", ecolor=BASE_COLOR,
                 alpha=0.45, lw=0.8, zorder=1, label="95% CI")
     on_front = np.array([str(a) in set(front) for a in frame["arm"]])
@@ -239,7 +243,7 @@ def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None,
     named = len(frame) <= MAX_NAMED_POINTS
     arms = [str(a) for a in frame["arm"]]
     texts = [_label(a, 24, 2) if named else str(i) for i, a in enumerate(arms, start=1)]
-    labels.place(ax, x, y, texts, weights=["bold" if a == baseline else "" for a in arms])
+    place(ax, x, y, texts, weights=["bold" if a == baseline else "" for a in arms])
     if not named:
         ax.text(0.99, 0.01, "numbers = leaderboard rank", transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=8, color=BASE_COLOR)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ablate.report import claims, fmt, power
 from ablate.report.analysis import Analysis
-from ablate.report.claims import Claim
+from ablate.report.claims import ALPHA, ARM, BEST, HIGHER_IS_BETTER, INTERACTION, MAIN, METRICS, Claim
+from ablate.report.fmt import fmt, format_p, format_pct_ci, points
+from ablate.report.power import power_lines
 
 MAX_FINDINGS = 5  # significant arm differences per metric; all are in the tables below
-METRIC_WORDS = {"test_accuracy": "test accuracy", "gap": "generalization gap", "val_accuracy": "validation accuracy"}
+METRIC_WORDS = {"test_accuracy": "test accuracy", "gap": "generalization gap",
+                "val_accuracy": "validation accuracy"}
 SATURATED = 1 - 1e-9
 
 
@@ -32,15 +34,15 @@ def findings(an: Analysis) -> list[str]:
 
 
 def _ci(c: Claim) -> str:
-    return f"95% CI {fmt.points(c.low)} to {fmt.points(c.high)}"
+    return f"95% CI {points(c.low)} to {points(c.high)}"
 
 
 def _verdict(c: Claim, meaning: str = "") -> str:
     """The claim's numbers with its correction status (and, if significant, what it means)."""
     if not c.tested:
-        return f"{fmt.points(c.estimate)} points (no test: {c.note})"
+        return f"{points(c.estimate)} points (no test: {c.note})"
     status = f"significant{meaning}" if c.significant else "not significant"
-    return f"{fmt.points(c.estimate)} points ({_ci(c)}, Holm-adjusted {fmt.format_p(c.p_holm)}: {status})"
+    return f"{points(c.estimate)} points ({_ci(c)}, Holm-adjusted {format_p(c.p_holm)}: {status})"
 
 
 def _others(an: Analysis, *factors: str) -> str:
@@ -57,7 +59,7 @@ def _join(items: Sequence[str]) -> str:
 
 def factor_lines(an: Analysis) -> list[str]:
     """Each factor's main effect on test accuracy and on the gap (crossed designs)."""
-    mains = {(c.subject, c.level, c.metric): c for c in an.family.claims if c.kind == claims.MAIN}
+    mains = {(c.subject, c.level, c.metric): c for c in an.family.claims if c.kind == MAIN}
     out = []
     for (f, level, metric), c in mains.items():
         if metric != "test_accuracy":
@@ -75,11 +77,11 @@ def interaction_sentence(c: Claim, averaged: str = "") -> str:
     words = METRIC_WORDS.get(c.metric, c.metric)
     added = c.alone_a + c.alone_b
     head = (f"{c.subject}={c.level} with {c.other}={c.other_level} on {words}{averaged}: alone "
-            f"{fmt.points(c.alone_a)} and {fmt.points(c.alone_b)} points, together {fmt.points(c.joint)}, "
-            f"against {fmt.points(added)} if they added up; interaction {fmt.points(c.estimate)} points")
+            f"{points(c.alone_a)} and {points(c.alone_b)} points, together {points(c.joint)}, "
+            f"against {points(added)} if they added up; interaction {points(c.estimate)} points")
     if not c.tested:
         return f"{head} (no test: {c.note})."
-    return f"{head} ({_ci(c)}, Holm-adjusted {fmt.format_p(c.p_holm)}): {c.verdict[1]}."
+    return f"{head} ({_ci(c)}, Holm-adjusted {format_p(c.p_holm)}): {c.verdict[1]}."
 
 
 def interaction_lines(an: Analysis) -> list[str]:
@@ -93,11 +95,12 @@ def interaction_lines(an: Analysis) -> list[str]:
 def arm_lines(an: Analysis) -> list[str]:
     """Significant arm-against-baseline differences (designs whose factors are not crossed)."""
     out = []
-    for metric in claims.METRICS:
-        sig = [c for c in an.family.claims if c.kind == claims.ARM and c.metric == metric and c.significant]
+    for metric in METRICS:
+        sig = [c for c in an.family.claims if c.kind == ARM and c.metric == metric and c.significant]
         for c in sig[:MAX_FINDINGS]:
-            better = (c.estimate > 0) == claims.HIGHER_IS_BETTER[metric]
-            verb = ("narrows" if better else "widens") if metric == "gap" else ("beats" if better else "trails")
+            better = (c.estimate > 0) == HIGHER_IS_BETTER[metric]
+            verb = ("narrows" if better else "widens") if metric == "gap" else \
+                ("beats" if better else "trails")
             out.append(f"{c.subject} {verb} {c.ref} on {METRIC_WORDS[metric]}: {_verdict(c)}, "
                        f"paired over {c.n} seeds.")
         if len(sig) > MAX_FINDINGS:
@@ -113,10 +116,10 @@ def best_lines(an: Analysis) -> list[str]:
     r = an.board[an.board["arm"] == an.best].iloc[0]
     n = int(r["n_complete"])
     head = (f"Best arm, chosen on validation accuracy (never on test): {an.best}, validation "
-            f"{fmt.fmt(100 * r['val_mean'], '{:.1f}%')}, test "
-            f"{fmt.format_pct_ci(r['test_mean'], r['test_low'], r['test_high'], n)}, gap "
-            f"{fmt.format_pct_ci(r['gap_mean'], r['gap_low'], r['gap_high'], n, unit=' pp')}.")
-    others = [c for c in an.family.claims if c.kind == claims.BEST]
+            f"{fmt(100 * r['val_mean'], '{:.1f}%')}, test "
+            f"{format_pct_ci(r['test_mean'], r['test_low'], r['test_high'], n)}, gap "
+            f"{format_pct_ci(r['gap_mean'], r['gap_low'], r['gap_high'], n, unit=' pp')}.")
+    others = [c for c in an.family.claims if c.kind == BEST]
     if not others:
         return [head]
     near = [c.subject for c in others if not c.significant]
@@ -142,23 +145,23 @@ def correction_line(an: Analysis) -> str:
             "Arm differences are paired t-tests over the seeds both arms completed. " if fam.model == "paired"
             else "")
     head = (f"Correction: the {len(fam.claims)} claims these findings could make ({counts}) are "
-            f"Holm-corrected together (family-wise error {claims.ALPHA:.0%}). {test}")
+            f"Holm-corrected together (family-wise error {ALPHA:.0%}). {test}")
     if not fam.tested:
         return head + _untested(an)
     sig = len(fam.significant)
     if sig == 0:
-        return head + (f"None of the {len(fam.tested)} tested survives: this study shows no difference beyond "
-                       "seed-to-seed noise, and these findings claim none.")
+        return head + (f"None of the {len(fam.tested)} tested survives: this study shows no difference "
+                       "beyond seed-to-seed noise, and these findings claim none.")
     return head + f"{sig} of the {len(fam.tested)} tested survive{'s' if sig == 1 else ''}."
 
 
 def _family_counts(family: Sequence[Claim], baseline: str | None) -> str:
-    labels = {(claims.MAIN, "test_accuracy"): "main effects on test accuracy",
-              (claims.MAIN, "gap"): "main effects on the gap",
-              (claims.INTERACTION, "test_accuracy"): "two-way interactions on test accuracy",
-              (claims.ARM, "test_accuracy"): f"comparisons with {baseline} on test accuracy",
-              (claims.ARM, "gap"): f"comparisons with {baseline} on the gap",
-              (claims.BEST, "val_accuracy"): "comparisons of the best arm with the others on validation "
+    labels = {(MAIN, "test_accuracy"): "main effects on test accuracy",
+              (MAIN, "gap"): "main effects on the gap",
+              (INTERACTION, "test_accuracy"): "two-way interactions on test accuracy",
+              (ARM, "test_accuracy"): f"comparisons with {baseline} on test accuracy",
+              (ARM, "gap"): f"comparisons with {baseline} on the gap",
+              (BEST, "val_accuracy"): "comparisons of the best arm with the others on validation "
                                             "accuracy, each Bonferroni-adjusted over all pairs of arms "
                                             "because the best was picked by the same data"}
     counts: dict[tuple[str, str], int] = {}
@@ -171,7 +174,8 @@ def _untested(an: Analysis) -> str:
     """Why nothing could be tested, in words that fit what was (not) computed."""
     estimates = [c.estimate for c in an.family.claims if math.isfinite(c.estimate)]
     if estimates and all(abs(e) < 1e-12 for e in estimates):
-        return "Every arm gave the same results on every seed: there is no difference to test, and none is claimed."
+        return ("Every arm gave the same results on every seed: there is no difference to test, and none "
+                "is claimed.")
     notes = list(dict.fromkeys(c.note for c in an.family.claims if c.note))
     return "None of them could be tested (" + "; ".join(notes[:2]) + "), so nothing is claimed."
 
@@ -179,19 +183,20 @@ def _untested(an: Analysis) -> str:
 def descriptive_lines(an: Analysis) -> list[str]:
     """fANOVA-style shares and the Pareto front, only once some difference among arms survived."""
     sig = an.family.significant
-    if not any(c.kind != claims.BEST for c in sig):
+    if not any(c.kind != BEST for c in sig):
         return []
     out = []
     if an.shares:
         top, (share, lo, hi) = max(an.shares.items(), key=lambda kv: kv[1][0])
-        if any(top in (c.subject, c.other) for c in sig if c.kind in (claims.MAIN, claims.INTERACTION)):
+        if any(top in (c.subject, c.other) for c in sig if c.kind in (MAIN, INTERACTION)):
             out.append(f"Descriptive: {top} accounts for the largest share of the variance of the arms' mean "
                        f"test accuracy, {share:.2f} (bootstrap 95% interval over seeds {lo:.2f} to {hi:.2f}; "
                        "the shares sum to 1 by construction).")
     front = [a for a in an.pareto if a in an.pareto_freq]
     if front:
         out.append("Descriptive: the accuracy–gap Pareto front of the arm means is "
-                   + ", ".join(f"{a} (on the front in {an.pareto_freq[a]:.0%} of seed resamples)" for a in front)
+                   + ", ".join(f"{a} (on the front in {an.pareto_freq[a]:.0%} of seed resamples)"
+                               for a in front)
                    + ".")
     return out
 
@@ -218,7 +223,8 @@ def uncertainty(an: Analysis) -> list[str]:
                    f"test accuracy; the binomial standard error of one run's test accuracy at {100 * p:.1f}% "
                    f"is {100 * se:.2f} points.")
     else:
-        out.append("The test-set size is not recorded for this study, so its sampling noise cannot be stated.")
+        out.append("The test-set size is not recorded for this study, so its sampling noise cannot be "
+                   "stated.")
     if rec.resplit:
         out.append("Each seed draws its own train/validation/test split, so the intervals cover "
                    "split-to-split variation as well as training noise.")
@@ -228,4 +234,4 @@ def uncertainty(an: Analysis) -> list[str]:
     if len(rec.devices) > 1:
         out.append(f"The runs used {len(rec.devices)} devices ({', '.join(rec.devices)}); results can differ "
                    "slightly between devices.")
-    return out + power.power_lines(an.table, an.baseline)
+    return out + power_lines(an.table, an.baseline)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ablate.report import stats
+from ablate.report.stats import is_present
 
 DASH = "—"
 
@@ -61,7 +61,7 @@ def points(v, signed: bool = True) -> str:
 
 def value(v) -> str:
     """Factor and setting values: compact numbers, dash for not-applicable."""
-    if not stats.is_present(v):
+    if not is_present(v):
         return DASH
     if isinstance(v, float):
         return f"{v:g}"

@@ -43,7 +43,8 @@ def place(ax: Axes, x: Sequence[float], y: Sequence[float], texts: Sequence[str]
     xy = ax.transData.transform(np.column_stack([x, y])) if len(x) else np.zeros((0, 2))
     bold = {t for t, w in zip(texts, weights or [""] * len(texts)) if w == "bold"}
     frame = ax.get_window_extent(renderer)
-    taken = [Bbox.from_bounds(px - POINT_HALF, py - POINT_HALF, 2 * POINT_HALF, 2 * POINT_HALF) for px, py in xy]
+    side = 2 * POINT_HALF
+    taken = [Bbox.from_bounds(px - POINT_HALF, py - POINT_HALF, side, side) for px, py in xy]
     placed = []
     for p, text in group_points(xy, texts):
         data = tuple(ax.transData.inverted().transform(p))

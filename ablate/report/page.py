@@ -16,10 +16,18 @@ import jinja2
 import pandas as pd
 
 from ablate.record import StudyRecord
-from ablate.report import claims, curves, effects, figures, findings, fmt, paired, settings, stats, verdicts
 from ablate.report.analysis import Analysis, analyse
+from ablate.report.claims import ARM, BEST, INTERACTION, MAIN, Claim, arm_levels
+from ablate.report.curves import has_eval_train
+from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.exports import run_time, write_exports
-from ablate.report.fmt import DASH, format_pct_ci, format_seconds
+from ablate.report.figures import MAX_PANELS, curve_arms, write_figures
+from ablate.report.findings import METRIC_WORDS, findings, saturation_lines, uncertainty
+from ablate.report.fmt import DASH, finite, fmt, format_p, format_pct_ci, format_seconds, points, value
+from ablate.report.paired import METRICS, Comparison, sentence, summary_lines
+from ablate.report.settings import arm_settings, fixed_settings
+from ablate.report.stats import COMPLETE, is_present
+from ablate.report.verdicts import ANTAGONISM, DEFINITIONS, REDUNDANCY, SYNERGY
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FANOVA_EVALUATOR = "optuna.importance.FanovaImportanceEvaluator(seed=0)"
@@ -32,7 +40,7 @@ def write_report(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, A
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     an = analyse(table, record)
-    figs = figures.write_figures(out_dir, an, histories or [])
+    figs = write_figures(out_dir, an, histories or [])
     write_exports(out_dir, an)
     html = render_page(build_context(an, figs, histories or []))
     path = out_dir / "index.html"
@@ -56,7 +64,7 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
     """Plain strings and lists for the template, so it holds no formatting logic."""
     table, rec, board = an.table, an.record, an.board
     status = table["status"] if "status" in table.columns else pd.Series(dtype=object)
-    completed = int((status == stats.COMPLETE).sum())
+    completed = int((status == COMPLETE).sum())
     failed = int(len(table) - completed)
     total = rec.runs_total or len(table)
     return {
@@ -64,9 +72,9 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         "question": rec.question,
         "facts": _facts(rec, completed, failed, total, table),
         "versions": [(str(k), str(v)) for k, v in rec.versions.items()],
-        "fixed_settings": settings.fixed_settings(rec),
+        "fixed_settings": fixed_settings(rec),
         "arm_settings": [{"arm": a, "arm_parts": split_name(a), "settings": s}
-                         for a, s in settings.arm_settings(rec, histories, _arm_values(an)).items()],
+                         for a, s in arm_settings(rec, histories, _arm_values(an)).items()],
         "factors": an.columns,
         "baseline": an.baseline or "",
         "baseline_note": an.baseline_note,
@@ -75,20 +83,20 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         "failures": _failures(table),
         "search_runs": _search_runs(rec),
         "figures": dict(figs),
-        "findings": findings.findings(an),
-        "uncertainty": findings.uncertainty(an),
+        "findings": findings(an),
+        "uncertainty": uncertainty(an),
         "claims": [_claim_row(c) for c in an.family.claims],
         "comparisons": [_comparison_block(m, comps) for m, comps in an.comparisons.items()],
         "effects": _effect_rows(an),
         "varied": an.varied,
         "reference": [(f, str(an.reference.get(f, ""))) for f in an.varied],
-        "interactions": [_interaction_row(c) for c in an.interactions[:effects.MAX_INTERACTION_ROWS]],
-        "interactions_cut": max(0, len(an.interactions) - effects.MAX_INTERACTION_ROWS),
+        "interactions": [_interaction_row(c) for c in an.interactions[:MAX_INTERACTION_ROWS]],
+        "interactions_cut": max(0, len(an.interactions) - MAX_INTERACTION_ROWS),
         "interaction_note": interaction_note(an),
         "never_crossed": bool(len(an.varied) >= 2 and not an.interactions),
-        "verdicts": [(k, verdicts.DEFINITIONS[k]) for k in (verdicts.SYNERGY, verdicts.REDUNDANCY,
-                                                               verdicts.ANTAGONISM)],
-        "pairs_cut": max(0, len(an.varied) * (len(an.varied) - 1) // 2 - figures.MAX_PANELS),
+        "verdicts": [(k, DEFINITIONS[k]) for k in (SYNERGY, REDUNDANCY,
+                                                               ANTAGONISM)],
+        "pairs_cut": max(0, len(an.varied) * (len(an.varied) - 1) // 2 - MAX_PANELS),
         "importance": _importance_rows(an),
         "fanova_note": an.fanova_note,
         "fanova_evaluator": FANOVA_EVALUATOR,
@@ -105,15 +113,15 @@ def _arm_values(an: Analysis) -> dict[str, dict[str, Any]]:
 def _curves_note(an: Analysis, histories: Sequence[Mapping[str, Any]]) -> str:
     """Which arms the curves show, which train curve they draw, and the saturation caveat."""
     done = an.board[an.board["n_complete"] > 0] if len(an.board) else an.board
-    shown = figures.curve_arms(done, an.baseline)
+    shown = curve_arms(done, an.baseline)
     parts = []
     if len(done) > len(shown):
         parts.append(f"Showing {len(shown)} of {len(done)} arms: the best by mean validation accuracy"
                      + (" and the baseline" if an.baseline in shown else "") + ".")
-    if histories and not curves.has_eval_train(histories):
+    if histories and not has_eval_train(histories):
         parts.append("These runs recorded only the running train-mode accuracy (dropout on, augmented), "
                      "drawn dashed: it is not the leaderboard's eval-mode train accuracy.")
-    parts += findings.saturation_lines(an)
+    parts += saturation_lines(an)
     return " ".join(parts)
 
 
@@ -135,7 +143,7 @@ def _differences(an: Analysis) -> str:
     """ ": e.g. dropout=... +1.0 here, +1.8 against the baseline" for up to three effects that differ."""
     if not an.comparisons:
         return ""
-    lv = claims.arm_levels(an.table, an.levels, an.varied)
+    lv = arm_levels(an.table, an.levels, an.varied)
     vs = {c.arm: c.diff for c in an.comparisons.get("test_accuracy", [])}
     seen, out = set(), []
     for c in an.interactions:
@@ -144,26 +152,27 @@ def _differences(an: Analysis) -> str:
             arm = next((a for a, x in lv.items() if x == want), None)
             if arm in vs and (f, level) not in seen and abs(vs[arm] - alone) >= 0.0005:
                 seen.add((f, level))
-                out.append(f"{f}={level}: {fmt.points(alone)} here, {fmt.points(vs[arm])} against the baseline")
+                out.append(f"{f}={level}: {points(alone)} here, {points(vs[arm])} against the baseline")
     return ": " + "; ".join(out[:3]) if out else ""
 
 
-def _claim_row(c: claims.Claim) -> dict:
-    subject = {claims.MAIN: f"{c.subject}: {c.level} vs {c.ref}",
-               claims.INTERACTION: f"{c.subject}={c.level} × {c.other}={c.other_level}",
-               claims.ARM: f"{c.subject} vs {c.ref}", claims.BEST: f"{c.ref} (best) vs {c.subject}"}[c.kind]
-    return {"kind": {claims.MAIN: "main effect", claims.INTERACTION: "interaction", claims.ARM: "arm",
-                     claims.BEST: "best arm"}[c.kind],
-            "subject": subject, "metric": findings.METRIC_WORDS.get(c.metric, c.metric),
-            "estimate": fmt.points(c.estimate),
-            "ci": f"{fmt.points(c.low)} to {fmt.points(c.high)}" if fmt.finite(c.low) else DASH,
-            "p": fmt.format_p(c.p).removeprefix("p = ") if c.tested else DASH,
-            "p_holm": fmt.format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
+def _claim_row(c: Claim) -> dict:
+    subject = {MAIN: f"{c.subject}: {c.level} vs {c.ref}",
+               INTERACTION: f"{c.subject}={c.level} × {c.other}={c.other_level}",
+               ARM: f"{c.subject} vs {c.ref}", BEST: f"{c.ref} (best) vs {c.subject}"}[c.kind]
+    return {"kind": {MAIN: "main effect", INTERACTION: "interaction", ARM: "arm",
+                     BEST: "best arm"}[c.kind],
+            "subject": subject, "metric": METRIC_WORDS.get(c.metric, c.metric),
+            "estimate": points(c.estimate),
+            "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
+            "p": format_p(c.p).removeprefix("p = ") if c.tested else DASH,
+            "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
             "significant": c.significant, "note": c.note}
 
 
 def _importance_rows(an: Analysis) -> list[dict]:
-    order = {k: an.shares[k][0] if k in an.shares else an.fanova.get(k, 0.0) for k in {*an.shares, *an.fanova}}
+    order = {k: an.shares[k][0] if k in an.shares else an.fanova.get(k, 0.0)
+             for k in {*an.shares, *an.fanova}}
     keys = sorted(order, key=lambda k: -order[k])
     return [{"factor": k,
              "share": f"{an.shares[k][0]:.2f}" if k in an.shares else DASH,
@@ -171,19 +180,19 @@ def _importance_rows(an: Analysis) -> list[dict]:
              "fanova": f"{an.fanova[k]:.2f}" if k in an.fanova else DASH} for k in keys]
 
 
-def _comparison_block(metric: str, comps: list[paired.Comparison]) -> dict:
-    words, higher = paired.METRICS[metric]
+def _comparison_block(metric: str, comps: list[Comparison]) -> dict:
+    words, higher = METRICS[metric]
     return {
         "metric": metric, "title": words.capitalize(),
         "better": "higher is better" if higher else "lower is better",
-        "sentences": [paired.sentence(c) for c in comps if c.significant],
-        "others": paired.summary_lines(comps)[sum(c.significant for c in comps):],
+        "sentences": [sentence(c) for c in comps if c.significant],
+        "others": summary_lines(comps)[sum(c.significant for c in comps):],
         "rows": [{"arm": c.arm, "arm_parts": split_name(c.arm), "n": c.n,
-                  "diff": fmt.points(c.diff),
-                  "ci": f"{fmt.points(c.low)} to {fmt.points(c.high)}" if fmt.finite(c.low) else DASH,
-                  "d_z": fmt.fmt(c.d_z, "{:.2f}"),
-                  "p": fmt.format_p(c.p).removeprefix("p = ") if c.tested else DASH,
-                  "p_holm": fmt.format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
+                  "diff": points(c.diff),
+                  "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
+                  "d_z": fmt(c.d_z, "{:.2f}"),
+                  "p": format_p(c.p).removeprefix("p = ") if c.tested else DASH,
+                  "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
                   "significant": c.significant, "note": c.note} for c in comps],
     }
 
@@ -200,13 +209,13 @@ def _effect_rows(an: Analysis) -> list[dict]:
     return rows
 
 
-def _interaction_row(c: claims.Claim) -> dict:
+def _interaction_row(c: Claim) -> dict:
     return {"pair": f"{c.subject} × {c.other}", "levels": f"{c.subject}={c.level}, {c.other}={c.other_level}",
-            "alone_a": fmt.points(c.alone_a), "alone_b": fmt.points(c.alone_b),
-            "joint": fmt.points(c.joint), "sum": fmt.points(c.alone_a + c.alone_b),
-            "contrast": fmt.points(c.estimate),
-            "ci": f"{fmt.points(c.low)} to {fmt.points(c.high)}" if fmt.finite(c.low) else DASH,
-            "p_holm": fmt.format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
+            "alone_a": points(c.alone_a), "alone_b": points(c.alone_b),
+            "joint": points(c.joint), "sum": points(c.alone_a + c.alone_b),
+            "contrast": points(c.estimate),
+            "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
+            "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
             "verdict": c.verdict[1] if c.tested else f"not tested: {c.note}", "significant": c.significant}
 
 
@@ -227,7 +236,7 @@ def _facts(rec: StudyRecord, completed: int, failed: int, total: int,
         ("Budget", _budget(rec, table)),
         ("Devices" if len(rec.devices) > 1 else "Device", ", ".join(rec.devices) or DASH),
         ("Runs", runs),
-        ("Wall time", format_seconds(rec.seconds) + " (last ablate run command)" if fmt.finite(rec.seconds)
+        ("Wall time", format_seconds(rec.seconds) + " (last ablate run command)" if finite(rec.seconds)
          else DASH),
         ("Run time", run_time(table)),
         ("Started", rec.started or DASH),
@@ -260,14 +269,14 @@ def _row(r: Mapping, an: Analysis) -> dict:
         "tag_baseline": is_base and arm != "baseline",
         "is_best": arm == an.best,
         "near_best": arm in an.near_best,
-        "factors": [fmt.value(r.get(f)) for f in an.columns],
+        "factors": [value(r.get(f)) for f in an.columns],
         "n": n,
         "test": format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
         "gap": format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
-        "train": fmt.fmt(r["train_mean"] * 100 if fmt.finite(r["train_mean"]) else None, "{:.1f}%"),
-        "loss_gap": fmt.fmt(r["loss_gap_mean"], "{:.3f}"),
-        "val": fmt.fmt(r["val_mean"] * 100 if fmt.finite(r["val_mean"]) else None, "{:.1f}%"),
-        "epochs": fmt.fmt(r["epochs_mean"], "{:.1f}"),
+        "train": fmt(r["train_mean"] * 100 if finite(r["train_mean"]) else None, "{:.1f}%"),
+        "loss_gap": fmt(r["loss_gap_mean"], "{:.3f}"),
+        "val": fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
+        "epochs": fmt(r["epochs_mean"], "{:.1f}"),
         "stop_reasons": [f"{k} x{v}" for k, v in (r.get("stop_reason_counts") or {}).items()],
         "failed": int(r["n_failed"]),
         "pareto": arm in set(an.pareto),
@@ -276,24 +285,24 @@ def _row(r: Mapping, an: Analysis) -> dict:
 
 def _search_runs(rec: StudyRecord) -> list[dict]:
     """The search stage of a search with confirmation, best validation accuracy first."""
-    pct = lambda v: "—" if not stats.is_present(v) else f"{100 * float(v):.1f}%"
-    return [{"arm": str(r["arm"]), "arm_parts": split_name(str(r["arm"])), "seed": fmt.value(r["seed"]),
+    pct = lambda v: "—" if not is_present(v) else f"{100 * float(v):.1f}%"
+    return [{"arm": str(r["arm"]), "arm_parts": split_name(str(r["arm"])), "seed": value(r["seed"]),
              "status": str(r["status"]), "val": pct(r["val_accuracy"]), "test": pct(r["test_accuracy"]),
-             "gap": "—" if not stats.is_present(r["gap"]) else f"{100 * float(r['gap']):.1f} pp",
-             "epochs": fmt.value(r["epochs"]), "confirmed": bool(r["confirmed"])}
+             "gap": "—" if not is_present(r["gap"]) else f"{100 * float(r['gap']):.1f} pp",
+             "epochs": value(r["epochs"]), "confirmed": bool(r["confirmed"])}
             for r in rec.search_runs]
 
 
 def _failures(table: pd.DataFrame) -> list[dict]:
     if "status" not in table.columns:
         return []
-    bad = table[table["status"] != stats.COMPLETE]
+    bad = table[table["status"] != COMPLETE]
     out = []
     for r in bad.to_dict("records"):
         reason = r.get("failure")
-        reason = str(reason) if stats.is_present(reason) else "(no reason recorded)"
+        reason = str(reason) if is_present(reason) else "(no reason recorded)"
         arm = str(r.get("arm", ""))
-        out.append({"arm": arm, "arm_parts": split_name(arm), "seed": fmt.value(r.get("seed")),
+        out.append({"arm": arm, "arm_parts": split_name(arm), "seed": value(r.get("seed")),
                     "status": str(r.get("status", "")), "reason": reason})
     return out
 

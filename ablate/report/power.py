@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as _st
 
-from ablate.report import blocks
+from ablate.report.blocks import fit
 from ablate.report.paired import seed_values
 
 ALPHA = 0.05
@@ -88,7 +88,7 @@ def paired_spread(table: pd.DataFrame, baseline: str | None,
                 ss, df = ss + float(((d - d.mean()) ** 2).sum()), df + d.size - 1
                 ns.append(d.size)
         return (math.sqrt(ss / df) if df else math.nan), (int(np.median(ns)) if ns else 0)
-    model = blocks.fit(values)
+    model = fit(values)
     sd = math.sqrt(2 * model.mse) if math.isfinite(model.mse) else math.nan
     return sd, int(np.median(counts)) if counts else 0
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ablate.record import StudyRecord
-from ablate.report import fmt
+from ablate.report.fmt import DASH, value
 from ablate.report.stats import is_present
 
 # setting -> (the setting it depends on, the values under which it has an effect)
@@ -26,27 +26,27 @@ def relevant(settings: Mapping[str, Any], context: Sequence[Mapping[str, Any]] =
     """Drop settings with no effect given the others; ``context`` are further settings
     (the arms') under which one might still matter."""
     out = {}
-    for key, value in settings.items():
+    for key, setting in settings.items():
         rule = RELEVANT_ONLY_WHEN.get(key.rsplit(".", 1)[-1])
         if rule is not None:
             dep, values = rule
             seen = {str(v) for s in (settings, *context) for k, v in s.items() if k.rsplit(".", 1)[-1] == dep}
             if seen and not seen & values:
                 continue
-        out[key] = value
+        out[key] = setting
     return out
 
 
 def fixed_settings(record: StudyRecord) -> list[tuple[str, str]]:
     """(name, value) of every setting shared by all arms: data, split, model, training."""
-    rows = [("data", record.dataset or fmt.DASH)]
-    rows += [(f"data.{k}", fmt.value(v)) for k, v in record.data_params.items()]
-    rows += [("data.split_seed", fmt.value(record.split_seed)),
+    rows = [("data", record.dataset or DASH)]
+    rows += [(f"data.{k}", value(v)) for k, v in record.data_params.items()]
+    rows += [("data.split_seed", value(record.split_seed)),
              ("data.resplit", "a new split per seed" if record.resplit else "one split for every seed"),
-             ("model", record.model or fmt.DASH)]
-    rows += [(f"model.{k}", fmt.value(v)) for k, v in record.model_params.items()]
+             ("model", record.model or DASH)]
+    rows += [(f"model.{k}", value(v)) for k, v in record.model_params.items()]
     arms = list(record.arm_settings.values())
-    rows += [(f"train.{k}", fmt.value(v)) for k, v in relevant(record.train, arms).items()]
+    rows += [(f"train.{k}", value(v)) for k, v in relevant(record.train, arms).items()]
     return rows
 
 
@@ -61,7 +61,7 @@ def arm_settings(record: StudyRecord, histories: Sequence[Mapping[str, Any]],
         given = {**{k: v for k, v in factor_values.items() if is_present(v)},
                  **(known if known is not None else _from_config(configs.get(arm, {})))}
         keep = relevant({**{f"train.{k}": v for k, v in record.train.items()}, **given})
-        out[arm] = [(str(k), fmt.value(v)) for k, v in given.items() if k in keep]
+        out[arm] = [(str(k), value(v)) for k, v in given.items() if k in keep]
     return out
 
 
@@ -71,7 +71,7 @@ def _from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for comp in config.get("components") or []:
         kind, name = comp.get("kind", "?"), comp.get("name", "?")
         params = {k: v for k, v in comp.items() if k not in ("kind", "name")}
-        out[kind] = name + (f"({', '.join(f'{k}={fmt.value(v)}' for k, v in params.items())})" if params else "")
+        out[kind] = name + (f"({', '.join(f'{k}={value(v)}' for k, v in params.items())})" if params else "")
     if "slots" in (config.get("model") or {}):
         out["model.slots"] = config["model"]["slots"]
     return out
