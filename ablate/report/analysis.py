@@ -55,29 +55,33 @@ class Analysis:
 
 
 def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) -> Analysis:
-    """All statistics; ``descriptive=False`` skips fANOVA and the bootstraps (they claim nothing),
-    so Findings can be computed in milliseconds, e.g. over many simulated studies."""
+    """All statistics. ``descriptive=False`` computes only what the Findings need (the leaderboard
+    and the claims), skipping the tables and summaries that claim nothing (against-baseline
+    rows, level means, fANOVA, bootstraps), so Findings take milliseconds, e.g. over many
+    simulated studies."""
     factors = list(record.factors)
     board = leaderboard(table, record.arms, factors)
     arms = [str(a) for a in board.get("arm", [])]
     baseline, note = _baseline(record.baseline, arms)
-    comparisons = {m: against_baseline(table, baseline, arms, m) for m in METRICS} \
-        if baseline else {}
     levels = factor_levels(table, factors) if len(table) else pd.DataFrame()
     varied = varied_factors(levels)
     ref = {str(k): str(v) for k, v in reference_levels(levels, table, baseline).items()}
-    mains = {m: main_effects(table, levels, varied, m) for m in ("test_accuracy", "gap")}
     best = _best(board)
     fam = family(table, levels, varied, ref, baseline, arms, best)
-    an = Analysis(record, table, board, factor_columns(table, factors), baseline, note, comparisons,
-                  levels, varied, ref, mains, fam, best)
+    an = Analysis(record, table, board, factor_columns(table, factors), baseline, note, {}, levels, varied,
+                  ref, {}, fam, best)
     if descriptive:
         _describe(an)
     return an
 
 
 def _describe(an: Analysis) -> None:
-    """fANOVA, variance shares and the Pareto front, with a bootstrap over seeds."""
+    """Against-baseline rows, level means, fANOVA, variance shares and the Pareto front (with a
+    bootstrap over seeds): everything shown that the Findings do not claim from."""
+    if an.baseline:
+        arms = [str(a) for a in an.board["arm"]]
+        an.comparisons = {m: against_baseline(an.table, an.baseline, arms, m) for m in METRICS}
+    an.main_effects = {m: main_effects(an.table, an.levels, an.varied, m) for m in ("test_accuracy", "gap")}
     done = [a for a, n in zip(an.board.get("arm", []), an.board.get("n_complete", [])) if n > 0]
     an.fanova, an.fanova_note = fanova(an.table, an.levels, an.varied) if an.varied else (
         {}, "fANOVA needs at least two factors with more than one level; this study has none.")

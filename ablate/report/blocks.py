@@ -17,7 +17,9 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _st
+from scipy import special
+
+from ablate.report.stats import t_quantile
 
 CONFIDENCE = 0.95
 
@@ -87,7 +89,7 @@ def contrast(model: BlockFit, weights: Mapping[str, float], confidence: float = 
     c = np.array([weights.get(a, 0.0) for a in model.arms], dtype=float)
     full = np.zeros(model.identified.shape[1]) if model.identified.size else np.zeros(0)
     full[: len(c)] = c
-    if not model.identified.size or not np.allclose(c @ model.identified, full, atol=1e-8):
+    if not model.identified.size or float(np.abs(c @ model.identified - full).max()) > 1e-8:
         return Contrast(math.nan, note="the seeds these arms ran on do not overlap: no comparison")
     est = float(c @ model.coef)
     if model.df <= 0:
@@ -97,6 +99,6 @@ def contrast(model: BlockFit, weights: Mapping[str, float], confidence: float = 
     se = math.sqrt(model.mse * float(c @ model.unscaled @ c))
     if not se > 0:
         return Contrast(est, df=model.df, note="no variance: no interval or test")
-    half = float(_st.t.ppf(0.5 + confidence / 2, model.df)) * se
-    p = float(2 * _st.t.sf(abs(est) / se, model.df))
+    half = t_quantile(0.5 + confidence / 2, model.df) * se
+    p = float(2 * special.stdtr(model.df, -abs(est) / se))  # the t distribution's tail, as a ufunc
     return Contrast(est, se, model.df, est - half, est + half, p)

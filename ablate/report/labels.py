@@ -39,6 +39,8 @@ def group_points(xy: np.ndarray, texts: Sequence[str]) -> list[tuple[np.ndarray,
 def place(ax: Axes, x: Sequence[float], y: Sequence[float], texts: Sequence[str], fontsize: float = 8,
           weights: Sequence[str] | None = None) -> list[Annotation]:
     """Annotate (x, y) points with texts at free spots; returns the annotations placed."""
+    ax.set_xlim(ax.get_xlim())  # settle and freeze the lazily autoscaled limits the points sit on
+    ax.set_ylim(ax.get_ylim())
     renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
     xy = ax.transData.transform(np.column_stack([x, y])) if len(x) else np.zeros((0, 2))
     bold = {t for t, w in zip(texts, weights or [""] * len(texts)) if w == "bold"}
