@@ -191,10 +191,10 @@ def fanova(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str],
     if np.ptp(vals[ok].to_numpy(dtype=float)) == 0:
         return {}, "fANOVA skipped: test accuracy is the same in every run."
     import optuna
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
-    dists = {f: CategoricalDistribution(_order(levels, f)) for f in factors}
+    dists: dict[str, BaseDistribution] = {f: CategoricalDistribution(_order(levels, f)) for f in factors}
     trials = [optuna.trial.create_trial(params={f: levels.at[i, f] for f in factors}, distributions=dists,
                                         value=float(vals[i])) for i in table.index[ok]]
     logger = logging.getLogger("optuna")

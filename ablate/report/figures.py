@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -22,9 +23,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line  # noqa: E402
-from ablate.report.effects import cell_means  # noqa: E402
+from ablate.report.effects import LevelStat, cell_means  # noqa: E402
 from ablate.report.labels import place  # noqa: E402
 from ablate.report.stats import per_arm_values  # noqa: E402
+
+if TYPE_CHECKING:
+    from ablate.report.analysis import Analysis
 
 DPI = 110
 FIGURES = {
@@ -47,7 +51,7 @@ TRAIN_COLOR, VAL_COLOR, POINT_COLOR, BASE_COLOR = "#1f77b4", "#d62728", "#333333
 FRONT_COLOR = "#2ca02c"
 
 
-def write_figures(out_dir: Path, analysis, histories: Sequence[Mapping]) -> dict[str, str]:
+def write_figures(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping]) -> dict[str, str]:
     """Write every figure that applies into ``out_dir``; return {key: file name} for the page.
 
     The four core figures are always written (a placeholder when empty) so links never break;
@@ -59,7 +63,7 @@ def write_figures(out_dir: Path, analysis, histories: Sequence[Mapping]) -> dict
     done = board[board["n_complete"] > 0] if not board.empty else board
     written: dict[str, str] = {}
 
-    def save(key, fig):
+    def save(key: str, fig: plt.Figure) -> None:
         _save(fig, out_dir / FIGURES[key])
         written[key] = FIGURES[key]
 
@@ -126,7 +130,7 @@ def arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None =
     return fig
 
 
-def _metric_panel(ax, board: pd.DataFrame, table: pd.DataFrame, key: str, column: str,
+def _metric_panel(ax: plt.Axes, board: pd.DataFrame, table: pd.DataFrame, key: str, column: str,
                   baseline: str | None, zero_line: bool) -> None:
     """Seed points (one scatter call for all arms), mean with 95% CI, baseline mean line."""
     n = len(board)
@@ -136,7 +140,8 @@ def _metric_panel(ax, board: pd.DataFrame, table: pd.DataFrame, key: str, column
     high = board[f"{key}_high"].to_numpy(float) * 100
     err = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
     seeds = per_arm_values(table, column)
-    xs, ys = [], []
+    xs: list[float] = []
+    ys: list[float] = []
     for i, arm in enumerate(board["arm"]):
         vals = seeds.get(str(arm), np.array([])) * 100
         xs.extend(vals)
@@ -350,7 +355,7 @@ def fanova_figure(importances: Mapping[str, float],
     return fig
 
 
-def _level_line(ax, xs: Sequence[str], levels: Sequence, color, shift: float = 0.0,
+def _level_line(ax: plt.Axes, xs: Sequence[str], levels: Sequence[LevelStat], color: Any, shift: float = 0.0,
                 label: str | None = None) -> None:
     """Means with 95% CI error bars at categorical positions, joined by a line."""
     pos = np.arange(len(xs)) + shift
@@ -397,23 +402,23 @@ def wrap_name(text: str, width: int) -> str:
     return "\n".join(part.rstrip() for part in lines)
 
 
-def _bold_baseline(ax, arms, baseline: str | None) -> None:
+def _bold_baseline(ax: plt.Axes, arms: Sequence[str], baseline: str | None) -> None:
     for tick, arm in zip(ax.get_yticklabels(), arms):
         if arm == baseline:
             tick.set_fontweight("bold")
 
 
-def _empty(fig, ax, message: str):
+def _empty(fig: plt.Figure, ax: plt.Axes, message: str) -> plt.Figure:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color=BASE_COLOR)
     ax.set_axis_off()
     return fig
 
 
-def save_figure(fig, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
     _save(fig, path)
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig: plt.Figure, path: Path) -> None:
     try:
         # Fast zlib level: a third of the encoding time for files a little larger.
         fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})

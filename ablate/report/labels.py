@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -21,6 +22,8 @@ RADII = (6, 12, 20, 30, 42, 56, 72, 90)  # in points
 ANGLES = (45, 135, -45, -135, 0, 180, 90, -90, 22, 158, -22, -158)
 POINT_HALF = 4.0  # half the side of the box kept free around each point, in pixels
 SAME_PIXELS = 3.0
+HAlign = Literal["left", "center", "right"]
+VAlign = Literal["bottom", "center", "top"]
 
 
 def group_points(xy: np.ndarray, texts: Sequence[str]) -> list[tuple[np.ndarray, str]]:
@@ -50,8 +53,8 @@ def place(ax: Axes, x: Sequence[float], y: Sequence[float], texts: Sequence[str]
     placed = []
     for p, text in group_points(xy, texts):
         data = tuple(ax.transData.inverted().transform(p))
-        style = {"textcoords": "offset points", "fontsize": fontsize, "zorder": 5,
-                 "weight": "bold" if text in bold else "normal"}
+        style: dict[str, Any] = {"textcoords": "offset points", "fontsize": fontsize, "zorder": 5,
+                                 "weight": "bold" if text in bold else "normal"}
         probe = ax.annotate(text, data, xytext=(0, 0), **style)
         spot = _first_free(probe, renderer, frame, taken)
         probe.remove()
@@ -65,17 +68,17 @@ def place(ax: Axes, x: Sequence[float], y: Sequence[float], texts: Sequence[str]
     return placed
 
 
-def _first_free(ann: Annotation, renderer: object, frame: Bbox,
-                taken: list[Bbox]) -> tuple[Bbox, tuple[float, float], str, str] | None:
+def _first_free(ann: Annotation, renderer: Any, frame: Bbox,
+                taken: list[Bbox]) -> tuple[Bbox, tuple[float, float], HAlign, VAlign] | None:
     """The first candidate spot for ``ann`` whose box is inside the frame and overlaps nothing."""
     for radius in RADII:
         for angle in ANGLES:
             dx, dy = radius * math.cos(math.radians(angle)), radius * math.sin(math.radians(angle))
-            ha = "left" if dx > 1 else "right" if dx < -1 else "center"
-            va = "bottom" if dy > 1 else "top" if dy < -1 else "center"
+            ha: HAlign = "left" if dx > 1 else "right" if dx < -1 else "center"
+            va: VAlign = "bottom" if dy > 1 else "top" if dy < -1 else "center"
             ann.xyann = (dx, dy)
-            ann.set_ha(ha)
-            ann.set_va(va)
+            ann.set_horizontalalignment(ha)
+            ann.set_verticalalignment(va)
             box = ann.get_window_extent(renderer).padded(1.0)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
             if inside and not any(box.overlaps(b) for b in taken):

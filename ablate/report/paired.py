@@ -108,7 +108,7 @@ def against_baseline(table: pd.DataFrame, baseline: str, arms: Sequence[str],
     return [_with(c, p_holm=float(q)) for c, q in zip(comps, adjusted)]
 
 
-def _with(c: Comparison, **changes) -> Comparison:
+def _with(c: Comparison, **changes: float) -> Comparison:
     return Comparison(**{**c.__dict__, **changes})
 
 
