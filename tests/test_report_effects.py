@@ -118,4 +118,5 @@ def test_analyse_without_baseline_skips_comparisons_with_a_note():
     assert an.varied == ["l2", "early_stopping"] and len(an.interactions) == 1
     an = analyse(_table(), RECORD)
     assert set(an.comparisons) == {"test_accuracy", "gap"}
-    assert an.fanova and an.fanova_note == ""  # 16 runs, two factors: fANOVA applies
+    assert set(an.shares) == {"l2", "early_stopping"}  # a crossed grid: exact shares with intervals
+    assert all(lo <= share <= hi for share, lo, hi in an.shares.values())

@@ -174,10 +174,9 @@ def _importance_rows(an: Analysis) -> list[dict]:
     order = {k: an.shares[k][0] if k in an.shares else an.fanova.get(k, 0.0)
              for k in {*an.shares, *an.fanova}}
     keys = sorted(order, key=lambda k: -order[k])
-    return [{"factor": k,
-             "share": f"{an.shares[k][0]:.2f}" if k in an.shares else DASH,
-             "interval": f"{an.shares[k][1]:.2f} to {an.shares[k][2]:.2f}" if k in an.shares else DASH,
-             "fanova": f"{an.fanova[k]:.2f}" if k in an.fanova else DASH} for k in keys]
+    return [{"factor": k, "share": f"{order[k]:.2f}",
+             "interval": f"{an.shares[k][1]:.2f} to {an.shares[k][2]:.2f}" if k in an.shares else DASH}
+            for k in keys]
 
 
 def _comparison_block(metric: str, comps: list[Comparison]) -> dict:

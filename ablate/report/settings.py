@@ -61,8 +61,15 @@ def arm_settings(record: StudyRecord, histories: Sequence[Mapping[str, Any]],
         given = {**{k: v for k, v in factor_values.items() if is_present(v)},
                  **(known if known is not None else _from_config(configs.get(arm, {})))}
         keep = relevant({**{f"train.{k}": v for k, v in record.train.items()}, **given})
-        out[arm] = [(str(k), value(v)) for k, v in given.items() if k in keep]
+        out[arm] = [(str(k), value(v)) for k, v in given.items() if k in keep and not _shared(record, k, v)]
     return out
+
+
+def _shared(record: StudyRecord, key: str, setting: Any) -> bool:
+    """True for a model or training setting every arm has (shown once, in the fixed table)."""
+    group, _, name = key.partition(".")
+    fixed = {"model": record.model_params, "train": record.train}.get(group, {})
+    return name in fixed and fixed[name] == setting
 
 
 def _from_config(config: Mapping[str, Any]) -> dict[str, Any]:
