@@ -190,8 +190,10 @@ def best_claims(table: pd.DataFrame, best: str, metric: str = "val_accuracy") ->
     for arm in model.arms:
         if arm != best:
             c = contrast(model, {best: 1.0, arm: -1.0})
+            note = f"p adjusted over all {int(pairs)} pairs of arms (the best was picked by these data)"
             out.append(Claim(BEST, metric, arm, ref=best, estimate=c.estimate, low=c.low, high=c.high,
-                             p=min(1.0, c.p * pairs) if c.tested else math.nan, df=c.df, note=c.note))
+                             p=min(1.0, c.p * pairs) if c.tested else math.nan, df=c.df,
+                             note=note if c.tested else c.note))
     return out
 
 

@@ -115,7 +115,8 @@ def best_lines(an: Analysis) -> list[str]:
         return []
     r = an.board[an.board["arm"] == an.best].iloc[0]
     n = int(r["n_complete"])
-    head = (f"Best arm, chosen on validation accuracy (never on test): {an.best}, validation "
+    head = (f"Highest mean validation accuracy (arms are chosen on validation, never on test): {an.best}, "
+            "validation "
             f"{fmt(100 * r['val_mean'], '{:.1f}%')}, test "
             f"{format_pct_ci(r['test_mean'], r['test_low'], r['test_high'], n)}, gap "
             f"{format_pct_ci(r['gap_mean'], r['gap_low'], r['gap_high'], n, unit=' pp')}.")

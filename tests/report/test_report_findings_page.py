@@ -47,7 +47,7 @@ def test_quickstart_like_page_answers_per_factor_and_shows_settings(tmp_path):
     assert any(line.startswith("early_stopping: early_stopping against none") and "not significant" in line
                for line in found)
     assert sum(line.startswith(("norm:", "dropout:", "early_stopping:")) for line in found) == 4
-    assert any(line.startswith("Best arm, chosen on validation accuracy") for line in found)
+    assert any(line.startswith("Highest mean validation accuracy (arms are chosen on validation") for line in found)
     assert any("Holm-corrected together" in line for line in found)
     precise = _items(page, "uncertainty")
     assert precise[0].startswith("Test set: 360 samples, so one sample is 0.28 points")
@@ -67,10 +67,10 @@ def test_best_arm_is_chosen_on_validation_and_its_equals_are_marked(tmp_path):
     rows = re.findall(r'<tr class="arm-row" data-arm="([^"]*)"', page)
     assert rows[0] == "b"
     first = page[page.index('data-arm="b"'):]
-    assert "best (val.)" in first[:first.index("</tr>")]
+    assert "top (val.)" in first[:first.index("</tr>")]
     row_a = page[page.index('data-arm="a"'):]
     assert "≈ best" in row_a[:row_a.index("</tr>")]
-    line = next(x for x in _items(page, "findings") if x.startswith("Best arm"))
+    line = next(x for x in _items(page, "findings") if x.startswith("Highest mean validation accuracy"))
     assert "1 other arm cannot be told apart from it" in line and "fall significantly short" in line
 
 
