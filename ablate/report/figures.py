@@ -13,8 +13,9 @@ import math
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator  # noqa: E402
 
 from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line  # noqa: E402
 from ablate.report.effects import LevelStat, cell_means  # noqa: E402
@@ -56,21 +58,41 @@ FRONT_COLOR = "#2ca02c"
 
 def write_figures(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping],
                   workers: int | None = None) -> dict[str, str]:
-    """Write every figure that applies into ``out_dir``; return {key: file name} for the page.
+    """Write every figure that applies into ``out_dir``; return {key: file name} for the page."""
+    with rendering(out_dir, analysis, histories, workers) as written:
+        return written
+
+
+@contextmanager
+def rendering(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping],
+              workers: int | None = None) -> Iterator[dict[str, str]]:
+    """Start drawing every figure that applies into ``out_dir`` and yield {key: file name} at
+    once, so the caller writes the page while the figures render; leaving the block waits for
+    them (and re-raises a failure).
 
     The four core figures are always written (a placeholder when empty) so links never break;
     effects, interactions and the importance chart only when the study has what they need. Stale
     optional figures from an earlier build are removed so the folder matches the page. Figures
-    render in parallel processes (``workers``, default: the CPU count, at most 4).
+    render in forked processes (``workers``, default: the CPU count, at most 4).
     """
     out_dir = Path(out_dir)
     jobs = figure_jobs(analysis, histories)
-    render_all([(fn, args, out_dir / FIGURES[key]) for key, fn, args in jobs], workers)
     written = {key: FIGURES[key] for key, _, _ in jobs}
     for key, name in FIGURES.items():
         if key not in written and (out_dir / name).exists():
             (out_dir / name).unlink()
-    return written
+    tasks = [(fn, args, out_dir / FIGURES[key]) for key, fn, args in jobs]
+    pool = _pool(len(tasks), workers)
+    if pool is None:
+        for task in tasks:
+            render(task)
+        yield written
+        return
+    with pool:
+        futures = [pool.submit(render, task) for task in tasks]
+        yield written
+        for future in futures:
+            future.result()  # re-raise a worker's exception here
 
 
 Job = tuple[Callable[..., plt.Figure], tuple[Any, ...], Path]
@@ -104,19 +126,13 @@ def render(job: Job) -> None:
     _save(fn(*args), path)
 
 
-def render_all(jobs: Sequence[Job], workers: int | None = None) -> None:
-    """Render in forked worker processes where the platform forks; else one by one.
-
-    Forking shares the already imported matplotlib, so a worker starts in milliseconds; the
-    figures are independent, so two cores draw a report in about half the time."""
-    workers = min(workers or min(os.cpu_count() or 1, 4), len(jobs))
+def _pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
+    """Forked workers where the platform forks (they share the imported matplotlib, so each
+    starts in milliseconds); None where one process is as good."""
+    workers = min(workers or min(os.cpu_count() or 1, 4), jobs)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for job in jobs:
-            render(job)
-        return
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        list(pool.map(render, jobs))  # list(): re-raise a worker's exception here
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
 
 
 def stats_int(value: object) -> int | None:
@@ -242,9 +258,14 @@ def _zoom(ax: plt.Axes, late: np.ndarray, kind: str) -> None:
     if kind == "loss":
         if (late > 0).any():
             ax.set_yscale("log")
-    elif late.size:
-        top = ax.get_ylim()[1]
-        ax.set_ylim(max(0.0, float(late.min()) - 0.08 * max(top - float(late.min()), 1.0)), top)
+            ax.yaxis.set_major_locator(LogLocator(numticks=5))
+            ax.yaxis.set_minor_locator(NullLocator())  # a dozen panels of minor ticks cost a second
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(5))
+        if late.size:
+            top = ax.get_ylim()[1]
+            ax.set_ylim(max(0.0, float(late.min()) - 0.08 * max(top - float(late.min()), 1.0)), top)
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
 
 
 def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None,

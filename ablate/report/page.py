@@ -21,7 +21,7 @@ from ablate.report.claims import ARM, BEST, INTERACTION, MAIN, Claim, arm_levels
 from ablate.report.curves import has_eval_train
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.exports import run_time, write_exports
-from ablate.report.figures import MAX_PANELS, curve_arms, write_figures
+from ablate.report.figures import MAX_PANELS, curve_arms, rendering
 from ablate.report.findings import METRIC_WORDS, findings, saturation_lines, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_p, format_pct_ci, format_seconds, points, value
 from ablate.report.paired import METRICS, Comparison, sentence, summary_lines
@@ -40,11 +40,10 @@ def write_report(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, A
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     an = analyse(table, record)
-    figs = write_figures(out_dir, an, histories or [])
-    write_exports(out_dir, an)
-    html = render_page(build_context(an, figs, histories or []))
     path = out_dir / "index.html"
-    path.write_text(html, encoding="utf-8")
+    with rendering(out_dir, an, histories or []) as figs:  # figures draw while the page is written
+        write_exports(out_dir, an)
+        path.write_text(render_page(build_context(an, figs, histories or [])), encoding="utf-8")
     return path
 
 
