@@ -210,7 +210,8 @@ def saturation_lines(an: Analysis) -> list[str]:
         return []
     which = "every arm" if len(full) == len(board) else f"{len(full)} of {len(board)} arms"
     return [f"Train accuracy is 100% in {which} (every seed): there the gap is just the test error "
-            "(100% − test accuracy), so the gap carries no information beyond test accuracy."]
+            "(100% − test accuracy), so for those arms a change in the gap is the same change in test "
+            "accuracy, not a separate effect on overfitting."]
 
 
 def uncertainty(an: Analysis) -> list[str]:

@@ -61,15 +61,13 @@ def render_page(context: Mapping, template: str = "index.html") -> str:
 
 def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Mapping[str, Any]] = ()) -> dict:
     """Plain strings and lists for the template, so it holds no formatting logic."""
-    table, rec, board = an.table, an.record, an.board
+    table, rec = an.table, an.record
     status = table["status"] if "status" in table.columns else pd.Series(dtype=object)
     completed = int((status == COMPLETE).sum())
-    failed = int(len(table) - completed)
-    total = rec.runs_total or len(table)
     return {
         "name": rec.name or "Ablation study",
         "question": rec.question,
-        "facts": _facts(rec, completed, failed, total, table),
+        "facts": _facts(rec, completed, int(len(table) - completed), rec.runs_total or len(table), table),
         "versions": [(str(k), str(v)) for k, v in rec.versions.items()],
         "fixed_settings": fixed_settings(rec),
         "arm_settings": [{"arm": a, "arm_parts": split_name(a), "settings": s}
@@ -78,7 +76,7 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         "baseline": an.baseline or "",
         "baseline_note": an.baseline_note,
         "best": an.best or "",
-        "rows": [_row(r, an) for r in board.to_dict("records")],
+        "rows": [_row(r, an) for r in an.board.to_dict("records")],
         "failures": _failures(table),
         "search_runs": _search_runs(rec),
         "figures": dict(figs),
@@ -86,6 +84,14 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         "uncertainty": uncertainty(an),
         "claims": [_claim_row(c) for c in an.family.claims],
         "comparisons": [_comparison_block(m, comps) for m, comps in an.comparisons.items()],
+        "curves_note": _curves_note(an, histories),
+        **_factor_context(an),
+    }
+
+
+def _factor_context(an: Analysis) -> dict:
+    """The Factors section: main effects, interactions with their verdicts, importance."""
+    return {
         "effects": _effect_rows(an),
         "varied": an.varied,
         "reference": [(f, str(an.reference.get(f, ""))) for f in an.varied],
@@ -93,14 +99,12 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         "interactions_cut": max(0, len(an.interactions) - MAX_INTERACTION_ROWS),
         "interaction_note": interaction_note(an),
         "never_crossed": bool(len(an.varied) >= 2 and not an.interactions),
-        "verdicts": [(k, DEFINITIONS[k]) for k in (SYNERGY, REDUNDANCY,
-                                                               ANTAGONISM)],
+        "verdicts": [(k, DEFINITIONS[k]) for k in (SYNERGY, REDUNDANCY, ANTAGONISM)],
         "pairs_cut": max(0, len(an.varied) * (len(an.varied) - 1) // 2 - MAX_PANELS),
         "importance": _importance_rows(an),
         "fanova_note": an.fanova_note,
         "fanova_evaluator": FANOVA_EVALUATOR,
         "pareto": [f"{a} ({an.pareto_freq.get(a, 0.0):.0%})" for a in an.pareto],
-        "curves_note": _curves_note(an, histories),
     }
 
 

@@ -47,7 +47,8 @@ def test_quickstart_like_page_answers_per_factor_and_shows_settings(tmp_path):
     assert any(line.startswith("early_stopping: early_stopping against none") and "not significant" in line
                for line in found)
     assert sum(line.startswith(("norm:", "dropout:", "early_stopping:")) for line in found) == 4
-    assert any(line.startswith("Highest mean validation accuracy (arms are chosen on validation") for line in found)
+    assert any(line.startswith("Highest mean validation accuracy (arms are chosen on validation")
+               for line in found)
     assert any("Holm-corrected together" in line for line in found)
     precise = _items(page, "uncertainty")
     assert precise[0].startswith("Test set: 360 samples, so one sample is 0.28 points")
