@@ -366,8 +366,8 @@ def main_effects_figure(mains: Mapping[str, Mapping[str, Sequence]], factors: Se
 
 
 def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str]) -> plt.Figure:
-    """Interaction plots of test accuracy, one panel per pair of factors: parallel lines add up,
-    converging lines overlap, crossing lines reverse."""
+    """Interaction plots of test accuracy, one panel per pair of factors: parallel lines add up;
+    what non-parallel lines mean depends on the direction of the effects (verdicts.py)."""
     pairs = list(itertools.combinations(factors, 2))[:MAX_PANELS]
     ncols = min(2, len(pairs))  # two wide panels keep their text legible in the page
     nrows = math.ceil(len(pairs) / ncols)
