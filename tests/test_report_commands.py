@@ -93,7 +93,7 @@ def test_compare_puts_studies_side_by_side(finished, tmp_path, capsys):
     arms = pd.read_csv(finished / "results.csv")["arm"].nunique()
     assert len(board) == 2 * arms
     assert sorted(board["study"].unique()) == sorted([f"tiny ({finished})", f"tiny ({second})"])
-    assert list(board["test_mean"]) == sorted(board["test_mean"], reverse=True)
+    assert list(board["val_mean"]) == sorted(board["val_mean"], reverse=True)  # chosen on validation
     html = (out / "compare.html").read_text(encoding="utf-8")
     assert html.count('<tr class="arm-row"') == 2 * arms and (out / "fig_compare.png").is_file()
     capsys.readouterr()

@@ -5,6 +5,7 @@ import re
 
 import pandas as pd
 
+from ablate.record import StudyRecord
 from ablate.report import write_report
 from ablate.report.analysis import analyse
 from ablate.report.exports import leaderboard_md, leaderboard_tex, md, summary_md, tex
@@ -24,9 +25,9 @@ def _table():
                          "loss_gap": 0.1 if ok else math.nan, "epochs": 5 if ok else 0,
                          "stop_reason": "max_epochs" if ok else "", "seconds": 1.0,
                          "failure": "" if ok else "boom"})
-    meta = {"name": "Odd | study", "question": "Does *weight decay* help?", "factors": ["reg"],
-            "baseline": "baseline", "arms": ["baseline", ODD, "dead"], "seeds": [0, 1, 2]}
-    return pd.DataFrame(rows), meta
+    record = StudyRecord(name="Odd | study", question="Does *weight decay* help?", factors=("reg",),
+                         baseline="baseline", arms=("baseline", ODD, "dead"), seeds=(0, 1, 2))
+    return pd.DataFrame(rows), record
 
 
 def test_markdown_table_has_one_escaped_row_per_arm():
