@@ -12,8 +12,11 @@ PROJECT = "ablate"
 hookimpl = pluggy.HookimplMarker(PROJECT)
 hookspec = pluggy.HookspecMarker(PROJECT)
 
-from ablate.components import Batch, DataSplits, EpochState, Param, SlotComponent  # noqa: E402
+from ablate.components import (  # noqa: E402
+    Batch, DataInfo, DatasetLoader, DataSplits, EpochState, MakeLayer, ModelBuilder, Param, SlotComponent,
+)
 from ablate.errors import UserError  # noqa: E402
+from ablate.registry import Registrar  # noqa: E402
 from ablate.splits import make_splits  # noqa: E402
 
 __all__ = [
@@ -25,6 +28,11 @@ __all__ = [
     "Batch",
     "DataSplits",
     "EpochState",
+    "DataInfo",
+    "DatasetLoader",
+    "ModelBuilder",
+    "MakeLayer",
+    "Registrar",
     "UserError",
     "make_splits",
 ]

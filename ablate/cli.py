@@ -12,7 +12,8 @@ import time
 import traceback
 from pathlib import Path
 
-from ablate import __version__, report_commands
+from ablate import __version__, plugins_command, report_commands, scaffold
+from ablate.disabling import set_disabled
 from ablate.errors import UserError
 
 EXIT_USER = 2
@@ -21,6 +22,9 @@ EXIT_USER = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablate", description="Ablation studies of neural-network training.")
     parser.add_argument("--version", action="version", version=f"ablate {__version__}")
+    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load this plugin (package or plugin name; repeatable; "
+                             "also ABLATE_DISABLE_PLUGINS=a,b)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="train every missing (arm, seed) of a study and write its report")
     run.add_argument("study", type=Path, help="the study file (TOML)")
@@ -32,19 +36,23 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("study", type=Path, help="the study file (TOML)")
     plan.add_argument("--no-calibrate", action="store_true",
                       help="skip the short calibration runs behind the time estimate")
-    sub.add_parser("plugins", help="list every component by kind, with the plugin that provides it")
+    plugins_command.add_parser(sub)
+    scaffold.add_parser(sub)
     report_commands.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    set_disabled(args.disable_plugin)
     if args.command is None:
         _parser().print_help()
         return EXIT_USER
     try:
         if args.command == "plugins":
-            return cmd_plugins()
+            return plugins_command.run(args)
+        if args.command == "new-plugin":
+            return scaffold.run(args)
         if args.command in report_commands.COMMANDS:
             return report_commands.run(args)
         if args.command == "plan":
@@ -75,21 +83,6 @@ def _load(study_path: Path):
     return load_study(study_path, registry), registry
 
 
-def cmd_plugins() -> int:
-    from ablate.manager import build_registry, make_plugin_manager
-    from ablate.registry import KINDS
-
-    registry = build_registry(make_plugin_manager())
-    width = max(len(c.name) for c in registry.all())
-    for kind in KINDS:
-        comps = [c for c in registry.all() if c.kind == kind]
-        print(f"{kind}:")
-        for c in comps:
-            params = ", ".join(f"{k}={v.default!r}" for k, v in c.params.items())
-            print(f"  {c.name:<{width}}  [{c.plugin}]  {c.help}" + (f"  ({params})" if params else ""))
-    return 0
-
-
 def versions() -> dict[str, str]:
     import optuna
     import torch
@@ -101,10 +94,12 @@ def versions() -> dict[str, str]:
 def cmd_plan(study_path: Path, calibrate: bool) -> int:
     from ablate.design import baseline_arm, build_arms
     from ablate.plan import describe, estimate_seconds
+    from ablate.preflight import check_study
 
     config, registry = _load(study_path)
     arms = build_arms(config, registry)
     baseline_arm(config, arms)
+    check_study(config, registry, arms)
     describe(config, arms)
     if calibrate:
         print("calibrating...", flush=True)
@@ -125,12 +120,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ablate.design import baseline_arm, build_arms
     from ablate.engine import default_storage, run_study
     from ablate.plan import run_count
+    from ablate.preflight import check_study
     from ablate.results import factor_columns, plan_record
     from ablate.training import pick_device
 
     config, registry = _load(args.study)
     arms = build_arms(config, registry)
     baseline = baseline_arm(config, arms)
+    check_study(config, registry, arms)
     out = args.out if args.out is not None else Path("reports") / config.name
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,9 @@ def make_optimizer(model: torch.nn.Module, train: dict[str, Any],
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(loss, accuracy) on a whole split, eval mode, in chunks."""
+    """(loss, accuracy) on a whole split, eval mode, in chunks; NaN for an empty split."""
+    if len(x) == 0:  # no validation split (val_fraction = 0)
+        return math.nan, math.nan
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
@@ -170,6 +172,7 @@ def train_run(config: StudyConfig, registry: Registry, arm: Arm, seed: int,
 
     builder = registry.create("model", config.model.name, model_params)
     model = builder.build(data.input_shape, data.num_classes, make_layer).to(device)
+    hooks.ablate_configure_model(model=model)  # wrap or modify modules before the optimizer sees them
     optimizer, pre_step = make_optimizer(model, train, _merge_options(
         hooks.ablate_optimizer_options(model=model)))
     has = {name: bool(getattr(hooks, name).get_hookimpls()) for name in (
