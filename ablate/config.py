@@ -210,7 +210,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
     seeds = _seeds(study.get("seeds", 3))
     plugin_files = [path.parent / f for f in STUDY_PARAMS["plugins"].check(
-        study.get("plugins", [""]), "study.plugins") if f]
+        study.get("plugins") or [""], "study.plugins") if f]
 
     data = dict(_table(raw.get("data", {}), "data"))
     if "name" not in data:

@@ -172,11 +172,11 @@ def suggest_values(trial: optuna.Trial, config: StudyConfig) -> dict[str, Any]:
         raw_level = next(o[0] for o in f.options if primitive(o[0]) == level)
         grid_params = sorted({p for lv, varied, _ in f.options if lv == raw_level for p in varied})
         for p in grid_params:
-            if p in f.ranges.get(raw_level, {}):
+            if p in (f.ranges.get(raw_level, {}) if f.kind else {}):
                 continue
             choices = [o[1][p] for o in f.options if o[0] == raw_level and p in o[1]]
             values[f"{f.name}.{p}"] = trial.suggest_categorical(f"{f.name}.{p}", list(dict.fromkeys(choices)))
-        for p, r in f.ranges.get(raw_level, {}).items():
+        for p, r in (f.ranges.get(raw_level, {}) if f.kind else {}).items():
             suggest = trial.suggest_int if r.integer else trial.suggest_float
             values[f"{f.name}.{p}"] = suggest(f"{f.name}.{p}", r.low, r.high, log=r.log)
     return values

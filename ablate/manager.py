@@ -86,7 +86,7 @@ def load_entry_points(pm: PluginManager, off: Iterable[str] = ()) -> None:
                 continue
             _register(pm, module, name)
         except UserError as exc:
-            fail(pm, name, exc.message)
+            fail(pm, name, _reason(exc, name))
         except Exception as exc:
             fail(pm, name, f"{ep.value} failed to import: {_brief(exc)}")
 
@@ -99,6 +99,12 @@ def fail(pm: PluginManager, name: str, why: str) -> None:
     dist = name.partition(":")[0]
     warn(f"plugin {name!r} failed to load: {why}\n  its components are unavailable; to switch it off: "
          f"--disable-plugin {dist} or {ENV_DISABLE}={dist}")
+
+
+def _reason(exc: UserError, plugin: str) -> str:
+    """A load-time check's message on one line, without repeating the plugin's name."""
+    text = exc.message.removeprefix(f"plugin {plugin!r}: ")
+    return text + (f" ({exc.hint})" if exc.hint else "")
 
 
 def _brief(exc: BaseException) -> str:
@@ -201,7 +207,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
 
 def _registration_failed(pm: pluggy.PluginManager, registry: Registry, plugin: str, hook: str,
                          exc: Exception) -> None:
-    why = exc.message if isinstance(exc, UserError) else f"{hook} raised {_brief(exc)}"
+    why = _reason(exc, plugin) if isinstance(exc, UserError) else f"{hook} raised {_brief(exc)}"
     if plugin.startswith("file:"):
         if isinstance(exc, UserError):
             raise exc

@@ -1,7 +1,9 @@
 """Regularizers: layers for the "dropout"/"drop_path" slots (dropout, channel
 dropout, alpha dropout, stochastic depth); loss penalties (L1, coupled L2);
 decoupled weight decay, applied by the optimizer (AdamW/SGDW style); a max-norm
-constraint after each step; label smoothing of the training targets."""
+constraint after each step; spectral normalisation of the weights, which
+re-parametrises the built model (``ablate_configure_model``); label smoothing
+of the training targets."""
 
 from __future__ import annotations
 
@@ -147,6 +149,37 @@ class MaxNorm:
                 w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
 
 
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class SpectralNorm:
+    """Spectral normalisation (Miyato et al., 2018): each linear/conv weight W is
+    used as W / sigma(W), its largest singular value estimated by power iteration
+    (``n_power_iterations`` per training step; the kernel taken as an out x rest
+    matrix), so every wrapped layer has spectral norm 1. The classifier (the
+    last linear layer) is left alone unless ``head``: normalising it too caps the
+    logits' scale. Re-parametrises the built model before the optimizer is made
+    (torch.nn.utils.parametrizations.spectral_norm)."""
+
+    def __init__(self, n_power_iterations: int, head: bool):
+        self.n_power_iterations, self.head = n_power_iterations, head
+
+    def layers(self, model: nn.Module) -> list[nn.Module]:
+        """The layers it wraps: every linear/conv layer, less the classifier unless ``head``."""
+        found = [m for m in model.modules() if isinstance(m, WEIGHTED)]
+        linear = [m for m in found if isinstance(m, nn.Linear)]
+        if not self.head and linear:
+            found.remove(linear[-1])
+        return found
+
+    @hookimpl
+    def ablate_configure_model(self, model: nn.Module) -> None:
+        from torch.nn.utils.parametrizations import spectral_norm
+
+        for module in self.layers(model):
+            spectral_norm(module, n_power_iterations=self.n_power_iterations)
+
+
 class LabelSmoothing(SoftTargets):
     """Label smoothing (Szegedy et al., 2016): training targets become
     (1 - eps) on the true class + eps / K on every class. The class count K comes
@@ -186,6 +219,10 @@ def ablate_register_regularizers(registry):
                  params={"decay": Param(1e-2, low=0.0, high=1.0, help="decay factor per unit learning rate")})
     registry.add("max_norm", MaxNorm, help="cap each unit's incoming weight norm after every step",
                  params={"max_norm": Param(3.0, low=0.0, low_open=True, help="largest L2 norm of a unit's weights")})
+    registry.add("spectral_norm", SpectralNorm, help="every linear/conv weight divided by its largest "
+                 "singular value (Miyato et al., 2018)",
+                 params={"n_power_iterations": Param(1, low=1, high=100, help="power iterations per step"),
+                         "head": Param(False, help="also normalise the classifier (the last linear layer)")})
     registry.add("label_smoothing", LabelSmoothing, help="soft training targets (1-eps) + eps/K",
                  params={"eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
                          "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output")})
