@@ -163,13 +163,9 @@ class CNN:
                                 key=f"model.{what}",
                                 expected=f"one value, or a list of at least {len(self.channels)}")
         try:
-            sizes = self.sizes(info.input_shape)
+            conv_geometry(info.input_shape)
         except ValueError as exc:
             raise UserError(f"cnn: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
-        small = next((i for i, size in enumerate(sizes) if min(size) < 1), None)
-        if small is not None:
-            raise UserError(f"cnn: conv block {small} shrinks the {info.input_shape} input to nothing",
-                            key="model.stride", expected="smaller strides or fewer blocks")
 
     def build(self, input_shape, num_classes, make_layer):
         dims, features, shape = conv_geometry(input_shape)

@@ -152,17 +152,61 @@ class MaxNorm:
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+class SpectralNormalised(nn.Module):
+    """The parametrization W -> W / sigma(W), sigma estimated by power iteration
+    on W as an (out, rest) matrix, as in torch.nn.utils.parametrizations.spectral_norm
+    (Miyato et al., 2018): ``steps`` iterations per training forward pass, the
+    vectors kept between steps; eval mode uses them as they are."""
+
+    def __init__(self, weight: torch.Tensor, steps: int, eps: float = 1e-12):
+        super().__init__()
+        self.steps, self.eps = steps, eps
+        mat = weight.detach().flatten(1)
+        gen = torch.Generator(device=weight.device).manual_seed(0)
+        self.register_buffer("u", self._unit(torch.randn(mat.shape[0], generator=gen, device=weight.device)))
+        self.register_buffer("v", self._unit(torch.randn(mat.shape[1], generator=gen, device=weight.device)))
+        self.iterate(mat, 15)
+
+    def _unit(self, x: torch.Tensor) -> torch.Tensor:
+        return x / x.norm().clamp_min(self.eps)
+
+    @torch.no_grad()
+    def iterate(self, mat: torch.Tensor, steps: int) -> None:
+        for _ in range(steps):
+            self.v.copy_(self._unit(mat.t() @ self.u))
+            self.u.copy_(self._unit(mat @ self.v))
+
+    @torch.no_grad()
+    def converge(self, mat: torch.Tensor, tol: float = 1e-7, max_steps: int = 10_000) -> None:
+        """Iterate until the estimate settles: the final weights then have spectral norm 1."""
+        last = 0.0
+        for _ in range(max_steps):
+            self.iterate(mat, 1)
+            est = float(self.u @ mat @ self.v)
+            if abs(est - last) <= tol * abs(est):
+                return
+            last = est
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        mat = weight.flatten(1)
+        if self.training:
+            self.iterate(mat.detach(), self.steps)
+        return weight / (self.u @ mat @ self.v)
+
+
 class SpectralNorm:
     """Spectral normalisation (Miyato et al., 2018): each linear/conv weight W is
     used as W / sigma(W), its largest singular value estimated by power iteration
-    (``n_power_iterations`` per training step; the kernel taken as an out x rest
-    matrix), so every wrapped layer has spectral norm 1. The classifier (the
-    last linear layer) is left alone unless ``head``: normalising it too caps the
-    logits' scale. Re-parametrises the built model before the optimizer is made
-    (torch.nn.utils.parametrizations.spectral_norm)."""
+    (``n_power_iterations`` per training step, the kernel taken as an out x rest
+    matrix), so every wrapped layer has spectral norm 1. The classifier (the last
+    linear layer) is left alone unless ``head``: normalising it too caps the
+    logits' scale. The model is re-parametrised after it is built, before the
+    optimizer is made; when training ends the estimate is iterated to
+    convergence, so the final weights are normalised exactly."""
 
     def __init__(self, n_power_iterations: int, head: bool):
         self.n_power_iterations, self.head = n_power_iterations, head
+        self._wrapped: list[nn.Module] = []
 
     def layers(self, model: nn.Module) -> list[nn.Module]:
         """The layers it wraps: every linear/conv layer, less the classifier unless ``head``."""
@@ -174,10 +218,18 @@ class SpectralNorm:
 
     @hookimpl
     def ablate_configure_model(self, model: nn.Module) -> None:
-        from torch.nn.utils.parametrizations import spectral_norm
+        from torch.nn.utils import parametrize
 
-        for module in self.layers(model):
-            spectral_norm(module, n_power_iterations=self.n_power_iterations)
+        self._wrapped = self.layers(model)
+        for module in self._wrapped:
+            parametrize.register_parametrization(
+                module, "weight", SpectralNormalised(module.weight, self.n_power_iterations))
+
+    @hookimpl(trylast=True)  # after any weights are restored (early stopping's best epoch)
+    def ablate_train_end(self, model: nn.Module, stop_reason: str) -> None:
+        for module in self._wrapped:
+            param = module.parametrizations.weight
+            param[0].converge(param.original.detach().flatten(1))
 
 
 class LabelSmoothing(SoftTargets):
