@@ -95,3 +95,20 @@ def test_tiny_study_text_is_a_valid_study_with_the_component_on_and_off(tmp_path
     code, out, err = run_cli("plan", tmp_path / "s.toml", "--no-calibrate")
     assert code == 0, err
     assert "runs: 2 arms x 1 seeds = 2" in out and "gaussian_noise" in out
+
+
+def test_the_guides_data_set_and_model_example_works(tmp_path, registry):
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    code = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "class Wine" in block)
+    (tmp_path / "guide_example.py").write_text(code)
+    table = run_tiny_study("model", "wide", {"width": 64}, tmp_path, plugin_file=tmp_path / "guide_example.py",
+                           epochs=10)
+    assert table["status"].tolist() == ["complete"] and table["test_accuracy"].iloc[0] > 0.8
+    from ablate.manager import build_registry, make_plugin_manager
+
+    wine = build_registry(make_plugin_manager([tmp_path / "guide_example.py"])).create(
+        "dataset", "wine", {"val_fraction": 0.0}).load(0)
+    assert wine.num_classes == 3 and len(wine.x_val) == 0 and wine.input_shape == (13,)
