@@ -169,7 +169,8 @@ def load_plugin_file(path: str | Path) -> ModuleType:
         return sys.modules[mod_name]
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
-        raise UserError(f"plugin file {str(path)!r} cannot be imported", key="study.plugins", expected=expected)
+        raise UserError(f"plugin file {str(path)!r} cannot be imported", key="study.plugins",
+                        expected=expected)
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:

@@ -40,7 +40,7 @@ def check_study(config: StudyConfig, registry: Registry, arms: list[Arm]) -> Non
 def _uses(config: StudyConfig, arms: list[Arm]) -> Iterator[tuple[dict[str, Any], str, str, dict[str, Any]]]:
     """(data settings, kind, name, params) of every component and model the study runs."""
     if not arms:  # a sampled design: every option of every factor, on each listed data setting
-        data_levels = [{}] + [{f.setting: lv} for f in config.factors
+        data_levels: list[dict[str, Any]] = [{}] + [{f.setting: lv} for f in config.factors
                               if f.setting and f.setting.startswith("data.") for lv in f.levels]
         comps = [(f.kind, lv, params) for f in config.factors if f.kind
                  for lv, _, params in f.options if lv != "none"]

@@ -101,8 +101,8 @@ def check_signature(factory: Callable[..., Any], params: dict[str, Param], where
                p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
     if extra or missing:
         name = getattr(factory, "__qualname__", repr(factory))
-        parts = ([f"does not accept declared parameter(s) {', '.join(map(repr, extra))}"] if extra else []) + \
-                ([f"needs {', '.join(map(repr, missing))}, which no Param declares"] if missing else [])
+        parts = [f"does not accept declared parameter(s) {', '.join(map(repr, extra))}"] if extra else []
+        parts += [f"needs {', '.join(map(repr, missing))}, which no Param declares"] if missing else []
         hint = did_you_mean(extra[0], accepted) if extra else did_you_mean(missing[0], params)
         raise UserError(f"{where}: {name}{sig} " + " and ".join(parts),
                         expected="the factory's keyword arguments = the declared params: " +

@@ -65,7 +65,10 @@ def tiny_study(kind: str, name: str, params: dict[str, Any] | None = None, *,
     else:
         raise UserError(f"unknown component kind {kind!r}",
                         expected="norm, regularizer, augmentation, stopping, dataset or model")
-    table = lambda d: "".join(f"{k} = {toml_value(v)}\n" for k, v in d.items())  # noqa: E731
+
+    def table(d: dict[str, Any]) -> str:
+        return "".join(f"{k} = {toml_value(v)}\n" for k, v in d.items())
+
     return (f'[study]\nname = "tiny_{kind}_{name}"\nseeds = {seeds}\n{plugins}\n[data]\n{table(data)}\n'
             f"[model]\n{table(model)}\n[train]\nepochs = {epochs}\nbatch_size = 128\n\n{factor}")
 
@@ -93,7 +96,8 @@ def run_tiny_study(kind: str, name: str, params: dict[str, Any] | None, tmp_path
         code = main(["run", str(study), "--out", str(out)])
     results = out / "results.csv"
     if code not in (0, 3) or not results.is_file():
-        raise AssertionError(f"ablate run exited with {code}:\n{stderr.getvalue()}{stdout.getvalue()[-2000:]}")
+        raise AssertionError(f"ablate run exited with {code}:\n{stderr.getvalue()}"
+                             f"{stdout.getvalue()[-2000:]}")
     table = pd.read_csv(results)
     failed = table[table["status"] == "failed"]
     if len(failed) and not allow_failed:

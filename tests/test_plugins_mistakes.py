@@ -238,11 +238,13 @@ def test_early_stopping_without_a_validation_split_names_the_component(write_stu
     assert "data.val_fraction" in err and "plateau" in err
 
 
-@pytest.mark.parametrize("path, words", [(".", "is a folder"), ("../" * 30 + "etc/passwd", "is not a .py file"),
-                                         ("study.toml", "is not a .py file"), ("missing.py", "does not exist")])
+@pytest.mark.parametrize("path, words", [(".", "is a folder"),
+                                         ("../" * 30 + "etc/passwd", "is not a .py file"),
+                                         ("study.toml", "is not a .py file"),
+                                         ("missing.py", "does not exist")])
 def test_a_plugin_path_that_is_not_a_readable_py_file_is_a_user_error(write_study, run_cli, path, words):
-    code, _, err = run_cli("plan", write_study(STUDY.replace("seeds = 1", f'seeds = 1\nplugins = ["{path}"]')),
-                           "--no-calibrate")
+    study = write_study(STUDY.replace("seeds = 1", f'seeds = 1\nplugins = ["{path}"]'))
+    code, _, err = run_cli("plan", study, "--no-calibrate")
     assert code == 2 and words in err and "study.plugins" in err and "Traceback" not in err
 
 

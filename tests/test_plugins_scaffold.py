@@ -26,8 +26,8 @@ def test_new_plugin_installs_passes_its_test_and_is_listed(tmp_path, run_cli):
                     "--no-build-isolation", "--target", str(site), str(package)], check=True)
     env = {**{k: v for k, v in os.environ.items() if k != "ABLATE_DISABLE_PLUGINS"}, "PYTHONPATH": str(site)}
 
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package, env=env,
-                           capture_output=True, text=True, timeout=300)
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package,
+                           env=env, capture_output=True, text=True, timeout=300)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "1 passed" in tests.stdout
 
@@ -68,7 +68,8 @@ class Sets:
         from sklearn.datasets import load_wine
         from ablate import make_splits
         x, y = load_wine(return_X_y=True)
-        return make_splits(x * self.scale, y, val_fraction=0.2, test_fraction=0.2, seed=split_seed, name="wine")
+        return make_splits(x * self.scale, y, val_fraction=0.2, test_fraction=0.2, seed=split_seed,
+                           name="wine")
 
 
 @hookimpl
@@ -86,7 +87,8 @@ def test_run_tiny_study_runs_a_local_data_set(tmp_path):
 
 
 def test_run_tiny_study_reports_what_ablate_refused(tmp_path):
-    with pytest.raises(AssertionError, match="(?s)exited with 2.*has no parameter 'rat'.*did you mean 'rate'"):
+    refused = "(?s)exited with 2.*has no parameter 'rat'.*did you mean 'rate'"
+    with pytest.raises(AssertionError, match=refused):
         run_tiny_study("regularizer", "dropout", {"rat": 0.1}, tmp_path)
 
 
@@ -104,8 +106,8 @@ def test_the_guides_data_set_and_model_example_works(tmp_path, registry):
     guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
     code = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "class Wine" in block)
     (tmp_path / "guide_example.py").write_text(code)
-    table = run_tiny_study("model", "wide", {"width": 64}, tmp_path, plugin_file=tmp_path / "guide_example.py",
-                           epochs=10)
+    table = run_tiny_study("model", "wide", {"width": 64}, tmp_path,
+                           plugin_file=tmp_path / "guide_example.py", epochs=10)
     assert table["status"].tolist() == ["complete"] and table["test_accuracy"].iloc[0] > 0.8
     from ablate.manager import build_registry, make_plugin_manager
 
