@@ -74,7 +74,8 @@ def _check_one(where: str, name: str, fn: Callable[..., Any], marked: bool, boun
         raise UserError(f"{where}: {name} is never called here: {other_place[0]}", expected=other_place[1])
     if name not in valid:
         raise UserError(f"{where}: {name} is not an ablate hook",
-                        expected="one of " + ", ".join(valid), hint=did_you_mean(name, valid))
+                        expected="one of " + ", ".join(valid) if valid else "no hooks here",
+                        hint=did_you_mean(name, valid + other))
     for arg in _required_args(fn, bound):
         if arg not in SPECS[name]:
             spec = ", ".join(SPECS[name])
@@ -104,12 +105,21 @@ def component_class(factory: Callable[..., Any]) -> type | None:
     return hint if inspect.isclass(hint) else None
 
 
-def check_component(factory: Callable[..., Any], where: str) -> None:
-    """A component class may implement trial hooks only, each with valid arguments."""
+# Data sets and models are not registered in a run: a model builder's instance
+# only receives ablate_check_data (before training), a data set's none.
+CALLED_ON = {"model": ("ablate_check_data",), "dataset": ()}
+
+
+def check_component(factory: Callable[..., Any], where: str, kind: str = "") -> None:
+    """A component class may implement the trial hooks its kind receives, each with valid arguments."""
     cls = component_class(factory)
     if cls is None or cls.__module__ == "builtins":
         return
+    valid = CALLED_ON.get(kind, TRIAL)
+    never = REGISTRATION + tuple(n for n in TRIAL if n not in valid)
+    why = (f"a {kind}'s instance receives {', '.join(valid) or 'no hooks'}" if kind in CALLED_ON else
+           "registration hooks are called on plugin modules, never on a component")
     for name, fn, marked, bound in _hook_attrs(cls):
-        _check_one(f"{where} ({cls.__name__})", name, fn, marked, bound, TRIAL, REGISTRATION,
-                   ("registration hooks are called on plugin modules, never on a component",
-                    "it as a module-level function of the plugin"))
+        _check_one(f"{where} ({cls.__name__})", name, fn, marked, bound, valid, never,
+                   (why, "registration hooks as module-level functions of the plugin; trial hooks on "
+                         "a norm, regularizer, augmentation or stopping rule"))

@@ -68,7 +68,7 @@ class Registrar:
                 raise UserError(f"{where}: the default of parameter {pname!r} ({spec.default!r}) "
                                 f"is {problem}", expected=spec.describe())
         check_signature(factory, comp.params, where)
-        check_component(factory, where)
+        check_component(factory, where, self.kind)
         self._registry._add(comp)
 
 

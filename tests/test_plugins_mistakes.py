@@ -253,3 +253,25 @@ def test_an_empty_plugin_list_is_accepted(write_study, run_cli):
                              "--no-calibrate")
     assert code == 0, err
     assert "runs: 4 arms x 1 seeds" in out
+
+
+def test_a_model_builder_receives_only_the_data_check(write_study, run_cli, tmp_path):
+    (tmp_path / "plugin.py").write_text(textwrap.dedent('''
+        import torch.nn as nn
+        from ablate import hookimpl
+        class Tiny:
+            def __init__(self):
+                pass
+            def build(self, input_shape, num_classes, make_layer):
+                return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+            @hookimpl
+            def ablate_configure_model(self, model):
+                raise AssertionError("a model builder is not registered in a run: never called")
+        @hookimpl
+        def ablate_register_models(registry):
+            registry.add("tiny", Tiny)
+        '''))
+    text = STUDY.replace("seeds = 1", 'seeds = 1\nplugins = ["plugin.py"]').replace('name = "mlp"', 'name = "tiny"')
+    code, _, err = run_cli("plan", write_study(text.replace("hidden = [32]\n", "")), "--no-calibrate")
+    assert code == 2 and "model 'tiny' (Tiny): ablate_configure_model is never called here" in err
+    assert "a model's instance receives ablate_check_data" in err
