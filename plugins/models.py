@@ -40,13 +40,19 @@ def parse_conv_slots(order: str) -> list[str]:
 
 
 class Sizes(Param):
-    """A list of positive integers that may be empty (``hidden = []``: no hidden layer)."""
+    """A list of integers that may be empty (``hidden = []``: no hidden layer)."""
 
     def describe(self) -> str:
-        return super().describe() + " (may be empty)"
+        return "a list of integers" + self._range_words() + ", possibly empty"
 
     def check(self, value: Any, key: str) -> Any:
-        return [] if value == [] else super().check(value, key)
+        if value == []:
+            return []
+        try:
+            return Param([1], low=self.low, high=self.high).check(value, key)
+        except UserError as err:
+            err.expected = self.describe()
+            raise
 
 
 class PerLayer(Param):
@@ -126,8 +132,7 @@ class CNN:
     max-pooling while the map is at least 2 wide (``pool``). ``kernel_size`` and
     ``stride`` are one value for every block or a list, block i taking item i
     (items beyond the last block are unused, so one list serves a factor over
-    ``channels``). The
-    head is global average pooling (``head = "avgpool"``) or flattening every
+    ``channels``). The head is global average pooling (``head = "avgpool"``) or flattening every
     position (``"flatten"``), then optional dense blocks of ``hidden`` widths
     (the same slots, the conv slot as a linear layer), then a linear classifier.
     With ``channels = []``, ``head = "flatten"`` it is an MLP (or, with
