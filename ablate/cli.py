@@ -15,7 +15,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from ablate import __version__, report_commands
+from ablate import __version__, plugins_command, report_commands, scaffold
+from ablate.disabling import set_disabled
 from ablate.errors import UserError
 
 EXIT_USER = 2
@@ -24,6 +25,9 @@ EXIT_USER = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablate", description="Ablation studies of neural-network training.")
     parser.add_argument("--version", action="version", version=f"ablate {__version__}")
+    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load this plugin (package or plugin name; repeatable; "
+                             "also ABLATE_DISABLE_PLUGINS=a,b)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="train every missing (arm, seed) of a study and write its report")
     run.add_argument("study", type=Path, help="the study file (TOML)")
@@ -43,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("study", type=Path, help="the study file (TOML)")
     plan.add_argument("--no-calibrate", action="store_true",
                       help="skip the short calibration runs behind the time estimate")
-    sub.add_parser("plugins", help="list every component by kind, with the plugin that provides it")
+    plugins_command.add_parser(sub)
+    scaffold.add_parser(sub)
     report_commands.add_parsers(sub)
     return parser
 
@@ -74,7 +79,9 @@ def dispatch(args: argparse.Namespace) -> int:
     from ablate import run_command
 
     if args.command == "plugins":
-        return cmd_plugins()
+        return plugins_command.run(args)
+    if args.command == "new-plugin":
+        return scaffold.run(args)
     if args.command in report_commands.COMMANDS:
         return report_commands.run(args)
     if args.command == "plan" or getattr(args, "dry_run", False):
@@ -87,6 +94,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    set_disabled(args.disable_plugin)
     if args.command is None:
         _parser().print_help()
         return EXIT_USER
@@ -104,21 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         print("internal error: this is a bug in ablate or a plugin; please report it with the "
               "traceback above", file=sys.stderr)
         return 1
-
-
-def cmd_plugins() -> int:
-    from ablate.manager import build_registry, make_plugin_manager
-    from ablate.registry import KINDS
-
-    registry = build_registry(make_plugin_manager())
-    width = max(len(c.name) for c in registry.all())
-    for kind in KINDS:
-        comps = [c for c in registry.all() if c.kind == kind]
-        print(f"{kind}:")
-        for c in comps:
-            params = ", ".join(f"{k}={v.default!r}" for k, v in c.params.items())
-            print(f"  {c.name:<{width}}  [{c.plugin}]  {c.help}" + (f"  ({params})" if params else ""))
-    return 0
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def suggest_values(trial: optuna.Trial, config: StudyConfig) -> dict[str, Any]:
         level = trial.suggest_categorical(f.name, list(dict.fromkeys(primitive(o.level) for o in f.options)))
         values[f.name] = level
         raw_level = next(o.level for o in f.options if primitive(o.level) == level)
-        ranges = f.ranges.get(raw_level, {})
+        ranges = f.ranges.get(raw_level, {}) if f.kind else {}  # a setting's level may be a list
         for p in sorted({p for o in f.options if o.level == raw_level for p in o.varied} - set(ranges)):
             choices = [o.varied[p] for o in f.options if o.level == raw_level and p in o.varied]
             values[f"{f.name}.{p}"] = trial.suggest_categorical(f"{f.name}.{p}", list(dict.fromkeys(choices)))

@@ -98,8 +98,10 @@ def _child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], di
     """A pool worker: build the registry once, then train what the coordinator sends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     from ablate.build import set_threads
+    from ablate.disabling import set_disabled
     from ablate.manager import build_registry, make_plugin_manager
 
+    set_disabled(disabled)  # the command line's --disable-plugin (the environment is inherited)
     set_threads(execution.threads)
     registry = build_registry(make_plugin_manager([Path(f) for f in plugin_files]))
     while True:

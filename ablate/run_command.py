@@ -19,6 +19,7 @@ from ablate.config import StudyConfig, load_study, plugin_files_of
 from ablate.design import Arm, baseline_arm, build_arms
 from ablate.errors import UserError
 from ablate.manager import build_registry, make_plugin_manager
+from ablate.preflight import check_study
 from ablate.record import StudyRecord
 from ablate.registry import Registry
 from ablate.runner import RunOptions
@@ -143,6 +144,7 @@ def execute(args: argparse.Namespace, report: bool) -> int:
     baseline = baseline_arm(config, arms)
     options = run_options(args, config)
     device = check_device(config)
+    check_study(config, registry, arms)
     out = output_dir(args.out, config) if report or not args.storage else None
     storage = args.storage or default_storage(out or Path("."))
     what = (f"{config.design.kind} over a budget of {config.design.budget} arms" if config.design.sampled
@@ -185,6 +187,8 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
     config, registry = load(study_path)
     arms = build_arms(config, registry)
     baseline_arm(config, arms)
+    check_device(config)
+    check_study(config, registry, arms)
     describe(config, arms)
     if calibrate:
         print("calibrating...", flush=True)

@@ -65,7 +65,9 @@ def make_executor(config: StudyConfig, registry: Registry, options: RunOptions) 
 
         set_threads(execution.threads)
         return InlineExecutor(registry, execution)
-    return ProcessPool(options.jobs, [str(p) for p in options.plugin_files], execution)
+    from ablate.disabling import disabled_names
+
+    return ProcessPool(options.jobs, [str(p) for p in options.plugin_files], execution, disabled_names())
 
 
 def claim_store(study: optuna.Study, url: str) -> ClaimStore:

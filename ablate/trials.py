@@ -4,6 +4,7 @@ Optuna's queue), and finished with the run's outcome stored on it."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,10 @@ def store_result(study: optuna.Study, trial: optuna.Trial, result: RunResult, va
         "device": result.device, "threads": result.threads, "sizes": result.sizes, "versions": result.versions})
     for name, metric in result.metrics.items():
         trial.set_user_attr(attrs.METRIC_PREFIX + name, metric)
+    values = value if isinstance(value, list) else [value]
+    if any(math.isnan(v) for v in values):  # no validation split: no objective; the result is stored
+        study.tell(trial, state=TrialState.FAIL)
+        return
     study.tell(trial, value)
 
 

@@ -54,7 +54,7 @@ def test_label_smoothing_targets_sum_to_one_with_one_minus_eps_plus_eps_over_k_o
     smooth = make(registry, "regularizer", "label_smoothing", eps=0.2)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 5))
     tpm = trial_manager({"s": smooth})
-    tpm.hook.ablate_optimizer_options(model=model)  # how it learns the class count: 5 outputs
+    tpm.hook.ablate_configure_model(model=model)  # how it learns the class count: 5 outputs
     y = torch.tensor([0, 3, 4, 3])
     batch = Batch(torch.randn(4, 4), y.clone(), torch.Generator().manual_seed(0))
     tpm.hook.ablate_transform_batch(batch=batch)
