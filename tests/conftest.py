@@ -6,36 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import TINY
 
 from ablate.cli import main
 from ablate.manager import build_registry, make_plugin_manager
-
-TINY = """
-[study]
-name = "tiny"
-question = "Does dropout help a tiny MLP on digits?"
-seeds = 2
-
-[data]
-name = "digits"
-
-[model]
-name = "mlp"
-hidden = [32]
-
-[train]
-epochs = 4
-batch_size = 128
-
-[factors.norm]
-kind = "norm"
-levels = ["none", "batchnorm"]
-
-[factors.dropout]
-kind = "regularizer"
-levels = ["none", "dropout"]
-dropout = { rate = 0.2 }
-"""
 
 
 @pytest.fixture

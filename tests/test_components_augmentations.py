@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import make, run_arm
 
 from ablate.components import Batch
 from ablate.manager import trial_manager
-from test_components import make, run_arm
 
 IMAGE_POLICIES = ["flip", "crop", "randaugment", "trivialaugment", "autoaugment", "random_erasing",
                   "mixup", "cutmix", "gaussian_noise", "shift"]

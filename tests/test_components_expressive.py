@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
+from support import TINY
 
 from ablate import DataInfo, UserError, make_splits
 from ablate.manager import trial_manager
 from ablate.testing import run_tiny_study
-from conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +25,7 @@ def build(registry, name, shape=(40,), classes=10, **params):
     return registry.create("model", name, resolved).build(shape, classes, lambda *a: nn.Identity())
 
 
+@pytest.mark.slow
 def test_mlp_without_hidden_layers_is_logistic_regression(registry, tmp_path):
     model = build(registry, "mlp", hidden=[])
     assert [type(m) for m in model] == [nn.Flatten, nn.Linear] and model[1].in_features == 40
@@ -88,6 +89,7 @@ def test_make_splits_without_validation_trains_on_everything():
     assert DataInfo.of(splits) == DataInfo("toy", (5,), 4, 150, 0, 50)
 
 
+@pytest.mark.slow
 def test_a_study_without_validation_runs_and_reports_no_validation_numbers(write_study, run_cli, tmp_path):
     text = TINY.replace('name = "digits"', 'name = "digits"\nval_fraction = 0.0')
     text = text.replace("seeds = 2", "seeds = 1")

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
+from support import TINY
 
 from ablate.manager import trial_manager
-from conftest import TINY
 
 RECORDER = '''
 from ablate import hookimpl

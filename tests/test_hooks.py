@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from support import TINY
 
 from ablate import hookspecs
-from conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("ablate_"))
@@ -48,6 +49,7 @@ def ablate_register_augmentations(registry):
 '''
 
 
+@pytest.mark.slow
 def test_augmentation_sees_every_training_batch_and_nothing_else(write_study, run_cli, tmp_path):
     import sys
 

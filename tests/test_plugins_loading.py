@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import TINY
 
 from ablate.manager import build_registry, make_plugin_manager
-from conftest import TINY
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STUDY = TINY.replace("seeds = 2", "seeds = 1")
@@ -55,6 +55,7 @@ def test_broken_installed_plugins_warn_and_the_rest_still_works(broken):
     assert "not loaded: ablate-broken-plugin:misspelt" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_study_not_using_the_broken_plugin_runs(broken, write_study, tmp_path):
     study = write_study(STUDY.replace("epochs = 4", "epochs = 1"))
     done = ablate(broken, "run", study, "--out", tmp_path / "o")

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-
-from conftest import TINY
+from support import TINY
 
 STUDY = TINY.replace("seeds = 2", "seeds = 1").replace("epochs = 4", "epochs = 2")
 

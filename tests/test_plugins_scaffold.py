@@ -78,6 +78,7 @@ def ablate_register_datasets(registry):
 '''
 
 
+@pytest.mark.slow
 def test_run_tiny_study_runs_a_local_data_set(tmp_path):
     (tmp_path / "wine.py").write_text(LOCAL)
     table = run_tiny_study("dataset", "wine", {"scale": 2.0}, tmp_path, plugin_file=tmp_path / "wine.py",
@@ -86,6 +87,7 @@ def test_run_tiny_study_runs_a_local_data_set(tmp_path):
     assert table["status"].tolist() == ["complete"] and table["test_accuracy"].iloc[0] > 0.8
 
 
+@pytest.mark.slow
 def test_run_tiny_study_reports_what_ablate_refused(tmp_path):
     refused = "(?s)exited with 2.*has no parameter 'rat'.*did you mean 'rate'"
     with pytest.raises(AssertionError, match=refused):
@@ -99,6 +101,7 @@ def test_tiny_study_text_is_a_valid_study_with_the_component_on_and_off(tmp_path
     assert "runs: 2 arms x 1 seeds = 2" in out and "gaussian_noise" in out
 
 
+@pytest.mark.slow
 def test_the_guides_data_set_and_model_example_works(tmp_path, registry):
     import re
     from pathlib import Path

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_report_page import EVIL, _study  # noqa: E402
+from support import EVIL, _study
 
-from ablate.report import write_report  # noqa: E402
-from ablate.report.compare import write_compare  # noqa: E402
+from ablate.report import write_report
+from ablate.report.compare import write_compare
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "chrome")
 

@@ -37,7 +37,7 @@ def test_markdown_table_has_one_escaped_row_per_arm():
     cells = [len(re.findall(r"(?<!\\)\|", line)) for line in lines]  # unescaped pipes
     assert len(set(cells)) == 1  # a "|" in an arm name cannot add a column
     assert md(ODD) in lines[2] and lines[2].startswith("| 1 | ")  # best arm first
-    assert r"wd\|1e-4 & 50% \_x\_ \<b\>#1\</b\> $" == md(ODD)
+    assert md(ODD) == r"wd\|1e-4 & 50% \_x\_ \<b\>#1\</b\> $"
     assert "| 3 | dead |" in text and "| 3 |" in lines[-1]  # failed arm listed last with its count
 
 

@@ -107,6 +107,7 @@ def test_retry_failed_trains_only_the_failed_runs_again(failing_study, run_cli, 
     assert code == 3 and trainings(out) == before + 4
 
 
+@pytest.mark.slow
 def test_cuda_without_a_gpu_is_a_user_error_before_training(write_study, run_cli, tmp_path, tiny):
     import torch
 
@@ -118,11 +119,13 @@ def test_cuda_without_a_gpu_is_a_user_error_before_training(write_study, run_cli
     assert not (tmp_path / "out" / "study.db").exists()
 
 
+@pytest.mark.slow
 def test_an_unreachable_database_is_a_user_error(write_study, run_cli, tiny):
     code, _, err = run_cli("run", write_study(tiny), "--storage", "postgresql://nobody@127.0.0.1:1/none")
     assert code == 2 and "cannot open storage" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_an_output_folder_that_cannot_be_written_is_a_user_error(write_study, run_cli, tmp_path, tiny):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -130,6 +133,7 @@ def test_an_output_folder_that_cannot_be_written_is_a_user_error(write_study, ru
     assert code == 2 and "--out" in err and "cannot write the output folder" in err
 
 
+@pytest.mark.slow
 def test_a_study_db_that_is_not_a_database_is_named_and_left_alone(write_study, run_cli, tmp_path, tiny):
     out = tmp_path / "out"
     out.mkdir()
@@ -151,6 +155,7 @@ def test_a_report_that_cannot_be_written_is_a_user_error_and_keeps_the_runs(writ
     assert code == 0 and len(pd.read_csv(out / "results.csv")) == 8
 
 
+@pytest.mark.slow
 def test_jobs_must_be_a_count_or_auto(write_study, run_cli, tiny):
     with pytest.raises(SystemExit) as exit_:
         run_cli("run", write_study(tiny), "--jobs", "0")
