@@ -27,6 +27,11 @@ from ablate.training import RunResult
 from ablate.trials import abandon, run_outcome, run_states, start_trial, store_failure, store_pruned, store_result
 
 Log = Callable[[str], None]
+Grouper = Callable[[list["PlannedRun"]], list[list["PlannedRun"]]]
+
+
+def one_by_one(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
+    return [[r] for r in runs]
 MAX_PROPOSALS = 10  # per budgeted search arm: a space smaller than its budget ends, not loops
 
 
@@ -36,7 +41,7 @@ class Executor(Protocol):
     @property
     def capacity(self) -> int: ...
 
-    def submit(self, key: str, spec: RunSpec) -> None: ...
+    def submit(self, keys: list[str], specs: list[RunSpec]) -> None: ...
     def poll(self, timeout: float) -> list[tuple[str, str, Any]]: ...
     def busy(self) -> int: ...
     def close(self) -> None: ...
@@ -61,6 +66,7 @@ class Coordinator:
     progress: Progress
     log: Log
     heartbeat: float = 2.0
+    grouper: Grouper = one_by_one  # which runs train together (the seeds of an arm, stacked)
     tasks: dict[str, Task] = field(default_factory=dict)
     claimed: set[str] = field(default_factory=set)  # claims taken and not yet settled
 
@@ -78,11 +84,13 @@ class Coordinator:
         """Train every planned run that has no stored outcome (or is to be trained
         again: ``retrain`` keys, failed runs with ``retry_failed``); return when all have one."""
         pending = self._settle_stored(planned, retry_failed, retrain or set())
+        groups = self.grouper(pending)
         waited = False
         while True:
             states = self.claims.states()
             pending = [r for r in pending if states.get(r.key, ("",))[0] != DONE or r.key in self.tasks]
-            self._fill(r for r in pending if r.key not in self.tasks)
+            keys = {r.key for r in pending if r.key not in self.tasks}
+            self._fill([[r for r in g if r.key in keys] for g in groups])
             if self.tasks:
                 self._drain(1.0)
             elif not pending:
@@ -118,18 +126,21 @@ class Coordinator:
         self.claims.release(retry)
         return pending
 
-    def _fill(self, candidates: Any) -> None:
-        """Claim and start runs while the executor has room."""
-        for run in candidates:
+    def _fill(self, groups: list[list[PlannedRun]]) -> None:
+        """Claim and start units of work (a run, or an arm's seeds stacked) while the executor has room."""
+        for group in groups:
             if self.executor.busy() >= self.executor.capacity:
                 return
-            how = self._claim(run.key)
-            if how is None:
-                continue
-            if how == "takeover" and run_outcome(run_states(self.study).get(run.key, [])) is not None:
-                self._finish(run.key)  # stored by a worker that died before saying so
-                continue
-            self._start(run.key, run)
+            runs = [r for r in group if self._claim_run(r)]
+            if runs:
+                self._launch([(r.key, r) for r in runs])
+
+    def _claim_run(self, run: PlannedRun) -> bool:
+        how = self._claim(run.key)
+        if how == "takeover" and run_outcome(run_states(self.study).get(run.key, [])) is not None:
+            self._finish(run.key)  # stored by a worker that died before saying so
+            return False
+        return how is not None
 
     def _claim(self, key: str) -> str | None:
         how = self.claims.claim(key)
@@ -141,7 +152,15 @@ class Coordinator:
         self.claims.finish(key)
         self.claimed.discard(key)
 
-    def _start(self, key: str, run: PlannedRun, trial: optuna.Trial | None = None) -> None:
+    def _launch(self, items: list[tuple[str, PlannedRun]], trial: optuna.Trial | None = None) -> None:
+        """Start a trial for each claimed run and hand the unit to the executor."""
+        for key, run in items:
+            self._begin(key, run, trial)
+        self.executor.submit([k for k, _ in items], [r.spec for _, r in items])
+        if self.executor.busy() == 0:  # an inline executor has already trained it
+            self._drain(0.0)
+
+    def _begin(self, key: str, run: PlannedRun, trial: optuna.Trial | None = None) -> None:
         abandon(self.study, self.claims.stale_trial(key), "its worker stopped; trained again")
         prune = self.config.design.pruner != "none" and run.stage == attrs.SEARCH
         if trial is None:
@@ -151,9 +170,6 @@ class Coordinator:
             self._track(trial, key, run, prune)
         self.claims.set_trial(key, trial._trial_id)
         self.progress.started(run)
-        self.executor.submit(key, run.spec)
-        if self.executor.busy() == 0:  # an inline executor has already trained it
-            self._drain(0.0)
 
     def _track(self, trial: optuna.Trial, key: str, run: PlannedRun, prune: bool) -> dict[str, Any]:
         """Register the training as soon as its trial exists (an interrupt then closes it)."""
@@ -260,7 +276,7 @@ class Coordinator:
             earlier = [t for t in run_states(self.study).get(run.key, [])
                        if t.number != trial.number and t.state == optuna.trial.TrialState.COMPLETE]
             if not earlier:
-                self._start(slot, run, trial)
+                self._launch([(slot, run)], trial)
                 return
             trial.set_user_attr(attrs.REPEAT_OF, earlier[0].number)
             self.study.tell(trial, earlier[0].values if self.pareto else earlier[0].value)

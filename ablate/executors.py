@@ -35,6 +35,35 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def train_unit(keys: list[str], specs: list[RunSpec], registry: Registry, execution: Execution,
+               on_epoch: Callable[[str, dict[str, float]], None]) -> list[Event]:
+    """Train a unit of work: one run, or the seeds of one arm stacked into one model."""
+    if len(specs) == 1:
+        return [train_events(specs[0], keys[0], registry, execution, lambda m: on_epoch(keys[0], m))]
+    from ablate.stacked_training import train_group
+    from ablate.versions import run_versions
+
+    histories: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
+
+    def callback(key: str) -> Callable[[dict[str, float]], None]:
+        def record(metrics: dict[str, float]) -> None:
+            histories[key].append(metrics)
+            on_epoch(key, metrics)
+        return record
+
+    outcomes = train_group(specs, registry, execution, on_epoch=[callback(k) for k in keys])
+    events: list[Event] = []
+    for key, spec, outcome in zip(keys, specs, outcomes, strict=True):
+        if isinstance(outcome, optuna.TrialPruned):
+            events.append(("pruned", key, histories[key]))
+        elif isinstance(outcome, BaseException):
+            events.append(("failed", key, describe(outcome, registry)))
+        else:
+            outcome.versions = run_versions(spec, registry)
+            events.append(("done", key, outcome))
+    return events
+
+
 def train_events(spec: RunSpec, key: str, registry: Registry, execution: Execution,
                  on_epoch: Callable[[dict[str, float]], None]) -> Event:
     """Train one spec; its outcome as an event (any exception fails the run, never the worker)."""
@@ -67,12 +96,12 @@ class InlineExecutor:
         self.events: list[Event] = []
         self.on_epoch: OnEpoch = lambda key, metrics: False
 
-    def submit(self, key: str, spec: RunSpec) -> None:
-        def on_epoch(metrics: dict[str, float]) -> None:
+    def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
+        def on_epoch(key: str, metrics: dict[str, float]) -> None:
             if self.on_epoch(key, metrics):
                 raise optuna.TrialPruned(f"pruned at epoch {metrics['epoch']}")
 
-        self.events.append(train_events(spec, key, self.registry, self.execution, on_epoch))
+        self.events += train_unit(keys, specs, self.registry, self.execution, on_epoch)
 
     def poll(self, timeout: float) -> list[Event]:
         events, self.events = self.events, []
@@ -90,7 +119,7 @@ class _Child:
     process: mp.process.BaseProcess
     inbox: Any
     prune: Any
-    key: str | None = None
+    keys: list[str] = field(default_factory=list)
 
 
 def _child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str],
@@ -108,15 +137,16 @@ def _child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], di
         task = inbox.get()
         if task is None:
             return
-        key, spec_json = task
+        keys, spec_jsons = task
         prune.value = 0
 
-        def on_epoch(metrics: dict[str, float], key: str = key) -> None:
+        def on_epoch(key: str, metrics: dict[str, float]) -> None:
             outbox.put(("epoch", key, metrics))
             if prune.value:
                 raise optuna.TrialPruned(f"pruned at epoch {metrics['epoch']}")
 
-        outbox.put(train_events(RunSpec.from_json(spec_json), key, registry, execution, on_epoch))
+        for event in train_unit(keys, [RunSpec.from_json(s) for s in spec_jsons], registry, execution, on_epoch):
+            outbox.put(event)
 
 
 @dataclass
@@ -152,12 +182,12 @@ class ProcessPool:
         return _Child(process, inbox, prune)
 
     def busy(self) -> int:
-        return sum(1 for c in self.children if c.key is not None)
+        return sum(1 for c in self.children if c.keys)
 
-    def submit(self, key: str, spec: RunSpec) -> None:
-        child = next(c for c in self.children if c.key is None)
-        child.key = key
-        child.inbox.put((key, spec.to_json()))
+    def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
+        child = next(c for c in self.children if not c.keys)
+        child.keys = list(keys)
+        child.inbox.put((list(keys), [s.to_json() for s in specs]))
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = []
@@ -174,23 +204,22 @@ class ProcessPool:
                     self.prune(event[1])
                 continue
             for child in self.children:
-                if child.key == event[1]:
-                    child.key = None
+                if event[1] in child.keys:
+                    child.keys.remove(event[1])
             out.append(event)
         return out + self._deaths()
 
     def prune(self, key: str) -> None:
         """Ask the worker training ``key`` to stop it at its next epoch end."""
         for child in self.children:
-            if child.key == key:
+            if key in child.keys:
                 child.prune.value = 1
 
     def _deaths(self) -> list[Event]:
         events: list[Event] = []
         for i, child in enumerate(self.children):
             if not child.process.is_alive():
-                if child.key is not None:
-                    events.append(("died", child.key, f"worker process exited ({child.process.exitcode})"))
+                events += [("died", key, f"worker process exited ({child.process.exitcode})") for key in child.keys]
                 self.children[i] = self._spawn()
         return events
 
