@@ -190,8 +190,32 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
     check_device(config)
     check_study(config, registry, arms)
     describe(config, arms)
+    for line in stored_power(config, arms):
+        print(line)
     if calibrate:
         print("calibrating...", flush=True)
         seconds, note = estimate_seconds(config, registry, arms)
         print(f"estimated wall time: {duration(seconds)} ({note})")
     return 0
+
+
+def stored_power(config: StudyConfig, arms: list[Arm]) -> list[str]:
+    """Once runs of this study are stored (in its default output folder), what its seeds can detect."""
+    db = Path("reports") / config.name / "study.db"
+    if config.design.sampled or not db.is_file():
+        return []
+    import optuna
+
+    from ablate.engine import plan_runs
+    from ablate.report.power import power_lines
+    from ablate.results import collect, plan_record
+
+    try:
+        study = optuna.load_study(study_name=config.name, storage=f"sqlite:///{db.resolve()}")
+    except Exception:  # a database of another study or version: nothing to plan with
+        return []
+    table, _ = collect(study, plan_record(plan_runs(config, arms)), _factor_columns(arms))
+    if table.empty:
+        return []
+    return [f"from the {len(table)} runs stored in {db.parent}:"] + ["  " + line
+                                                                    for line in power_lines(table, baseline_arm(config, arms))]

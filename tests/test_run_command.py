@@ -186,3 +186,16 @@ def test_a_changed_plugin_version_is_named_and_retrain_changed_trains_those_runs
     assert code == 0 and trainings(out) == 9
     code, stdout, _ = run_cli("run", study, "--out", out)
     assert "other plugin versions" not in stdout  # the newest training counts
+
+
+@pytest.mark.slow
+def test_plan_states_what_the_stored_seeds_can_detect_once_runs_exist(write_study, run_cli, tmp_path, tiny,
+                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = write_study(tiny)
+    code, stdout, _ = run_cli("plan", study, "--no-calibrate")
+    assert code == 0 and "Power" not in stdout  # nothing stored yet
+    assert run_cli("run", study)[0] == 0  # into reports/tiny, the default
+    code, stdout, _ = run_cli("plan", study, "--no-calibrate")
+    assert code == 0 and "from the 8 runs stored in reports/tiny" in stdout
+    assert "smallest difference" in stdout and "seeds at this spread" in stdout
