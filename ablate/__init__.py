@@ -22,10 +22,17 @@ _LAZY = {
     "EpochState": "ablate.components",
     "UserError": "ablate.errors",
     "make_splits": "ablate.splits",
+    "DataInfo": "ablate.components",
+    "DatasetLoader": "ablate.components",
+    "ModelBuilder": "ablate.components",
+    "MakeLayer": "ablate.components",
+    "Registrar": "ablate.registry",
 }
 
 if TYPE_CHECKING:
-    from ablate.components import Batch, DataSplits, EpochState, SlotComponent
+    from ablate.components import (Batch, DataInfo, DatasetLoader, DataSplits, EpochState, MakeLayer,
+                                   ModelBuilder, SlotComponent)
+    from ablate.registry import Registrar
     from ablate.errors import UserError
     from ablate.params import Param
     from ablate.splits import make_splits

@@ -16,6 +16,7 @@ RESULT = "result"  # metrics, history, epochs, stop reason, seconds, config, dev
 FAILURE = "failure"  # one line: why the run failed
 FAILURE_DETAIL = "failure_detail"  # component, exception type, message, traceback
 PRUNED = "pruned"  # history and epochs of a pruned search run
+INTERRUPTED = "interrupted"  # a training that did not finish: why (its run is trained again)
 REPEAT_OF = "repeat_of"  # a search proposal of an arm already run: the trial it reuses
 METRIC_PREFIX = "metric:"  # each final metric also stored on its own, for optuna-dashboard
 

@@ -148,6 +148,7 @@ def build_run(spec: RunSpec, registry: Registry, device: torch.device) -> RunPar
     seed_everything(spec.seed)
     hooks = component_hooks(spec.components, registry)
     model = build_model(spec, registry, data, hooks).to(device)
+    hooks.ablate_configure_model(model=model)  # wrap or modify modules before the optimizer sees them
     options = merge_options(hooks.ablate_optimizer_options(model=model))
     optimizer, pre_step = make_optimizer(model, spec.train, options)
     return RunParts(spec, device, data, model, hooks, optimizer, pre_step, options)

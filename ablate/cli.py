@@ -1,4 +1,4 @@
-"""The command line: `ablate run | plan | report | compare | plugins`.
+"""The command line: `ablate run | worker | plan | report | compare | plugins`.
 
 Exit status: 0 success; 2 a mistake the user can fix (printed in a few lines
 naming the file, the key, what was expected and the nearest valid name, no
@@ -10,11 +10,13 @@ answers at once.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from pathlib import Path
 
-from ablate import __version__, report_commands
+from ablate import __version__, plugins_command, report_commands, scaffold
+from ablate.disabling import set_disabled
 from ablate.errors import UserError
 
 EXIT_USER = 2
@@ -23,6 +25,9 @@ EXIT_USER = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablate", description="Ablation studies of neural-network training.")
     parser.add_argument("--version", action="version", version=f"ablate {__version__}")
+    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load this plugin (package or plugin name; repeatable; "
+                             "also ABLATE_DISABLE_PLUGINS=a,b)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="train every missing (arm, seed) of a study and write its report")
     run.add_argument("study", type=Path, help="the study file (TOML)")
@@ -30,29 +35,66 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", default=None,
                      help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     run.add_argument("--dry-run", action="store_true", help="print the plan (as `ablate plan`) and stop")
+    _execution_options(run)
+    worker = sub.add_parser("worker", help="train runs of a study on a shared storage, beside other workers "
+                                           "(any machine; no report)")
+    worker.add_argument("study", type=Path, help="the study file (TOML), the same on every machine")
+    worker.add_argument("--storage", required=True,
+                        help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB")
+    worker.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
+    _execution_options(worker)
     plan = sub.add_parser("plan", help="print the design, its arms, the run count and a time estimate")
     plan.add_argument("study", type=Path, help="the study file (TOML)")
     plan.add_argument("--no-calibrate", action="store_true",
                       help="skip the short calibration runs behind the time estimate")
-    sub.add_parser("plugins", help="list every component by kind, with the plugin that provides it")
+    plugins_command.add_parser(sub)
+    scaffold.add_parser(sub)
     report_commands.add_parsers(sub)
     return parser
+
+
+def _execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", default="1", type=_jobs, metavar="N",
+                        help="worker processes on this machine (default 1; auto = the usable cores); "
+                             "each gets cores/N torch threads")
+    parser.add_argument("--retry-failed", action="store_true", help="train runs that failed before again")
+    parser.add_argument("--retrain-changed", action="store_true",
+                        help="train again the stored runs whose components' plugin versions changed since")
+
+
+def _jobs(value: str) -> str | int:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a number of processes (1 or more) or 'auto'")
+    return int(value)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler, `kill`) stops like Ctrl-C: runs in progress are given back at once."""
+    raise KeyboardInterrupt
 
 
 def dispatch(args: argparse.Namespace) -> int:
     from ablate import run_command
 
     if args.command == "plugins":
-        return cmd_plugins()
+        return plugins_command.run(args)
+    if args.command == "new-plugin":
+        return scaffold.run(args)
     if args.command in report_commands.COMMANDS:
         return report_commands.run(args)
-    if args.command == "plan" or args.dry_run:
+    if args.command == "plan" or getattr(args, "dry_run", False):
         return run_command.cmd_plan(args.study, calibrate=not getattr(args, "no_calibrate", False))
+    signal.signal(signal.SIGTERM, _terminate)
+    if args.command == "worker":
+        return run_command.cmd_worker(args)
     return run_command.cmd_run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    set_disabled(args.disable_plugin)
     if args.command is None:
         _parser().print_help()
         return EXIT_USER
@@ -70,21 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         print("internal error: this is a bug in ablate or a plugin; please report it with the "
               "traceback above", file=sys.stderr)
         return 1
-
-
-def cmd_plugins() -> int:
-    from ablate.manager import build_registry, make_plugin_manager
-    from ablate.registry import KINDS
-
-    registry = build_registry(make_plugin_manager())
-    width = max(len(c.name) for c in registry.all())
-    for kind in KINDS:
-        comps = [c for c in registry.all() if c.kind == kind]
-        print(f"{kind}:")
-        for c in comps:
-            params = ", ".join(f"{k}={v.default!r}" for k, v in c.params.items())
-            print(f"  {c.name:<{width}}  [{c.plugin}]  {c.help}" + (f"  ({params})" if params else ""))
-    return 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
@@ -82,7 +83,8 @@ class EpochState:
     full validation split; NaN without one), and ``running_loss`` and
     ``running_accuracy`` (train mode, averaged over the epoch's batches: what
     the optimiser saw). ``history`` is the list of epochs' metrics so far, this
-    one last; ``elapsed`` the run's seconds so far.
+    one last; ``elapsed`` the run's wall time in seconds so far (data loading and
+    model building included).
     """
 
     epoch: int
@@ -91,3 +93,52 @@ class EpochState:
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     elapsed: float = 0.0
+
+
+# --- the typed contract of data sets, models and data checks ----------------
+
+MakeLayer = Callable[[str, int, int], torch.nn.Module]
+"""``make_layer(slot, features, dims)``: the active component's layer for a slot,
+``torch.nn.Identity()`` when no component fills it."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What ``ablate_check_data`` sees of a data set before anything trains.
+
+    ``input_shape`` is one sample's shape (e.g. ``(40,)`` or ``(1, 8, 8)``);
+    the sizes count samples per split (``val_size`` is 0 when the study uses
+    ``val_fraction = 0``).
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    train_size: int
+    val_size: int
+    test_size: int
+
+    @classmethod
+    def of(cls, splits: DataSplits, name: str = "") -> "DataInfo":
+        """The description of loaded splits (``name`` defaults to the splits' own)."""
+        return cls(name or splits.name, tuple(splits.input_shape), int(splits.num_classes),
+                   len(splits.x_train), len(splits.x_val), len(splits.x_test))
+
+
+@runtime_checkable
+class DatasetLoader(Protocol):
+    """What a data set factory returns."""
+
+    def load(self, split_seed: int) -> DataSplits:
+        """The three splits; ``split_seed`` fixes the split across run seeds."""
+        ...
+
+
+@runtime_checkable
+class ModelBuilder(Protocol):
+    """What a model factory returns."""
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int,
+              make_layer: MakeLayer) -> torch.nn.Module:
+        """A fresh, untrained network mapping (n, *input_shape) to (n, num_classes) logits."""
+        ...

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ablate.config import Factor, StudyConfig
+from ablate.datahash import data_hash
 from ablate.errors import UserError, did_you_mean
 from ablate.registry import OFF, Registry
 from ablate.spec import ComponentSpec, Option, RunSpec, content_hash, split_setting
@@ -56,6 +57,7 @@ def run_spec(config: StudyConfig, arm: Arm, seed: int) -> RunSpec:
         sections[section][param] = value
     split_seed = config.split_seed + seed if config.resplit else config.split_seed
     return RunSpec(data=ComponentSpec("dataset", config.data.name, sections["data"]),
+                   data_hash=data_hash(sections["data"]),
                    split_seed=split_seed,
                    model=ComponentSpec("model", config.model.name, sections["model"]),
                    train={k: v for k, v in sections["train"].items() if k in config.training_settings},

@@ -9,18 +9,21 @@ uses, so a component that is off never runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ablate import hookspec
-from ablate.components import Batch, EpochState
+from ablate.components import Batch, DataInfo, EpochState
+
+if TYPE_CHECKING:
+    from ablate.registry import Registrar
 
 # --- registration hooks --------------------------------------------------
 
 
 @hookspec
-def ablate_register_norms(registry) -> None:
+def ablate_register_norms(registry: Registrar) -> None:
     """Add normalization layers.
 
     Called once per plugin manager. ``registry.add(name, factory, params=...,
@@ -30,7 +33,7 @@ def ablate_register_norms(registry) -> None:
 
 
 @hookspec
-def ablate_register_regularizers(registry) -> None:
+def ablate_register_regularizers(registry: Registrar) -> None:
     """Add regularizers (loss penalties, optimizer options, layers, constraints).
 
     Called once per plugin manager. The factory returns an object implementing
@@ -39,31 +42,46 @@ def ablate_register_regularizers(registry) -> None:
 
 
 @hookspec
-def ablate_register_augmentations(registry) -> None:
+def ablate_register_augmentations(registry: Registrar) -> None:
     """Add augmentation policies; their instances implement ``ablate_transform_batch``."""
 
 
 @hookspec
-def ablate_register_stopping_rules(registry) -> None:
+def ablate_register_stopping_rules(registry: Registrar) -> None:
     """Add stopping rules; their instances implement ``ablate_epoch_end`` (and
     optionally ``ablate_train_end``)."""
 
 
 @hookspec
-def ablate_register_datasets(registry) -> None:
-    """Add data sets. The factory returns an object with ``load(split_seed) ->
-    DataSplits``; it must not touch the network unless asked to."""
+def ablate_register_datasets(registry: Registrar) -> None:
+    """Add data sets. The factory returns an ``ablate.DatasetLoader``: an object
+    with ``load(split_seed: int) -> DataSplits``; it must not touch the network
+    unless asked to."""
 
 
 @hookspec
-def ablate_register_models(registry) -> None:
-    """Add models. The factory returns an object with ``build(input_shape,
-    num_classes, make_layer) -> torch.nn.Module``, where ``make_layer(slot,
-    features, dims)`` returns the active component's layer for a slot, or
-    ``torch.nn.Identity()`` when the slot is empty."""
+def ablate_register_models(registry: Registrar) -> None:
+    """Add models. The factory returns an ``ablate.ModelBuilder``: an object with
+    ``build(input_shape, num_classes, make_layer) -> torch.nn.Module``, where
+    ``make_layer(slot, features, dims)`` returns the active component's layer for
+    a slot, or ``torch.nn.Identity()`` when the slot is empty."""
 
 
 # --- trial hooks -----------------------------------------------------------
+
+
+@hookspec
+def ablate_check_data(info: DataInfo) -> None:
+    """Reject a study whose data this component cannot work with, before anything trains.
+
+    Called while the study is validated (``ablate run`` and ``ablate plan``),
+    once for each distinct configuration of the component the study uses and
+    each data setting it runs on, on an instance made for the check only (not
+    the one a run uses). ``info`` gives the data set's name, one sample's shape,
+    the number of classes and the split sizes. Raise ``ablate.UserError`` to
+    reject the study (exit 2, the component named); return None to accept.
+    Also called on the model builder, so a model can reject input shapes.
+    """
 
 
 @hookspec(firstresult=True)
@@ -75,6 +93,16 @@ def ablate_make_layer(slot: str, features: int, dims: int) -> torch.nn.Module | 
     ``dims`` 0 after a linear layer, 1 or 2 after a 1-D or 2-D convolution.
     Return a module, or None if this component does not fill that slot.
     Stops at the first non-None result.
+    """
+
+
+@hookspec
+def ablate_configure_model(model: torch.nn.Module) -> None:
+    """Modify or wrap the model's submodules in place (e.g. spectral norm).
+
+    Called once per run, after the model is built and moved to the device and
+    before the optimizer is made (so new or re-parametrised weights are
+    optimised). Return None.
     """
 
 

@@ -3,7 +3,6 @@ run` and a later rebuild from storage produce the same files."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import optuna
 import pandas as pd
 
 from ablate import attrs
+from ablate.errors import UserError
 from ablate.record import RunEntry, StudyRecord
 
 
@@ -35,18 +35,14 @@ def write_outputs(out: Path, study: optuna.Study) -> Path:
 
     record, plan = stored_record(study)
     table, histories = collect(study, plan, record.factors)
-    write_tables(out, table, histories, record)
-    table, histories, record = confirmed_only(table, histories, record)
-    return write_report(out, table, histories, legacy_meta(record))
-
-
-def legacy_meta(record: StudyRecord) -> dict[str, Any]:
-    """The report's older dict view of the record (until report/ reads the record itself)."""
-    meta = dataclasses.asdict(record)
-    meta.update({"data": record.data_params, "seconds": record.seconds, "device": ", ".join(record.devices),
-                 "arms": list(record.arms), "seeds": list(record.seeds), "factors": list(record.factors),
-                 "search_runs": list(record.search_runs)})
-    return meta
+    try:
+        write_tables(out, table, histories, record)
+        table, histories, record = confirmed_only(table, histories, record)
+        return write_report(out, table, histories, record)
+    except OSError as exc:
+        raise UserError(f"cannot write {exc.filename or out}: {exc.strerror or exc}", key="--out",
+                        expected=f"a folder you can write; the runs are stored: `ablate report {out}` "
+                                 "writes the report again") from None
 
 
 def confirmed_only(table: pd.DataFrame, histories: list[dict[str, Any]],

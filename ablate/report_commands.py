@@ -114,8 +114,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_report_dir(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(table, meta) from a finished report folder."""
+def read_report_dir(folder: Path) -> tuple[pd.DataFrame, StudyRecord]:
+    """(table, StudyRecord) from a finished report folder."""
     import pandas as pd
 
     csv, js = folder / "results.csv", folder / "results.json"
@@ -124,13 +124,13 @@ def read_report_dir(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             raise UserError(f"{folder}: no {f.name}", key="compare",
                             expected="report folders written by `ablate run` or `ablate report`")
     try:
-        meta = json.loads(js.read_text(encoding="utf-8")).get("study") or {}
+        record = StudyRecord.from_json(json.loads(js.read_text(encoding="utf-8")).get("study") or {})
         table = pd.read_csv(csv)
     except (ValueError, OSError) as exc:
         raise UserError(f"{folder}: cannot read the results: {exc}".splitlines()[0], key="compare") from None
     if "arm" not in table.columns:
         raise UserError(f"{csv}: no 'arm' column", key="compare", expected="results.csv written by ablate")
-    return table, meta
+    return table, record
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate import attrs
-from ablate.engine import PlannedRun, is_done, run_states
+from ablate.engine import PlannedRun
+from ablate.trials import is_done, run_states
 from ablate.record import RunEntry, StudyRecord
 
 METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
@@ -26,9 +27,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
-    """The first completed trial of a run, else its first recorded failure."""
+    """The newest completed training of a run (a retrained run counts anew), else its
+    newest pruning or failure."""
     done = [t for t in trials if is_done(t)]
-    done.sort(key=lambda t: (t.state != TrialState.COMPLETE, attrs.REPEAT_OF in t.user_attrs, t.number))
+    done.sort(key=lambda t: (t.state != TrialState.COMPLETE, attrs.REPEAT_OF in t.user_attrs, -t.number))
     return done[0] if done else None
 
 
@@ -67,9 +69,9 @@ def collect(study: optuna.Study, plan: Sequence[RunEntry],
             continue
         row, result = _row(run, trial, factor_columns)
         rows.append(row)
-        if result.get("history"):
-            detail = trial.user_attrs.get(attrs.FAILURE_DETAIL, {})
-            histories.append({"arm": run.arm, "seed": run.seed, "history": result["history"],
+        detail = trial.user_attrs.get(attrs.FAILURE_DETAIL, {})
+        if result.get("history") or detail:
+            histories.append({"arm": run.arm, "seed": run.seed, "history": result.get("history", []),
                               "config": result.get("config", {}), "traceback": detail.get("traceback", "")})
     columns = ["arm", "arm_key", "seed", "status", "stage", *factor_columns, *METRICS, "epochs", "stop_reason",
                "seconds", "failure", "trial"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -18,8 +19,10 @@ from ablate.config import StudyConfig, load_study, plugin_files_of
 from ablate.design import Arm, baseline_arm, build_arms
 from ablate.errors import UserError
 from ablate.manager import build_registry, make_plugin_manager
+from ablate.preflight import check_study
 from ablate.record import StudyRecord
 from ablate.registry import Registry
+from ablate.runner import RunOptions
 
 EXIT_FAILED_RUNS = 3
 
@@ -97,44 +100,85 @@ def save_record(study: optuna.Study, record: StudyRecord, planned: Sequence[Any]
 
 
 def output_dir(given: Path | None, config: StudyConfig) -> Path:
+    """The output folder, created and checked writable before any training."""
     out = given if given is not None else Path("reports") / config.name
     try:
         out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".ablate-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
     except OSError as exc:
-        raise UserError(f"cannot create the output folder: {exc}", key="--out") from None
+        raise UserError(f"cannot write the output folder {out}: {exc.strerror or exc}", key="--out",
+                        expected="a folder you can write (or --out ANOTHER_FOLDER)") from None
     return out
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from ablate.build import pick_device
-    from ablate.engine import plan_runs, run_study
+def check_device(config: StudyConfig) -> str:
+    """The device runs will use; asking for CUDA without a usable GPU is a user error, before training."""
+    import torch
+
+    wanted = config.train["device"]
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise UserError("device = \"cuda\" but no usable CUDA GPU is visible to torch", key="train.device",
+                        where=str(config.path), expected="\"auto\" (CUDA when present, else the CPU) or \"cpu\"")
+    return "cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
+    from ablate.runner import resolve_jobs
+
+    return RunOptions(jobs=resolve_jobs(getattr(args, "jobs", 1)), retry_failed=getattr(args, "retry_failed", False),
+                      retrain_changed=getattr(args, "retrain_changed", False), plugin_files=list(config.plugin_files))
+
+
+def execute(args: argparse.Namespace, report: bool) -> int:
+    """Train what is missing (``ablate run`` and ``ablate worker``); write the report if asked."""
+    from ablate.engine import plan_runs
     from ablate.outputs import has_failures, write_outputs
     from ablate.plan import run_count
+    from ablate.runner import run_study
     from ablate.storage import default_storage, open_storage, open_study
 
     config, registry = load(args.study)
     arms = build_arms(config, registry)
     baseline = baseline_arm(config, arms)
-    out = output_dir(args.out, config)
-    storage = args.storage or default_storage(out)
+    options = run_options(args, config)
+    device = check_device(config)
+    check_study(config, registry, arms)
+    out = output_dir(args.out, config) if report or not args.storage else None
+    storage = args.storage or default_storage(out or Path("."))
     what = (f"{config.design.kind} over a budget of {config.design.budget} arms" if config.design.sampled
             else f"{len(arms)} arms x {len(config.seeds)} seeds")
-    device = pick_device(config.train["device"])
-    print(f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}; output {out}", flush=True)
+    jobs = f", {options.jobs} worker processes" if options.jobs > 1 else ""
+    print(f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}{jobs}; "
+          f"storage {storage}", flush=True)
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
+    print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
     if not config.design.sampled:  # stored before training, so a report can be made after a crash
         save_record(study, study_record(config, study, arms, baseline, storage, command), plan_runs(config, arms))
-    study, planned = run_study(config, registry, arms, study, log=lambda s: print(s, flush=True))
+    planned = run_study(config, registry, arms, study, storage, options, log=lambda s: print(s, flush=True))
     trained = time.perf_counter() - wall
     arm_list = list({r.arm.name: r.arm for r in planned}.values())
     command["seconds"] = round(trained, 2)
     save_record(study, study_record(config, study, arm_list, baseline, storage, command), planned)
-    written = write_outputs(out, study)
-    print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
-          f"{written}")
+    if report and out is not None:
+        print(f"writing the report to {out}...", flush=True)
+        written = write_outputs(out, study)
+        print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
+              f"{written}")
+    else:
+        print(f"runs finished in {trained:.1f}s; `ablate report {storage}` writes the report")
     return EXIT_FAILED_RUNS if has_failures(study) else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return execute(args, report=True)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    return execute(args, report=False)
 
 
 def cmd_plan(study_path: Path, calibrate: bool) -> int:
@@ -143,9 +187,35 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
     config, registry = load(study_path)
     arms = build_arms(config, registry)
     baseline_arm(config, arms)
+    check_device(config)
+    check_study(config, registry, arms)
     describe(config, arms)
+    for line in stored_power(config, arms):
+        print(line)
     if calibrate:
         print("calibrating...", flush=True)
         seconds, note = estimate_seconds(config, registry, arms)
         print(f"estimated wall time: {duration(seconds)} ({note})")
     return 0
+
+
+def stored_power(config: StudyConfig, arms: list[Arm]) -> list[str]:
+    """Once runs of this study are stored (in its default output folder), what its seeds can detect."""
+    db = Path("reports") / config.name / "study.db"
+    if config.design.sampled or not db.is_file():
+        return []
+    import optuna
+
+    from ablate.engine import plan_runs
+    from ablate.report.power import power_lines
+    from ablate.results import collect, plan_record
+
+    try:
+        study = optuna.load_study(study_name=config.name, storage=f"sqlite:///{db.resolve()}")
+    except Exception:  # a database of another study or version: nothing to plan with
+        return []
+    table, _ = collect(study, plan_record(plan_runs(config, arms)), _factor_columns(arms))
+    if table.empty:
+        return []
+    return [f"from the {len(table)} runs stored in {db.parent}:"] + ["  " + line
+                                                                    for line in power_lines(table, baseline_arm(config, arms))]

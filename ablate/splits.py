@@ -36,13 +36,16 @@ def make_splits(x: np.ndarray, y: np.ndarray, *, val_fraction: float, test_fract
         val_size = val_fraction / (1.0 - test_fraction)
     else:
         val_size = val_fraction
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y,
-                                                      random_state=seed)
+    if val_size > 0:
+        x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y,
+                                                          random_state=seed)
+    else:  # val_fraction = 0: train on everything; no component may need validation
+        x_train, x_val, y_train, y_val = x, x[:0], y, y[:0]
     if standardise:
         scale = _standardiser(x_train.astype(np.float64))
         x_train, x_val, x_test = scale(x_train), scale(x_val), scale(x_test)
     as_x = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
     as_y = lambda a: torch.as_tensor(np.asarray(a).astype(np.int64))
-    num_classes = int(max(y_train.max(), y_val.max(), np.asarray(y_test).max()) + 1)
+    num_classes = int(np.concatenate([y_train, y_val, np.asarray(y_test)]).max() + 1)
     return DataSplits(as_x(x_train), as_y(y_train), as_x(x_val), as_y(y_val), as_x(x_test),
                       as_y(y_test), num_classes=num_classes, name=name)

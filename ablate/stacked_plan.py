@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from ablate.spec import Execution, RunSpec
 from ablate.stacked_components import component_problem
 from ablate.training import EVAL_CHUNK
 
+T = TypeVar("T")
 MEMORY_SHARE = 0.5  # of the free memory a stack may plan to use
 PARAM_COPIES = 7  # stacked weights, gradients, two moments, the per-seed model, a best-weights copy, slack
 
@@ -49,19 +51,21 @@ def model_problem(model: nn.Module) -> str | None:
     return None
 
 
-def group_runs(specs: Sequence[RunSpec], registry: Registry, execution: Execution) -> list[list[RunSpec]]:
+def group_runs(runs: Sequence[T], registry: Registry, execution: Execution,
+               spec_of: Callable[[T], RunSpec] = lambda r: r) -> list[list[T]]:  # type: ignore[assignment,return-value]
     """The runs split into groups for ``train_group``: the runs of one arm (equal
     but for the seed) together when stacking is on and they can stack, in groups
-    that fit in memory; every other run alone. Groups keep first-appearance order."""
-    by_arm: dict[str, list[RunSpec]] = {}
-    for spec in specs:
-        by_arm.setdefault(spec.with_seed(0).key, []).append(spec)
-    groups: list[list[RunSpec]] = []
-    for runs in by_arm.values():
+    that fit in memory; every other run alone. Groups keep first-appearance order.
+    ``runs`` may be RunSpecs or anything ``spec_of`` maps to one (a planned run)."""
+    by_arm: dict[str, list[T]] = {}
+    for run in runs:
+        by_arm.setdefault(spec_of(run).with_seed(0).key, []).append(run)
+    groups: list[list[T]] = []
+    for arm in by_arm.values():
         size = 1
-        if execution.stack != "off" and len(runs) > 1 and can_stack(runs[0], registry) is True:
-            size = max_stack(runs[0], registry, execution)
-        groups += [runs[i:i + size] for i in range(0, len(runs), size)]
+        if execution.stack != "off" and len(arm) > 1 and can_stack(spec_of(arm[0]), registry) is True:
+            size = max_stack(spec_of(arm[0]), registry, execution)
+        groups += [arm[i:i + size] for i in range(0, len(arm), size)]
     return groups
 
 

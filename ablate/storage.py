@@ -4,47 +4,128 @@ only read never import the training code."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import importlib.util
+import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import optuna
+import sqlalchemy as sa
 
 from ablate.config import StudyConfig
 from ablate.errors import UserError
 
 OBJECTIVE = "val_accuracy"
+ADVISORY_KEY = 0x61626C61  # "abla": the lock ablate's processes take to set up a database
 
 
 def default_storage(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
+def sqlite_path(url: str) -> Path | None:
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def normalise_url(url: str) -> str:
+    """postgresql:// with only psycopg 3 installed means postgresql+psycopg://."""
+    if url.startswith(("postgresql://", "postgres://")):
+        rest = url.split("://", 1)[1]
+        if importlib.util.find_spec("psycopg2") is None:
+            if importlib.util.find_spec("psycopg") is None:
+                raise UserError("no PostgreSQL driver is installed", key="--storage",
+                                expected='pip install "ablate[postgres]" (it brings psycopg)')
+            return "postgresql+psycopg://" + rest
+        return "postgresql://" + rest
+    return url
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """A file that is not an SQLite database is named as such (never overwritten)."""
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if head != b"SQLite format 3\x00":
+            raise UserError(f"{path} is not an SQLite database (corrupted, or another kind of file)",
+                            key="--storage", expected="the study.db that ablate wrote; move this file away or "
+                            "choose another --out folder (nothing was changed)")
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise UserError(f"cannot write the database in {path.parent}", key="--out",
+                        expected="a folder you can write")
+
+
+@contextlib.contextmanager
+def init_lock(url: str) -> Iterator[None]:
+    """One process at a time creates tables and studies (optuna/optuna#4621):
+    a file lock beside an SQLite file, an advisory lock on PostgreSQL."""
+    path = sqlite_path(url)
+    if path is not None:
+        with open(str(path) + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    if url.startswith("postgresql"):
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                conn.commit()
+        engine.dispose()
+        return
+    yield
+
+
+def begin_immediate(engine: sa.engine.Engine) -> None:
+    """Every SQLite transaction takes the write lock first: no read-then-upgrade
+    deadlocks ("database is locked") between processes, and atomic claims."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _immediate(conn: sa.engine.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()
+
+
 def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An RDB storage with heartbeats, so a killed worker's trial is noticed and rerun."""
-    local = url.startswith("sqlite")
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}} if local else {"pool_pre_ping": True}
+    """The study's storage, checked before any training: a missing driver, an
+    unreachable server or a file that is not a database is a user error."""
+    url = normalise_url(url)
+    path = sqlite_path(url)
+    if path is not None:
+        _check_sqlite_file(path)
+    kwargs: dict[str, Any] = ({"connect_args": {"timeout": 120}} if path else
+                              {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs,
-                                              heartbeat_interval=2 if local else 10,
-                                              grace_period=8 if local else 40)
+        with init_lock(url):
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
-                        key="--storage", expected="sqlite:///PATH or postgresql://USER@HOST/DB") from None
+                        key="--storage", expected="sqlite:///PATH or postgresql://USER@HOST/DB, reachable from "
+                        "this machine") from None
+    if path is not None:
+        begin_immediate(storage.engine)
+    return storage
 
 
 def optuna_study_name(config: StudyConfig) -> str:
     """Two objectives need a study of their own: Optuna fixes directions per study."""
     return f"{config.name}-pareto" if config.design.kind == "pareto" else config.name
-
-
-def fail_stale(study: optuna.Study) -> None:
-    """Mark trials whose worker stopped sending heartbeats as failed (so they rerun)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
 
 
 def make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
@@ -72,15 +153,16 @@ def metric_names(config: StudyConfig) -> list[str]:
     return [OBJECTIVE, "train_val_gap"] if config.design.kind == "pareto" else [OBJECTIVE]
 
 
-def open_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
+def open_study(config: StudyConfig, storage: optuna.storages.RDBStorage) -> optuna.Study:
     """The study in its storage, created on first use, its objectives named."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own progress lines say what happened
     directions: list[Literal["minimize", "maximize"]] = (
         ["maximize", "minimize"] if config.design.kind == "pareto" else ["maximize"])
     try:
-        study = optuna.create_study(storage=storage, study_name=optuna_study_name(config),
-                                    directions=directions, sampler=make_sampler(config),
-                                    pruner=make_pruner(config), load_if_exists=True)
+        with init_lock(str(storage.engine.url.render_as_string(hide_password=False))):
+            study = optuna.create_study(storage=storage, study_name=optuna_study_name(config),
+                                        directions=directions, sampler=make_sampler(config),
+                                        pruner=make_pruner(config), load_if_exists=True)
     except Exception as exc:
         raise UserError(f"cannot open the study in its storage: {type(exc).__name__}: {exc}",
                         key="--storage") from None

@@ -3,8 +3,8 @@
 Soft targets need the number of classes, which a training batch does not
 carry. ``SoftTargets`` takes it from a ``classes`` parameter or, when that is
 0, from the model's output: it keeps the model it is shown once before
-training (``ablate_optimizer_options``, returning no options) and runs one
-sample through it in eval mode at the first batch. That works for any model
+training (``ablate_configure_model``) and runs one sample through it in eval
+mode at the first batch. That works for any model
 whose output is (n, classes), third-party ones included.
 """
 
@@ -24,9 +24,8 @@ class SoftTargets:
     _model: torch.nn.Module | None = None
 
     @hookimpl
-    def ablate_optimizer_options(self, model):
-        self._model = model  # only to count its outputs; no options
-        return None
+    def ablate_configure_model(self, model: torch.nn.Module) -> None:
+        self._model = model  # only to count its outputs; the model is left as it is
 
     def num_classes(self, batch) -> int:
         if batch.y.dtype.is_floating_point:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ablate import Param, hookimpl
+from ablate import DataInfo, Param, UserError, hookimpl
 from ablate.plugins._shared import SoftTargets, global_rng_from
 
 
@@ -33,6 +33,19 @@ def _need_images(x: torch.Tensor, name: str) -> None:
     if x.dim() != 4:
         raise ValueError(f"augmentation {name!r} needs images (N, C, H, W), got shape "
                          f"{tuple(x.shape)}; for 1-D signals use 'shift' or 'gaussian_noise'")
+
+
+class ImagesOnly:
+    """Mixin for policies defined on images: rejects other data before training."""
+
+    name = ""
+
+    @hookimpl
+    def ablate_check_data(self, info: DataInfo) -> None:
+        if len(info.input_shape) != 3:
+            raise UserError(f"it needs images (C, H, W), and each sample here has shape {info.input_shape}",
+                            hint="for 1-D signals use 'shift', 'gaussian_noise' or 'flip'; digits can "
+                                 "be images with [data] image = true")
 
 
 class Flip:
@@ -48,7 +61,7 @@ class Flip:
         batch.x = torch.where(mask, x.flip(-1), x)
 
 
-class Crop:
+class Crop(ImagesOnly):
     """Pad each image by ``padding`` (zeros = the standardised mean, or reflect) and
     crop it back to its size at a random offset per sample."""
 
@@ -71,7 +84,7 @@ class Crop:
         batch.x = padded[ni, ci, rows, cols]
 
 
-class _PerSampleV2:
+class _PerSampleV2(ImagesOnly):
     """Apply a torchvision v2 transform to each sample (one random draw per sample)."""
 
     name = ""
@@ -175,7 +188,7 @@ class Mixup(SoftTargets):
         batch.y = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
 
 
-class CutMix(Mixup):
+class CutMix(ImagesOnly, Mixup):
     """CutMix (Yun et al., 2019): a random box of each image (area 1 - lam,
     lam ~ Beta(alpha, alpha) per sample) is pasted from a random partner; the
     targets are mixed by the pasted area actually used (after clipping at the border)."""

@@ -20,7 +20,8 @@ import numpy as np
 from ablate import Param, UserError, hookimpl, make_splits
 
 SPLIT_PARAMS = {
-    "val_fraction": Param(0.2, low=0.0, high=0.5, low_open=True, help="share of data for validation"),
+    "val_fraction": Param(0.2, low=0.0, high=0.5,
+                          help="share of data for validation (0: none, when no component needs it)"),
     "test_fraction": Param(0.2, low=0.0, high=0.5, low_open=True, help="share of data for test"),
 }
 VAL_FRACTION = SPLIT_PARAMS["val_fraction"]

@@ -1,8 +1,10 @@
 """Models built from blocks of named slots, so the order of the slots is a factor.
 
-``mlp`` blocks have the slots linear, norm, act, dropout; ``cnn`` blocks conv,
-norm, act, dropout; ``resnet`` residual branches have norm and dropout slots and
-a "drop_path" slot (stochastic depth) on the branch. Convolutional models take
+``mlp`` blocks have the slots linear, norm, act, dropout (no blocks at all,
+``hidden = []``, is logistic regression); ``cnn`` blocks conv, norm, act,
+dropout, then a head (global average pooling or flattening) and optional dense
+blocks; ``resnet`` residual branches have norm and dropout slots and a
+"drop_path" slot (stochastic depth) on the branch. Convolutional models take
 1-D inputs (L,) or (C, L) -- MNIST-1D's (40,) is treated as (1, 40) -- and 2-D
 images (C, H, W), and ask for norm/dropout layers with ``dims`` 1 or 2.
 """
@@ -13,7 +15,9 @@ import math
 
 import torch.nn as nn
 
-from ablate import Param, hookimpl
+from typing import Any
+
+from ablate import DataInfo, Param, UserError, hookimpl
 
 SLOTS = ("linear", "norm", "act", "dropout")
 CONV_SLOTS = ("conv", "norm", "act", "dropout")
@@ -35,25 +39,63 @@ def parse_conv_slots(order: str) -> list[str]:
     return parse_slots(order, CONV_SLOTS, "conv")
 
 
+class Sizes(Param):
+    """A list of integers that may be empty (``hidden = []``: no hidden layer)."""
+
+    def describe(self) -> str:
+        return "a list of integers" + self._range_words() + ", possibly empty"
+
+    def check(self, value: Any, key: str) -> Any:
+        if value == []:
+            return []
+        try:
+            return Param([1], low=self.low, high=self.high).check(value, key)
+        except UserError as err:
+            err.expected = self.describe()
+            raise
+
+
+class PerLayer(Param):
+    """An integer for every block, or a list of integers, one per block."""
+
+    def describe(self) -> str:
+        return super().describe() + ", or a list of them with one per conv block"
+
+    def check(self, value: Any, key: str) -> Any:
+        if not isinstance(value, list):
+            return super().check(value, key)
+        if not value:
+            raise self._bad(value, key)
+        return [Param.check(self, v, f"{key}[{i}]") for i, v in enumerate(value)]
+
+
+def dense_blocks(widths: list[int], slots: list[str], activation: str, features: int,
+                 make_layer) -> tuple[list[nn.Module], int]:
+    """Linear blocks running their slots in order ("conv" counts as the linear slot)."""
+    layers: list[nn.Module] = []
+    for width in widths:
+        for slot in slots:
+            if slot in ("linear", "conv"):
+                layers.append(nn.Linear(features, width))
+                features = width
+            elif slot == "act":
+                layers.append(ACTIVATIONS[activation]())
+            else:
+                layers.append(make_layer(slot, features, 0))
+    return layers, features
+
+
 class MLP:
-    """A multilayer perceptron; each hidden block runs its slots in the given order."""
+    """A multilayer perceptron; each hidden block runs its slots in the given order.
+    With no hidden layers it is multinomial logistic regression."""
 
     def __init__(self, hidden: list[int], activation: str, slots: str):
         self.hidden, self.activation, self.slots = hidden, activation, parse_slots(slots)
 
     def build(self, input_shape, num_classes, make_layer):
-        layers: list[nn.Module] = [nn.Flatten()]
-        features = math.prod(input_shape)
-        for width in self.hidden:
-            for slot in self.slots:
-                if slot == "linear":
-                    layers.append(nn.Linear(features, width))
-                    features = width
-                elif slot == "act":
-                    layers.append(ACTIVATIONS[self.activation]())
-                else:
-                    layers.append(make_layer(slot, features, 0))
-        layers.append(nn.Linear(features, num_classes))
+        blocks, features = dense_blocks(self.hidden, self.slots, self.activation,
+                                        math.prod(input_shape), make_layer)
+        layers = [nn.Flatten(), *blocks, nn.Linear(features, num_classes)]
         return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
 
 
@@ -85,31 +127,73 @@ AVGPOOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 
 class CNN:
-    """A plain convolutional network: per block the slots in the given order
-    (conv with 'same' padding), then 2x max-pooling while the map is at least 2
-    wide; global average pooling and a linear classifier at the end."""
+    """A plain convolutional network: per block the slots in the given order (conv
+    with padding kernel_size // 2, so a stride-1 block keeps the size), then 2x
+    max-pooling while the map is at least 2 wide (``pool``). ``kernel_size`` and
+    ``stride`` are one value for every block or a list, block i taking item i
+    (items beyond the last block are unused, so one list serves a factor over
+    ``channels``). The head is global average pooling (``head = "avgpool"``) or flattening every
+    position (``"flatten"``), then optional dense blocks of ``hidden`` widths
+    (the same slots, the conv slot as a linear layer), then a linear classifier.
+    With ``channels = []``, ``head = "flatten"`` it is an MLP (or, with
+    ``hidden = []``, logistic regression) on the raw input."""
 
-    def __init__(self, channels: list[int], kernel_size: int, activation: str, slots: str, pool: bool):
-        self.channels, self.kernel_size, self.activation = channels, kernel_size, activation
-        self.slots, self.pool = parse_conv_slots(slots), pool
+    def __init__(self, channels: list[int], kernel_size: int | list[int], activation: str, slots: str,
+                 pool: bool, stride: int | list[int], head: str, hidden: list[int]):
+        self.channels, self.activation = channels, activation
+        self.kernels, self.strides = self._per_block(kernel_size), self._per_block(stride)
+        self.slots, self.pool, self.head, self.hidden = parse_conv_slots(slots), pool, head, hidden
+
+    def _per_block(self, value: int | list[int]) -> list[int]:
+        return list(value) if isinstance(value, list) else [value] * len(self.channels)
+
+    @staticmethod
+    def _after_conv(size: tuple[int, ...], k: int, s: int) -> tuple[int, ...]:
+        return tuple((n + 2 * (k // 2) - k) // s + 1 for n in size)
+
+    def sizes(self, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """The map's spatial size after each block (the input's first)."""
+        _, _, shape = conv_geometry(input_shape)
+        out = [tuple(shape[1:])]
+        for k, s in zip(self.kernels, self.strides):
+            size = self._after_conv(out[-1], k, s)
+            out.append(tuple(n // 2 for n in size) if self.pool and min(size) >= 2 else size)
+        return out
+
+    @hookimpl
+    def ablate_check_data(self, info: DataInfo) -> None:
+        for what, values in (("kernel_size", self.kernels), ("stride", self.strides)):
+            if len(values) < len(self.channels):
+                raise UserError(f"cnn: {len(values)} {what} values for {len(self.channels)} conv blocks",
+                                key=f"model.{what}",
+                                expected=f"one value, or a list of at least {len(self.channels)}")
+        try:
+            conv_geometry(info.input_shape)
+        except ValueError as exc:
+            raise UserError(f"cnn: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
 
     def build(self, input_shape, num_classes, make_layer):
         dims, features, shape = conv_geometry(input_shape)
-        size = min(shape[1:])
+        sizes = self.sizes(input_shape)
         layers: list[nn.Module] = [Reshape(shape)]
-        for width in self.channels:
+        for i, (width, k, s) in enumerate(zip(self.channels, self.kernels, self.strides)):
             for slot in self.slots:
                 if slot == "conv":
-                    layers.append(CONV[dims](features, width, self.kernel_size, padding=self.kernel_size // 2))
+                    layers.append(CONV[dims](features, width, k, stride=s, padding=k // 2))
                     features = width
                 elif slot == "act":
                     layers.append(ACTIVATIONS[self.activation]())
                 else:
                     layers.append(make_layer(slot, features, dims))
-            if self.pool and size >= 2:
+            if self.pool and min(self._after_conv(sizes[i], k, s)) >= 2:
                 layers.append(MAXPOOL[dims](2))
-                size //= 2
-        layers += [AVGPOOL[dims](1), nn.Flatten(), nn.Linear(features, num_classes)]
+        if self.head == "flatten":
+            layers.append(nn.Flatten())
+            features *= math.prod(sizes[-1])
+        else:
+            layers += [AVGPOOL[dims](1), nn.Flatten()]
+        dense, features = dense_blocks(self.hidden, self.slots, self.activation, features, make_layer)
+        layers += [*dense, nn.Linear(features, num_classes)]
         return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
 
 
@@ -170,17 +254,25 @@ ACTIVATION = Param("relu", choices=tuple(ACTIVATIONS), help="activation")
 @hookimpl
 def ablate_register_models(registry):
     registry.add("mlp", MLP, help="multilayer perceptron with ablatable slot order",
-                 params={"hidden": Param([128, 128], low=1, high=65536, help="hidden layer widths"),
+                 params={"hidden": Sizes([128, 128], low=1, high=65536,
+                                         help="hidden layer widths ([] is logistic regression)"),
                          "activation": ACTIVATION,
                          "slots": Param("linear>norm>act>dropout", validator=parse_slots,
                                         help="order of a block's slots, joined by '>'")})
     registry.add("cnn", CNN, help="1-D/2-D convolutional network with ablatable slot order",
-                 params={"channels": Param([16, 32], low=1, high=4096, help="channels per conv block"),
-                         "kernel_size": Param(3, low=1, high=31, validator=_odd, help="odd kernel size"),
+                 params={"channels": Sizes([16, 32], low=1, high=4096, help="channels per conv block"),
+                         "kernel_size": PerLayer(3, low=1, high=31, validator=_odd,
+                                                 help="odd kernel size, for every block or per block"),
                          "activation": ACTIVATION,
                          "slots": Param("conv>norm>act>dropout", validator=parse_conv_slots,
                                         help="order of a block's slots (conv, norm, act, dropout), joined by '>'"),
-                         "pool": Param(True, help="2x max-pooling after each block")})
+                         "pool": Param(True, help="2x max-pooling after each block"),
+                         "stride": PerLayer(1, low=1, high=16,
+                                            help="conv stride, for every block or per block"),
+                         "head": Param("avgpool", choices=("avgpool", "flatten"),
+                                       help="global average pooling, or flatten every position"),
+                         "hidden": Sizes([], low=1, high=65536,
+                                         help="widths of dense blocks after the head (default: none)")})
     registry.add("resnet", ResNet, help="small residual network with norm, dropout and drop_path slots",
                  params={"widths": Param([16, 32, 64], low=1, high=4096, help="channels per stage"),
                          "blocks": Param(1, low=1, high=16, help="basic blocks per stage"),

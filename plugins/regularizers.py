@@ -1,7 +1,9 @@
 """Regularizers: layers for the "dropout"/"drop_path" slots (dropout, channel
 dropout, alpha dropout, stochastic depth); loss penalties (L1, coupled L2);
 decoupled weight decay, applied by the optimizer (AdamW/SGDW style); a max-norm
-constraint after each step; label smoothing of the training targets."""
+constraint after each step; spectral normalisation of the weights, which
+re-parametrises the built model (``ablate_configure_model``); label smoothing
+of the training targets."""
 
 from __future__ import annotations
 
@@ -147,6 +149,89 @@ class MaxNorm:
                 w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
 
 
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class SpectralNormalised(nn.Module):
+    """The parametrization W -> W / sigma(W), sigma estimated by power iteration
+    on W as an (out, rest) matrix, as in torch.nn.utils.parametrizations.spectral_norm
+    (Miyato et al., 2018): ``steps`` iterations per training forward pass, the
+    vectors kept between steps; eval mode uses them as they are."""
+
+    def __init__(self, weight: torch.Tensor, steps: int, eps: float = 1e-12):
+        super().__init__()
+        self.steps, self.eps = steps, eps
+        mat = weight.detach().flatten(1)
+        gen = torch.Generator(device=weight.device).manual_seed(0)
+        self.register_buffer("u", self._unit(torch.randn(mat.shape[0], generator=gen, device=weight.device)))
+        self.register_buffer("v", self._unit(torch.randn(mat.shape[1], generator=gen, device=weight.device)))
+        self.iterate(mat, 15)
+
+    def _unit(self, x: torch.Tensor) -> torch.Tensor:
+        return x / x.norm().clamp_min(self.eps)
+
+    @torch.no_grad()
+    def iterate(self, mat: torch.Tensor, steps: int) -> None:
+        for _ in range(steps):
+            self.v.copy_(self._unit(mat.t() @ self.u))
+            self.u.copy_(self._unit(mat @ self.v))
+
+    @torch.no_grad()
+    def converge(self, mat: torch.Tensor, tol: float = 1e-7, max_steps: int = 10_000) -> None:
+        """Iterate until the estimate settles: the final weights then have spectral norm 1."""
+        last = 0.0
+        for _ in range(max_steps):
+            self.iterate(mat, 1)
+            est = float(self.u @ mat @ self.v)
+            if abs(est - last) <= tol * abs(est):
+                return
+            last = est
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        mat = weight.flatten(1)
+        if self.training:
+            self.iterate(mat.detach(), self.steps)
+        return weight / (self.u @ mat @ self.v)
+
+
+class SpectralNorm:
+    """Spectral normalisation (Miyato et al., 2018): each linear/conv weight W is
+    used as W / sigma(W), its largest singular value estimated by power iteration
+    (``n_power_iterations`` per training step, the kernel taken as an out x rest
+    matrix), so every wrapped layer has spectral norm 1. The classifier (the last
+    linear layer) is left alone unless ``head``: normalising it too caps the
+    logits' scale. The model is re-parametrised after it is built, before the
+    optimizer is made; when training ends the estimate is iterated to
+    convergence, so the final weights are normalised exactly."""
+
+    def __init__(self, n_power_iterations: int, head: bool):
+        self.n_power_iterations, self.head = n_power_iterations, head
+        self._wrapped: list[nn.Module] = []
+
+    def layers(self, model: nn.Module) -> list[nn.Module]:
+        """The layers it wraps: every linear/conv layer, less the classifier unless ``head``."""
+        found = [m for m in model.modules() if isinstance(m, WEIGHTED)]
+        linear = [m for m in found if isinstance(m, nn.Linear)]
+        if not self.head and linear:
+            found.remove(linear[-1])
+        return found
+
+    @hookimpl
+    def ablate_configure_model(self, model: nn.Module) -> None:
+        from torch.nn.utils import parametrize
+
+        self._wrapped = self.layers(model)
+        for module in self._wrapped:
+            parametrize.register_parametrization(
+                module, "weight", SpectralNormalised(module.weight, self.n_power_iterations))
+
+    @hookimpl(trylast=True)  # after any weights are restored (early stopping's best epoch)
+    def ablate_train_end(self, model: nn.Module, stop_reason: str) -> None:
+        for module in self._wrapped:
+            param = module.parametrizations.weight
+            param[0].converge(param.original.detach().flatten(1))
+
+
 class LabelSmoothing(SoftTargets):
     """Label smoothing (Szegedy et al., 2016): training targets become
     (1 - eps) on the true class + eps / K on every class. The class count K comes
@@ -186,6 +271,10 @@ def ablate_register_regularizers(registry):
                  params={"decay": Param(1e-2, low=0.0, high=1.0, help="decay factor per unit learning rate")})
     registry.add("max_norm", MaxNorm, help="cap each unit's incoming weight norm after every step",
                  params={"max_norm": Param(3.0, low=0.0, low_open=True, help="largest L2 norm of a unit's weights")})
+    registry.add("spectral_norm", SpectralNorm, help="every linear/conv weight divided by its largest "
+                 "singular value (Miyato et al., 2018)",
+                 params={"n_power_iterations": Param(1, low=1, high=100, help="power iterations per step"),
+                         "head": Param(False, help="also normalise the classifier (the last linear layer)")})
     registry.add("label_smoothing", LabelSmoothing, help="soft training targets (1-eps) + eps/K",
                  params={"eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
                          "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output")})

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import math
 
-from ablate import Param, hookimpl
+from ablate import DataInfo, Param, UserError, hookimpl
 
 
 def diverged(state) -> bool:
@@ -38,6 +38,14 @@ class EarlyStopping:
         self.best_state: dict | None = None
         self.best_epoch = 0
         self.waited = 0
+
+    @hookimpl
+    def ablate_check_data(self, info: DataInfo) -> None:
+        if info.val_size == 0:
+            raise UserError(f"early stopping watches {self.monitor} on the validation split, "
+                            "and this study has none", key="data.val_fraction",
+                            expected="val_fraction above 0, or a stopping rule that needs no "
+                                     "validation data (plateau, max_epochs, time_budget)")
 
     @hookimpl
     def ablate_epoch_end(self, state):
@@ -89,8 +97,10 @@ class Divergence:
         loss = state.metrics.get("running_loss", state.metrics["train_loss"])
         # the validation loss is measured on the weights the epoch ends with: when
         # it is not finite, those weights are broken even if the running loss was not
-        if not math.isfinite(loss) or loss > self.max_loss or not math.isfinite(
-                state.metrics.get("val_loss", 0.0)):
+        # (without a validation split its metrics are all NaN, the accuracy included)
+        has_val = math.isfinite(state.metrics.get("val_accuracy", 0.0))
+        if not math.isfinite(loss) or loss > self.max_loss or (
+                has_val and not math.isfinite(state.metrics.get("val_loss", 0.0))):
             return "divergence"
         if self.restore:
             self.good_state = copy.deepcopy(state.model.state_dict())

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import make, run_arm
 
 from ablate.components import Batch
 from ablate.manager import trial_manager
-from test_components import make, run_arm
 
 IMAGE_POLICIES = ["flip", "crop", "randaugment", "trivialaugment", "autoaugment", "random_erasing",
                   "mixup", "cutmix", "gaussian_noise", "shift"]
@@ -28,7 +28,7 @@ MODEL = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 12 * 12, 4))
 def apply(registry, name, batch, **params):
     comp = make(registry, "augmentation", name, **params)
     tpm = trial_manager({"a": comp})
-    tpm.hook.ablate_optimizer_options(model=MODEL)  # mixup/cutmix count its outputs
+    tpm.hook.ablate_configure_model(model=MODEL)  # mixup/cutmix count its outputs
     if name in ("mixup", "cutmix"):  # mixing identical images changes nothing: give distinct ones
         batch = image_batch(copies=False, seed=batch.generator.initial_seed())
     tpm.hook.ablate_transform_batch(batch=batch)

@@ -10,9 +10,9 @@ import struct
 import numpy as np
 import pytest
 import torch
+from support import make
 
 from ablate.errors import UserError
-from test_components import make
 
 MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -159,3 +159,28 @@ def test_digits_as_images_are_1x8x8_and_standardised_per_channel(registry):
     assert img.input_shape == (1, 8, 8) and torch.equal(img.y_test, flat.y_test)
     assert abs(img.x_train.mean()) < 1e-5 and abs(img.x_train.std() - 1) < 1e-3
     assert img.x_train[:, 0, 0, 0].std() < 0.5  # one scale for all pixels: the empty corner stays flat
+
+
+@pytest.mark.parametrize("name,n_train,n_test,shape", [("digits", 1077, 360, (64,)),
+                                                        ("mnist1d", 3200, 1000, (40,))])
+def test_datasets_split_three_ways_stratified_and_seeded(registry, name, n_train, n_test, shape):
+    ds = make(registry, "dataset", name)
+    a, b, c = ds.load(0), ds.load(0), ds.load(1)
+    assert len(a.x_train) == n_train and len(a.x_test) == n_test and a.input_shape == shape
+    assert a.num_classes == 10 and torch.equal(a.x_val, b.x_val)
+    if name == "digits":
+        assert not torch.equal(a.x_val, c.x_val)  # the split seed moves the split
+    counts = torch.bincount(a.y_val, minlength=10).float()
+    assert counts.max() - counts.min() <= 0.15 * counts.mean() + 1  # stratified
+    assert a.x_train.mean().abs() < 0.05  # standardised on training statistics
+
+
+def test_mnist1d_generation_leaves_the_global_rng_alone(registry):
+    torch.manual_seed(0)
+    import numpy as np
+    np.random.seed(7)
+    before = np.random.random()
+    np.random.seed(7)
+    make(registry, "dataset", "mnist1d", num_samples=500).load(0)
+    assert np.random.random() == before
+

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
+from support import make, run_arm
 
 from ablate.manager import trial_manager
-from test_components import make, run_arm
 
 
 def builder(registry, **components):
@@ -89,3 +89,21 @@ def test_conv_models_learn_digits_images(registry, write_study, model):
         """)
     result = run_arm(path, registry, ("norm", "batchnorm", {}))
     assert result.metrics["test_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("slots,expected", [
+    ("linear>norm>act>dropout", [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout, nn.Linear]),
+    ("linear>dropout>norm>act", [nn.Linear, nn.Dropout, nn.BatchNorm1d, nn.ReLU, nn.Linear]),
+    ("norm>linear>act", [nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Linear]),
+])
+def test_mlp_block_follows_its_slot_order(registry, slots, expected):
+    comps = {"n": make(registry, "norm", "batchnorm"), "d": make(registry, "regularizer", "dropout")}
+    tpm = trial_manager(comps)
+    make_layer = lambda slot, f, d: tpm.hook.ablate_make_layer(slot=slot, features=f, dims=d) or nn.Identity()
+    model = make(registry, "model", "mlp", hidden=[16], slots=slots).build((8, 8), 10, make_layer)
+    layers = [type(m) for m in model if not isinstance(m, nn.Flatten)]
+    assert layers == expected
+    assert model(torch.randn(4, 8, 8)).shape == (4, 10)
+    assert [m.num_features for m in model if isinstance(m, nn.BatchNorm1d)] == \
+        ([64] if slots.startswith("norm") else [16])
+

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-
-from test_components import make
+from support import make
 
 NORMS = ["batchnorm", "layernorm", "groupnorm", "instancenorm", "rmsnorm"]
 SHAPES = {0: (6, 16), 1: (6, 16, 10), 2: (6, 16, 5, 5)}
@@ -73,3 +72,29 @@ def test_rmsnorm_gives_unit_rms_over_channels_without_centring(registry, dims):
     axis = -1 if dims == 0 else 1
     assert torch.allclose(y.pow(2).mean(axis), torch.ones(()), atol=1e-3)
     assert y.mean() > 0.3  # not centred: the inputs' mean of 2 survives (centred would be 0)
+
+
+def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval(registry):
+    layer = make(registry, "norm", "batchnorm").ablate_make_layer(slot="norm", features=3, dims=0)
+    x = torch.randn(64, 3) * 5 + 10
+    layer.train()
+    out = layer(x)
+    assert out.mean(0).abs().max() < 1e-4  # normalised with this batch's mean
+    layer.eval()
+    out_eval = layer(x)  # running stats moved only 10% towards the batch's
+    assert out_eval.mean(0).abs().min() > 1.0
+    assert make(registry, "norm", "batchnorm").ablate_make_layer(slot="norm", features=3, dims=2).__class__ \
+        is nn.BatchNorm2d
+    assert make(registry, "norm", "batchnorm").ablate_make_layer(slot="dropout", features=3, dims=0) is None
+
+
+def test_layernorm_is_per_sample(registry):
+    layer = make(registry, "norm", "layernorm").ablate_make_layer(slot="norm", features=8, dims=0)
+    a, others = torch.randn(1, 8), torch.randn(5, 8) * 100
+    alone = layer(a)
+    in_batch = layer(torch.cat([a, others]))[:1]
+    assert torch.allclose(alone, in_batch, atol=1e-6)
+    conv = make(registry, "norm", "layernorm").ablate_make_layer(slot="norm", features=4, dims=1)
+    y = conv(torch.randn(2, 4, 10) * 3 + 1)
+    assert y[0].mean().abs() < 1e-5 and (y[0].std(unbiased=False) - 1).abs() < 1e-3
+

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
+from support import make
 
+from ablate.build import make_optimizer
 from ablate.components import Batch
 from ablate.manager import trial_manager
-from ablate.build import make_optimizer
-from test_components import make
 
 
 def test_l1_penalty_is_coef_times_sum_of_absolute_weights_without_biases_or_norms(registry):
@@ -54,7 +54,7 @@ def test_label_smoothing_targets_sum_to_one_with_one_minus_eps_plus_eps_over_k_o
     smooth = make(registry, "regularizer", "label_smoothing", eps=0.2)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 5))
     tpm = trial_manager({"s": smooth})
-    tpm.hook.ablate_optimizer_options(model=model)  # how it learns the class count: 5 outputs
+    tpm.hook.ablate_configure_model(model=model)  # how it learns the class count: 5 outputs
     y = torch.tensor([0, 3, 4, 3])
     batch = Batch(torch.randn(4, 4), y.clone(), torch.Generator().manual_seed(0))
     tpm.hook.ablate_transform_batch(batch=batch)
@@ -105,3 +105,63 @@ def test_drop_path_drops_whole_samples_of_the_branch_and_only_in_the_drop_path_s
     assert 0.35 < dropped.float().mean() < 0.65
     layer.eval()
     assert torch.equal(layer(torch.ones(3, 8, 3, 3)), torch.ones(3, 8, 3, 3))
+
+
+def _one_adam_step(registry, component):
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    tpm = trial_manager({"c": component})
+    options = {}
+    for o in tpm.hook.ablate_optimizer_options(model=model):
+        options.update(o or {})
+    opt, pre = make_optimizer(model, {"optimizer": "adam", "lr": 0.1, "momentum": 0.9}, options)
+    loss = nn.functional.cross_entropy(model(x), y)
+    for p in tpm.hook.ablate_loss_penalty(model=model):
+        loss = loss + p
+    loss.backward()
+    assert pre is None  # under Adam the optimizer itself applies (decoupled) decay
+    opt.step()
+    return model.weight.detach().clone(), opt
+
+
+def test_dropout_drops_in_training_and_is_off_in_eval(registry):
+    layer = make(registry, "regularizer", "dropout", rate=0.5).ablate_make_layer(
+        slot="dropout", features=100, dims=0)
+    x = torch.ones(10, 100)
+    layer.train()
+    zeros = (layer(x) == 0).float().mean().item()
+    assert 0.4 < zeros < 0.6
+    layer.eval()
+    assert torch.equal(layer(x), x)
+
+
+def test_l2_penalty_is_coef_times_sum_of_squared_weights_without_biases_or_norms(registry):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    l2 = make(registry, "regularizer", "l2", coef=0.01)
+    expected = 0.01 * (model[0].weight.pow(2).sum() + model[2].weight.pow(2).sum())
+    assert torch.allclose(l2.ablate_loss_penalty(model=model), expected)
+    with_biases = make(registry, "regularizer", "l2", coef=0.01, include_biases=True)
+    everything = 0.01 * sum(p.pow(2).sum() for p in model.parameters())
+    assert torch.allclose(with_biases.ablate_loss_penalty(model=model), everything)
+
+
+def test_coupled_l2_and_decoupled_weight_decay_differ_under_adam(registry):
+    coupled, opt_c = _one_adam_step(registry, make(registry, "regularizer", "l2", coef=0.05))
+    decoupled, opt_d = _one_adam_step(registry, make(registry, "regularizer", "weight_decay", decay=0.1))
+    assert isinstance(opt_d, torch.optim.AdamW) and type(opt_c) is torch.optim.Adam
+    assert not torch.allclose(coupled, decoupled, atol=1e-4)
+
+
+def test_decoupled_weight_decay_under_sgd_shrinks_weights_outside_the_gradient(registry):
+    model = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    opt, pre = make_optimizer(model, {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0},
+                              {"weight_decay": 0.5, "decoupled_weight_decay": True})
+    model.weight.grad = torch.zeros_like(model.weight)
+    assert pre is not None
+    pre()
+    opt.step()
+    assert torch.allclose(model.weight, torch.full((2, 2), 1 - 0.1 * 0.5))
+

@@ -4,15 +4,17 @@ failed run without it."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pandas as pd
 import pytest
+import torch
 import torch.nn as nn
+from support import make, run_arm
 
-from ablate.components import EpochState
 from ablate.build import RunFailed
-from test_components import make, run_arm
+from ablate.components import EpochState
 
 TINY_RUN = """
 [study]
@@ -100,6 +102,7 @@ def test_the_divergence_rule_stops_a_nan_run_and_measures_its_last_healthy_weigh
     assert bounded.metrics["train_loss"] < 3.0  # the initial weights, restored
 
 
+@pytest.mark.slow
 def test_diverged_runs_in_a_study_are_failed_without_the_rule_and_stopped_with_it(write_study, run_cli,
                                                                                   tmp_path):
     text = DIVERGING.replace("seeds = 1", "seeds = 1") + """
@@ -115,3 +118,30 @@ divergence = { max_loss = 1e300 }
     assert "diverged" in str(table.loc["none", "failure"])
     assert table.loc["divergence", "stop_reason"] == "divergence"
     assert table.loc["divergence", "test_accuracy"] >= 0
+
+
+def test_early_stopping_waits_patience_epochs_and_restores_the_best_weights(registry):
+    rule = make(registry, "stopping", "early_stopping", monitor="val_loss", patience=2)
+    model = nn.Linear(2, 2)
+    losses = [1.0, 0.5, 0.7, 0.6]
+    best = None
+    reasons = []
+    for epoch, loss in enumerate(losses, 1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        if loss == 0.5:
+            best = copy.deepcopy(model.state_dict())
+        reasons.append(rule.ablate_epoch_end(state=EpochState(epoch, 10, model, {"val_loss": loss})))
+    assert reasons == [None, None, None, "early_stopping"]
+    rule.ablate_train_end(model=model, stop_reason="early_stopping")
+    assert torch.equal(model.weight, best["weight"])
+
+
+def test_early_stopping_on_accuracy_treats_larger_as_better(registry):
+    rule = make(registry, "stopping", "early_stopping", monitor="val_accuracy", patience=1,
+                restore_best=False)
+    model = nn.Linear(1, 1)
+    assert rule.ablate_epoch_end(state=EpochState(1, 9, model, {"val_accuracy": 0.5})) is None
+    assert rule.ablate_epoch_end(state=EpochState(2, 9, model, {"val_accuracy": 0.6})) is None
+    assert rule.ablate_epoch_end(state=EpochState(3, 9, model, {"val_accuracy": 0.55})) == "early_stopping"
+

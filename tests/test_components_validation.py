@@ -6,10 +6,10 @@ message, not a traceback and not a column of failed runs."""
 from __future__ import annotations
 
 import pytest
+from support import TINY
 
-from conftest import TINY
 
-
+@pytest.mark.slow
 @pytest.mark.parametrize("factor,expect", [
     ('kind = "regularizer"\nlevels = ["none", "max_norm"]\nmax_norm = { max_norm = 0.0 }',
      ["factors.f.max_norm.max_norm", "0.0", "(0, inf)"]),
@@ -30,6 +30,7 @@ def test_bad_parameters_of_new_components_fail_before_training(write_study, run_
         assert word in err, (word, err)
 
 
+@pytest.mark.slow
 def test_bad_model_and_dataset_parameters_fail_before_training(write_study, run_cli, tmp_path):
     text = TINY.replace('name = "mlp"\nhidden = [32]', 'name = "cnn"\nkernel_size = 4')
     code, _, err = run_cli("run", write_study(text), "--out", tmp_path / "o")
@@ -39,6 +40,7 @@ def test_bad_model_and_dataset_parameters_fail_before_training(write_study, run_
     assert code == 2 and "data.path" in err and "no such file" in err
 
 
+@pytest.mark.slow
 def test_missing_dataset_files_stop_the_study_with_a_clean_user_error(write_study, run_cli, tmp_path):
     """The data set is loaded inside the first run; its UserError ends the study (exit 2)
     with one message naming the files and folder, instead of failing every run."""

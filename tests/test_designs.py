@@ -141,6 +141,7 @@ range = { low = 0.0005, high = 0.05, log = true }
 '''
 
 
+@pytest.mark.slow
 def test_search_runs_budget_then_confirms_top_arms_over_fresh_seeds(write_study, run_cli, tmp_path):
     study = write_study(HEAD.replace("seeds = 2", "seeds = 5") + SEARCH)
     code, stdout, stderr = run_cli("run", study, "--out", tmp_path / "out")
@@ -162,6 +163,7 @@ def test_search_runs_budget_then_confirms_top_arms_over_fresh_seeds(write_study,
     assert code == 0 and "seed=" not in stdout
 
 
+@pytest.mark.slow
 def test_search_with_pruning_records_pruned_runs_with_their_epoch(write_study, run_cli, tmp_path):
     text = HEAD.replace("epochs = 3", "epochs = 8").replace("seeds = 2", "seeds = 2") + '''
 [design]
@@ -183,6 +185,7 @@ range = { low = 0.00001, high = 0.05, log = true }
     assert pruned["test_accuracy"].isna().all()  # a censored run is never reported as finished
 
 
+@pytest.mark.slow
 def test_pareto_exhaustive_and_nsga2(write_study, run_cli, tmp_path):
     exhaustive = HEAD + '[design]\nkind = "pareto"\n' + FOUR.split("[factors.l2]")[0]
     code, _, stderr = run_cli("run", write_study(exhaustive), "--out", tmp_path / "a")
@@ -204,6 +207,7 @@ dropout = { rate = { low = 0.05, high = 0.6 } }
     assert len(table) == 5 and (table["stage"] == "search").all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text,needles", [
     ('[design]\nkind = "leave_one_uot"\n', ["design.kind", "did you mean 'leave_one_out'"]),
     ('[design]\nkind = "search"\nbudget = 0\n' + SEARCH.split("confirm_top = 3")[1],
@@ -222,6 +226,7 @@ def test_bad_designs_fail_at_validation(write_study, run_cli, tmp_path, text, ne
         assert needle in stderr, (needle, stderr)
 
 
+@pytest.mark.slow
 def test_plan_prints_arms_runs_and_a_calibrated_estimate(write_study, run_cli, tmp_path):
     study = write_study(HEAD + '[design]\nkind = "leave_one_out"\n' + FOUR)
     code, stdout, stderr = run_cli("plan", study)
@@ -277,7 +282,7 @@ def test_single_level_factor_is_constant_and_not_in_names(write_study, registry)
                         registry)
     arms = factorial(config)
     assert len(arms) == 12
-    assert all(("norm", "batchnorm") == (a.components[0].kind, a.components[0].name) for a in arms)
+    assert all((a.components[0].kind, a.components[0].name) == ("norm", "batchnorm") for a in arms)
     assert not any("batchnorm" in a.name for a in arms)
 
 

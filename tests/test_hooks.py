@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from support import TINY
 
 from ablate import hookspecs
-from conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("ablate_"))
@@ -19,7 +20,7 @@ def test_every_hook_is_documented_and_tested():
     guide = (ROOT / "docs" / "plugins.md").read_text()
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py") if p.name != "test_hooks.py")
     tests += "\n".join(p.read_text() for p in (ROOT / "tests" / "fixtures").rglob("*.py"))
-    assert len(HOOKS) == 13
+    assert len(HOOKS) == 15
     for hook in HOOKS:
         assert f"`{hook}(" in guide, f"{hook} is missing from docs/plugins.md"
         assert re.search(rf"\b{hook}\b", tests) or hook in RECORDER, f"{hook} has no test"
@@ -48,6 +49,7 @@ def ablate_register_augmentations(registry):
 '''
 
 
+@pytest.mark.slow
 def test_augmentation_sees_every_training_batch_and_nothing_else(write_study, run_cli, tmp_path):
     import sys
 

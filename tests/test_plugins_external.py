@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import TINY
 
 from ablate.errors import UserError
 from ablate.manager import build_registry, make_plugin_manager
-from conftest import TINY
 
 FIXTURE = Path(__file__).parent / "fixtures" / "extra_plugin"
 
@@ -34,6 +34,7 @@ def _ablate(env, *args, cwd=None):
                           text=True, env=env, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_installed_distribution_is_listed_and_usable(installed_plugin, write_study, tmp_path):
     listing = _ablate(installed_plugin, "plugins")
     assert listing.returncode == 0, listing.stderr
@@ -47,6 +48,7 @@ def test_installed_distribution_is_listed_and_usable(installed_plugin, write_stu
     assert set(table["norm"]) == {"none", "scalenorm"} and (table["status"] == "complete").all()
 
 
+@pytest.mark.slow
 def test_without_the_distribution_the_name_is_unknown(write_study, run_cli):
     code, _, stderr = run_cli("run", write_study(TINY.replace('"batchnorm"]', '"scalenorm"]')))
     assert code == 2 and "unknown norm 'scalenorm'" in stderr
@@ -73,6 +75,7 @@ def ablate_register_regularizers(registry):
 '''
 
 
+@pytest.mark.slow
 def test_study_names_a_local_plugin_file(write_study, run_cli, tmp_path):
     (tmp_path / "my_plugin.py").write_text(LOCAL)
     text = TINY.replace('seeds = 2', 'seeds = 1\nplugins = ["my_plugin.py"]').replace(
@@ -84,6 +87,7 @@ def test_study_names_a_local_plugin_file(write_study, run_cli, tmp_path):
     assert table.loc["shrink", "train_accuracy"] < table.loc["baseline", "train_accuracy"] - 0.3
 
 
+@pytest.mark.slow
 def test_missing_local_plugin_file_is_a_user_error(write_study, run_cli):
     code, _, stderr = run_cli("run", write_study(TINY.replace("seeds = 2", 'seeds = 2\nplugins = ["gone.py"]')))
     assert code == 2 and "gone.py" in stderr and "does not exist" in stderr
@@ -149,6 +153,7 @@ def ablate_register_stopping_rules(registry):
 '''
 
 
+@pytest.mark.slow
 def test_local_file_can_add_a_dataset_a_model_and_a_stopping_rule(write_study, run_cli, tmp_path):
     (tmp_path / "kinds.py").write_text(KINDS_PLUGIN)
     study = write_study('''

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_report_page import EVIL, _study  # noqa: E402
+from support import EVIL, _study
 
-from ablate.report import write_report  # noqa: E402
-from ablate.report.compare import write_compare  # noqa: E402
+from ablate.report import write_report
+from ablate.report.compare import write_compare
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "chrome")
 
@@ -83,7 +83,7 @@ def open_in_chromium(folder: Path, page: str, tmp_path: Path) -> tuple[dict, lis
 def test_report_renders_in_chromium_with_every_figure_and_no_console_error(tmp_path):
     arms = ["baseline", f"bn {EVIL}", "layernorm", "dropout"]
     table, histories, meta = _study(arms, [0, 1, 2], failed={("layernorm", 1)})
-    meta = {**meta, "baseline": "baseline"}
+    meta = meta.replace(baseline="baseline")
     out = tmp_path / "report"
     write_report(out, table, histories, meta)
     imgs = re.findall(r"<img ", (out / "index.html").read_text(encoding="utf-8"))
@@ -114,7 +114,7 @@ def test_compare_page_renders_in_chromium(tmp_path):
     studies = []
     for name, arms in (("s1", ["baseline", "bn"]), ("s2", ["baseline", "dropout", "wd"])):
         table, histories, meta = _study(arms, [0, 1])
-        studies.append((tmp_path / name, table, {**meta, "name": name}))
+        studies.append((tmp_path / name, table, meta.replace(name=name)))
     out = tmp_path / "compare"
     out.mkdir()
     write_compare(out, studies)

@@ -25,7 +25,7 @@ def report_cli(*argv) -> int:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A TINY study trained once by `ablate run` (about 3 s) and shared by this module's tests."""
-    from conftest import TINY
+    from support import TINY
 
     from ablate.cli import main
 
@@ -37,6 +37,7 @@ def finished(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_reproduces_the_tables_byte_for_byte(finished, tmp_path, capsys):
     original = {name: (finished / name).read_bytes() for name in TABLES}
     assert report_cli("report", finished, "--out", tmp_path / "rebuilt") == 0
@@ -52,6 +53,7 @@ def test_report_reproduces_the_tables_byte_for_byte(finished, tmp_path, capsys):
     assert "written from stored runs" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_report_from_a_storage_url_and_study_choice(finished, tmp_path, capsys):
     db = tmp_path / "copy.db"
     shutil.copy(finished / "study.db", db)
@@ -82,6 +84,7 @@ def test_report_user_mistakes_exit_2(tmp_path, capsys, source, message):
     assert not (tmp_path / "missing.db").exists()  # reading never creates a database
 
 
+@pytest.mark.slow
 def test_compare_puts_studies_side_by_side(finished, tmp_path, capsys):
     second = tmp_path / "second"
     second.mkdir()
@@ -93,7 +96,7 @@ def test_compare_puts_studies_side_by_side(finished, tmp_path, capsys):
     arms = pd.read_csv(finished / "results.csv")["arm"].nunique()
     assert len(board) == 2 * arms
     assert sorted(board["study"].unique()) == sorted([f"tiny ({finished})", f"tiny ({second})"])
-    assert list(board["test_mean"]) == sorted(board["test_mean"], reverse=True)
+    assert list(board["val_mean"]) == sorted(board["val_mean"], reverse=True)  # chosen on validation
     html = (out / "compare.html").read_text(encoding="utf-8")
     assert html.count('<tr class="arm-row"') == 2 * arms and (out / "fig_compare.png").is_file()
     capsys.readouterr()

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ablate.record import StudyRecord
 from ablate.report import effects
 from ablate.report.analysis import analyse
 
@@ -31,6 +32,8 @@ def _table(seeds=4, wobble=0.002, failed=()):
 
 META = {"factors": ["l2", "early_stopping"], "baseline": "baseline",
         "arms": ["baseline", "es", "l2", "l2 + es"]}
+RECORD = StudyRecord(name="l2 x es", factors=("l2", "early_stopping"), baseline="baseline",
+                     arms=("baseline", "es", "l2", "l2 + es"))
 
 
 def test_levels_fold_subparameters_into_the_factor():
@@ -55,33 +58,32 @@ def test_main_effects_average_within_seed_then_across_seeds():
 
 
 def test_interaction_contrast_finds_the_overlap():
-    table = _table()
-    levels = effects.factor_levels(table, META["factors"])
-    ref = effects.reference_levels(levels, table, "baseline")
-    assert ref == {"l2": "none", "early_stopping": "none"}
-    (it,) = effects.interactions(table, levels, ["l2", "early_stopping"], ref, "test_accuracy")
-    assert (it.a, it.b, it.n) == ("l2(weight=0.0001)", "es", 4)
-    assert it.effect_a == pytest.approx(0.02) and it.effect_b == pytest.approx(0.02)
+    """Both changes help by 2 points alone and 3.1 together: two helps overlapping (redundancy),
+    read from the effects, not from the sign of the contrast."""
+    an = analyse(_table(), RECORD, descriptive=False)
+    assert an.reference == {"l2": "none", "early_stopping": "none"}
+    (it,) = an.interactions
+    assert (it.level, it.other_level) == ("l2(weight=0.0001)", "es")
+    assert it.alone_a == pytest.approx(0.02) and it.alone_b == pytest.approx(0.02)
     assert it.joint == pytest.approx(0.03 + 0.001)  # wobble averages to +0.1 point
-    assert it.contrast == pytest.approx(-0.01 + 0.001)
-    assert it.high < 0
-    assert it.verdict == "less than additive: they overlap"
-    text = effects.interaction_sentence(it)
-    assert "alone +2.0 and +2.0 points, together +3.1; interaction -0.9 points" in text
+    assert it.estimate == pytest.approx(-0.01 + 0.001)
+    assert it.high < 0 and it.significant
+    assert it.verdict == ("redundancy", "redundancy: helps overlap")
+    from ablate.report.findings import interaction_sentence
+    text = interaction_sentence(it)
+    assert "alone +2.0 and +2.0 points, together +3.1, against +4.0 if they added up; interaction -0.9" in text
 
 
 def test_interaction_without_variance_or_seeds_claims_nothing():
-    table = _table(seeds=3, wobble=0.0)  # the same contrast on every seed
-    levels = effects.factor_levels(table, META["factors"])
-    ref = effects.reference_levels(levels, table, "baseline")
-    (it,) = effects.interactions(table, levels, ["l2", "early_stopping"], ref, "test_accuracy")
-    assert it.contrast == pytest.approx(-0.01) and math.isnan(it.low)
-    assert it.verdict.startswith("too few seeds to tell")
-    # One seed where all four cells completed: no interval either.
-    table = _table(seeds=2, failed={("l2 + es", 1)})
-    levels = effects.factor_levels(table, META["factors"])
-    (it,) = effects.interactions(table, levels, ["l2", "early_stopping"], ref, "test_accuracy")
-    assert it.n == 1 and it.verdict == "too few seeds to tell (n=1)"
+    an = analyse(_table(seeds=3, wobble=0.0), RECORD, descriptive=False)  # exactly additive on every seed
+    (it,) = an.interactions
+    assert it.estimate == pytest.approx(-0.01) and math.isnan(it.low)
+    assert not it.tested and not it.significant and "no seed-to-seed variation" in it.note
+    assert it.verdict[0] == "untested"
+    # One seed where all four cells completed, and nothing left over to estimate noise from.
+    an = analyse(_table(seeds=2, wobble=0.0, failed={("l2 + es", 1)}), RECORD, descriptive=False)
+    (it,) = an.interactions
+    assert not it.tested and not it.significant
 
 
 def test_fanova_ranks_the_factor_that_matters():
@@ -111,9 +113,10 @@ def test_pareto_front_keeps_only_undominated_arms():
 
 
 def test_analyse_without_baseline_skips_comparisons_with_a_note():
-    an = analyse(_table(), {**META, "baseline": None})
+    an = analyse(_table(), RECORD.replace(baseline=None))
     assert an.comparisons == {} and "no baseline" in an.baseline_note
     assert an.varied == ["l2", "early_stopping"] and len(an.interactions) == 1
-    an = analyse(_table(), META)
+    an = analyse(_table(), RECORD)
     assert set(an.comparisons) == {"test_accuracy", "gap"}
-    assert an.fanova and an.fanova_note == ""  # 16 runs, two factors: fANOVA applies
+    assert set(an.shares) == {"l2", "early_stopping"}  # a crossed grid: exact shares with intervals
+    assert all(lo <= share <= hi for share, lo, hi in an.shares.values())

@@ -5,6 +5,7 @@ import re
 
 import pandas as pd
 
+from ablate.record import StudyRecord
 from ablate.report import write_report
 from ablate.report.analysis import analyse
 from ablate.report.exports import leaderboard_md, leaderboard_tex, md, summary_md, tex
@@ -24,9 +25,9 @@ def _table():
                          "loss_gap": 0.1 if ok else math.nan, "epochs": 5 if ok else 0,
                          "stop_reason": "max_epochs" if ok else "", "seconds": 1.0,
                          "failure": "" if ok else "boom"})
-    meta = {"name": "Odd | study", "question": "Does *weight decay* help?", "factors": ["reg"],
-            "baseline": "baseline", "arms": ["baseline", ODD, "dead"], "seeds": [0, 1, 2]}
-    return pd.DataFrame(rows), meta
+    record = StudyRecord(name="Odd | study", question="Does *weight decay* help?", factors=("reg",),
+                         baseline="baseline", arms=("baseline", ODD, "dead"), seeds=(0, 1, 2))
+    return pd.DataFrame(rows), record
 
 
 def test_markdown_table_has_one_escaped_row_per_arm():
@@ -36,7 +37,7 @@ def test_markdown_table_has_one_escaped_row_per_arm():
     cells = [len(re.findall(r"(?<!\\)\|", line)) for line in lines]  # unescaped pipes
     assert len(set(cells)) == 1  # a "|" in an arm name cannot add a column
     assert md(ODD) in lines[2] and lines[2].startswith("| 1 | ")  # best arm first
-    assert r"wd\|1e-4 & 50% \_x\_ \<b\>#1\</b\> $" == md(ODD)
+    assert md(ODD) == r"wd\|1e-4 & 50% \_x\_ \<b\>#1\</b\> $"
     assert "| 3 | dead |" in text and "| 3 |" in lines[-1]  # failed arm listed last with its count
 
 

@@ -2,52 +2,17 @@
 
 import re
 
-import numpy as np
-import pandas as pd
 import pytest
+from support import EVIL, _study
 
+from ablate.record import StudyRecord
 from ablate.report import write_report
 
-EVIL = "<script>alert(1)</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Always written (a placeholder when empty), so the page never links to a missing file.
 FIGURES = ["fig_arms.png", "fig_learning_curves.png", "fig_loss_curves.png", "fig_accuracy_vs_gap.png"]
 
 
-def _study(arms, seeds, failed=(), norms=None):
-    """Synthetic table + histories; early-stopped runs get shorter histories."""
-    rng = np.random.default_rng(0)
-    rows, histories = [], []
-    for a, arm in enumerate(arms):
-        for seed in seeds:
-            norm = (norms or {}).get(arm, f"norm{a}")
-            if (arm, seed) in failed:
-                rows.append({"arm": arm, "seed": seed, "status": "failed", "norm": norm,
-                             "dropout.rate": np.nan, **{k: np.nan for k in _METRICS},
-                             "epochs": 0, "stop_reason": "", "seconds": 0.5,
-                             "failure": f"RuntimeError: {EVIL} diverged"})
-                continue
-            test = 0.8 + 0.03 * a + rng.normal(0, 0.01)
-            train = test + 0.02 + 0.01 * (a % 3) + rng.normal(0, 0.005)
-            epochs = 6 + (seed % 3) * 2
-            rows.append({"arm": arm, "seed": seed, "status": "complete", "norm": norm,
-                         "dropout.rate": 0.5 if a == 1 else np.nan,
-                         "train_accuracy": train, "val_accuracy": test + 0.005, "test_accuracy": test,
-                         "gap": train - test, "train_loss": 0.2, "val_loss": 0.35, "test_loss": 0.4,
-                         "loss_gap": 0.2, "epochs": epochs,
-                         "stop_reason": "early_stopping" if epochs < 10 else "max_epochs",
-                         "seconds": 3.0, "failure": ""})
-            histories.append({"arm": arm, "seed": seed, "history": [
-                {"epoch": e, "train_loss": 1 / e, "train_accuracy": train * (1 - 0.5 / e),
-                 "val_loss": 1.2 / e, "val_accuracy": test * (1 - 0.5 / e)}
-                for e in range(1, epochs + 1)]})
-    meta = {"name": f"Norm study {EVIL}", "question": "Does normalization help?",
-            "dataset": "mnist1d", "model": "mlp", "arms": list(arms), "factors": ["norm", "dropout"],
-            "baseline": arms[0], "seeds": list(seeds), "device": "cpu",
-            "versions": {"torch": "2.3.0", "ablate": "0.1.0"}, "seconds": 3725.0,
-            "started": "2024-01-01T00:00:00", "train": {"epochs": 10, "lr": 0.001},
-            "runs_total": len(arms) * len(seeds)}
-    return pd.DataFrame(rows), histories, meta
 
 
 _METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
@@ -75,8 +40,8 @@ def _arm_column(html):
 
 def test_report_three_arms_with_failure_and_escaping(tmp_path):
     arms = ["baseline", f"bn {EVIL}", "layernorm"]
-    table, histories, meta = _study(arms, [0, 1, 2], failed={("layernorm", 1)})
-    path = write_report(tmp_path / "report", table, histories, meta)
+    table, histories, record = _study(arms, [0, 1, 2], failed={("layernorm", 1)})
+    path = write_report(tmp_path / "report", table, histories, record)
     assert path == tmp_path / "report" / "index.html"
     html = _check_files(path.parent)
 
@@ -98,17 +63,17 @@ def test_report_three_arms_with_failure_and_escaping(tmp_path):
 
 def test_report_one_seed_and_all_failed_arm(tmp_path):
     arms = ["a", "b", "dead"]
-    table, histories, meta = _study(arms, [7], failed={("dead", 7)})
-    meta = {k: v for k, v in meta.items() if k not in ("versions", "train", "seconds", "question")}
-    html = _check_files(write_report(tmp_path, table, histories, meta).parent)
+    table, histories, record = _study(arms, [7], failed={("dead", 7)})
+    record = record.replace(versions={}, train={}, last_command={}, question="")
+    html = _check_files(write_report(tmp_path, table, histories, record).parent)
     assert html.count('<tr class="arm-row"') == 3
     assert "(n=1)" in html
     assert _arm_column(html) == ["b", "a", "dead"]  # no completed run: listed last
 
 
 def test_report_with_minimal_meta_and_no_completed_runs(tmp_path):
-    table, histories, meta = _study(["x"], [0, 1], failed={("x", 0), ("x", 1)})
-    html = _check_files(write_report(tmp_path, table, [], {"arms": ["x"]}).parent)
+    table, histories, record = _study(["x"], [0, 1], failed={("x", 0), ("x", 1)})
+    html = _check_files(write_report(tmp_path, table, [], StudyRecord(name="", arms=("x",))).parent)
     assert html.count('<tr class="arm-row"') == 1
     assert "0 completed / 2 failed / 2 total" in html
 
@@ -116,8 +81,8 @@ def test_report_with_minimal_meta_and_no_completed_runs(tmp_path):
 @pytest.mark.parametrize("name", ["x" * 120, "norm=batchnorm,dropout=0.5,$weird$_label",
                                   "say \"hi\" & 'bye'"])
 def test_long_or_odd_arm_names_render(tmp_path, name):
-    table, histories, meta = _study([name, "b"], [0, 1])
-    html = _check_files(write_report(tmp_path, table, histories, meta).parent)
+    table, histories, record = _study([name, "b"], [0, 1])
+    html = _check_files(write_report(tmp_path, table, histories, record).parent)
     assert html.count('<tr class="arm-row"') == 2
     assert len(_arm_column(html)) == 2  # quotes in names cannot break out of the attribute
 
@@ -128,12 +93,12 @@ def test_new_sections_escape_names_from_study_files_and_plugins(tmp_path):
     arms = ["baseline", f"wd {EVIL}", "bn", f"bn + wd {EVIL}"]
     levels = {"baseline": ("none", "none"), arms[1]: ("none", EVIL), "bn": ("bn", "none"),
               arms[3]: ("bn", EVIL)}
-    table, histories, meta = _study(arms, [0, 1, 2])
+    table, histories, record = _study(arms, [0, 1, 2])
     table["norm"] = [levels[a][0] for a in table["arm"]]
     table[evil_factor] = [levels[a][1] for a in table["arm"]]
-    meta = {**meta, "factors": ["norm", evil_factor], "baseline": "baseline"}
+    record = record.replace(factors=("norm", evil_factor), baseline="baseline")
     out = tmp_path / "r"
-    html = _check_files(write_report(out, table, histories, meta).parent)
+    html = _check_files(write_report(out, table, histories, record).parent)
     assert "<script" not in html
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
     for section in ('id="comparison-test_accuracy"', 'id="comparison-gap"', 'id="main-effects"',
@@ -148,9 +113,9 @@ def test_new_sections_escape_names_from_study_files_and_plugins(tmp_path):
 
 
 def test_no_baseline_and_single_factor_say_so(tmp_path):
-    table, histories, meta = _study(["a", "b"], [0, 1])
-    meta = {**meta, "baseline": None}
-    html = _check_files(write_report(tmp_path, table, histories, meta).parent)
+    table, histories, record = _study(["a", "b"], [0, 1])
+    record = record.replace(baseline=None)
+    html = _check_files(write_report(tmp_path, table, histories, record).parent)
     assert "This study has no baseline arm" in html
     assert 'id="comparison-' not in html
     assert "fANOVA needs at least two factors" in html

@@ -77,7 +77,7 @@ META = {"arms": ["base", "broken", "bn", "ln"], "factors": ["norm"], "baseline":
 
 
 def test_leaderboard_order_counts_and_reasons(table):
-    board = leaderboard(table, META)
+    board = leaderboard(table, META["arms"], META["factors"])
     assert list(board["arm"]) == ["bn", "ln", "base", "broken"]
     by = board.set_index("arm")
     assert by.loc["bn", "n_complete"] == 2 and by.loc["bn", "n_failed"] == 1
@@ -96,8 +96,18 @@ def test_leaderboard_order_counts_and_reasons(table):
 def test_leaderboard_ties_keep_design_order_and_include_subparameters():
     rows = [_run("b", 0, 0.9, reg="dropout", **{"reg.rate": 0.5}),
             _run("a", 0, 0.9, reg="none", **{"reg.rate": None})]
-    board = leaderboard(pd.DataFrame(rows), {"arms": ["b", "a"], "factors": ["reg"]})
+    board = leaderboard(pd.DataFrame(rows), ["b", "a"], ["reg"])
     assert list(board["arm"]) == ["b", "a"]
     assert board.loc[0, "reg.rate"] == 0.5
     assert pd.isna(board.loc[1, "reg.rate"])  # not applicable to "none"
     assert math.isnan(board.loc[0, "test_low"])  # one seed: no interval
+
+
+def test_leaderboard_ranks_on_validation_not_test_accuracy():
+    """An arm that is best on test but not on validation is not ranked first: choosing on
+    test accuracy would report a number that was also used to choose."""
+    rows = [_run("val_best", s, 0.80) for s in range(2)] + [_run("test_best", s, 0.85) for s in range(2)]
+    table = pd.DataFrame(rows)
+    table.loc[table["arm"] == "val_best", "val_accuracy"] = 0.95
+    board = leaderboard(table, ["test_best", "val_best"], [])
+    assert list(board["arm"]) == ["val_best", "test_best"]

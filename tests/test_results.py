@@ -54,3 +54,36 @@ def test_results_keep_full_precision(tmp_path):
     write_tables(tmp_path, table, [], StudyRecord(name="x"))
     back = pd.read_csv(tmp_path / "results.csv")
     assert list(back["lr"]) == [0.002, 0.0020000002]
+
+
+@pytest.mark.slow
+def test_the_last_point_of_each_train_curve_is_the_leaderboards_train_accuracy(write_study, run_cli, tmp_path):
+    """Dropout 0.5, no early stopping or augmentation: the curves plot eval-mode
+    accuracy on the full training split, the leaderboard's own quantity."""
+    import json
+
+    text = """
+        [study]
+        seeds = 2
+        [data]
+        name = "digits"
+        [model]
+        name = "mlp"
+        hidden = [32]
+        [train]
+        epochs = 5
+        [factors.dropout]
+        kind = "regularizer"
+        levels = ["none", "dropout"]
+        dropout = { rate = 0.5 }
+        """
+    code, _, err = run_cli("run", write_study(text), "--out", tmp_path / "out")
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "out" / "results.csv").set_index(["arm", "seed"])
+    runs = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
+    assert len(runs) == 4
+    for run in runs:
+        last = run["history"][-1]
+        assert last["train_accuracy"] == table.loc[(run["arm"], run["seed"]), "train_accuracy"]
+        if run["arm"] == "dropout":  # what the optimiser saw with dropout on is lower, and kept apart
+            assert last["running_accuracy"] < last["train_accuracy"]

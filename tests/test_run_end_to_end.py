@@ -9,8 +9,8 @@ import sys
 import time
 
 import pandas as pd
-
-from conftest import TINY
+import pytest
+from support import TINY
 
 REQUIRED = ["arm", "seed", "status", "norm", "dropout", "train_accuracy", "val_accuracy",
             "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "epochs", "stop_reason",
@@ -19,6 +19,7 @@ METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss
            "test_loss", "epochs", "stop_reason"]
 
 
+@pytest.mark.slow
 def test_run_writes_report_tables_and_figures(write_study, run_cli, tmp_path):
     out = tmp_path / "out"
     code, stdout, stderr = run_cli("run", write_study(), "--out", out)
@@ -40,6 +41,7 @@ def test_run_writes_report_tables_and_figures(write_study, run_cli, tmp_path):
     assert "Does dropout help a tiny MLP on digits?" in html
 
 
+@pytest.mark.slow
 def test_rerun_trains_nothing_and_adds_no_rows(write_study, run_cli, tmp_path):
     study, out = write_study(), tmp_path / "out"
     assert run_cli("run", study, "--out", out)[0] == 0
@@ -53,6 +55,7 @@ def test_rerun_trains_nothing_and_adds_no_rows(write_study, run_cli, tmp_path):
     pd.testing.assert_frame_equal(first[METRICS], again[METRICS])
 
 
+@pytest.mark.slow
 def test_changing_training_settings_makes_new_runs(write_study, run_cli, tmp_path):
     out = tmp_path / "out"
     assert run_cli("run", write_study(), "--out", out)[0] == 0
@@ -62,6 +65,7 @@ def test_changing_training_settings_makes_new_runs(write_study, run_cli, tmp_pat
     assert len(table) == 8 and (table["epochs"] == 3).all()
 
 
+@pytest.mark.slow
 def test_same_seeds_give_identical_metrics(write_study, run_cli, tmp_path):
     study = write_study(TINY + '\n[factors.stop]\nkind = "stopping"\nlevels = ["early_stopping"]\n'
                         'early_stopping = { patience = 1 }\n')
@@ -72,6 +76,7 @@ def test_same_seeds_give_identical_metrics(write_study, run_cli, tmp_path):
     pd.testing.assert_frame_equal(a[["arm", "seed", *METRICS]], b[["arm", "seed", *METRICS]])
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_only_the_missing_runs(write_study, tmp_path):
     study = write_study(TINY.replace("epochs = 4", "epochs = 12").replace("seeds = 2", "seeds = 3"))
     out = tmp_path / "out"

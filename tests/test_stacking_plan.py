@@ -72,3 +72,9 @@ def test_groups_are_cut_to_what_fits_in_memory(registry, monkeypatch):
     monkeypatch.setattr(stacked_plan, "free_bytes", lambda device: room)
     groups = group_runs([spec.with_seed(s) for s in range(5)], registry, CPU)
     assert [len(g) for g in groups] == [2, 2, 1]
+
+
+def test_anything_that_carries_a_spec_can_be_grouped(registry):
+    spec = make_spec(registry)
+    planned = [(f"run {s}", spec.with_seed(s)) for s in range(3)]
+    assert group_runs(planned, registry, CPU, spec_of=lambda run: run[1]) == [planned]

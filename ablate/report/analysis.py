@@ -3,54 +3,102 @@ HTML page, the figures and the Markdown/LaTeX exports cannot disagree."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ablate.report import effects, paired, stats
+from ablate.record import StudyRecord
+from ablate.report.bootstrap import pareto_frequency, share_intervals
+from ablate.report.claims import BEST, INTERACTION, Claim, Family, arm_levels, family
+from ablate.report.effects import (
+    LevelStat,
+    factor_levels,
+    fanova,
+    main_effects,
+    pareto_front,
+    reference_levels,
+    varied_factors,
+)
+from ablate.report.paired import METRICS, Comparison, against_baseline
+from ablate.report.stats import factor_columns, leaderboard
 
 
 @dataclass
 class Analysis:
-    meta: dict
+    record: StudyRecord
     table: pd.DataFrame
-    board: pd.DataFrame
+    board: pd.DataFrame  # one row per arm, best mean validation accuracy first
     columns: list[str]  # factor columns of the leaderboard, sub-parameters included
     baseline: str | None
     baseline_note: str
-    comparisons: dict[str, list[paired.Comparison]]
+    comparisons: dict[str, list[Comparison]]
     levels: pd.DataFrame
     varied: list[str]
-    reference: dict
-    main_effects: dict[str, dict[str, list[effects.LevelStat]]]
-    interactions: list[effects.Interaction]
-    fanova: dict[str, float]
-    fanova_note: str
-    pareto: list[str]
+    reference: dict[str, str]
+    main_effects: dict[str, dict[str, list[LevelStat]]]
+    family: Family
+    best: str | None  # highest mean validation accuracy (never chosen on test)
+    fanova: dict[str, float] = field(default_factory=dict)
+    fanova_note: str = ""
+    shares: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    pareto: list[str] = field(default_factory=list)
+    pareto_freq: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def interactions(self) -> list[Claim]:
+        return [c for c in self.family.claims if c.kind == INTERACTION]
+
+    @property
+    def near_best(self) -> set[str]:
+        """Arms the data cannot tell apart from the best on validation accuracy."""
+        return {c.subject for c in self.family.claims if c.kind == BEST and not c.significant}
 
 
-def analyse(table: pd.DataFrame, meta: Mapping) -> Analysis:
-    meta = dict(meta or {})
-    board = stats.leaderboard(table, meta)
+def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) -> Analysis:
+    """All statistics. ``descriptive=False`` computes only what the Findings need (the leaderboard
+    and the claims), skipping the tables and summaries that claim nothing (against-baseline
+    rows, level means, fANOVA, bootstraps), so Findings take milliseconds, e.g. over many
+    simulated studies."""
+    factors = list(record.factors)
+    board = leaderboard(table, record.arms, factors)
     arms = [str(a) for a in board.get("arm", [])]
-    baseline, note = _baseline(meta, arms)
-    comparisons = {m: paired.against_baseline(table, baseline, arms, m) for m in paired.METRICS} \
-        if baseline else {}
-    levels = effects.factor_levels(table, meta.get("factors") or []) if len(table) else pd.DataFrame()
-    varied = effects.varied_factors(levels)
-    ref = effects.reference_levels(levels, table, baseline)
-    mains = {m: effects.main_effects(table, levels, varied, m) for m in ("test_accuracy", "gap")}
-    inter = effects.interactions(table, levels, varied, ref, "test_accuracy")
-    imp, imp_note = effects.fanova(table, levels, varied) if varied else (
-        {}, "fANOVA needs at least two factors with more than one level; this study has none.")
-    return Analysis(meta, table, board, stats.factor_columns(table, meta.get("factors") or []),
-                    baseline, note, comparisons, levels, varied, ref, mains, inter, imp, imp_note,
-                    effects.pareto_front(board))
+    baseline, note = _baseline(record.baseline, arms)
+    levels = factor_levels(table, factors) if len(table) else pd.DataFrame()
+    varied = varied_factors(levels)
+    ref = {str(k): str(v) for k, v in reference_levels(levels, table, baseline).items()}
+    best = _best(board)
+    fam = family(table, levels, varied, ref, baseline, arms, best)
+    an = Analysis(record, table, board, factor_columns(table, factors), baseline, note, {}, levels, varied,
+                  ref, {}, fam, best)
+    if descriptive:
+        _describe(an)
+    return an
 
 
-def _baseline(meta: Mapping, arms: list[str]) -> tuple[str | None, str]:
-    base = meta.get("baseline")
+def _describe(an: Analysis) -> None:
+    """Against-baseline rows, level means, fANOVA, variance shares and the Pareto front (with a
+    bootstrap over seeds): everything shown that the Findings do not claim from."""
+    if an.baseline:
+        arms = [str(a) for a in an.board["arm"]]
+        an.comparisons = {m: against_baseline(an.table, an.baseline, arms, m) for m in METRICS}
+    an.main_effects = {m: main_effects(an.table, an.levels, an.varied, m) for m in ("test_accuracy", "gap")}
+    done = [a for a, n in zip(an.board.get("arm", []), an.board.get("n_complete", [])) if n > 0]
+    if an.family.crossed and len(an.varied) >= 2:  # a complete grid: the exact decomposition
+        lv = arm_levels(an.table, an.levels, an.varied)
+        an.shares = share_intervals(an.table, done, [lv[a] for a in done], an.varied)
+    else:  # elsewhere Optuna's forest estimates it (no interval: a forest per resample is too slow)
+        an.fanova, an.fanova_note = fanova(an.table, an.levels, an.varied) if an.varied else (
+            {}, "fANOVA needs at least two factors with more than one level; this study has none.")
+    an.pareto = pareto_front(an.board)
+    an.pareto_freq = pareto_frequency(an.table, done)
+
+
+def _best(board: pd.DataFrame) -> str | None:
+    ok = board[board["val_mean"].notna()] if len(board) else board
+    return str(ok["arm"].iloc[0]) if len(ok) else None
+
+
+def _baseline(base: str | None, arms: list[str]) -> tuple[str | None, str]:
     if not base:
         return None, ("This study has no baseline arm (no all-off arm and no study.baseline), "
                       "so arms are not compared pairwise.")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ablate.report import fmt
+from ablate.report.fmt import finite, points, value
 from ablate.report.stats import COMPLETE, is_present, mean_ci
 
 MIN_FANOVA_RUNS = 8  # fewer completed runs than this gives the forest nothing to split on
@@ -53,7 +53,7 @@ class Interaction:
 
     @property
     def verdict(self) -> str:
-        if not (fmt.finite(self.low) and fmt.finite(self.high)):
+        if not (finite(self.low) and finite(self.high)):
             return f"too few seeds to tell (n={self.n})"
         if self.low <= 0 <= self.high:
             return "consistent with adding up (interval includes 0)"
@@ -69,8 +69,8 @@ def factor_levels(table: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
         subs = [c for c in table.columns if isinstance(c, str) and c.startswith(f + ".")]
         labels = []
         for rec in table[[f, *subs]].to_dict("records"):
-            base = fmt.value(rec[f])
-            extra = [f"{c[len(f) + 1:]}={fmt.value(rec[c])}" for c in subs if is_present(rec[c])]
+            base = value(rec[f])
+            extra = [f"{c[len(f) + 1:]}={value(rec[c])}" for c in subs if is_present(rec[c])]
             labels.append(f"{base}({','.join(extra)})" if extra else base)
         out[f] = labels
     return out
@@ -169,10 +169,10 @@ def interactions(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[st
 
 
 def interaction_sentence(it: Interaction) -> str:
-    return (f"{it.f}={it.a} with {it.g}={it.b}: alone {fmt.points(it.effect_a)} and "
-            f"{fmt.points(it.effect_b)} points, together {fmt.points(it.joint)}; interaction "
-            f"{fmt.points(it.contrast)} points" + (
-                f" (95% CI {fmt.points(it.low)} to {fmt.points(it.high)})" if fmt.finite(it.low) else "")
+    return (f"{it.f}={it.a} with {it.g}={it.b}: alone {points(it.effect_a)} and "
+            f"{points(it.effect_b)} points, together {points(it.joint)}; interaction "
+            f"{points(it.contrast)} points" + (
+                f" (95% CI {points(it.low)} to {points(it.high)})" if finite(it.low) else "")
             + f": {it.verdict}.")
 
 
@@ -191,10 +191,10 @@ def fanova(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str],
     if np.ptp(vals[ok].to_numpy(dtype=float)) == 0:
         return {}, "fANOVA skipped: test accuracy is the same in every run."
     import optuna
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
-    dists = {f: CategoricalDistribution(_order(levels, f)) for f in factors}
+    dists: dict[str, BaseDistribution] = {f: CategoricalDistribution(_order(levels, f)) for f in factors}
     trials = [optuna.trial.create_trial(params={f: levels.at[i, f] for f in factors}, distributions=dists,
                                         value=float(vals[i])) for i in table.index[ok]]
     logger = logging.getLogger("optuna")
@@ -217,7 +217,7 @@ def pareto_front(board: pd.DataFrame) -> list[str]:
     if board.empty:
         return []
     pts = [(str(a), t, g) for a, t, g in zip(board["arm"], board["test_mean"], board["gap_mean"])
-           if fmt.finite(t) and fmt.finite(g)]
+           if finite(t) and finite(g)]
     front = [a for a, t, g in pts
              if not any((t2 >= t and g2 <= g) and (t2 > t or g2 < g) for _, t2, g2 in pts)]
     order = {a: t for a, t, _ in pts}

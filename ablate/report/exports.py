@@ -8,13 +8,19 @@ comment out half a LaTeX line).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
-from ablate.report import effects, fmt, paired
+import pandas as pd
+
+from ablate.report.analysis import Analysis
+from ablate.report.effects import MAX_INTERACTION_ROWS
+from ablate.report.findings import findings, interaction_sentence, uncertainty
+from ablate.report.fmt import DASH, finite, fmt, format_pct_ci, format_seconds, value
+from ablate.report.paired import METRICS, summary_lines
 from ablate.report.stats import is_present
 
-MAX_FINDINGS = 5  # significant differences per metric in the findings; all are listed further down
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -30,7 +36,7 @@ def tex(text: object) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in " ".join(str(text).split()))
 
 
-def board_cells(an) -> tuple[list[str], list[list[str]]]:
+def board_cells(an: Analysis) -> tuple[list[str], list[list[str]]]:
     """Leaderboard headers and rows as plain strings, shared by every format."""
     headers = ["#", "Arm", *an.columns, "Seeds", "Test acc. [95% CI]", "Gap [95% CI]", "Loss gap",
                "Val. acc.", "Epochs", "Stop reasons", "Failed"]
@@ -39,17 +45,18 @@ def board_cells(an) -> tuple[list[str], list[list[str]]]:
         n = int(r["n_complete"])
         tag = an.baseline and str(r["arm"]) == an.baseline and an.baseline != "baseline"
         arm = str(r["arm"]) + (" (baseline)" if tag else "")
-        rows.append([str(i), arm, *[fmt.value(r.get(c)) for c in an.columns], str(n),
-                     fmt.format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
-                     fmt.format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
-                     fmt.fmt(r["loss_gap_mean"], "{:.3f}"),
-                     fmt.fmt(r["val_mean"] * 100 if fmt.finite(r["val_mean"]) else None, "{:.1f}%"),
-                     fmt.fmt(r["epochs_mean"], "{:.1f}"), str(r.get("stop_reasons") or fmt.DASH),
+        arm += " ≈ best" if str(r["arm"]) in an.near_best else ""
+        rows.append([str(i), arm, *[value(r.get(c)) for c in an.columns], str(n),
+                     format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
+                     format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
+                     fmt(r["loss_gap_mean"], "{:.3f}"),
+                     fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
+                     fmt(r["epochs_mean"], "{:.1f}"), str(r.get("stop_reasons") or DASH),
                      str(int(r["n_failed"]))])
     return headers, rows
 
 
-def leaderboard_md(an) -> str:
+def leaderboard_md(an: Analysis) -> str:
     headers, rows = board_cells(an)
     k = len(an.columns)
     right = {0, *range(2 + k, 8 + k), 9 + k}  # numbers right-aligned: rank, Seeds..Epochs, Failed
@@ -59,7 +66,7 @@ def leaderboard_md(an) -> str:
     return "\n".join(lines) + "\n"
 
 
-def leaderboard_tex(an) -> str:
+def leaderboard_tex(an: Analysis) -> str:
     """A booktabs table (\\usepackage{booktabs}); numbers in percent, mean [95% CI]."""
     headers, rows = board_cells(an)
     k = len(an.columns)
@@ -67,7 +74,7 @@ def leaderboard_tex(an) -> str:
     keep = [1, *range(2, 2 + k), *range(2 + k, 8 + k)]
     head = ["Arm", *(tex(c) for c in an.columns), "$n$", r"Test acc.\ (\%)", "Gap (pp)", "Loss gap",
             r"Val.\ acc.\ (\%)", "Epochs"]
-    name = str(an.meta.get("name") or "ablation study")
+    name = an.record.name or "ablation study"
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "study"
     out = [f"% ablate leaderboard for {tex(name)}; needs \\usepackage{{booktabs}}",
            r"\begin{table}[ht]", r"\centering",
@@ -84,110 +91,88 @@ def leaderboard_tex(an) -> str:
     return "\n".join(out) + "\n"
 
 
-def run_time(table) -> str:
+def run_time(table: pd.DataFrame) -> str:
     """Training time summed over the stored runs: unlike the wall time of the last
     `ablate run`, it does not shrink to seconds when a study is resumed or rebuilt."""
-    import pandas as pd
-
     if "seconds" not in table.columns or not len(table):
-        return fmt.DASH
+        return DASH
     total = pd.to_numeric(table["seconds"], errors="coerce").sum()
-    return f"{fmt.format_seconds(total)} summed over {len(table)} runs"
+    return f"{format_seconds(total)} summed over {len(table)} runs"
 
 
-def findings(an) -> list[str]:
-    """The answer first, in plain words: best arm, significant differences, non-additive pairs,
-    the most important factor, the Pareto front. Shared by index.html and summary.md."""
-    out = []
-    board = an.board[an.board["n_complete"] > 0] if len(an.board) else an.board
-    if len(board):
-        best = board.iloc[0]
-        out.append(f"Best mean test accuracy: {best['arm']}, "
-                   f"{fmt.format_pct_ci(best['test_mean'], best['test_low'], best['test_high'], int(best['n_complete']))}"
-                   f" over {int(best['n_complete'])} seeds.")
-    if an.baseline:
-        every = [c for comps in an.comparisons.values() for c in comps]
-        for metric, comps in an.comparisons.items():  # a few per metric; the rest below
-            sig = [c for c in comps if c.significant]
-            out += [paired.sentence(c) for c in sig[:MAX_FINDINGS]]
-            if len(sig) > MAX_FINDINGS:
-                out.append(f"… and {len(sig) - MAX_FINDINGS} more significant differences on "
-                           f"{paired.METRICS[metric][0]} (see Against the baseline).")
-        if any(c.significant for c in every):
-            pass  # said above
-        elif any(c.tested for c in every):
-            out.append(f"No arm differs significantly from {an.baseline} on test accuracy or generalization gap "
-                       f"after Holm correction (adjusted p ≥ {paired.ALPHA:g}).")
-        elif every:
-            out.append(f"No arm could be tested against {an.baseline}: too few shared seeds or no variance.")
-    else:
-        out.append(an.baseline_note)
-    strong = [it for it in an.interactions if fmt.finite(it.low) and not it.low <= 0 <= it.high]
-    out += [effects.interaction_sentence(it) for it in strong[:MAX_FINDINGS]]
-    if len(strong) > MAX_FINDINGS:
-        out.append(f"… and {len(strong) - MAX_FINDINGS} more pairs of levels that do not add up (see Factors).")
-    if an.interactions and not strong:
-        out.append("No pair of factors interacts beyond noise on test accuracy (every interaction's 95% CI "
-                   "includes 0): their effects are consistent with adding up.")
-    if an.fanova:
-        top, share = max(an.fanova.items(), key=lambda kv: kv[1])
-        out.append(f"fANOVA attributes the largest share of the variance of test accuracy to {top} ({share:.2f}).")
-    if an.pareto:
-        out.append("On the accuracy–gap Pareto front (no other arm has both higher accuracy and a lower gap): "
-                   + ", ".join(an.pareto) + ".")
-    return out
-
-
-def significance_lines(an) -> list[tuple[str, list[str]]]:
+def significance_lines(an: Analysis) -> list[tuple[str, list[str]]]:
     """(heading, sentences) per metric compared against the baseline."""
-    return [(paired.METRICS[m][0].capitalize(), paired.summary_lines(comps))
+    return [(METRICS[m][0].capitalize(), summary_lines(comps))
             for m, comps in an.comparisons.items()]
 
 
-def summary_md(an) -> str:
-    meta = an.meta
-    name = str(meta.get("name") or "Ablation study")
-    out = [f"# {md(name)}", ""]
-    if meta.get("question"):
-        out += [f"> {md(meta['question'])}", ""]
-    facts = [("Data set", meta.get("dataset")), ("Model", meta.get("model")), ("Device", meta.get("device")),
-             ("Seeds", len(meta.get("seeds") or []) or None), ("Wall time (last ablate run command)", fmt.format_seconds(meta.get("seconds"))),
+def summary_md(an: Analysis) -> str:
+    rec = an.record
+    out = [f"# {md(rec.name or 'Ablation study')}", ""]
+    if rec.question:
+        out += [f"> {md(rec.question)}", ""]
+    facts = [("Data set", rec.dataset), ("Model", rec.model), ("Devices", ", ".join(rec.devices)),
+             ("Seeds", len(rec.seeds) or None),
+             ("Wall time (last ablate run command)", format_seconds(rec.seconds)),
              ("Run time", run_time(an.table)),
-             ("Versions", ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items()) or None)]
-    facts = [f"- {k}: {md(v)}" for k, v in facts if v not in (None, "", fmt.DASH)]
-    out += facts + [""] if facts else []
+             ("Versions", ", ".join(f"{k} {v}" for k, v in rec.versions.items()) or None)]
+    out += [f"- {k}: {md(v)}" for k, v in facts if v not in (None, "", DASH)] + [""]
     out += ["## Findings", ""] + [f"- {md(line)}" for line in findings(an)] + [""]
+    out += ["## How precise", ""] + [f"- {md(line)}" for line in uncertainty(an)] + [""]
     out += ["## Leaderboard", "", leaderboard_md(an).rstrip("\n"), "",
-            "Mean over seeds with Student-t 95% confidence intervals; gap = train − test accuracy "
-            "in percentage points; failed runs are excluded from means and counted.", ""]
-    failed = an.table[an.table["status"] != "complete"] if "status" in an.table.columns else an.table.iloc[0:0]
-    if len(failed):
-        out += [f"## Failed runs ({len(failed)})", ""]
-        out += [f"- {md(r['arm'])}, seed {r['seed']}: {md(r['failure'] if is_present(r.get('failure')) else '(no reason recorded)')}"
-                for r in failed.to_dict("records")] + [""]
-    out += [f"## Against the baseline ({md(an.baseline)})" if an.baseline else "## Against the baseline",
-            ""]
+            "Best mean validation accuracy first; mean over seeds with Student-t 95% confidence intervals; "
+            "gap = train − test accuracy in percentage points; failed runs are excluded from means and "
+            "counted; ≈ best: cannot be told apart from the best arm on validation accuracy.", ""]
+    out += _failed_md(an) + _baseline_md(an) + _interactions_md(an) + _importance_md(an)
+    return "\n".join(out)
+
+
+def _failed_md(an: Analysis) -> list[str]:
+    table = an.table
+    failed = table[table["status"] != "complete"] if "status" in table.columns else table.iloc[0:0]
+    if not len(failed):
+        return []
+    return [f"## Failed runs ({len(failed)})", ""] + [
+        f"- {md(r['arm'])}, seed {r['seed']}: "
+        f"{md(r['failure'] if is_present(r.get('failure')) else '(no reason recorded)')}"
+        for r in failed.to_dict("records")] + [""]
+
+
+def _baseline_md(an: Analysis) -> list[str]:
+    out = [f"## Against the baseline ({md(an.baseline)})" if an.baseline else "## Against the baseline", ""]
     if not an.baseline:
         out += [md(an.baseline_note), ""]
     for heading, lines in significance_lines(an):
         out += [f"### {heading}", ""] + [f"- {md(line)}" for line in lines] + [""]
-    if an.interactions:
-        out += ["## Interactions (test accuracy)", ""]
-        out += [f"- {md(effects.interaction_sentence(it))}"
-                for it in an.interactions[:effects.MAX_INTERACTION_ROWS]] + [""]
-    out += ["## Factor importance (fANOVA)", ""]
+    return out
+
+
+def _interactions_md(an: Analysis) -> list[str]:
+    if not an.interactions:
+        return []
+    return ["## Interactions (test accuracy)", ""] + [
+        f"- {md(interaction_sentence(c))}" for c in an.interactions[:MAX_INTERACTION_ROWS]] + [""]
+
+
+def _importance_md(an: Analysis) -> list[str]:
+    out = ["## Factor importance (descriptive)", ""]
+    if an.shares:
+        out += [f"- {md(k)}: variance share {v[0]:.2f} (bootstrap 95% interval {v[1]:.2f} to {v[2]:.2f})"
+                for k, v in sorted(an.shares.items(), key=lambda kv: -kv[1][0])]
     if an.fanova:
-        out += [f"- {md(k)}: {v:.2f}" for k, v in sorted(an.fanova.items(), key=lambda kv: -kv[1])]
-    else:
+        out += [f"- {md(k)}: Optuna fANOVA {v:.2f}"
+                for k, v in sorted(an.fanova.items(), key=lambda kv: -kv[1])]
+    if not (an.shares or an.fanova):
         out.append(md(an.fanova_note))
     out.append("")
     if an.pareto:
-        out += ["## Pareto front (higher test accuracy, lower gap)", "",
-                ", ".join(md(a) for a in an.pareto), ""]
-    return "\n".join(out)
+        out += ["## Pareto front of the means (descriptive: higher test accuracy, lower gap)", "",
+                ", ".join(f"{md(a)} ({an.pareto_freq.get(a, math.nan):.0%} of seed resamples)"
+                          for a in an.pareto), ""]
+    return out
 
 
-def write_exports(out_dir: Path, an) -> None:
+def write_exports(out_dir: Path, an: Analysis) -> None:
     for name, text in (("leaderboard.md", leaderboard_md(an)), ("leaderboard.tex", leaderboard_tex(an)),
                        ("summary.md", summary_md(an))):
         (Path(out_dir) / name).write_text(text, encoding="utf-8")

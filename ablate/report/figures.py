@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
+import os
 import re
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -21,8 +25,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator  # noqa: E402
 
-from ablate.report import stats  # noqa: E402
+from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line  # noqa: E402
+from ablate.report.effects import LevelStat, cell_means  # noqa: E402
+from ablate.report.labels import place  # noqa: E402
+from ablate.report.stats import per_arm_values  # noqa: E402
+
+if TYPE_CHECKING:
+    from ablate.report.analysis import Analysis
 
 DPI = 110
 FIGURES = {
@@ -45,37 +56,90 @@ TRAIN_COLOR, VAL_COLOR, POINT_COLOR, BASE_COLOR = "#1f77b4", "#d62728", "#333333
 FRONT_COLOR = "#2ca02c"
 
 
-def write_figures(out_dir: Path, analysis, histories: Sequence[Mapping]) -> dict[str, str]:
-    """Write every figure that applies into ``out_dir``; return {key: file name} for the page.
+def write_figures(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping],
+                  workers: int | None = None) -> dict[str, str]:
+    """Write every figure that applies into ``out_dir``; return {key: file name} for the page."""
+    with rendering(out_dir, analysis, histories, workers) as written:
+        return written
+
+
+@contextmanager
+def rendering(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping],
+              workers: int | None = None) -> Iterator[dict[str, str]]:
+    """Start drawing every figure that applies into ``out_dir`` and yield {key: file name} at
+    once, so the caller writes the page while the figures render; leaving the block waits for
+    them (and re-raises a failure).
 
     The four core figures are always written (a placeholder when empty) so links never break;
-    effects, interactions and fANOVA only when the study has what they need. Stale optional
-    figures from an earlier build are removed so the folder matches the page.
+    effects, interactions and the importance chart only when the study has what they need. Stale
+    optional figures from an earlier build are removed so the folder matches the page. Figures
+    render in forked processes (``workers``, default: the CPU count, at most 4).
     """
     out_dir = Path(out_dir)
-    board, table, baseline = analysis.board, analysis.table, analysis.baseline
-    done = board[board["n_complete"] > 0] if not board.empty else board
-    written: dict[str, str] = {}
-
-    def save(key, fig):
-        _save(fig, out_dir / FIGURES[key])
-        written[key] = FIGURES[key]
-
-    save("arms", arms_figure(done, table, baseline))
-    arms = curve_arms(done, baseline)
-    save("learning_curves", learning_curves_figure(histories, arms))
-    save("loss_curves", learning_curves_figure(histories, arms, kind="loss"))
-    save("accuracy_vs_gap", accuracy_vs_gap_figure(done, baseline, analysis.pareto))
-    if analysis.varied:
-        save("main_effects", main_effects_figure(analysis.main_effects, analysis.varied[:MAX_PANELS]))
-    if len(analysis.varied) >= 2:
-        save("interactions", interactions_figure(table, analysis.levels, analysis.varied))
-    if analysis.fanova:
-        save("fanova", fanova_figure(analysis.fanova))
+    jobs = figure_jobs(analysis, histories)
+    written = {key: FIGURES[key] for key, _, _ in jobs}
     for key, name in FIGURES.items():
         if key not in written and (out_dir / name).exists():
             (out_dir / name).unlink()
-    return written
+    tasks = [(fn, args, out_dir / FIGURES[key]) for key, fn, args in jobs]
+    pool = _pool(len(tasks), workers)
+    if pool is None:
+        for task in tasks:
+            render(task)
+        yield written
+        return
+    with pool:
+        futures = [pool.submit(render, task) for task in tasks]
+        yield written
+        for future in futures:
+            future.result()  # re-raise a worker's exception here
+
+
+Job = tuple[Callable[..., plt.Figure], tuple[Any, ...], Path]
+
+
+def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, Callable[..., plt.Figure],
+                                                                         tuple[Any, ...]]]:
+    """(key, figure function, its arguments) for every figure this study gets, slowest first."""
+    board, table, baseline = an.board, an.table, an.baseline
+    done = board[board["n_complete"] > 0] if not board.empty else board
+    arms = curve_arms(done, baseline)
+    epochs = stats_int(an.record.train.get("epochs"))
+    runs = [h for h in histories if str(h.get("arm")) in set(arms)]  # only what the curves draw
+    jobs: list[tuple[str, Callable[..., plt.Figure], tuple[Any, ...]]] = [
+        ("learning_curves", learning_curves_figure, (runs, arms, 4, "accuracy", epochs)),
+        ("loss_curves", learning_curves_figure, (runs, arms, 4, "loss", epochs)),
+        ("arms", arms_figure, (done, table, baseline)),
+        ("accuracy_vs_gap", accuracy_vs_gap_figure, (done, baseline, an.pareto))]
+    if an.varied:
+        jobs.append(("main_effects", main_effects_figure, (an.main_effects, an.varied[:MAX_PANELS])))
+    if len(an.varied) >= 2:
+        jobs.append(("interactions", interactions_figure, (table, an.levels, an.varied)))
+    if an.fanova or an.shares:
+        jobs.append(("fanova", fanova_figure, (an.fanova, an.shares)))
+    return jobs
+
+
+def render(job: Job) -> None:
+    """Build one figure and save it (runs in a worker process)."""
+    fn, args, path = job
+    _save(fn(*args), path)
+
+
+def _pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
+    """Forked workers where the platform forks (they share the imported matplotlib, so each
+    starts in milliseconds); None where one process is as good."""
+    workers = min(workers or min(os.cpu_count() or 1, 4), jobs)
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+
+
+def stats_int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
 
 
 def curve_arms(board: pd.DataFrame, baseline: str | None) -> list[str]:
@@ -116,7 +180,7 @@ def arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None =
     return fig
 
 
-def _metric_panel(ax, board: pd.DataFrame, table: pd.DataFrame, key: str, column: str,
+def _metric_panel(ax: plt.Axes, board: pd.DataFrame, table: pd.DataFrame, key: str, column: str,
                   baseline: str | None, zero_line: bool) -> None:
     """Seed points (one scatter call for all arms), mean with 95% CI, baseline mean line."""
     n = len(board)
@@ -125,8 +189,9 @@ def _metric_panel(ax, board: pd.DataFrame, table: pd.DataFrame, key: str, column
     low = board[f"{key}_low"].to_numpy(float) * 100
     high = board[f"{key}_high"].to_numpy(float) * 100
     err = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-    seeds = stats.per_arm_values(table, column)
-    xs, ys = [], []
+    seeds = per_arm_values(table, column)
+    xs: list[float] = []
+    ys: list[float] = []
     for i, arm in enumerate(board["arm"]):
         vals = seeds.get(str(arm), np.array([])) * 100
         xs.extend(vals)
@@ -142,104 +207,117 @@ def _metric_panel(ax, board: pd.DataFrame, table: pd.DataFrame, key: str, column
     ax.grid(axis="x", alpha=0.3)
 
 
-def learning_curves_figure(histories: Sequence[Mapping], arms: Sequence[str],
-                           ncols: int = 4, kind: str = "accuracy") -> plt.Figure:
-    """Small multiples of train/validation accuracy (or loss) per arm, mean over seeds with a
-    min-max band."""
-    curves = {arm: _stack(histories, arm) for arm in arms}
-    curves = {a: c for a, c in curves.items() if c["epochs"].size}
-    n = len(curves)
+def learning_curves_figure(histories: Sequence[Mapping], arms: Sequence[str], ncols: int = 4,
+                           kind: str = "accuracy", max_epochs: int | None = None) -> plt.Figure:
+    """Small multiples of train/validation accuracy (or loss) per arm, one line per seed
+    (curves.py): nothing is averaged, so a seed that stopped early cannot vanish from a mean."""
+    runs = {arm: runs_of(histories, arm) for arm in arms}
+    runs = {a: r for a, r in runs.items() if r}
+    n = len(runs)
     if n == 0:
         fig, ax = plt.subplots(figsize=(8.5, 2.5))
         return _empty(fig, ax, "No learning curves recorded")
-    ncols = min(ncols, n)
-    nrows = math.ceil(n / ncols)
-    # A fixed layout in inches instead of tight_layout, which costs a second per dozen panels:
-    # room on top for the legend, above each panel for a two-line title, below for ticks.
-    width, height, top, bottom, left, gap_h = 3.1 * ncols + 0.6, 2.5 * nrows + 0.95, 0.5, 0.45, 0.75, 0.6
-    axes_h = (height - top - bottom - gap_h * (nrows - 1)) / nrows
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharex=True, sharey=True, squeeze=False,
-                             gridspec_kw={"left": left / width, "right": 1 - 0.15 / width,
-                                          "top": 1 - (top + 0.35) / height, "bottom": bottom / height,
-                                          "hspace": gap_h / axes_h, "wspace": 0.08})
-    late = []  # values after the first epochs, to zoom the accuracy axis on them
-    for ax, (arm, c) in zip(axes.flat, curves.items()):
-        for name, color, label in ((f"train_{kind}", TRAIN_COLOR, "train"),
-                                   (f"val_{kind}", VAL_COLOR, "validation")):
-            m = c[name]
-            if not np.isfinite(m).any():
-                continue
-            with warnings.catch_warnings():  # all-NaN epochs warn
-                warnings.simplefilter("ignore", RuntimeWarning)
-                scale = 100 if kind == "accuracy" else 1
-                mean, lo, hi = (np.nanmean(m, 0) * scale, np.nanmin(m, 0) * scale,
-                                np.nanmax(m, 0) * scale)
-            ax.plot(c["epochs"], mean, color=color, lw=1.5, label=label)
-            ax.fill_between(c["epochs"], lo, hi, color=color, alpha=0.18, lw=0)
-            late.extend(lo[max(2, len(lo) // 10):])
-        ax.set_title(_label(f"{arm} (n={c['n']})", 38, 2), fontsize=8.5)
+    eval_train = has_eval_train(histories)
+    fig, axes = _grid(n, min(ncols, n))
+    late: list[float] = []
+    for ax, (arm, rs) in zip(axes.flat, runs.items()):
+        late += draw_panel(ax, rs, kind, eval_train, max_epochs)
+        # A fixed y skips matplotlib's costly automatic title placement (a second for 12 panels).
+        ax.set_title(_label(arm, 38, 2) + "\n" + seeds_line(rs, max_epochs), fontsize=8, y=1.0, pad=4)
         ax.grid(alpha=0.3)
-    late = np.asarray(late, dtype=float)
-    late = late[np.isfinite(late)]
-    if kind == "loss":
-        # Loss falls by orders of magnitude; on a log axis a rising validation loss stays visible.
-        if (late > 0).any():
-            axes.flat[0].set_yscale("log")
-    elif late.size:
-        # Epoch 1 sits far below; zoom on the rest, where train and validation part ways.
-        top = axes.flat[0].get_ylim()[1]
-        bottom = max(0.0, float(late.min()) - 0.08 * max(top - float(late.min()), 1.0))
-        axes.flat[0].set_ylim(bottom, top)
+    _zoom(axes.flat[0], np.asarray(late, dtype=float), kind)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("epoch", fontsize=9)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy (%)" if kind == "accuracy" else "loss", fontsize=9)
-    # Hidden panels in the last row drop their tick labels; show them on the panel above.
-    for ax in list(axes.flat)[max(n - ncols, 0):n]:
+    for ax in list(axes.flat)[max(n - axes.shape[1], 0):n]:  # hidden panels below: ticks on these
         ax.xaxis.set_tick_params(labelbottom=True)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False, fontsize=9)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], marker="x", color="black", ls="none"))
+    names.append("a seed that stopped early")
+    fig.legend(handles, names, loc="upper center", ncol=min(4, len(names)), frameon=False, fontsize=8.5)
     return fig
+
+
+def _grid(n: int, ncols: int) -> tuple[plt.Figure, np.ndarray]:
+    """A fixed layout in inches instead of tight_layout, which costs a second per dozen panels:
+    room on top for the legend, above each panel for a three-line title, below for ticks."""
+    nrows = math.ceil(n / ncols)
+    width, height, top, bottom, left, gap_h = 3.1 * ncols + 0.6, 2.7 * nrows + 0.95, 0.5, 0.45, 0.75, 0.8
+    axes_h = (height - top - bottom - gap_h * (nrows - 1)) / nrows
+    return plt.subplots(nrows, ncols, figsize=(width, height), sharex=True, sharey=True, squeeze=False,
+                        gridspec_kw={"left": left / width, "right": 1 - 0.15 / width,
+                                     "top": 1 - (top + 0.5) / height, "bottom": bottom / height,
+                                     "hspace": gap_h / axes_h, "wspace": 0.08})
+
+
+def _zoom(ax: plt.Axes, late: np.ndarray, kind: str) -> None:
+    """Loss on a log axis (a rising validation loss stays visible); accuracy zoomed past epoch 1."""
+    late = late[np.isfinite(late)]
+    if kind == "loss":
+        if (late > 0).any():
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(numticks=5))
+            ax.yaxis.set_minor_locator(NullLocator())  # a dozen panels of minor ticks cost a second
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(5))
+        if late.size:
+            top = ax.get_ylim()[1]
+            ax.set_ylim(max(0.0, float(late.min()) - 0.08 * max(top - float(late.min()), 1.0)), top)
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
 
 
 def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None,
                            front: Sequence[str] = ()) -> plt.Figure:
-    """Mean test accuracy against mean gap, one labelled point per arm, Pareto front marked.
+    """Mean test accuracy against mean gap with 95% CIs, one labelled point per arm, Pareto front marked.
 
     The trade-off plot: up-left is better (accurate and not overfitting); an arm off the
-    front is beaten on both counts by some arm on it.
+    front is beaten on both counts by some arm on it, on the means. Labels are names up to
+    MAX_NAMED_POINTS arms, else leaderboard ranks, and never overlap (labels.py).
     """
-    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    fig, ax = plt.subplots(figsize=(8.5, 5.8))
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.12, top=0.9)
     frame = board[np.isfinite(board["test_mean"]) & np.isfinite(board["gap_mean"])] if len(board) else board
     if len(frame) == 0:
         return _empty(fig, ax, "No completed runs")
-    x = frame["gap_mean"].to_numpy(float) * 100
-    y = frame["test_mean"].to_numpy(float) * 100
-    on_front = np.array([str(a) in set(front) for a in frame["arm"]])
-    ax.scatter(x[~on_front], y[~on_front], s=40, color=TRAIN_COLOR, zorder=3, label="arm")
-    if on_front.any():
-        order = np.argsort(x[on_front])
-        ax.plot(x[on_front][order], y[on_front][order], color=FRONT_COLOR, lw=1.2, ls="--", zorder=2)
-        ax.scatter(x[on_front], y[on_front], s=70, color=FRONT_COLOR, marker="D", zorder=4,
-                   label="Pareto front (higher accuracy, lower gap)")
-    named = len(frame) <= MAX_NAMED_POINTS
-    for rank, (xi, yi, arm) in enumerate(zip(x, y, frame["arm"]), start=1):
-        text = _label(arm, 24) if named else str(rank)
-        weight = "bold" if arm == baseline else "normal"
-        ax.annotate(text, (xi, yi), xytext=(5, 4), textcoords="offset points",
-                    fontsize=8, weight=weight, va="bottom")
-    if not named:
-        ax.text(0.99, 0.01, "numbers = leaderboard rank", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, color=BASE_COLOR)
-    ax.margins(x=0.25, y=0.15)  # room for labels right of the outermost points
+    x, y = frame["gap_mean"].to_numpy(float) * 100, frame["test_mean"].to_numpy(float) * 100
+    _cross_intervals(ax, frame, x, y)
+    _points_and_front(ax, x, y, np.array([str(a) in set(front) for a in frame["arm"]]))
+    ax.margins(x=0.2, y=0.15)
     ax.set_xlabel("Generalization gap, train − test (pp)")
     ax.set_ylabel("Test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
-    fig.tight_layout()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    named = len(frame) <= MAX_NAMED_POINTS
+    arms = [str(a) for a in frame["arm"]]
+    texts = [_label(a, 24, 2) if named else str(i) for i, a in enumerate(arms, start=1)]
+    place(ax, x, y, texts, weights=["bold" if a == baseline else "" for a in arms])
+    if not named:  # below the axes, where no point label can be
+        fig.text(0.98, 0.01, "numbers = leaderboard rank", ha="right", va="bottom", fontsize=8,
+                 color=BASE_COLOR)
     return fig
+
+
+def _cross_intervals(ax: plt.Axes, frame: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> None:
+    """Each arm's 95% CIs on both axes, faint, under the points."""
+    def col(name: str) -> np.ndarray:
+        return frame[name].to_numpy(float) * 100
+
+    xerr, yerr = np.vstack([x - col("gap_low"), col("gap_high") - x]), np.vstack([y - col("test_low"),
+                                                                                   col("test_high") - y])
+    ax.errorbar(x, y, xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="none", ecolor=BASE_COLOR,
+                alpha=0.45, lw=0.8, zorder=1, label="95% CI")
+
+
+def _points_and_front(ax: plt.Axes, x: np.ndarray, y: np.ndarray, on_front: np.ndarray) -> None:
+    ax.scatter(x[~on_front], y[~on_front], s=36, color=TRAIN_COLOR, zorder=3, label="arm")
+    if on_front.any():
+        order = np.argsort(x[on_front])
+        ax.plot(x[on_front][order], y[on_front][order], color=FRONT_COLOR, lw=1.2, ls="--", zorder=2)
+        ax.scatter(x[on_front], y[on_front], s=60, color=FRONT_COLOR, marker="D", zorder=4,
+                   label="Pareto front of the means (descriptive)")
 
 
 def compare_figure(board: pd.DataFrame) -> plt.Figure:
@@ -279,7 +357,7 @@ def main_effects_figure(mains: Mapping[str, Mapping[str, Sequence]], factors: Se
             ax, levels = axes[r, c], mains[metric][f]
             _level_line(ax, [s.level for s in levels], levels, TRAIN_COLOR if r == 0 else VAL_COLOR)
             if r == 0:
-                ax.set_title(_label(f, 30), fontsize=10)
+                ax.set_title(_label(f, 30), fontsize=10, y=1.0, pad=6)
             if c == 0:
                 ax.set_ylabel(ylabel, fontsize=9)
             ax.grid(axis="y", alpha=0.3)
@@ -288,10 +366,8 @@ def main_effects_figure(mains: Mapping[str, Mapping[str, Sequence]], factors: Se
 
 
 def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str]) -> plt.Figure:
-    """Interaction plots of test accuracy, one panel per pair of factors: parallel lines add up,
-    converging lines overlap, crossing lines reverse."""
-    from ablate.report.effects import cell_means
-
+    """Interaction plots of test accuracy, one panel per pair of factors: parallel lines add up;
+    what non-parallel lines mean depends on the direction of the effects (verdicts.py)."""
     pairs = list(itertools.combinations(factors, 2))[:MAX_PANELS]
     ncols = min(2, len(pairs))  # two wide panels keep their text legible in the page
     nrows = math.ceil(len(pairs) / ncols)
@@ -307,7 +383,7 @@ def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequ
             _level_line(ax, xs, stats_b, cmap(k % 10), shift=shift, label=_label(b, 22, 1))
         ax.set_xlabel(_label(f, 30, 1), fontsize=9)
         ax.set_ylabel("test accuracy (%)", fontsize=9)
-        ax.set_title(_label(f"{f} × {g}", 40, 1), fontsize=10)
+        ax.set_title(_label(f"{f} × {g}", 40, 1), fontsize=10, y=1.0, pad=6)
         ax.legend(title=_label(g, 22, 1), fontsize=7, title_fontsize=8, frameon=False, loc="center left",
                   bbox_to_anchor=(1.01, 0.5))  # beside the panel: never over the data
         ax.grid(axis="y", alpha=0.3)
@@ -317,22 +393,34 @@ def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequ
     return fig
 
 
-def fanova_figure(importances: Mapping[str, float]) -> plt.Figure:
-    """Horizontal bars, most important factor on top."""
-    items = sorted(importances.items(), key=lambda kv: -kv[1])
-    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.45 * len(items)))
-    y = np.arange(len(items))
-    ax.barh(y, [v for _, v in items], color=TRAIN_COLOR)
-    ax.set_yticks(y, [_label(k, 30, 1) for k, _ in items], fontsize=9)
+def fanova_figure(importances: Mapping[str, float],
+                  shares: Mapping[str, tuple[float, float, float]] | None = None) -> plt.Figure:
+    """Horizontal bars of each factor's share, most important on top: the exact variance share of
+    the arm means with its bootstrap interval where the design is crossed, else Optuna's fANOVA."""
+    shares = shares or {}
+    keys = list(dict.fromkeys([*shares, *importances]))
+    keys.sort(key=lambda k: -(shares[k][0] if k in shares else importances.get(k, 0.0)))
+    fig, ax = plt.subplots(figsize=(6.5, 1.4 + 0.45 * len(keys)))
+    y = np.arange(len(keys))
+    if shares:
+        mid = np.array([shares[k][0] for k in keys])
+        err = np.vstack([mid - [shares[k][1] for k in keys], np.array([shares[k][2] for k in keys]) - mid])
+        ax.barh(y, mid, xerr=np.nan_to_num(np.clip(err, 0, None)), color=TRAIN_COLOR, alpha=0.8, capsize=3,
+                label="variance share of arm means, bootstrap 95% interval")
+    if importances:
+        ax.barh(y, [importances.get(k, np.nan) for k in keys], color=TRAIN_COLOR, alpha=0.8,
+                label="Optuna fANOVA (seed 0)")
+    ax.set_yticks(y, [_label(k, 30, 1) for k in keys], fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("fANOVA importance for test accuracy (share of variance)")
+    ax.set_xlabel("share of the variance of test accuracy (descriptive; shares sum to 1)")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def _level_line(ax, xs: Sequence[str], levels: Sequence, color, shift: float = 0.0,
+def _level_line(ax: plt.Axes, xs: Sequence[str], levels: Sequence[LevelStat], color: Any, shift: float = 0.0,
                 label: str | None = None) -> None:
     """Means with 95% CI error bars at categorical positions, joined by a line."""
     pos = np.arange(len(xs)) + shift
@@ -346,28 +434,6 @@ def _level_line(ax, xs: Sequence[str], levels: Sequence, color, shift: float = 0
     ax.set_xticks(np.arange(len(xs)), ticks, fontsize=8, rotation=30 if crowded else 0,
                   ha="right" if crowded else "center", rotation_mode="anchor")
     ax.set_xlim(-0.5, len(xs) - 0.5)
-
-
-def _stack(histories: Sequence[Mapping], arm: str) -> dict:
-    """Per-arm epoch x run matrices padded with NaN, so shorter (early-stopped) runs
-    simply drop out of the mean after their last epoch."""
-    runs = [h.get("history") or [] for h in histories if str(h.get("arm")) == arm]
-    runs = [r for r in runs if r]
-    length = max((len(r) for r in runs), default=0)
-    out: dict = {"n": len(runs), "epochs": np.arange(1, length + 1)}
-    for key in ("train_accuracy", "val_accuracy", "train_loss", "val_loss"):
-        m = np.full((len(runs), length), np.nan)
-        for i, r in enumerate(runs):
-            m[i, : len(r)] = [_num(e.get(key)) for e in r]
-        out[key] = m
-    return out
-
-
-def _num(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _label(text: object, width: int, max_lines: int = 3) -> str:
@@ -401,23 +467,23 @@ def wrap_name(text: str, width: int) -> str:
     return "\n".join(part.rstrip() for part in lines)
 
 
-def _bold_baseline(ax, arms, baseline: str | None) -> None:
+def _bold_baseline(ax: plt.Axes, arms: Sequence[str], baseline: str | None) -> None:
     for tick, arm in zip(ax.get_yticklabels(), arms):
         if arm == baseline:
             tick.set_fontweight("bold")
 
 
-def _empty(fig, ax, message: str):
+def _empty(fig: plt.Figure, ax: plt.Axes, message: str) -> plt.Figure:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color=BASE_COLOR)
     ax.set_axis_off()
     return fig
 
 
-def save_figure(fig, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
     _save(fig, path)
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig: plt.Figure, path: Path) -> None:
     try:
         # Fast zlib level: a third of the encoding time for files a little larger.
         fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})

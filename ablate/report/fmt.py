@@ -4,24 +4,25 @@ compare.html, so every output shows the same digits for the same number."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from ablate.report import stats
+from ablate.report.stats import is_present
 
 DASH = "—"
 
 
-def finite(v) -> bool:
+def finite(v: Any) -> bool:
     try:
         return v is not None and math.isfinite(float(v))
     except (TypeError, ValueError):
         return False
 
 
-def fmt(v, pattern: str) -> str:
+def fmt(v: Any, pattern: str) -> str:
     return pattern.format(float(v)) if finite(v) else DASH
 
 
-def format_pct_ci(mean, low, high, n: int, unit: str = "%") -> str:
+def format_pct_ci(mean: Any, low: Any, high: Any, n: int, unit: str = "%") -> str:
     """"95.3% [94.1, 96.5]" from fractions; one seed has no interval, so say n=1."""
     if not finite(mean):
         return DASH
@@ -31,7 +32,7 @@ def format_pct_ci(mean, low, high, n: int, unit: str = "%") -> str:
     return f"{text} [{low * 100:.1f}, {high * 100:.1f}]"
 
 
-def format_seconds(seconds) -> str:
+def format_seconds(seconds: Any) -> str:
     """Wall time as "1h 02m 03s" — a reviewer wants the cost at a glance."""
     if not finite(seconds):
         return DASH
@@ -43,14 +44,14 @@ def format_seconds(seconds) -> str:
     return f"{m}m {s:02d}s" if m else f"{s}s"
 
 
-def format_p(p) -> str:
+def format_p(p: Any) -> str:
     """"p = 0.003" / "p < 0.001"; never a bare NaN."""
     if not finite(p):
         return "no test"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def points(v, signed: bool = True) -> str:
+def points(v: Any, signed: bool = True) -> str:
     """A fraction as percentage points, "+1.8"; dash when undefined."""
     if not finite(v):
         return DASH
@@ -59,16 +60,16 @@ def points(v, signed: bool = True) -> str:
     return f"{v * 100:+.1f}" if signed else f"{v * 100:.1f}"
 
 
-def value(v) -> str:
+def value(v: Any) -> str:
     """Factor and setting values: compact numbers, dash for not-applicable."""
-    if not stats.is_present(v):
+    if not is_present(v):
         return DASH
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
 
 
-def as_int(v, default: int) -> int:
+def as_int(v: Any, default: int) -> int:
     try:
         return int(v)
     except (TypeError, ValueError):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from ablate.report import fmt
+from ablate.report.fmt import finite, format_p
 from ablate.report.stats import COMPLETE, mean_ci
 
 ALPHA = 0.05
@@ -44,11 +44,11 @@ class Comparison:
 
     @property
     def tested(self) -> bool:
-        return fmt.finite(self.p)
+        return finite(self.p)
 
     @property
     def significant(self) -> bool:
-        return fmt.finite(self.p_holm) and self.p_holm < ALPHA
+        return finite(self.p_holm) and self.p_holm < ALPHA
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -108,7 +108,7 @@ def against_baseline(table: pd.DataFrame, baseline: str, arms: Sequence[str],
     return [_with(c, p_holm=float(q)) for c, q in zip(comps, adjusted)]
 
 
-def _with(c: Comparison, **changes) -> Comparison:
+def _with(c: Comparison, **changes: float) -> Comparison:
     return Comparison(**{**c.__dict__, **changes})
 
 
@@ -125,7 +125,7 @@ def sentence(c: Comparison) -> str:
     else:
         verb = "beats" if better else "trails"
         head = f"{c.arm} {verb} {c.baseline} on {words} by {size:.1f} points"
-    return (f"{head} (95% CI {lo:.1f} to {hi:.1f}, Holm-adjusted {fmt.format_p(c.p_holm)}, "
+    return (f"{head} (95% CI {lo:.1f} to {hi:.1f}, Holm-adjusted {format_p(c.p_holm)}, "
             f"d_z = {c.d_z:.2f}, {c.n} seeds).")
 
 

@@ -6,9 +6,10 @@ paired tests and Holm live in paired.py, effects and fANOVA in effects.py.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,14 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, f
     if n < 2:
         return (mean, math.nan, math.nan)
     sem = float(arr.std(ddof=1)) / math.sqrt(n)
-    half = float(_st.t.ppf(0.5 + confidence / 2.0, n - 1)) * sem
+    half = t_quantile(0.5 + confidence / 2.0, n - 1) * sem
     return (mean, mean - half, mean + half)
+
+
+@functools.lru_cache(maxsize=1024)
+def t_quantile(q: float, df: int) -> float:
+    """Student-t quantile, cached: reports ask for the same few (q, df) hundreds of times."""
+    return float(_st.t.ppf(q, df))
 
 
 def count_reasons(reasons: Iterable[object]) -> list[tuple[str, int]]:
@@ -63,9 +70,9 @@ def factor_columns(table: pd.DataFrame, factors: Sequence[str]) -> list[str]:
     return cols
 
 
-def arm_order(table: pd.DataFrame, meta: Mapping) -> list[str]:
+def arm_order(table: pd.DataFrame, arms: Sequence[str]) -> list[str]:
     """Arms in design order, then any arm that appears only in the table."""
-    order = [str(a) for a in (meta.get("arms") or [])]
+    order = [str(a) for a in arms]
     if "arm" in table.columns:
         for a in table["arm"].astype(str):
             if a not in order:
@@ -73,42 +80,54 @@ def arm_order(table: pd.DataFrame, meta: Mapping) -> list[str]:
     return order
 
 
-def leaderboard(table: pd.DataFrame, meta: Mapping) -> pd.DataFrame:
-    """One row per arm, best mean test accuracy first, arms with no completed run last.
+def leaderboard(table: pd.DataFrame, arms: Sequence[str], factors: Sequence[str]) -> pd.DataFrame:
+    """One row per arm, best mean VALIDATION accuracy first, arms with no completed run last.
 
-    Failed runs are excluded from every mean but counted in ``n_failed`` so a
-    fragile arm cannot look good by losing its bad seeds. Ties keep design order.
+    Ranked on validation accuracy, the split used to choose, never on test accuracy,
+    which is reported and would otherwise be chosen on. Failed runs are excluded from
+    every mean but counted in ``n_failed`` so a fragile arm cannot look good by losing
+    its bad seeds. Ties keep design order.
     """
-    factors = factor_columns(table, meta.get("factors") or [])
-    rows = []
-    for pos, arm in enumerate(arm_order(table, meta)):
-        runs = table[table["arm"].astype(str) == arm] if "arm" in table.columns else table.iloc[0:0]
-        status = runs["status"] if "status" in runs.columns else pd.Series(COMPLETE, index=runs.index)
-        done = runs[status == COMPLETE]
-        row: dict = {"arm": arm, "design_index": pos}
-        for f in factors:
-            vals = [v for v in runs[f].tolist() if is_present(v)]
-            row[f] = vals[0] if vals else None
-        row["n_complete"] = int(len(done))
-        row["n_failed"] = int(len(runs) - len(done))
-        row["n_runs"] = int(len(runs))
-        for col, key in (("test_accuracy", "test"), ("gap", "gap"), ("loss_gap", "loss_gap"),
-                         ("val_accuracy", "val"), ("train_accuracy", "train")):
-            m, lo, hi = mean_ci(_col(done, col))
-            row[f"{key}_mean"], row[f"{key}_low"], row[f"{key}_high"] = m, lo, hi
-        epochs = _col(done, "epochs")
-        row["epochs_mean"] = float(np.nanmean(epochs)) if np.isfinite(epochs).any() else math.nan
-        reasons = count_reasons(done["stop_reason"]) if "stop_reason" in done.columns else []
-        row["stop_reasons"] = format_reasons(reasons)
-        row["stop_reason_counts"] = dict(reasons)
-        rows.append(row)
+    factors = factor_columns(table, factors)
+    metrics = {c: _col(table, c) for c in (*LEADERBOARD_METRICS, "epochs")}
+    done_mask = (table["status"] == COMPLETE).to_numpy() if "status" in table.columns \
+        else np.ones(len(table), dtype=bool)
+    where: dict[str, list[int]] = {}
+    for i, a in enumerate(table["arm"].astype(str) if "arm" in table.columns else []):
+        where.setdefault(a, []).append(i)
+    columns = {c: table[c].tolist() for c in (*factors, "stop_reason") if c in table.columns}
+    rows = [_board_row(columns, arm, pos, np.array(where.get(arm, []), dtype=int), done_mask, metrics,
+                       factors) for pos, arm in enumerate(arm_order(table, arms))]
     board = pd.DataFrame(rows)
     if board.empty:
         return board
-    board["_missing"] = board["test_mean"].isna()
-    board = board.sort_values(["_missing", "test_mean", "design_index"],
+    board["_missing"] = board["val_mean"].isna()
+    board = board.sort_values(["_missing", "val_mean", "design_index"],
                               ascending=[True, False, True], kind="mergesort")
     return board.drop(columns="_missing").reset_index(drop=True)
+
+
+LEADERBOARD_METRICS = {"test_accuracy": "test", "gap": "gap", "loss_gap": "loss_gap", "val_accuracy": "val",
+                       "train_accuracy": "train"}
+
+
+def _board_row(columns: dict[str, list], arm: str, pos: int, idx: np.ndarray, done_mask: np.ndarray,
+               metrics: dict[str, np.ndarray], factors: Sequence[str]) -> dict:
+    """One arm's leaderboard row from the positions of its runs in the table's columns."""
+    done = idx[done_mask[idx]] if idx.size else idx
+    row: dict = {"arm": arm, "design_index": pos}
+    for f in factors:
+        vals = [columns[f][i] for i in idx if is_present(columns[f][i])]
+        row[f] = vals[0] if vals else None
+    row["n_complete"], row["n_failed"], row["n_runs"] = done.size, idx.size - done.size, idx.size
+    for col, key in LEADERBOARD_METRICS.items():
+        row[f"{key}_mean"], row[f"{key}_low"], row[f"{key}_high"] = mean_ci(metrics[col][done])
+    epochs = metrics["epochs"][done]
+    row["epochs_mean"] = float(np.nanmean(epochs)) if np.isfinite(epochs).any() else math.nan
+    reasons = count_reasons(columns["stop_reason"][i] for i in done) if "stop_reason" in columns else []
+    row["stop_reasons"] = format_reasons(reasons)
+    row["stop_reason_counts"] = dict(reasons)
+    return row
 
 
 def per_arm_values(table: pd.DataFrame, column: str) -> dict[str, np.ndarray]:

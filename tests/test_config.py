@@ -4,8 +4,7 @@ valid name; exit 2; no traceback; nothing in the output folder lost."""
 from __future__ import annotations
 
 import pytest
-
-from conftest import TINY
+from support import TINY
 
 CASES = {
     "invalid_toml": (TINY.replace('name = "digits"', 'name = "digits'), ["invalid TOML", "line 8"]),
@@ -30,6 +29,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_study_file_is_a_short_clear_error(case, write_study, run_cli, tmp_path):
     text, needles = CASES[case]
@@ -49,16 +49,19 @@ def test_bad_study_file_is_a_short_clear_error(case, write_study, run_cli, tmp_p
     assert sorted(p.name for p in out.iterdir()) == ["results.csv"]
 
 
+@pytest.mark.slow
 def test_missing_study_file(run_cli, tmp_path):
     code, _, stderr = run_cli("run", tmp_path / "nope.toml")
     assert code == 2 and "study file not found" in stderr and "nope.toml" in stderr
 
 
+@pytest.mark.slow
 def test_bad_storage_url_is_a_user_error(write_study, run_cli, tmp_path):
     code, _, stderr = run_cli("run", write_study(), "--out", tmp_path / "o", "--storage", "nosuchdb://x")
     assert code == 2 and "storage" in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_unknown_baseline_arm_names_the_nearest(write_study, run_cli):
     code, _, stderr = run_cli("run", write_study(TINY.replace("seeds = 2", 'seeds = 2\nbaseline = "batchnrom"')))
     assert code == 2 and "study.baseline" in stderr and "did you mean 'batchnorm'" in stderr

@@ -1,0 +1,102 @@
+"""Who trains which run: one row per run key in a small table beside Optuna's,
+so any number of workers on any number of machines train every run once.
+
+Claiming is an INSERT against the run key's primary key, and taking over the
+run of a worker whose heartbeat stopped is a compare-and-swap UPDATE: both are
+atomic on PostgreSQL, and on SQLite because every transaction begins
+IMMEDIATE (it takes the write lock first, so two processes never both read
+"free" and both write "mine"). Optuna's own queue is not used for claims:
+SQLite cannot arbitrate it (optuna/optuna#4002).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+RUNNING, DONE = "running", "done"
+
+METADATA = sa.MetaData()
+CLAIMS = sa.Table(
+    "ablate_claims", METADATA,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("run_key", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("worker", sa.String(256), nullable=False),
+    sa.Column("heartbeat", sa.Float, nullable=False),
+    sa.Column("trial_id", sa.Integer, nullable=True),
+)
+
+
+class ClaimStore:
+    """Claims of one study's runs in one database."""
+
+    def __init__(self, engine: sa.engine.Engine, study: str, worker: str, grace: float):
+        self.engine, self.study, self.worker, self.grace = engine, study, worker, grace
+        METADATA.create_all(engine, checkfirst=True)
+
+    def _key(self, run_key: str) -> sa.ColumnElement[bool]:
+        return sa.and_(CLAIMS.c.study == self.study, CLAIMS.c.run_key == run_key)
+
+    def claim(self, run_key: str) -> str | None:
+        """Take a run nobody has ("new"), or one whose worker stopped sending
+        heartbeats ("takeover"); None if it is done or alive elsewhere."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(CLAIMS).where(self._key(run_key))).first()
+            if row is None:
+                conn.execute(sa.insert(CLAIMS).values(study=self.study, run_key=run_key, state=RUNNING,
+                                                      worker=self.worker, heartbeat=now))
+                return "new"
+            if row.state != RUNNING or now - row.heartbeat < self.grace:
+                return None
+            taken = conn.execute(sa.update(CLAIMS).where(self._key(run_key), CLAIMS.c.worker == row.worker,
+                                                         CLAIMS.c.heartbeat == row.heartbeat)
+                                 .values(worker=self.worker, heartbeat=now))
+            return "takeover" if taken.rowcount == 1 else None
+
+    def stale_trial(self, run_key: str) -> int | None:
+        """The trial a dead worker left behind on a run this worker took over."""
+        with self.engine.begin() as conn:
+            return conn.execute(sa.select(CLAIMS.c.trial_id).where(self._key(run_key))).scalar()
+
+    def set_trial(self, run_key: str, trial_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(CLAIMS).where(self._key(run_key), CLAIMS.c.worker == self.worker)
+                         .values(trial_id=trial_id))
+
+    def beat(self, run_keys: Iterable[str]) -> None:
+        """Tell other workers these runs are alive."""
+        keys = list(run_keys)
+        if not keys:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(CLAIMS).where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(keys),
+                                                 CLAIMS.c.worker == self.worker)
+                         .values(heartbeat=time.time()))
+
+    def finish(self, run_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(CLAIMS).where(self._key(run_key)).values(state=DONE, heartbeat=time.time()))
+
+    def release(self, run_keys: Iterable[str]) -> None:
+        """Give runs back at once (an interrupted worker): another worker may take them."""
+        keys = list(run_keys)
+        if keys:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(CLAIMS).where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(keys)))
+
+    def states(self) -> dict[str, tuple[str, float, str]]:
+        """run key -> (state, heartbeat, worker) for this study."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(CLAIMS).where(CLAIMS.c.study == self.study)).all()
+        return {r.run_key: (r.state, r.heartbeat, r.worker) for r in rows}
+
+    def alive_elsewhere(self, run_keys: Iterable[str]) -> int:
+        """How many of these runs other workers are training now (heartbeat within the grace)."""
+        now = time.time()
+        states = self.states()
+        return sum(1 for k in run_keys if k in states and states[k][0] == RUNNING
+                   and now - states[k][1] < self.grace and states[k][2] != self.worker)

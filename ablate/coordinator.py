@@ -1,0 +1,291 @@
+"""The coordinating process: claims runs, starts their trials, hands their
+specs to an executor and stores what comes back. Any number of coordinators
+(``ablate run`` or ``ablate worker`` on any machine) share one storage: the
+claims table decides who trains what, so every run trains once; a run whose
+worker stops sending heartbeats is taken over, and an interrupted coordinator
+gives its runs back at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import optuna
+
+from ablate import attrs
+from ablate.claims import DONE, RUNNING, ClaimStore
+from ablate.config import StudyConfig
+from ablate.design import sampled_arm
+from ablate.engine import PlannedRun, run_attrs, suggest_values
+from ablate.progress import Progress
+from ablate.spec import RunSpec
+from ablate.storage import OBJECTIVE
+from ablate.training import RunResult
+from ablate.trials import abandon, run_outcome, run_states, start_trial, store_failure, store_pruned, store_result
+
+Log = Callable[[str], None]
+Grouper = Callable[[list["PlannedRun"]], list[list["PlannedRun"]]]
+
+
+def one_by_one(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
+    return [[r] for r in runs]
+MAX_PROPOSALS = 10  # per budgeted search arm: a space smaller than its budget ends, not loops
+
+
+class Executor(Protocol):
+    on_epoch: Callable[[str, dict[str, float]], bool]
+
+    @property
+    def capacity(self) -> int: ...
+
+    def submit(self, keys: list[str], specs: list[RunSpec]) -> None: ...
+    def poll(self, timeout: float) -> list[tuple[str, str, Any]]: ...
+    def busy(self) -> int: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Task:
+    """A claimed run in training: ``key`` is its claim (a run key, or a search slot)."""
+
+    key: str
+    run: PlannedRun
+    trial: optuna.Trial
+    prune: bool = False
+
+
+@dataclass
+class Coordinator:
+    study: optuna.Study
+    config: StudyConfig
+    claims: ClaimStore
+    executor: Executor
+    progress: Progress
+    log: Log
+    heartbeat: float = 2.0
+    grouper: Grouper = one_by_one  # which runs train together (the seeds of an arm, stacked)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)  # claims taken and not yet settled
+
+    def __post_init__(self) -> None:
+        self.executor.on_epoch = self.on_epoch
+        self.pareto = self.config.design.kind == "pareto"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beater = threading.Thread(target=self._beat_forever, daemon=True)
+        self._beater.start()
+
+    # --- the loop -------------------------------------------------------------
+    def run_planned(self, planned: list[PlannedRun], retry_failed: bool = False,
+                    retrain: set[str] | None = None) -> None:
+        """Train every planned run that has no stored outcome (or is to be trained
+        again: ``retrain`` keys, failed runs with ``retry_failed``); return when all have one."""
+        pending = self._settle_stored(planned, retry_failed, retrain or set())
+        groups = self.grouper(pending)
+        waited = False
+        while True:
+            states = self.claims.states()
+            pending = [r for r in pending if states.get(r.key, ("",))[0] != DONE or r.key in self.tasks]
+            keys = {r.key for r in pending if r.key not in self.tasks}
+            self._fill([[r for r in g if r.key in keys] for g in groups])
+            if self.tasks:
+                self._drain(1.0)
+            elif not pending:
+                return
+            elif not self._claimable(pending, states):
+                if not waited:
+                    self.log(f"waiting for {len(pending)} run(s) in progress elsewhere "
+                             f"(taken over if their worker stops)")
+                    waited = True
+                time.sleep(1.0)
+
+    def _claimable(self, pending: list[PlannedRun], states: dict[str, tuple[str, float, str]]) -> bool:
+        now = time.time()
+        return any(r.key not in states or (states[r.key][0] == RUNNING and now - states[r.key][1] >= self.claims.grace)
+                   for r in pending)
+
+    def _settle_stored(self, planned: list[PlannedRun], retry_failed: bool, retrain: set[str]) -> list[PlannedRun]:
+        """Runs already stored need no training: mark their claims done (failed ones
+        are given back with ``retry_failed``)."""
+        stored = run_states(self.study)
+        states = self.claims.states()
+        pending = []
+        retry = []
+        for run in planned:
+            result = run_outcome(stored.get(run.key, []))
+            if result is None or (result == "failed" and retry_failed) or run.key in retrain:
+                pending.append(run)
+                if result is not None:
+                    retry.append(run.key)
+            elif states.get(run.key, ("",))[0] != DONE:
+                if self.claims.claim(run.key):
+                    self.claims.finish(run.key)
+        self.claims.release(retry)
+        return pending
+
+    def _fill(self, groups: list[list[PlannedRun]]) -> None:
+        """Claim and start units of work (a run, or an arm's seeds stacked) while the executor has room."""
+        for group in groups:
+            if self.executor.busy() >= self.executor.capacity:
+                return
+            runs = [r for r in group if self._claim_run(r)]
+            if runs:
+                self._launch([(r.key, r) for r in runs])
+
+    def _claim_run(self, run: PlannedRun) -> bool:
+        how = self._claim(run.key)
+        if how == "takeover" and run_outcome(run_states(self.study).get(run.key, [])) is not None:
+            self._finish(run.key)  # stored by a worker that died before saying so
+            return False
+        return how is not None
+
+    def _claim(self, key: str) -> str | None:
+        how = self.claims.claim(key)
+        if how is not None:
+            self.claimed.add(key)
+        return how
+
+    def _finish(self, key: str) -> None:
+        self.claims.finish(key)
+        self.claimed.discard(key)
+
+    def _launch(self, items: list[tuple[str, PlannedRun]], trial: optuna.Trial | None = None) -> None:
+        """Start a trial for each claimed run and hand the unit to the executor."""
+        for key, run in items:
+            self._begin(key, run, trial)
+        self.executor.submit([k for k, _ in items], [r.spec for _, r in items])
+        if self.executor.busy() == 0:  # an inline executor has already trained it
+            self._drain(0.0)
+
+    def _begin(self, key: str, run: PlannedRun, trial: optuna.Trial | None = None) -> None:
+        abandon(self.study, self.claims.stale_trial(key), "its worker stopped; trained again")
+        prune = self.config.design.pruner != "none" and run.stage == attrs.SEARCH
+        if trial is None:
+            user_attrs = run_attrs(run, self.config.fingerprint())
+            trial = start_trial(self.study, dict(run.arm.values), user_attrs, lambda t: self._track(t, key, run, prune))
+        else:
+            self._track(trial, key, run, prune)
+        self.claims.set_trial(key, trial._trial_id)
+        self.progress.started(run)
+
+    def _track(self, trial: optuna.Trial, key: str, run: PlannedRun, prune: bool) -> dict[str, Any]:
+        """Register the training as soon as its trial exists (an interrupt then closes it)."""
+        with self._lock:
+            self.tasks[key] = Task(key, run, trial, prune)
+        return suggest_values(trial, self.config)
+
+    def _drain(self, timeout: float) -> None:
+        for kind, key, payload in self.executor.poll(timeout):
+            self._handle(kind, key, payload)
+
+    # --- outcomes -------------------------------------------------------------
+    def _handle(self, kind: str, key: str, payload: Any) -> None:
+        with self._lock:
+            task = self.tasks.pop(key, None)
+        if task is None:
+            return
+        run, trial = task.run, task.trial
+        if kind == "done":
+            store_result(self.study, trial, payload, self._objective(payload))
+            m = payload.metrics
+            text = (f"test {m['test_accuracy']:.3f} gap {m['gap']:+.3f} ({payload.epochs} ep, "
+                    f"{payload.stop_reason}, {payload.seconds:.1f}s)")
+        elif kind == "failed":
+            store_failure(self.study, trial, payload)
+            text = f"FAILED: {payload['reason']}"
+        elif kind == "pruned":
+            store_pruned(self.study, trial, payload)
+            text = f"pruned at epoch {len(payload)}"
+        else:  # the worker died: give the run back at once
+            abandon(self.study, trial._trial_id, payload)
+            self.claims.release([key])
+            self.claimed.discard(key)
+            self.progress.note(f"{run.arm.name} seed={run.seed}: {payload}; trained again")
+            return
+        self._finish(key)
+        self.progress.finished(run, text)
+
+    def _objective(self, result: RunResult) -> float | list[float]:
+        m = result.metrics
+        if self.pareto:  # choose on validation only: the test split is never used to choose
+            return [m["val_accuracy"], m["train_accuracy"] - m["val_accuracy"]]
+        return m[OBJECTIVE]
+
+    def on_epoch(self, key: str, metrics: dict[str, float]) -> bool:
+        """Report the epoch to Optuna (dashboard curves, pruning); True: prune this run."""
+        task = self.tasks.get(key)
+        if task is None:
+            return False
+        self.progress.epoch(task.run, metrics)
+        if self.pareto:  # Optuna keeps intermediate values for single-objective studies only
+            return False
+        task.trial.report(metrics[OBJECTIVE], int(metrics["epoch"]))
+        return task.prune and task.trial.should_prune()
+
+    # --- heartbeats and shutdown -------------------------------------------------
+    def _beat_forever(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            with self._lock:
+                keys = list(self.tasks)
+            try:
+                self.claims.beat(keys)
+            except Exception:  # a missed beat is retried; a long outage lets others take over
+                continue
+
+    def close(self, interrupted: bool) -> None:
+        """Stop; runs still in training are given back at once (and their trials closed)."""
+        self._stop.set()
+        self.executor.close()
+        with self._lock:
+            tasks, self.tasks = list(self.tasks.values()), {}
+        for task in tasks:
+            abandon(self.study, task.trial._trial_id, "interrupted" if interrupted else "stopped")
+        self.claims.release(self.claimed | {t.key for t in tasks})
+        self.claimed.clear()
+
+    # --- a search ------------------------------------------------------------
+    def run_search(self, slots: list[str]) -> None:
+        """Spend the search budget: each slot is claimed once and trains one new arm."""
+        while True:
+            states = self.claims.states()
+            open_slots = [s for s in slots if states.get(s, ("",))[0] != DONE and s not in self.tasks]
+            for slot in open_slots:
+                if self.executor.busy() >= self.executor.capacity or not self._claim(slot):
+                    continue
+                self._start_search(slot)
+            if self.tasks:
+                self._drain(1.0)
+            elif not [s for s in slots if states.get(s, ("",))[0] != DONE]:
+                return
+            else:
+                time.sleep(1.0)
+
+    def _start_search(self, slot: str) -> None:
+        """Ask the sampler for an arm not run yet (repeats reuse the earlier value)."""
+        seed = self.config.design.search_seed
+        for _ in range(MAX_PROPOSALS):
+            trial = self.study.ask()
+            values = suggest_values(trial, self.config)
+            arm = sampled_arm(self.config, values)
+            run = PlannedRun(arm, seed, _spec(self.config, arm, seed), attrs.SEARCH)
+            for name, value in run_attrs(run, self.config.fingerprint()).items():
+                trial.set_user_attr(name, value)
+            earlier = [t for t in run_states(self.study).get(run.key, [])
+                       if t.number != trial.number and t.state == optuna.trial.TrialState.COMPLETE]
+            if not earlier:
+                self._launch([(slot, run)], trial)
+                return
+            trial.set_user_attr(attrs.REPEAT_OF, earlier[0].number)
+            self.study.tell(trial, earlier[0].values if self.pareto else earlier[0].value)
+            self.progress.note(f"search proposed {arm.name} again: not retrained")
+        self.log("the sampler keeps proposing arms already run: this search slot ends without a new arm")
+        self._finish(slot)
+
+
+def _spec(config: StudyConfig, arm: Any, seed: int) -> RunSpec:
+    from ablate.design import run_spec
+
+    return run_spec(config, arm, seed)

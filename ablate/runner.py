@@ -1,0 +1,171 @@
+"""Run a study's design through a coordinator: the enumerated runs, or a
+search's budget then its confirmation stage. Used by ``ablate run`` and
+``ablate worker`` alike, so any mix of them on one storage trains each run once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from pathlib import Path
+
+import optuna
+import sqlalchemy as sa
+
+from ablate import attrs
+from ablate.claims import ClaimStore
+from ablate.config import StudyConfig
+from ablate.coordinator import Coordinator, Executor
+from ablate.design import Arm
+from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
+from ablate.executors import InlineExecutor, ProcessPool, usable_cores
+import sys
+
+from ablate.progress import make_progress
+from ablate.registry import Registry
+from ablate.spec import Execution
+from ablate.storage import sqlite_path
+from ablate.trials import is_done, run_outcome, run_states
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunOptions:
+    """How this command executes the study (never what a run computes)."""
+
+    jobs: int = 1
+    threads: int | None = None  # per worker process; default: cores / jobs, at least 1
+    retry_failed: bool = False
+    retrain_changed: bool = False  # runs whose components' plugin versions changed since they trained
+    plugin_files: list[Path] = field(default_factory=list)
+
+
+def resolve_jobs(value: str | int) -> int:
+    """`--jobs auto` is the usable cores; otherwise a positive count."""
+    return usable_cores() if value == "auto" else max(1, int(value))
+
+
+def worker_threads(config: StudyConfig, options: RunOptions) -> int:
+    """Torch threads per worker: the study's setting, else the cores shared out."""
+    if options.threads is not None:
+        return options.threads
+    if options.jobs > 1 and "threads" not in config.raw.get("train", {}):
+        return max(1, usable_cores() // options.jobs)
+    return int(config.train["threads"])
+
+
+def make_executor(config: StudyConfig, registry: Registry, options: RunOptions) -> Executor:
+    execution = Execution(config.train["device"], worker_threads(config, options))
+    if options.jobs <= 1:
+        from ablate.build import set_threads
+
+        set_threads(execution.threads)
+        return InlineExecutor(registry, execution)
+    from ablate.disabling import disabled_names
+
+    return ProcessPool(options.jobs, [str(p) for p in options.plugin_files], execution, disabled_names())
+
+
+def claim_store(study: optuna.Study, url: str) -> ClaimStore:
+    """This process's claims; a worker's heartbeat is missed for 10 s on SQLite (one
+    machine), 30 s on a server, before another worker takes its run over."""
+    local = sqlite_path(url) is not None
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
+    engine: sa.engine.Engine = backend.engine
+    return ClaimStore(engine, study.study_name, worker, grace=10.0 if local else 30.0)
+
+
+def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun]) -> tuple[int, int]:
+    """(runs with a stored outcome, of which failed) among this study file's runs."""
+    if config.design.sampled:
+        done = [t for t in search_trials(study, config) if is_done(t) and attrs.REPEAT_OF not in t.user_attrs]
+        return min(len(done), config.design.budget), sum(1 for t in done if attrs.FAILURE in t.user_attrs)
+    states = run_states(study)
+    outcomes = [run_outcome(states.get(r.key, [])) for r in planned]
+    return sum(o is not None for o in outcomes), sum(o == "failed" for o in outcomes)
+
+
+def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: Registry) -> dict[str, str]:
+    """run key -> what changed, for stored runs trained with other plugin versions than installed now."""
+    from ablate.versions import run_versions
+
+    states = run_states(study)
+    changed: dict[str, str] = {}
+    for run in planned:
+        stored = [t.user_attrs[attrs.RESULT].get("versions", {}) for t in states.get(run.key, [])
+                  if attrs.RESULT in t.user_attrs]
+        if not stored:
+            continue
+        now = run_versions(run.spec, registry)
+        diff = [f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}" for k, v in now.items()
+                if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v]
+        if diff:
+            changed[run.key] = diff[0]
+    return changed
+
+
+def announce(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun], total: int,
+             options: RunOptions, log: Log) -> int:
+    """Say what is stored already; return the number that needs no training."""
+    already, failed = stored_counts(study, config, planned)
+    if already:
+        failures = ""
+        if failed:
+            failures = (f", {failed} of them failed" + ("; --retry-failed trains those again" if not options.retry_failed
+                                                         else ": trained again (--retry-failed)"))
+        log(f"{already} of {total} runs already stored{failures}; {total - already} to train")
+    return already - (failed if options.retry_failed else 0)
+
+
+def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: optuna.Study, url: str,
+              options: RunOptions | None = None, log: Log = print) -> list[PlannedRun]:
+    """Train every missing run of the design; return the runs that count."""
+    options = options or RunOptions()
+    logging.getLogger("optuna").setLevel(logging.ERROR)
+    d = config.design
+    planned = [] if d.sampled else plan_runs(config, arms)
+    total = d.budget + (d.confirm_top * len(config.seeds) if d.kind == "search" else 0) if d.sampled else len(planned)
+    already = announce(study, config, planned, total, options, log)
+    changed = changed_versions(study, planned, registry)
+    if changed:
+        example = next(iter(changed.values()))
+        log(f"{len(changed)} stored run(s) were trained with other plugin versions ({example})"
+            + ("; training them again (--retrain-changed)" if options.retrain_changed
+               else "; --retrain-changed trains them again"))
+    retrain = set(changed) if options.retrain_changed else set()
+    progress = make_progress(total, already, log, live=sys.stdout.isatty())
+    coordinator = Coordinator(study, config, claim_store(study, url), make_executor(config, registry, options),
+                              progress, log)
+    interrupted = True
+    try:
+        runs = _stages(coordinator, config, planned, options, retrain)
+        interrupted = False
+        return runs
+    finally:
+        coordinator.close(interrupted)
+        progress.close()
+
+
+def _stages(coordinator: Coordinator, config: StudyConfig, planned: list[PlannedRun],
+            options: RunOptions, retrain: set[str]) -> list[PlannedRun]:
+    d = config.design
+    if not d.sampled:
+        coordinator.run_planned(planned, options.retry_failed, retrain)
+        return planned
+    fingerprint = config.fingerprint()
+    coordinator.run_search([f"search-{fingerprint}-{i}" for i in range(d.budget)])
+    searched = searched_runs(coordinator.study, config)
+    if d.kind != "search" or d.confirm_top == 0:
+        return searched
+    top = best_arms(coordinator.study, searched, d.confirm_top)
+    confirm = plan_runs(config, top, stage=attrs.CONFIRM)
+    coordinator.progress.total = len(searched) + len(confirm)
+    coordinator.log(f"confirming the top {len(top)} arms over {len(config.seeds)} seeds: "
+                    + "; ".join(a.name for a in top))
+    coordinator.run_planned(confirm, options.retry_failed)
+    return searched + confirm

@@ -1,0 +1,103 @@
+"""Runs as Optuna trials: one trial per training (so trainings can be counted),
+created RUNNING with the arm's values as fixed parameters (never through
+Optuna's queue), and finished with the run's outcome stored on it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ablate import attrs
+from ablate.training import RunResult
+
+Suggest = Callable[[optuna.Trial], dict[str, Any]]
+
+
+def run_states(study: optuna.Study) -> dict[str, list[FrozenTrial]]:
+    """Trials grouped by run key."""
+    out: dict[str, list[FrozenTrial]] = {}
+    for t in study.get_trials(deepcopy=False):
+        key = t.user_attrs.get(attrs.RUN_KEY)
+        if key:
+            out.setdefault(key, []).append(t)
+    return out
+
+
+def outcome(trial: FrozenTrial) -> str | None:
+    """'complete', 'failed' or 'pruned' once stored (even if the worker died
+    before Optuna marked the trial finished); None for an unfinished training."""
+    if attrs.RESULT in trial.user_attrs:
+        return "complete"
+    if attrs.FAILURE in trial.user_attrs:
+        return "failed"
+    if attrs.PRUNED in trial.user_attrs or trial.state == TrialState.PRUNED:
+        return "pruned"
+    return None
+
+
+def is_done(trial: FrozenTrial) -> bool:
+    return outcome(trial) is not None
+
+
+def run_outcome(trials: list[FrozenTrial]) -> str | None:
+    """A run's outcome over its trainings: complete wins over pruned over failed."""
+    found = {outcome(t) for t in trials}
+    for state in ("complete", "pruned", "failed"):
+        if state in found:
+            return state
+    return None
+
+
+def start_trial(study: optuna.Study, fixed: dict[str, Any], user_attrs: dict[str, Any],
+                suggest: Suggest) -> optuna.Trial:
+    """A RUNNING trial with ``fixed`` as its parameters, recorded through ``suggest``
+    (so the study knows their distributions: dashboard, fANOVA)."""
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, system_attrs={"fixed_params": fixed},
+                                         user_attrs=user_attrs)
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    trial = optuna.Trial(study, trial_id)
+    suggest(trial)  # also registers the training with its coordinator
+    return trial
+
+
+def store_result(study: optuna.Study, trial: optuna.Trial, result: RunResult, value: float | list[float]) -> None:
+    """The run's outcome on its trial: one attribute with everything, each final
+    metric on its own (optuna-dashboard lists them), then the objective."""
+    trial.set_user_attr(attrs.RESULT, {
+        "metrics": result.metrics, "history": result.history, "epochs": result.epochs,
+        "stop_reason": result.stop_reason, "seconds": result.seconds, "config": result.config,
+        "device": result.device, "threads": result.threads, "sizes": result.sizes, "versions": result.versions})
+    for name, metric in result.metrics.items():
+        trial.set_user_attr(attrs.METRIC_PREFIX + name, metric)
+    values = value if isinstance(value, list) else [value]
+    if any(math.isnan(v) for v in values):  # no validation split: no objective; the result is stored
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    study.tell(trial, value)
+
+
+def store_failure(study: optuna.Study, trial: optuna.Trial, failure: dict[str, Any]) -> None:
+    trial.set_user_attr(attrs.FAILURE_DETAIL, failure)
+    trial.set_user_attr(attrs.FAILURE, failure["reason"])
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def store_pruned(study: optuna.Study, trial: optuna.Trial, history: list[dict[str, float]]) -> None:
+    trial.set_user_attr(attrs.PRUNED, {"history": history, "epochs": len(history)})
+    study.tell(trial, state=TrialState.PRUNED)
+
+
+def abandon(study: optuna.Study, trial_id: int | None, why: str) -> None:
+    """Close a training that will not finish (interrupted, its worker died):
+    it stays as a record of the attempt, without an outcome, so the run is trained again."""
+    if trial_id is None:
+        return
+    try:
+        study._storage.set_trial_user_attr(trial_id, attrs.INTERRUPTED, why)
+        study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+        pass  # already finished by its own worker

@@ -1,0 +1,32 @@
+"""Versions a run's numbers depend on: ablate, torch, and the distribution of
+every plugin that provided one of its components."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from ablate import __version__
+from ablate.registry import Registry
+from ablate.spec import RunSpec
+
+
+def plugin_version(plugin: str) -> str:
+    """'dist:entrypoint' -> 'dist version'; a local plugin file stays its name."""
+    dist = plugin.split(":", 1)[0]
+    if dist == "file":
+        return plugin
+    try:
+        return f"{dist} {metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return plugin
+
+
+def run_versions(spec: RunSpec, registry: Registry) -> dict[str, str]:
+    """{"ablate": ..., "torch": ..., "python": ..., "plugin:KIND:NAME": "dist version"}."""
+    import torch
+
+    out = {"ablate": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    for comp in (spec.data, spec.model, *spec.components):
+        out[f"plugin:{comp.kind}:{comp.name}"] = plugin_version(registry.get(comp.kind, comp.name).plugin)
+    return out

@@ -1,0 +1,147 @@
+"""Many workers on one storage: every run trains exactly once (trainings are
+counted, not rows), a killed or stopped worker's run is trained again by
+another, and nothing is left queued or running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from ablate import attrs
+
+pytestmark = pytest.mark.slow
+
+STUDY = """
+[study]
+name = "many"
+seeds = 2
+[data]
+name = "digits"
+[model]
+name = "mlp"
+hidden = [32]
+[train]
+epochs = {epochs}
+batch_size = 128
+[factors.norm]
+kind = "norm"
+levels = ["none", "batchnorm"]
+[factors.dropout]
+kind = "regularizer"
+levels = ["none", "dropout"]
+dropout = {{ rate = 0.2 }}
+"""
+RUNS = 8
+
+
+def ablate(*args: object) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "ablate", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def study_file(tmp_path: Path, epochs: int = 3) -> Path:
+    path = tmp_path / "many.toml"
+    path.write_text(textwrap.dedent(STUDY.format(epochs=epochs)))
+    return path
+
+
+def trainings(url: str) -> tuple[Counter[str], Counter[str]]:
+    """(trainings per run key, trials per state) of the study in storage."""
+    study = optuna.load_study(study_name="many", storage=url)
+    trials = study.get_trials(deepcopy=False)
+    return Counter(t.user_attrs[attrs.RUN_KEY] for t in trials), Counter(t.state.name for t in trials)
+
+
+def finish(procs: list[subprocess.Popen[str]], timeout: float = 240) -> list[tuple[int, str]]:
+    out = []
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        out.append((p.returncode, err))
+    return out
+
+
+def test_four_run_commands_started_at_once_on_one_fresh_sqlite_folder(tmp_path):
+    study = study_file(tmp_path)
+    procs = [ablate("run", study, "--out", tmp_path / "out") for _ in range(4)]
+    for code, err in finish(procs):
+        assert code == 0, err
+        assert "database is locked" not in err
+    per_run, states = trainings(f"sqlite:///{tmp_path / 'out' / 'study.db'}")
+    assert len(per_run) == RUNS and set(per_run.values()) == {1}, per_run
+    assert states == Counter({"COMPLETE": RUNS})
+
+
+def _claims(db: Path) -> list[tuple[int, str, int]]:
+    """(worker pid, run key, trial id) of the runs in training right now (the claims table)."""
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT worker, run_key, trial_id FROM ablate_claims "
+                                        "WHERE state = 'running' AND trial_id IS NOT NULL")).all()
+    except sa.exc.OperationalError:
+        return []
+    finally:
+        engine.dispose()
+    return [(int(r[0].rsplit(":", 1)[1]), r[1], int(r[2])) for r in rows]
+
+
+def _wait_for_training(db: Path, pids: set[int], timeout: float = 120) -> tuple[int, str, int]:
+    """A worker among ``pids`` that is training a run now, with that run's key and trial."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        held = [c for c in _claims(db) if c[0] in pids]
+        if held:
+            return held[0]
+        time.sleep(0.2)
+    raise AssertionError("no worker claimed a run")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_a_killed_or_stopped_worker_has_its_run_trained_again_once(tmp_path, sig):
+    study = study_file(tmp_path, epochs=150)
+    db = tmp_path / "study.db"
+    url = f"sqlite:///{db}"
+    procs = [ablate("worker", study, "--storage", url) for _ in range(4)]
+    victim_pid, run_key, trial_id = _wait_for_training(db, {p.pid for p in procs})
+    victim = next(p for p in procs if p.pid == victim_pid)
+    os.kill(victim_pid, sig)
+    stopped_at = time.time()
+    victim.communicate(timeout=60)
+    if sig != signal.SIGKILL:  # a stop gives its run back at once, not after the heartbeat grace
+        assert victim.returncode == 130 and time.time() - stopped_at < 15
+    for code, err in finish([p for p in procs if p is not victim]):
+        assert code == 0, err
+    per_run, states = trainings(url)
+    study_ = optuna.load_study(study_name="many", storage=url)
+    held = next(t for t in study_.get_trials(deepcopy=False) if t._trial_id == trial_id)
+    assert len(per_run) == RUNS and states["COMPLETE"] == RUNS
+    if held.state.name == "COMPLETE":  # the signal came after its last epoch: nothing to train again
+        assert set(per_run.values()) == {1} and set(states) == {"COMPLETE"}
+    else:  # only the run it held trained twice; its first training is kept, marked as such
+        assert per_run[run_key] == 2 and sorted(per_run.values()) == [1] * (RUNS - 1) + [2], per_run
+        assert held.state.name == "FAIL" and attrs.INTERRUPTED in held.user_attrs
+        assert states == Counter({"COMPLETE": RUNS, "FAIL": 1})
+
+
+def test_eight_workers_on_postgresql_train_every_run_once_then_report(tmp_path, postgres_url):
+    study = study_file(tmp_path)
+    procs = [ablate("worker", study, "--storage", postgres_url) for _ in range(8)]
+    for code, err in finish(procs):
+        assert code == 0, err
+    per_run, states = trainings(postgres_url)
+    assert len(per_run) == RUNS and set(per_run.values()) == {1}, per_run
+    assert states == Counter({"COMPLETE": RUNS})
+    report = ablate("report", postgres_url, "--study", "many", "--out", tmp_path / "report")
+    [(code, err)] = finish([report])
+    assert code == 0, err
+    assert (tmp_path / "report" / "index.html").is_file()
