@@ -70,9 +70,9 @@ def _unfold_channels(y: torch.Tensor, seeds: int) -> torch.Tensor:
 
 class _BatchedLinear(torch.autograd.Function):
     """x (S, N, in) @ w (S, out, in)^T + b (S, out), with each gradient computed
-    as nn.Linear's backward computes it (grad_w = g^T x by one mm per seed: MKL's
-    batched gemm rounds differently for few outputs), so a seed's gradients match
-    its unstacked run's bit for bit, not just to rounding."""
+    as nn.Linear's backward computes it (on a CPU grad_w = g^T x by one mm per
+    seed: MKL's batched gemm rounds differently for few outputs), so a seed's
+    gradients match its unstacked run's bit for bit, not just to rounding."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -87,7 +87,9 @@ class _BatchedLinear(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         grad_x = torch.bmm(g, w) if need_x else None
         grad_w = None
-        if need_w:
+        if need_w and g.is_cuda:  # one kernel; on CUDA results agree with a run alone to rounding anyway
+            grad_w = torch.bmm(g.transpose(1, 2), x)
+        elif need_w:
             grad_w = torch.empty_like(w)
             for s in range(len(w)):
                 torch.mm(g[s].t(), x[s], out=grad_w[s])
