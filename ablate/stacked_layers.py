@@ -28,7 +28,7 @@ stacked_layer(nn.Sequential, nn.ModuleList, nn.ModuleDict)(same_forward)
 stacked_layer(nn.Identity, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU,
               nn.SELU, nn.CELU, nn.Softplus, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh,
               nn.Softsign, nn.Tanhshrink, nn.LogSigmoid)(elementwise)
-stacked_layer(nn.Flatten, nn.Unflatten, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
+stacked_layer(nn.Unflatten, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
               nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
               nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)(per_sample)
 
@@ -66,6 +66,22 @@ def _fold_channels(x: torch.Tensor) -> torch.Tensor:
 
 def _unfold_channels(y: torch.Tensor, seeds: int) -> torch.Tensor:
     return y.view(y.shape[0], seeds, -1, *y.shape[2:]).transpose(0, 1)
+
+
+class StackedFlatten(nn.Module):
+    """nn.Flatten one axis later (the seed axis comes first): a view where it can be."""
+
+    def __init__(self, start: int, end: int):
+        super().__init__()
+        self.start, self.end = start + 1, end + 1 if end >= 0 else end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(self.start, self.end)
+
+
+@stacked_layer(nn.Flatten)
+def _flatten(layers: list[nn.Flatten], ctx: StackContext) -> nn.Module:
+    return StackedFlatten(layers[0].start_dim, layers[0].end_dim)
 
 
 class _BatchedLinear(torch.autograd.Function):
@@ -190,6 +206,8 @@ class StackedBatchNorm(nn.Module):
         return self.momentum
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training and self.running_mean is not None and self.running_var is not None:
+            return self._with_running_statistics(x)
         factor = self._factor()
         use_batch = self.training or self.running_mean is None
         keep = not self.training or self.track
@@ -198,6 +216,17 @@ class StackedBatchNorm(nn.Module):
                            flat(self.running_var) if keep else None, flat(self.weight), flat(self.bias),
                            use_batch, factor, self.eps)
         return _unfold_channels(out, x.shape[0])
+
+
+    def _with_running_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluation: each seed's x * alpha + beta (ATen's own formula) in place on
+        (S, N, C, ...), without folding the seeds into channels (no copies)."""
+        assert self.running_mean is not None and self.running_var is not None
+        alpha = 1 / torch.sqrt(self.running_var + self.eps)
+        if self.weight is not None:
+            alpha = alpha * self.weight
+        beta = -self.running_mean * alpha if self.bias is None else self.bias - self.running_mean * alpha
+        return torch.addcmul(_seed_view(beta, x, 2), x, _seed_view(alpha, x, 2))
 
 
 @stacked_layer(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)

@@ -128,7 +128,7 @@ def _train_one_epoch(stack: Stack, outcomes: list[Outcome | None]) -> tuple[list
                 orders, loss_sum, correct = orders[keep], loss_sum[keep], correct[keep]
             if not stack.seats:
                 return [], []
-        loss, logits = _step(stack, x, y)
+        loss, logits = train_step(stack, x, y)
         loss_sum += loss * (end - start)
         hard = y.argmax(-1) if y.dtype.is_floating_point else y
         correct += (logits.argmax(-1) == hard).sum(1)
@@ -164,7 +164,7 @@ def seed_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return losses.view(seeds, size).mean(1)
 
 
-def _step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the sum of the seeds' losses (and penalties)."""
     model = stack.model
     logits = model(x)

@@ -119,6 +119,15 @@ def test_the_generic_torch_func_path_trains_the_same_runs(registry, arm):
         assert_same_run(a, b, rtol=1e-3, accuracy_atol=0.01)
 
 
+@pytest.mark.parametrize("arm", [[("regularizer", "spectral_norm", {})],
+                                 [("regularizer", "spectral_norm", {}), ("norm", "batchnorm", {})]])
+def test_parametrized_layers_take_the_generic_path_and_train_the_same_runs(registry, arm):
+    specs = seeds_of(make_spec(registry, *arm), range(3))
+    for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
+        assert b.stack == 3
+        assert_same_run(a, b, rtol=1e-3, accuracy_atol=0.01)
+
+
 def test_stack_off_trains_each_run_alone(registry):
     specs = seeds_of(make_spec(registry, epochs=2), range(2))
     off = Execution("cpu", 1, stack="off")

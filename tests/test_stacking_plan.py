@@ -46,6 +46,11 @@ def test_third_party_layers_stack_with_or_without_a_declared_form(preg):
         assert can_stack(make_spec(preg, ("norm", norm, {})), preg) is True
 
 
+def test_a_stacked_form_that_fails_is_found_by_a_trial_step(preg):
+    reason = can_stack(make_spec(preg, ("norm", "broken_scalenorm", {})), preg)
+    assert reason == "the stacked model failed a trial step: RuntimeError: this stacked form is broken"
+
+
 def test_can_stack_leaves_the_random_generators_as_they_were(registry):
     torch.manual_seed(5), random.seed(5), np.random.seed(5)
     before = torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy()
