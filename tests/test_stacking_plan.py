@@ -37,8 +37,8 @@ def test_an_arm_that_cannot_stack_says_which_component_and_why(preg):
 
 def test_every_trial_hook_has_a_rule_for_how_it_runs_in_a_stack():
     """A hook added to the hookspecs must be given one (stacked_components) before arms using it stack."""
-    known = stacked_components.BUILD_HOOKS | stacked_components.PER_SEED_HOOKS | set(stacked_components.STEP_HOOKS)
-    assert set(hookcheck.TRIAL) <= known
+    rules = stacked_components
+    assert set(hookcheck.TRIAL) <= rules.BUILD_HOOKS | rules.PER_SEED_HOOKS | set(rules.STEP_HOOKS)
 
 
 def test_third_party_layers_stack_with_or_without_a_declared_form(preg):
