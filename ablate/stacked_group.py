@@ -36,6 +36,7 @@ class Seat:
     on_epoch: OnEpoch | None
     slot: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    reported: int = 0  # the last epoch its on_epoch saw
     seconds: float = 0.0
 
     @property

@@ -62,13 +62,27 @@ def train_group(specs: Sequence[RunSpec], registry: Registry, execution: Executi
         _train_stacked(seats, outcomes, started, generic)
     for seat in seats:
         if outcomes[seat.index] is None:
-            outcomes[seat.index] = _alone(seat.parts.spec, registry, execution, seat.on_epoch)
+            outcomes[seat.index] = _alone(seat.parts.spec, registry, execution, _not_again(seat))
     return outcomes  # type: ignore[return-value]  # every entry is filled
 
 
 def _check_one_arm(specs: Sequence[RunSpec]) -> None:
     if len({s.with_seed(0).key for s in specs}) > 1:
         raise ValueError("train_group takes runs that differ only in seed")
+
+
+def _not_again(seat: Seat) -> OnEpoch | None:
+    """A seat's callback for its run trained again alone: the epochs it already
+    reported from the stack are not reported twice (Optuna keeps one value per step)."""
+    if seat.on_epoch is None or not seat.reported:
+        return seat.on_epoch
+    callback, reported = seat.on_epoch, seat.reported
+
+    def on_epoch(metrics: dict[str, float]) -> None:
+        if metrics["epoch"] > reported:
+            callback(metrics)
+
+    return on_epoch
 
 
 def _alone(spec: RunSpec, registry: Registry, execution: Execution, on_epoch: OnEpoch | None) -> Outcome:
@@ -237,6 +251,7 @@ def _after_epoch(stack: Stack, pos: int, epoch: int, metrics: dict[str, float],
     seat.history.append(metrics)
     try:
         if seat.on_epoch is not None and not diverged:
+            seat.reported = epoch
             seat.on_epoch(metrics)
         if seat.stops:
             state = EpochState(epoch, int(stack.spec.train["epochs"]), stack.copy_out(pos), metrics,
