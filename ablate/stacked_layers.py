@@ -51,12 +51,22 @@ def _seed_view(t: torch.Tensor, x: torch.Tensor, channel_dim: int) -> torch.Tens
 
 def _affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
             channel_dim: int) -> torch.Tensor:
-    """y * weight + bias with per-seed affine parameters (either may be absent)."""
+    """y * weight + bias with per-seed affine parameters (either may be absent).
+    ``y`` is a fresh normalised tensor: without autograd it is scaled in place, which
+    also spares the allocator a second large buffer when evaluating a whole split."""
+    if not torch.is_grad_enabled() or not (y.requires_grad or _needs_grad(weight, bias)):
+        if weight is not None:
+            y.mul_(_seed_view(weight, y, channel_dim))
+        return y if bias is None else y.add_(_seed_view(bias, y, channel_dim))
     if weight is not None and bias is not None:
         return torch.addcmul(_seed_view(bias, y, channel_dim), y, _seed_view(weight, y, channel_dim))
     if weight is not None:
         return y * _seed_view(weight, y, channel_dim)
     return y if bias is None else y + _seed_view(bias, y, channel_dim)
+
+
+def _needs_grad(*tensors: torch.Tensor | None) -> bool:
+    return any(t is not None and t.requires_grad for t in tensors)
 
 
 def _fold_channels(x: torch.Tensor) -> torch.Tensor:
@@ -107,8 +117,8 @@ class _BatchedLinear(torch.autograd.Function):
             grad_w = torch.bmm(g.transpose(1, 2), x)
         elif need_w:
             grad_w = torch.empty_like(w)
-            for s in range(len(w)):
-                torch.mm(g[s].t(), x[s], out=grad_w[s])
+            for gs, xs, out in zip(g.unbind(0), x.unbind(0), grad_w.unbind(0), strict=True):
+                torch.mm(gs.t(), xs, out=out)
         return grad_x, grad_w, g.sum(1) if need_b and ctx.has_bias else None
 
 
@@ -124,8 +134,10 @@ class StackedLinear(nn.Module):
         self.register_parameter("bias", bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(x.shape[0], -1, x.shape[-1])
-        out = _BatchedLinear.apply(flat, self.weight, self.bias)
+        if x.dim() == 3:
+            out: torch.Tensor = _BatchedLinear.apply(x, self.weight, self.bias)
+            return out
+        out = _BatchedLinear.apply(x.reshape(x.shape[0], -1, x.shape[-1]), self.weight, self.bias)
         return out.view(*x.shape[:-1], out.shape[-1])
 
 
