@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ class RunParts:
     hooks: pluggy.HookRelay
     optimizer: torch.optim.Optimizer
     pre_step: PreStep | None
+    options: dict[str, Any] = field(default_factory=dict)  # the merged optimizer options (a stack reuses them)
 
     def has(self, hook: str) -> bool:
         """Whether any active component implements ``hook`` (skip the call if not)."""
@@ -148,6 +149,6 @@ def build_run(spec: RunSpec, registry: Registry, device: torch.device) -> RunPar
     hooks = component_hooks(spec.components, registry)
     model = build_model(spec, registry, data, hooks).to(device)
     hooks.ablate_configure_model(model=model)  # wrap or modify modules before the optimizer sees them
-    optimizer, pre_step = make_optimizer(model, spec.train, merge_options(
-        hooks.ablate_optimizer_options(model=model)))
-    return RunParts(spec, device, data, model, hooks, optimizer, pre_step)
+    options = merge_options(hooks.ablate_optimizer_options(model=model))
+    optimizer, pre_step = make_optimizer(model, spec.train, options)
+    return RunParts(spec, device, data, model, hooks, optimizer, pre_step, options)

@@ -40,6 +40,8 @@ TRAIN_PARAMS = {
     "momentum": Param(0.9, low=0.0, high=1.0, high_open=True, help="SGD momentum"),
     "device": Param("auto", choices=("auto", "cpu", "cuda"), help="auto picks CUDA when present"),
     "threads": Param(1, low=0, help="torch CPU threads per worker process; 0 keeps torch's default"),
+    "stack": Param("auto", choices=("auto", "off"),
+                   help="auto trains the seeds of an arm as one stacked model where supported and where it fits"),
 }
 
 DESIGN_KINDS = ("factorial", "leave_one_out", "add_one_in", "orderings", "search", "pareto")
@@ -137,7 +139,7 @@ class StudyConfig:
 
     @property
     def training_settings(self) -> dict[str, Any]:
-        """[train] settings that change a run's numbers (device and threads do not)."""
+        """[train] settings that change a run's numbers (device, threads and stack do not)."""
         return {k: v for k, v in self.train.items() if k not in EXECUTION_SETTINGS}
 
     def fingerprint(self) -> str:

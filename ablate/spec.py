@@ -17,7 +17,7 @@ from typing import Any
 SECTIONS = ("model", "train", "data")
 
 # Settings that decide where and how fast a run executes, not its numbers.
-EXECUTION_SETTINGS = ("device", "threads")
+EXECUTION_SETTINGS = ("device", "threads", "stack")
 
 
 def split_setting(setting: str) -> tuple[str, str]:
@@ -108,3 +108,4 @@ class Execution:
 
     device: str = "auto"
     threads: int = 1
+    stack: str = "auto"  # "auto": the seeds of an arm train as one stacked model where they can; "off": never

@@ -40,6 +40,7 @@ class RunResult:
     threads: int = 0
     sizes: dict[str, int] = field(default_factory=dict)  # samples per split
     versions: dict[str, str] = field(default_factory=dict)  # ablate, torch and the components' plugins
+    stack: int = 1  # runs trained together as one stacked model (1: trained alone)
 
 
 @torch.no_grad()

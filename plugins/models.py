@@ -277,3 +277,17 @@ def ablate_register_models(registry):
                  params={"widths": Param([16, 32, 64], low=1, high=4096, help="channels per stage"),
                          "blocks": Param(1, low=1, high=16, help="basic blocks per stage"),
                          "activation": ACTIVATION})
+
+
+# --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---
+# Declared as a third-party plugin declares its own (docs/stacking.md).
+
+
+def _declare_stacked_forms() -> None:
+    from ablate.stacked_forms import per_sample, same_forward, stacked_layer
+
+    stacked_layer(Reshape)(per_sample)  # reshapes each sample: works with the seeds folded into the batch
+    stacked_layer(BasicBlock)(same_forward)  # its forward only adds its children's outputs
+
+
+_declare_stacked_forms()

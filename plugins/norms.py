@@ -129,3 +129,30 @@ def ablate_register_norms(registry):
                  params={"eps": EPS})
     registry.add("rmsnorm", RMSNorm, help="RMS normalization (Zhang & Sennrich, 2019), over channels per position after a conv",
                  params={"eps": EPS})
+
+
+# --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---
+# Declared as a third-party plugin declares its own (docs/stacking.md).
+
+
+class StackedChannelRMSNorm(nn.Module):
+    """ChannelRMSNorm for all seeds at once: (S, N, C, ...) inputs, weight (S, C)."""
+
+    def __init__(self, weight: nn.Parameter, eps: float):
+        super().__init__()
+        self.weight, self.eps = weight, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rms = x.pow(2).mean(dim=2, keepdim=True).add(self.eps).rsqrt()
+        shape = (x.shape[0], 1, -1) + (1,) * (x.dim() - 3)
+        return x * rms * self.weight.view(shape)
+
+
+def _declare_stacked_forms() -> None:
+    from ablate.stacked_forms import stacked_layer
+
+    stacked_layer(ChannelRMSNorm)(
+        lambda layers, ctx: StackedChannelRMSNorm(ctx.parameter(layers, "weight"), layers[0].eps))
+
+
+_declare_stacked_forms()

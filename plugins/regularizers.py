@@ -278,3 +278,61 @@ def ablate_register_regularizers(registry):
     registry.add("label_smoothing", LabelSmoothing, help="soft training targets (1-eps) + eps/K",
                  params={"eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
                          "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output")})
+
+
+# --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---
+# Declared as a third-party plugin declares its own (docs/stacking.md).
+
+
+class StackedDropPath(nn.Module):
+    """drop_path for all seeds at once: (S, N, ...) inputs, each seed's masks from
+    its own stream, drawn as DropPathLayer draws them."""
+
+    def __init__(self, rate: float, streams):
+        super().__init__()
+        self.rate, self.streams = rate, streams
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = self.streams.bernoulli((x.shape[1],) + (1,) * (x.dim() - 2), keep, x)
+        return x * mask / keep
+
+
+class StackedWeightPenalty:
+    """L1/L2 over stacked weights: summed over the seed axis it is the sum of the
+    seeds' own penalties, so each seed's gradient is its own."""
+
+    def __init__(self, penalties: list[_WeightPenalty], ctx):
+        first = penalties[0]
+        self.coef, self.term = first.coef, first.term
+        self.params = [ctx.stacked(p) for p in penalised_parameters(ctx.models[0], first.include_biases)]
+
+    def ablate_loss_penalty(self, model: nn.Module) -> torch.Tensor:
+        return self.coef * sum(self.term(p).sum() for p in self.params)
+
+
+class StackedMaxNorm:
+    """Max-norm per seed and unit: the stacked weight (S, out, ...) renormed as S*out units."""
+
+    def __init__(self, rules: list[MaxNorm], ctx):
+        self.max_norm = rules[0].max_norm
+        self.weights = [ctx.stacked(m.weight) for m in ctx.models[0].modules()
+                        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+
+    def ablate_after_step(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            for w in self.weights:
+                w.copy_(torch.renorm(w.flatten(0, 1), p=2, dim=0, maxnorm=self.max_norm).view_as(w))
+
+
+def _declare_stacked_forms() -> None:
+    from ablate.stacked_forms import stacked_component, stacked_layer
+
+    stacked_layer(DropPathLayer)(lambda layers, ctx: StackedDropPath(layers[0].rate, ctx.streams))
+    stacked_component(L1, L2)(StackedWeightPenalty)
+    stacked_component(MaxNorm)(StackedMaxNorm)
+
+
+_declare_stacked_forms()

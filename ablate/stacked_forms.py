@@ -1,0 +1,188 @@
+"""How a layer or a component declares its stacked form: the public API for plugins.
+
+A stacked model trains the S runs of an arm that differ only in seed as ONE
+network: every parameter and buffer gains a leading seed dimension, activations
+are (S, N, ...), and each seed keeps its own numbers (initial weights, batch
+order, random draws, optimizer state). docs/stacking.md is the guide.
+
+- ``stacked_layer(LayerType)`` registers a function ``form(layers, ctx) ->
+  nn.Module`` that turns the S per-seed copies of a layer into one module taking
+  (S, N, ...) inputs. Return None to decline (the generic torch.func path is
+  used instead). A layer type with no form is stacked by the generic path.
+- ``stacked_component(ComponentType)`` registers ``form(instances, ctx) ->
+  object`` for a component's per-step hooks that see the whole model
+  (``ablate_loss_penalty``, ``ablate_after_step``): the object implements the
+  same hook names and is called once per step with the stacked model.
+
+Lookups use the exact type: a subclass may change ``forward``, so it declares its own.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from statistics import NormalDist
+from typing import Any
+
+import torch
+from torch import nn
+
+LayerForm = Callable[[list[Any], "StackContext"], "nn.Module | None"]
+ComponentForm = Callable[[list[Any], "StackContext"], object]
+
+_LAYER_FORMS: dict[type, LayerForm] = {}
+_COMPONENT_FORMS: dict[type, ComponentForm] = {}
+
+
+def stacked_layer(*types: type) -> Callable[[LayerForm], LayerForm]:
+    """Decorator: ``form`` stacks layers of these exact types."""
+
+    def register(form: LayerForm) -> LayerForm:
+        for t in types:
+            _LAYER_FORMS[t] = form
+        return form
+
+    return register
+
+
+def stacked_component(*types: type) -> Callable[[ComponentForm], ComponentForm]:
+    """Decorator: ``form`` gives the stacked per-step hooks of components of these exact types."""
+
+    def register(form: ComponentForm) -> ComponentForm:
+        for t in types:
+            _COMPONENT_FORMS[t] = form
+        return form
+
+    return register
+
+
+def layer_form(layer_type: type) -> LayerForm | None:
+    return _LAYER_FORMS.get(layer_type)
+
+
+def component_form(component_type: type) -> ComponentForm | None:
+    return _COMPONENT_FORMS.get(component_type)
+
+
+class SeedStreams:
+    """One random generator per seed of the stack, in stack order, for random layers.
+
+    Each starts as the device's default generator stood after that seed's model
+    was built (where its unstacked run's dropout draws from), so a seed's draws
+    depend on its seed alone, never on the group it trained in.
+    """
+
+    def __init__(self, generators: Sequence[torch.Generator]):
+        self.generators = list(generators)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def select(self, keep: Sequence[int]) -> None:
+        """Keep the seeds at these stack positions (the others have stopped)."""
+        self.generators = [self.generators[i] for i in keep]
+
+    def bernoulli(self, shape: Sequence[int], p: float, like: torch.Tensor) -> torch.Tensor:
+        """(S, *shape) of 0/1 draws with P(1) = p, each seed's slice from its own
+        generator: a standard normal below its p-quantile (on a CPU several times
+        faster than ``bernoulli_``, which draws one element at a time)."""
+        out = torch.empty((len(self.generators), *shape), dtype=like.dtype, device=like.device)
+        if p >= 1 or p <= 0:
+            return out.fill_(float(p >= 1))
+        for i, generator in enumerate(self.generators):
+            torch.randn(tuple(shape), generator=generator, dtype=like.dtype, device=like.device, out=out[i])
+        return out.lt_(NormalDist().inv_cdf(p))
+
+
+class StackContext:
+    """What a form is built with: the seed streams, the per-seed models
+    (``models``, in stack order), and a record pairing each stacked tensor with
+    the per-seed tensors it holds (to copy a seed's weights out for its stopping
+    rules and final measurement). ``stacked(t)`` finds the stacked tensor of a
+    per-seed tensor: a component form selects parameters on ``models[0]`` and
+    works on their stacked tensors."""
+
+    def __init__(self, streams: SeedStreams, fallback: LayerForm, models: Sequence[nn.Module] = (),
+                 generic: bool = False):
+        self.streams, self.fallback, self.generic = streams, fallback, generic
+        self.models = list(models)
+        self.pairs: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
+        self._stacked: dict[int, torch.Tensor] = {}
+
+    def stack(self, layers: Sequence[nn.Module]) -> nn.Module:
+        """The stacked form of S per-seed copies of a layer (its form, else the generic path)."""
+        form = None if self.generic else layer_form(type(layers[0]))
+        module = form(list(layers), self) if form is not None else None
+        return module if module is not None else self._checked(self.fallback(list(layers), self))
+
+    @staticmethod
+    def _checked(module: nn.Module | None) -> nn.Module:
+        if module is None:
+            raise TypeError("the generic stacked form declined a layer")
+        return module
+
+    def parameter(self, layers: Sequence[nn.Module], name: str) -> nn.Parameter | None:
+        """The layers' parameter ``name`` stacked along a new first axis (None if they have none)."""
+        tensors = [getattr(layer, name) for layer in layers]
+        return None if tensors[0] is None else self.parameter_of(tensors)
+
+    def parameter_of(self, tensors: Sequence[torch.Tensor]) -> nn.Parameter:
+        stacked = nn.Parameter(torch.stack([t.detach() for t in tensors]),
+                               requires_grad=tensors[0].requires_grad)
+        self._record(stacked, tensors)
+        return stacked
+
+    def buffer(self, layers: Sequence[nn.Module], name: str) -> torch.Tensor | None:
+        tensors = [getattr(layer, name) for layer in layers]
+        return None if tensors[0] is None else self.buffer_of(tensors)
+
+    def buffer_of(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        stacked = torch.stack([t.detach() for t in tensors])
+        self._record(stacked, tensors)
+        return stacked
+
+    def _record(self, stacked: torch.Tensor, tensors: Sequence[torch.Tensor]) -> None:
+        self.pairs.append((stacked, list(tensors)))
+        for t in tensors:
+            self._stacked[id(t)] = stacked
+
+    def stacked(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The stacked tensor holding this per-seed tensor (any seed's copy) as one slice."""
+        return self._stacked[id(tensor)]
+
+
+def elementwise(layers: list[nn.Module], ctx: StackContext) -> nn.Module:
+    """Form of a layer with no state that works on any shape (activations): reused as is."""
+    return layers[0]
+
+
+class PerSample(nn.Module):
+    """A stateless layer that treats dim 0 as the batch (pooling, flatten, reshape),
+    applied with the seeds folded into the batch."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layer(x.flatten(0, 1))
+        return out.unflatten(0, x.shape[:2])
+
+
+def per_sample(layers: list[nn.Module], ctx: StackContext) -> nn.Module:
+    """Form of a stateless per-sample layer."""
+    return PerSample(layers[0])
+
+
+def same_forward(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None:
+    """Form of a container whose own forward works on stacked tensors once its
+    children are stacked (it only calls them and combines their outputs element-wise):
+    a copy with every child replaced by its stacked form. Declines a container with
+    parameters or buffers of its own."""
+    first = layers[0]
+    if first._parameters or first._buffers:
+        return None
+    clone = copy.copy(first)
+    clone._modules = {name: None if child is None else ctx.stack([m.get_submodule(name) for m in layers])
+                      for name, child in first._modules.items()}
+    return clone

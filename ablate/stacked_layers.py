@@ -1,0 +1,298 @@
+"""Hand-stacked forms of torch's own layers: batched matmul for linear layers,
+grouped convolution, batch norm over S x C channels, per-sample norms with the
+seeds folded into the batch, and dropout drawing each seed's masks from its own
+generator (the draws of its unstacked run). Every stacked parameter and buffer
+keeps its per-seed name and shape behind a leading seed axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ablate.stacked_forms import (
+    SeedStreams,
+    StackContext,
+    elementwise,
+    per_sample,
+    same_forward,
+    stacked_layer,
+)
+
+stacked_layer(nn.Sequential, nn.ModuleList, nn.ModuleDict)(same_forward)
+stacked_layer(nn.Identity, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU,
+              nn.SELU, nn.CELU, nn.Softplus, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh,
+              nn.Softsign, nn.Tanhshrink, nn.LogSigmoid)(elementwise)
+stacked_layer(nn.Flatten, nn.Unflatten, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
+              nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+              nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)(per_sample)
+
+
+def _register(module: nn.Module, name: str, tensor: torch.Tensor | None, parameter: bool) -> None:
+    """Register a stacked parameter (from ctx.parameter) or buffer, None included."""
+    if parameter:
+        module.register_parameter(name, tensor if isinstance(tensor, nn.Parameter) else None)
+    else:
+        module.register_buffer(name, tensor)
+
+
+def _seed_view(t: torch.Tensor, x: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    """A per-seed (S, C...) tensor shaped to broadcast against x (S, N, ...) at ``channel_dim``."""
+    shape = [t.shape[0]] + [1] * (x.dim() - 1)
+    for i, size in enumerate(t.shape[1:]):
+        shape[channel_dim + i] = size
+    return t.view(shape)
+
+
+def _affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+            channel_dim: int) -> torch.Tensor:
+    """y * weight + bias with per-seed affine parameters (either may be absent)."""
+    if weight is not None and bias is not None:
+        return torch.addcmul(_seed_view(bias, y, channel_dim), y, _seed_view(weight, y, channel_dim))
+    if weight is not None:
+        return y * _seed_view(weight, y, channel_dim)
+    return y if bias is None else y + _seed_view(bias, y, channel_dim)
+
+
+def _fold_channels(x: torch.Tensor) -> torch.Tensor:
+    """(S, N, C, ...) -> (N, S*C, ...): seeds become channel groups."""
+    return x.transpose(0, 1).reshape(x.shape[1], -1, *x.shape[3:])
+
+
+def _unfold_channels(y: torch.Tensor, seeds: int) -> torch.Tensor:
+    return y.view(y.shape[0], seeds, -1, *y.shape[2:]).transpose(0, 1)
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """x (S, N, in) @ w (S, out, in)^T + b (S, out), with each gradient computed
+    as nn.Linear's backward computes it (grad_w = g^T x by one mm per seed: MKL's
+    batched gemm rounds differently for few outputs), so a seed's gradients match
+    its unstacked run's bit for bit, not just to rounding."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        wt = w.transpose(1, 2)
+        return torch.bmm(x, wt) if b is None else torch.baddbmm(b.unsqueeze(1), x, wt)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        grad_x = torch.bmm(g, w) if need_x else None
+        grad_w = None
+        if need_w:
+            grad_w = torch.empty_like(w)
+            for s in range(len(w)):
+                torch.mm(g[s].t(), x[s], out=grad_w[s])
+        return grad_x, grad_w, g.sum(1) if need_b and ctx.has_bias else None
+
+
+class StackedLinear(nn.Module):
+    """S linear layers as one batched matmul: weight (S, out, in), bias (S, out)."""
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+
+    def __init__(self, weight: nn.Parameter, bias: nn.Parameter | None):
+        super().__init__()
+        self.weight = weight
+        self.register_parameter("bias", bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        out = _BatchedLinear.apply(flat, self.weight, self.bias)
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+
+@stacked_layer(nn.Linear)
+def _linear(layers: list[nn.Linear], ctx: StackContext) -> nn.Module:
+    weight = ctx.parameter(layers, "weight")
+    assert weight is not None
+    return StackedLinear(weight, ctx.parameter(layers, "bias"))
+
+
+class StackedConv(nn.Module):
+    """S convolutions: on CUDA one grouped convolution over S x C channels; on a
+    CPU one convolution per seed (there oneDNN's grouped kernel is no faster, and
+    per seed each gradient is bit for bit its unstacked run's, as for linear layers)."""
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+
+    def __init__(self, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, weight: nn.Parameter,
+                 bias: nn.Parameter | None):
+        super().__init__()
+        self.weight = weight
+        self.register_parameter("bias", bias)
+        self.stride, self.dilation = conv.stride, conv.dilation
+        self.padding: Any = conv.padding  # a tuple, or "same"/"valid"
+        self.groups, self.dims = conv.groups, len(conv.kernel_size)
+        self.grouped: bool | None = None  # None: by device (grouped on CUDA)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self.dims - 1]
+        grouped = x.is_cuda if self.grouped is None else self.grouped
+        if not grouped:
+            outs = []
+            for s in range(len(x)):
+                bias = None if self.bias is None else self.bias[s]
+                outs.append(conv(x[s], self.weight[s], bias, self.stride, self.padding, self.dilation,
+                                 self.groups))
+            return torch.stack(outs)
+        bias = None if self.bias is None else self.bias.reshape(-1)
+        out = conv(_fold_channels(x), self.weight.flatten(0, 1), bias, self.stride, self.padding,
+                   self.dilation, self.groups * x.shape[0])
+        return _unfold_channels(out, x.shape[0])
+
+
+@stacked_layer(nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def _conv(layers: list[nn.Conv1d], ctx: StackContext) -> nn.Module | None:
+    if layers[0].padding_mode != "zeros":
+        return None
+    weight = ctx.parameter(layers, "weight")
+    assert weight is not None
+    return StackedConv(layers[0], weight, ctx.parameter(layers, "bias"))
+
+
+class StackedBatchNorm(nn.Module):
+    """S batch norms as one over S x C channels (each channel's statistics stay its seed's own)."""
+
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    num_batches_tracked: torch.Tensor | None
+
+    def __init__(self, norm: nn.modules.batchnorm._BatchNorm, ctx: StackContext, norms: Sequence[nn.Module]):
+        super().__init__()
+        self.eps, self.momentum, self.track = norm.eps, norm.momentum, norm.track_running_stats
+        for name in ("weight", "bias"):
+            _register(self, name, ctx.parameter(norms, name), True)
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            _register(self, name, ctx.buffer(norms, name), False)
+
+    def _factor(self) -> float:
+        """The running-statistics update factor, as nn.BatchNorm computes it."""
+        if not (self.training and self.track and self.num_batches_tracked is not None):
+            return 0.0 if self.momentum is None else self.momentum
+        self.num_batches_tracked.add_(1)
+        if self.momentum is None:
+            return 1.0 / float(self.num_batches_tracked[0])
+        return self.momentum
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = self._factor()
+        use_batch = self.training or self.running_mean is None
+        keep = not self.training or self.track
+        flat = lambda t: None if t is None else t.view(-1)
+        out = F.batch_norm(_fold_channels(x), flat(self.running_mean) if keep else None,
+                           flat(self.running_var) if keep else None, flat(self.weight), flat(self.bias),
+                           use_batch, factor, self.eps)
+        return _unfold_channels(out, x.shape[0])
+
+
+@stacked_layer(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+def _batch_norm(norms: list[nn.modules.batchnorm._BatchNorm], ctx: StackContext) -> nn.Module:
+    return StackedBatchNorm(norms[0], ctx, norms)
+
+
+class StackedLayerNorm(nn.Module):
+    """Layer norm is per sample: normalise (S, N, ...) as is, then each seed's affine."""
+
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+
+    def __init__(self, norm: nn.LayerNorm | nn.RMSNorm, ctx: StackContext, norms: Sequence[nn.Module]):
+        super().__init__()
+        self.shape, self.eps = tuple(norm.normalized_shape), norm.eps
+        self.rms = isinstance(norm, nn.RMSNorm)
+        for name in ("weight", "bias"):
+            _register(self, name, ctx.parameter(norms, name) if hasattr(norm, name) else None, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rms:
+            y = F.rms_norm(x, self.shape, None, self.eps)
+        else:
+            y = F.layer_norm(x, self.shape, None, None, float(self.eps or 0.0))
+        return _affine(y, self.weight, self.bias, x.dim() - len(self.shape))
+
+
+@stacked_layer(nn.LayerNorm, nn.RMSNorm)
+def _layer_norm(norms: list[nn.LayerNorm], ctx: StackContext) -> nn.Module:
+    return StackedLayerNorm(norms[0], ctx, norms)
+
+
+class StackedGroupNorm(nn.Module):
+    """Group and instance norm are per sample: fold the seeds into the batch, then
+    each seed's per-channel affine."""
+
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+
+    def __init__(self, norm: nn.GroupNorm | nn.modules.instancenorm._InstanceNorm, ctx: StackContext,
+                 norms: Sequence[nn.Module]):
+        super().__init__()
+        self.groups = norm.num_groups if isinstance(norm, nn.GroupNorm) else 0
+        self.eps = norm.eps
+        for name in ("weight", "bias"):
+            _register(self, name, ctx.parameter(norms, name), True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        folded = x.flatten(0, 1)
+        if self.groups:
+            y = F.group_norm(folded, self.groups, None, None, self.eps)
+        else:
+            y = F.instance_norm(folded, eps=self.eps)
+        return _affine(y.view(x.shape), self.weight, self.bias, 2)
+
+
+@stacked_layer(nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+def _group_norm(norms: list[nn.GroupNorm], ctx: StackContext) -> nn.Module | None:
+    if getattr(norms[0], "track_running_stats", False):
+        return None
+    return StackedGroupNorm(norms[0], ctx, norms)
+
+
+ALPHA = 1.7580993408473766  # SELU's alpha * lambda, as ATen's alpha dropout uses it
+
+
+class StackedDropout(nn.Module):
+    """Dropout (element-wise or whole channels, plain or alpha) whose masks come
+    from each seed's own stream, drawn as ATen draws them for one seed."""
+
+    def __init__(self, p: float, streams: SeedStreams, feature: bool, alpha: bool):
+        super().__init__()
+        self.p, self.streams, self.feature, self.alpha = p, streams, feature, alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.numel() == 0:
+            return x
+        if self.p == 1:
+            return x * torch.zeros((), dtype=x.dtype, device=x.device)
+        shape = x.shape[1:3] + (1,) * (x.dim() - 3) if self.feature else x.shape[1:]
+        noise = self.streams.bernoulli(shape, 1 - self.p, x)
+        if not self.alpha:
+            return x * noise.div_(1 - self.p)
+        a = 1.0 / math.sqrt((ALPHA * ALPHA * self.p + 1) * (1 - self.p))
+        b = noise.add(-1).mul_(ALPHA * a).add_(ALPHA * a * self.p)
+        return x * noise.mul_(a) + b
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, feature={self.feature}, alpha={self.alpha}"
+
+
+@stacked_layer(nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+def _dropout(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None:
+    layer = layers[0]
+    if getattr(layer, "inplace", False):
+        return None
+    feature = isinstance(layer, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout))
+    alpha = isinstance(layer, (nn.AlphaDropout, nn.FeatureAlphaDropout))
+    return StackedDropout(float(vars(layer)["p"]), ctx.streams, feature, alpha)

@@ -1,0 +1,108 @@
+"""Which runs train together: ``can_stack`` (can an arm's seeds share one model,
+and if not, why) and ``group_runs`` (the groups an executor hands to
+``train_group``, sized to fit the device's memory)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ablate.build import RunParts, build_run, load_data, pick_device
+from ablate.registry import Registry
+from ablate.spec import Execution, RunSpec
+from ablate.stacked_components import component_problem
+from ablate.training import EVAL_CHUNK
+
+T = TypeVar("T")
+MEMORY_SHARE = 0.5  # of the free memory a stack may plan to use
+PARAM_COPIES = 7  # stacked weights, gradients, two moments, the per-seed model, a best-weights copy, slack
+
+
+def can_stack(spec: RunSpec, registry: Registry) -> bool | str:
+    """True when the seeds of this spec's arm can train as one stacked model, else
+    a sentence saying why not. Builds the model once on the CPU; leaves every
+    random generator as it found it."""
+    parts = _built(spec, registry)
+    problem = component_problem(parts.hooks) or model_problem(parts.model)
+    return True if problem is None else problem
+
+
+def _built(spec: RunSpec, registry: Registry) -> RunParts:
+    state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return build_run(spec, registry, torch.device("cpu"))
+    finally:
+        random.setstate(state)
+        np.random.set_state(np_state)
+
+
+def model_problem(model: nn.Module) -> str | None:
+    """Why a model cannot be stacked, or None (a layer with no stacked form takes the generic path)."""
+    for name, module in model.named_modules():
+        if hasattr(module, "parametrizations"):
+            return f"layer {name or type(module).__name__} is parametrized (torch.nn.utils.parametrize)"
+    return None
+
+
+def group_runs(runs: Sequence[T], registry: Registry, execution: Execution,
+               spec_of: Callable[[T], RunSpec] = lambda r: r) -> list[list[T]]:  # type: ignore[assignment,return-value]
+    """The runs split into groups for ``train_group``: the runs of one arm (equal
+    but for the seed) together when stacking is on and they can stack, in groups
+    that fit in memory; every other run alone. Groups keep first-appearance order.
+    ``runs`` may be RunSpecs or anything ``spec_of`` maps to one (a planned run)."""
+    by_arm: dict[str, list[T]] = {}
+    for run in runs:
+        by_arm.setdefault(spec_of(run).with_seed(0).key, []).append(run)
+    groups: list[list[T]] = []
+    for arm in by_arm.values():
+        size = 1
+        if execution.stack != "off" and len(arm) > 1 and can_stack(spec_of(arm[0]), registry) is True:
+            size = max_stack(spec_of(arm[0]), registry, execution)
+        groups += [arm[i:i + size] for i in range(0, len(arm), size)]
+    return groups
+
+
+def max_stack(spec: RunSpec, registry: Registry, execution: Execution) -> int:
+    """How many seeds of this arm fit in one stack on the execution's device."""
+    device = pick_device(execution.device)
+    per_seed = seed_bytes(spec, registry)
+    return max(1, int(MEMORY_SHARE * free_bytes(device) // per_seed))
+
+
+def seed_bytes(spec: RunSpec, registry: Registry) -> int:
+    """An estimate of the memory one seed adds to a stack: its weights in every
+    copy the stack keeps, the activations a training batch keeps for backward, and
+    the widest activation of an evaluation chunk."""
+    parts = _built(spec, registry)
+    data = load_data(spec, registry, torch.device("cpu"))
+    sizes: list[int] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() if torch.is_tensor(o) else 0))
+             for m in parts.model.modules() if not list(m.children())]
+    parts.model.eval()
+    with torch.no_grad():
+        parts.model(data.x_train[:2])
+    for h in hooks:
+        h.remove()
+    per_sample = sum(sizes) / 2
+    widest = max(sizes, default=0) / 2
+    weights = sum(t.numel() for t in [*parts.model.parameters(), *parts.model.buffers()])
+    rows = min(len(data.x_train), EVAL_CHUNK)
+    elements = PARAM_COPIES * weights + 3 * per_sample * int(spec.train["batch_size"]) + 2 * widest * rows
+    return int(4 * elements) + 1
+
+
+def free_bytes(device: torch.device) -> int:
+    """Free memory on the device (the CPU: available physical memory)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2**31

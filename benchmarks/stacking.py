@@ -1,0 +1,123 @@
+"""The runs phase of a study, stacked against unstacked, in one invocation.
+
+    .venv/bin/python benchmarks/stacking.py [--study studies/quickstart.toml] [--repeat 3]
+                                            [--device cpu|cuda] [--threads 1] [--generic]
+
+Trains every run of the study's design (the quickstart: 12 arms x 3 seeds, 40
+epochs, early stopping in half the arms) twice per repeat, in the same process
+and in alternating order: each run alone with ``train_run``, and each arm's
+seeds as one stacked model with ``train_group``. No Optuna, storage or report:
+only the training the engine would do. ``--generic`` adds a third pass through
+the generic torch.func path (every layer under vmap) to compare the two stacked
+forms. Prints wall and CPU seconds per pass, the median over repeats, runs per
+second, and checks the stacked results against the unstacked ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ablate.build import load_data
+from ablate.config import load_study, plugin_files_of
+from ablate.design import build_arms, run_spec
+from ablate.manager import build_registry, make_plugin_manager
+from ablate.registry import Registry
+from ablate.spec import Execution, RunSpec
+from ablate.stacked_training import train_group
+from ablate.training import RunResult, train_run
+
+Pass = Callable[[], list[RunResult]]
+
+
+def study_groups(path: str, registry: Registry) -> list[list[RunSpec]]:
+    """Every arm's runs (one per seed), in design order."""
+    config = load_study(path, registry)
+    return [[run_spec(config, arm, seed) for seed in config.seeds] for arm in build_arms(config, registry)]
+
+
+def unstacked(groups: list[list[RunSpec]], registry: Registry, execution: Execution) -> list[RunResult]:
+    return [train_run(spec, registry, execution) for group in groups for spec in group]
+
+
+def stacked(groups: list[list[RunSpec]], registry: Registry, execution: Execution,
+            generic: bool = False) -> list[RunResult]:
+    out: list[RunResult] = []
+    for group in groups:
+        for result in train_group(group, registry, execution, generic=generic):
+            if isinstance(result, BaseException):
+                raise SystemExit(f"a stacked run failed: {result!r}")
+            out.append(result)
+    return out
+
+
+def timed(run: Pass, device: torch.device) -> tuple[float, float, list[RunResult]]:
+    """(wall seconds, CPU seconds, results) of one pass."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = run()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - wall, time.process_time() - cpu, results
+
+
+def agreement(a: list[RunResult], b: list[RunResult]) -> str:
+    """How two passes' test accuracies compare: runs with random layers (dropout)
+    draw differently when stacked, so they agree in distribution, not per run."""
+    same = sum(x.metrics["test_accuracy"] == y.metrics["test_accuracy"] for x, y in zip(a, b, strict=True))
+    mean = [statistics.mean(r.metrics["test_accuracy"] for r in rs) for rs in (a, b)]
+    return (f"test accuracy identical in {same} of {len(a)} runs; mean test accuracy "
+            f"{mean[0]:.4f} unstacked, {mean[1]:.4f} here")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--study", default="studies/quickstart.toml")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--generic", action="store_true", help="also time the generic torch.func path")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available here")
+    registry = build_registry(make_plugin_manager(plugin_files_of(args.study)))
+    execution = Execution(args.device, args.threads)
+    groups = study_groups(args.study, registry)
+    device = torch.device(args.device)
+    load_data(groups[0][0], registry, device)  # both passes share the cached data
+    passes: dict[str, Pass] = {"unstacked": lambda: unstacked(groups, registry, execution),
+                               "stacked": lambda: stacked(groups, registry, execution)}
+    if args.generic:
+        passes["stacked, generic torch.func"] = lambda: stacked(groups, registry, execution, generic=True)
+    report(passes, args, device, sum(len(g) for g in groups), len(groups))
+
+
+def report(passes: dict[str, Pass], args: argparse.Namespace, device: torch.device, runs: int,
+           arms: int) -> None:
+    walls: dict[str, list[float]] = {name: [] for name in passes}
+    print(f"{Path(args.study).name}: {arms} arms, {runs} runs, device {device.type}, "
+          f"{args.threads} thread(s), {args.repeat} repeat(s)")
+    for r in range(args.repeat):
+        order = list(passes) if r % 2 == 0 else list(passes)[::-1]
+        results = {}
+        for name in order:
+            wall, cpu, results[name] = timed(passes[name], device)
+            walls[name].append(wall)
+            print(f"  repeat {r + 1}: {name:28s} {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
+                  f"{runs / wall:6.2f} runs/s")
+        for name in passes:
+            if name != "unstacked":
+                print(f"    {name}: {agreement(results['unstacked'], results[name])}")
+    base = statistics.median(walls["unstacked"])
+    for name, values in walls.items():
+        median = statistics.median(values)
+        print(f"median {name:28s} {median:6.2f} s  ({runs / median:6.2f} runs/s)  "
+              f"speed-up over unstacked {base / median:4.2f}x")
+
+
+if __name__ == "__main__":
+    main()

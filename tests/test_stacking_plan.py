@@ -1,0 +1,80 @@
+"""Which arms stack, why the others do not, and how runs are grouped for a device."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from stacking_support import CPU, make_spec, plugin_registry
+
+from ablate import stacked_plan
+from ablate.config import load_study
+from ablate.design import build_arms, run_spec
+from ablate.spec import Execution
+from ablate.stacked_plan import can_stack, group_runs, seed_bytes
+
+QUICKSTART = "studies/quickstart.toml"
+
+
+@pytest.fixture(scope="module")
+def preg():
+    return plugin_registry()
+
+
+def test_every_quickstart_arm_stacks(registry):
+    config = load_study(QUICKSTART, registry)
+    arms = build_arms(config, registry)
+    assert [can_stack(run_spec(config, arm, 0), registry) for arm in arms] == [True] * len(arms)
+
+
+@pytest.mark.parametrize("component, words", [
+    ("center_penalty", "regularizer 'center_penalty' implements a loss penalty with no stacked form"),
+    ("new_hook", "regularizer 'new_hook' implements the hook ablate_some_future_hook with no stacked form"),
+])
+def test_an_arm_that_cannot_stack_says_which_component_and_why(preg, component, words):
+    reason = can_stack(make_spec(preg, ("regularizer", component, {})), preg)
+    assert isinstance(reason, str) and words in reason and "docs/stacking.md" in reason
+
+
+def test_third_party_layers_stack_with_or_without_a_declared_form(preg):
+    for norm in ("scalenorm", "hand_scalenorm"):
+        assert can_stack(make_spec(preg, ("norm", norm, {})), preg) is True
+
+
+def test_can_stack_leaves_the_random_generators_as_they_were(registry):
+    torch.manual_seed(5), random.seed(5), np.random.seed(5)
+    before = torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy()
+    can_stack(make_spec(registry, seed=123), registry)
+    assert torch.equal(torch.get_rng_state(), before[0]) and random.getstate() == before[1]
+    assert (np.random.get_state()[1] == before[2]).all()
+
+
+def test_runs_group_by_arm_in_order_and_the_unstackable_ones_train_alone(preg):
+    plain, bn, penalty = (make_spec(preg, *c) for c in ([], [("norm", "batchnorm", {})],
+                                                         [("regularizer", "center_penalty", {})]))
+    specs = [plain.with_seed(0), bn.with_seed(0), plain.with_seed(1), penalty.with_seed(0),
+             penalty.with_seed(1), bn.with_seed(1), plain.with_seed(2)]
+    groups = group_runs(specs, preg, CPU)
+    assert [s.key for s in groups[0]] == [plain.with_seed(seed).key for seed in range(3)]
+    assert [len(g) for g in groups] == [3, 2, 1, 1]
+    assert [len(g) for g in group_runs(specs, preg, Execution("cpu", 1, stack="off"))] == [1] * 7
+
+
+def test_groups_are_cut_to_what_fits_in_memory(registry, monkeypatch):
+    spec = make_spec(registry)
+    per_seed = seed_bytes(spec, registry)
+    weights = sum(p.numel() for p in torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Linear(32, 32),
+                                                         torch.nn.Linear(32, 10)).parameters())
+    assert 4 * weights < per_seed < 50_000_000  # at least the weights, and not absurd
+    room = int(2.5 * per_seed / stacked_plan.MEMORY_SHARE)  # two and a half seeds' worth
+    monkeypatch.setattr(stacked_plan, "free_bytes", lambda device: room)
+    groups = group_runs([spec.with_seed(s) for s in range(5)], registry, CPU)
+    assert [len(g) for g in groups] == [2, 2, 1]
+
+
+def test_anything_that_carries_a_spec_can_be_grouped(registry):
+    spec = make_spec(registry)
+    planned = [(f"run {s}", spec.with_seed(s)) for s in range(3)]
+    assert group_runs(planned, registry, CPU, spec_of=lambda run: run[1]) == [planned]
