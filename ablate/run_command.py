@@ -190,6 +190,8 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
     check_device(config)
     check_study(config, registry, arms)
     describe(config, arms)
+    for line in stacking_lines(config, registry, arms):
+        print(line)
     for line in stored_power(config, arms):
         print(line)
     if calibrate:
@@ -197,6 +199,20 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
         seconds, note = estimate_seconds(config, registry, arms)
         print(f"estimated wall time: {duration(seconds)} ({note})")
     return 0
+
+
+def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> list[str]:
+    """Which arms train their seeds as one stacked model, and why the others do not."""
+    if config.train["stack"] == "off" or len(config.seeds) < 2 or not arms:
+        return ["stacking: off" if config.train["stack"] == "off" else "stacking: each run trains alone"]
+    from ablate.design import run_spec
+    from ablate.stacked_plan import can_stack
+
+    why = {a.name: can_stack(run_spec(config, a, config.seeds[0]), registry) for a in arms}
+    lines = [f"stacking: {sum(v is True for v in why.values())} of {len(arms)} arms train their "
+             f"{len(config.seeds)} seeds as one stacked model"]
+    lines += [f"  not stacked: {name}: {reason}" for name, reason in why.items() if reason is not True]
+    return lines
 
 
 def stored_power(config: StudyConfig, arms: list[Arm]) -> list[str]:

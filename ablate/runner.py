@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ablate import attrs
 from ablate.claims import ClaimStore
 from ablate.config import StudyConfig
-from ablate.coordinator import Coordinator, Executor
+from ablate.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
 from ablate.executors import InlineExecutor, ProcessPool, usable_cores
@@ -58,8 +58,26 @@ def worker_threads(config: StudyConfig, options: RunOptions) -> int:
     return int(config.train["threads"])
 
 
+def execution_of(config: StudyConfig, options: RunOptions) -> Execution:
+    return Execution(config.train["device"], worker_threads(config, options), stack=config.train["stack"])
+
+
+def stacking_grouper(registry: Registry, execution: Execution) -> Grouper:
+    """Units of work: the seeds of each arm together where they can stack (and fit), else one by one."""
+
+    def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
+        if execution.stack == "off" or len(runs) < 2:
+            return one_by_one(runs)
+        from ablate.stacked_plan import group_runs
+
+        by_key = {r.key: r for r in runs}
+        return [[by_key[s.key] for s in g] for g in group_runs([r.spec for r in runs], registry, execution)]
+
+    return group
+
+
 def make_executor(config: StudyConfig, registry: Registry, options: RunOptions) -> Executor:
-    execution = Execution(config.train["device"], worker_threads(config, options))
+    execution = execution_of(config, options)
     if options.jobs <= 1:
         from ablate.build import set_threads
 
@@ -140,7 +158,7 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
     retrain = set(changed) if options.retrain_changed else set()
     progress = make_progress(total, already, log, live=sys.stdout.isatty())
     coordinator = Coordinator(study, config, claim_store(study, url), make_executor(config, registry, options),
-                              progress, log)
+                              progress, log, grouper=stacking_grouper(registry, execution_of(config, options)))
     interrupted = True
     try:
         runs = _stages(coordinator, config, planned, options, retrain)

@@ -70,7 +70,8 @@ def store_result(study: optuna.Study, trial: optuna.Trial, result: RunResult, va
     trial.set_user_attr(attrs.RESULT, {
         "metrics": result.metrics, "history": result.history, "epochs": result.epochs,
         "stop_reason": result.stop_reason, "seconds": result.seconds, "config": result.config,
-        "device": result.device, "threads": result.threads, "sizes": result.sizes, "versions": result.versions})
+        "device": result.device, "threads": result.threads, "sizes": result.sizes, "versions": result.versions,
+        "stacked_with": result.stack})
     for name, metric in result.metrics.items():
         trial.set_user_attr(attrs.METRIC_PREFIX + name, metric)
     values = value if isinstance(value, list) else [value]
