@@ -31,7 +31,6 @@ def test_every_quickstart_arm_stacks(registry):
 
 @pytest.mark.parametrize("component, words", [
     ("center_penalty", "regularizer 'center_penalty' implements a loss penalty with no stacked form"),
-    ("new_hook", "regularizer 'new_hook' implements the hook ablate_some_future_hook with no stacked form"),
 ])
 def test_an_arm_that_cannot_stack_says_which_component_and_why(preg, component, words):
     reason = can_stack(make_spec(preg, ("regularizer", component, {})), preg)
