@@ -9,7 +9,7 @@ import pytest
 import torch
 from stacking_support import CPU, make_spec, plugin_registry
 
-from ablate import stacked_plan
+from ablate import hookcheck, stacked_components, stacked_plan
 from ablate.config import load_study
 from ablate.design import build_arms, run_spec
 from ablate.spec import Execution
@@ -29,12 +29,16 @@ def test_every_quickstart_arm_stacks(registry):
     assert [can_stack(run_spec(config, arm, 0), registry) for arm in arms] == [True] * len(arms)
 
 
-@pytest.mark.parametrize("component, words", [
-    ("center_penalty", "regularizer 'center_penalty' implements a loss penalty with no stacked form"),
-])
-def test_an_arm_that_cannot_stack_says_which_component_and_why(preg, component, words):
-    reason = can_stack(make_spec(preg, ("regularizer", component, {})), preg)
+def test_an_arm_that_cannot_stack_says_which_component_and_why(preg):
+    reason = can_stack(make_spec(preg, ("regularizer", "center_penalty", {})), preg)
+    words = "regularizer 'center_penalty' implements a loss penalty with no stacked form"
     assert isinstance(reason, str) and words in reason and "docs/stacking.md" in reason
+
+
+def test_every_trial_hook_has_a_rule_for_how_it_runs_in_a_stack():
+    """A hook added to the hookspecs must be given one (stacked_components) before arms using it stack."""
+    known = stacked_components.BUILD_HOOKS | stacked_components.PER_SEED_HOOKS | set(stacked_components.STEP_HOOKS)
+    assert set(hookcheck.TRIAL) <= known
 
 
 def test_third_party_layers_stack_with_or_without_a_declared_form(preg):
