@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy as sa
@@ -22,8 +23,6 @@ from ablate.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
 from ablate.executors import InlineExecutor, ProcessPool, usable_cores
-import sys
-
 from ablate.progress import make_progress
 from ablate.registry import Registry
 from ablate.spec import Execution
@@ -115,33 +114,50 @@ def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: R
     states = run_states(study)
     changed: dict[str, str] = {}
     for run in planned:
-        stored = [t.user_attrs[attrs.RESULT].get("versions", {}) for t in states.get(run.key, [])
-                  if attrs.RESULT in t.user_attrs]
+        stored = [
+            t.user_attrs[attrs.RESULT].get("versions", {})
+            for t in states.get(run.key, [])
+            if attrs.RESULT in t.user_attrs
+        ]
         if not stored:
             continue
         now = run_versions(run.spec, registry)
-        diff = [f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}" for k, v in now.items()
-                if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v]
+        diff = [
+            f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}"
+            for k, v in now.items()
+            if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v
+        ]
         if diff:
             changed[run.key] = diff[0]
     return changed
 
 
-def announce(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun], total: int,
-             options: RunOptions, log: Log) -> int:
+def announce(
+    study: optuna.Study, config: StudyConfig, planned: list[PlannedRun], total: int, options: RunOptions, log: Log
+) -> int:
     """Say what is stored already; return the number that needs no training."""
     already, failed = stored_counts(study, config, planned)
     if already:
         failures = ""
         if failed:
-            failures = (f", {failed} of them failed" + ("; --retry-failed trains those again" if not options.retry_failed
-                                                         else ": trained again (--retry-failed)"))
+            failures = f", {failed} of them failed" + (
+                "; --retry-failed trains those again"
+                if not options.retry_failed
+                else ": trained again (--retry-failed)"
+            )
         log(f"{already} of {total} runs already stored{failures}; {total - already} to train")
     return already - (failed if options.retry_failed else 0)
 
 
-def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: optuna.Study, url: str,
-              options: RunOptions | None = None, log: Log = print) -> list[PlannedRun]:
+def run_study(
+    config: StudyConfig,
+    registry: Registry,
+    arms: list[Arm],
+    study: optuna.Study,
+    url: str,
+    options: RunOptions | None = None,
+    log: Log = print,
+) -> list[PlannedRun]:
     """Train every missing run of the design; return the runs that count."""
     options = options or RunOptions()
     logging.getLogger("optuna").setLevel(logging.ERROR)
@@ -152,13 +168,25 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
     changed = changed_versions(study, planned, registry)
     if changed:
         example = next(iter(changed.values()))
-        log(f"{len(changed)} stored run(s) were trained with other plugin versions ({example})"
-            + ("; training them again (--retrain-changed)" if options.retrain_changed
-               else "; --retrain-changed trains them again"))
+        log(
+            f"{len(changed)} stored run(s) were trained with other plugin versions ({example})"
+            + (
+                "; training them again (--retrain-changed)"
+                if options.retrain_changed
+                else "; --retrain-changed trains them again"
+            )
+        )
     retrain = set(changed) if options.retrain_changed else set()
     progress = make_progress(total, already, log, live=sys.stdout.isatty())
-    coordinator = Coordinator(study, config, claim_store(study, url), make_executor(config, registry, options),
-                              progress, log, grouper=stacking_grouper(registry, execution_of(config, options)))
+    coordinator = Coordinator(
+        study,
+        config,
+        claim_store(study, url),
+        make_executor(config, registry, options),
+        progress,
+        log,
+        grouper=stacking_grouper(registry, execution_of(config, options)),
+    )
     interrupted = True
     try:
         runs = _stages(coordinator, config, planned, options, retrain)
@@ -169,8 +197,9 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
         progress.close()
 
 
-def _stages(coordinator: Coordinator, config: StudyConfig, planned: list[PlannedRun],
-            options: RunOptions, retrain: set[str]) -> list[PlannedRun]:
+def _stages(
+    coordinator: Coordinator, config: StudyConfig, planned: list[PlannedRun], options: RunOptions, retrain: set[str]
+) -> list[PlannedRun]:
     d = config.design
     if not d.sampled:
         coordinator.run_planned(planned, options.retry_failed, retrain)
@@ -183,7 +212,8 @@ def _stages(coordinator: Coordinator, config: StudyConfig, planned: list[Planned
     top = best_arms(coordinator.study, searched, d.confirm_top)
     confirm = plan_runs(config, top, stage=attrs.CONFIRM)
     coordinator.progress.total = len(searched) + len(confirm)
-    coordinator.log(f"confirming the top {len(top)} arms over {len(config.seeds)} seeds: "
-                    + "; ".join(a.name for a in top))
+    coordinator.log(
+        f"confirming the top {len(top)} arms over {len(config.seeds)} seeds: " + "; ".join(a.name for a in top)
+    )
     coordinator.run_planned(confirm, options.retry_failed)
     return searched + confirm

@@ -45,8 +45,9 @@ RUNS = 8
 
 
 def ablate(*args: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ablate", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ablate", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def study_file(tmp_path: Path, epochs: int = 3) -> Path:
@@ -86,8 +87,12 @@ def _claims(db: Path) -> list[tuple[int, str, int]]:
     engine = sa.create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT worker, run_key, trial_id FROM ablate_claims "
-                                        "WHERE state = 'running' AND trial_id IS NOT NULL")).all()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT worker, run_key, trial_id FROM ablate_claims "
+                    "WHERE state = 'running' AND trial_id IS NOT NULL"
+                )
+            ).all()
     except sa.exc.OperationalError:
         return []
     finally:
