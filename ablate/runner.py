@@ -26,10 +26,10 @@ from ablate.executors import InlineExecutor, ProcessPool, usable_cores
 from ablate.progress import make_progress
 from ablate.registry import Registry
 from ablate.spec import Execution
-from ablate.storage import sqlite_path
 from ablate.trials import is_done, run_outcome, run_states
 
 Log = Callable[[str], None]
+GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -88,13 +88,12 @@ def make_executor(config: StudyConfig, registry: Registry, options: RunOptions) 
 
 
 def claim_store(study: optuna.Study, url: str) -> ClaimStore:
-    """This process's claims; a worker's heartbeat is missed for 10 s on SQLite (one
-    machine), 30 s on a server, before another worker takes its run over."""
-    local = sqlite_path(url) is not None
+    """This process's claims; a worker's heartbeat (every 2 s) is missed for 30 s before
+    another worker takes its run over: long enough for a loaded machine's SQLite lock waits."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
     engine: sa.engine.Engine = backend.engine
-    return ClaimStore(engine, study.study_name, worker, grace=10.0 if local else 30.0)
+    return ClaimStore(engine, study.study_name, worker, grace=GRACE_SECONDS)
 
 
 def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun]) -> tuple[int, int]:
