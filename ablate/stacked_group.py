@@ -36,6 +36,7 @@ class Seat:
     on_epoch: OnEpoch | None
     slot: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    reported: int = 0  # the last epoch its on_epoch saw
     seconds: float = 0.0
 
     @property
@@ -66,10 +67,7 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
     first = seats[0].parts
     if any(s.parts.options != first.options for s in seats):
         return "the components gave the seeds different optimizer options"
-    problem = component_problem(first.hooks)
-    if problem is None and any(hasattr(m, "parametrizations") for m in first.model.modules()):
-        problem = "the model has parametrized layers (torch.nn.utils.parametrize), which do not stack"
-    return problem
+    return component_problem(first.hooks)
 
 
 class Stack:

@@ -47,7 +47,6 @@ stacked_layer(
     nn.LogSigmoid,
 )(elementwise)
 stacked_layer(
-    nn.Flatten,
     nn.Unflatten,
     nn.MaxPool1d,
     nn.MaxPool2d,
@@ -97,11 +96,27 @@ def _unfold_channels(y: torch.Tensor, seeds: int) -> torch.Tensor:
     return y.view(y.shape[0], seeds, -1, *y.shape[2:]).transpose(0, 1)
 
 
+class StackedFlatten(nn.Module):
+    """nn.Flatten one axis later (the seed axis comes first): a view where it can be."""
+
+    def __init__(self, start: int, end: int):
+        super().__init__()
+        self.start, self.end = start + 1, end + 1 if end >= 0 else end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(self.start, self.end)
+
+
+@stacked_layer(nn.Flatten)
+def _flatten(layers: list[nn.Flatten], ctx: StackContext) -> nn.Module:
+    return StackedFlatten(layers[0].start_dim, layers[0].end_dim)
+
+
 class _BatchedLinear(torch.autograd.Function):
     """x (S, N, in) @ w (S, out, in)^T + b (S, out), with each gradient computed
-    as nn.Linear's backward computes it (grad_w = g^T x by one mm per seed: MKL's
-    batched gemm rounds differently for few outputs), so a seed's gradients match
-    its unstacked run's bit for bit, not just to rounding."""
+    as nn.Linear's backward computes it (on a CPU grad_w = g^T x by one mm per
+    seed: MKL's batched gemm rounds differently for few outputs), so a seed's
+    gradients match its unstacked run's bit for bit, not just to rounding."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -116,7 +131,9 @@ class _BatchedLinear(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         grad_x = torch.bmm(g, w) if need_x else None
         grad_w = None
-        if need_w:
+        if need_w and g.is_cuda:  # one kernel; on CUDA results agree with a run alone to rounding anyway
+            grad_w = torch.bmm(g.transpose(1, 2), x)
+        elif need_w:
             grad_w = torch.empty_like(w)
             for s in range(len(w)):
                 torch.mm(g[s].t(), x[s], out=grad_w[s])
@@ -222,6 +239,8 @@ class StackedBatchNorm(nn.Module):
         return self.momentum
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training and self.running_mean is not None and self.running_var is not None:
+            return self._with_running_statistics(x)
         factor = self._factor()
         use_batch = self.training or self.running_mean is None
         keep = not self.training or self.track
@@ -237,6 +256,16 @@ class StackedBatchNorm(nn.Module):
             self.eps,
         )
         return _unfold_channels(out, x.shape[0])
+
+    def _with_running_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluation: each seed's x * alpha + beta (ATen's own formula) in place on
+        (S, N, C, ...), without folding the seeds into channels (no copies)."""
+        assert self.running_mean is not None and self.running_var is not None
+        alpha = 1 / torch.sqrt(self.running_var + self.eps)
+        if self.weight is not None:
+            alpha = alpha * self.weight
+        beta = -self.running_mean * alpha if self.bias is None else self.bias - self.running_mean * alpha
+        return torch.addcmul(_seed_view(beta, x, 2), x, _seed_view(alpha, x, 2))
 
 
 @stacked_layer(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)

@@ -4,19 +4,20 @@ and if not, why) and ``group_runs`` (the groups an executor hands to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar, cast
 
 import numpy as np
 import torch
-from torch import nn
 
 from ablate.build import RunParts, build_run, load_data, pick_device
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
-from ablate.stacked_components import component_problem
+from ablate.stacked_group import Seat, Stack, build_seat, seats_problem
+from ablate.stacked_training import evaluate_stacked, train_step
 from ablate.training import EVAL_CHUNK
 
 T = TypeVar("T")
@@ -26,29 +27,43 @@ PARAM_COPIES = 7  # stacked weights, gradients, two moments, the per-seed model,
 
 def can_stack(spec: RunSpec, registry: Registry) -> bool | str:
     """True when the seeds of this spec's arm can train as one stacked model, else
-    a sentence saying why not. Builds the model once on the CPU; leaves every
-    random generator as it found it."""
-    parts = _built(spec, registry)
-    problem = component_problem(parts.hooks) or model_problem(parts.model)
+    a sentence saying why not. Builds two seeds' models on the CPU, stacks them and
+    takes one training step and one evaluation on two samples (a layer on the
+    generic path that torch.func cannot batch shows here, not in the study);
+    leaves every random generator as it found it."""
+    with _own_random_state():
+        cpu = torch.device("cpu")
+        seats = [build_seat(i, spec.with_seed(spec.seed + i), registry, cpu, None) for i in range(2)]
+        problem = seats_problem(seats) or _trial_step(seats)
     return True if problem is None else problem
 
 
-def _built(spec: RunSpec, registry: Registry) -> RunParts:
+@contextlib.contextmanager
+def _own_random_state() -> Iterator[None]:
+    """Python's, NumPy's and torch's CPU generators restored on the way out."""
     state, np_state = random.getstate(), np.random.get_state()
     try:
         with torch.random.fork_rng(devices=[]):
-            return build_run(spec, registry, torch.device("cpu"))
+            yield
     finally:
         random.setstate(state)
         np.random.set_state(np_state)
 
 
-def model_problem(model: nn.Module) -> str | None:
-    """Why a model cannot be stacked, or None (a layer with no stacked form takes the generic path)."""
-    for name, module in model.named_modules():
-        if hasattr(module, "parametrizations"):
-            return f"layer {name or type(module).__name__} is parametrized (torch.nn.utils.parametrize)"
+def _trial_step(seats: list[Seat]) -> str | None:
+    try:
+        stack = Stack(seats)
+        x, y = stack.data.x_train[:2], stack.data.y_train[:2]
+        train_step(stack, x.expand(2, *x.shape).contiguous(), y.expand(2, *y.shape).contiguous())
+        evaluate_stacked(stack.model, x, y, 2)
+    except Exception as exc:
+        return f"the stacked model failed a trial step: {type(exc).__name__}: {exc}"
     return None
+
+
+def _built(spec: RunSpec, registry: Registry) -> RunParts:
+    with _own_random_state():
+        return build_run(spec, registry, torch.device("cpu"))
 
 
 def group_runs(

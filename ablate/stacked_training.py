@@ -66,13 +66,27 @@ def train_group(
         _train_stacked(seats, outcomes, started, generic)
     for seat in seats:
         if outcomes[seat.index] is None:
-            outcomes[seat.index] = _alone(seat.parts.spec, registry, execution, seat.on_epoch)
+            outcomes[seat.index] = _alone(seat.parts.spec, registry, execution, _not_again(seat))
     return outcomes  # type: ignore[return-value]  # every entry is filled
 
 
 def _check_one_arm(specs: Sequence[RunSpec]) -> None:
     if len({s.with_seed(0).key for s in specs}) > 1:
         raise ValueError("train_group takes runs that differ only in seed")
+
+
+def _not_again(seat: Seat) -> OnEpoch | None:
+    """A seat's callback for its run trained again alone: the epochs it already
+    reported from the stack are not reported twice (Optuna keeps one value per step)."""
+    if seat.on_epoch is None or not seat.reported:
+        return seat.on_epoch
+    callback, reported = seat.on_epoch, seat.reported
+
+    def on_epoch(metrics: dict[str, float]) -> None:
+        if metrics["epoch"] > reported:
+            callback(metrics)
+
+    return on_epoch
 
 
 def _alone(spec: RunSpec, registry: Registry, execution: Execution, on_epoch: OnEpoch | None) -> Outcome:
@@ -132,7 +146,7 @@ def _train_one_epoch(stack: Stack, outcomes: list[Outcome | None]) -> tuple[list
                 orders, loss_sum, correct = orders[keep], loss_sum[keep], correct[keep]
             if not stack.seats:
                 return [], []
-        loss, logits = _step(stack, x, y)
+        loss, logits = train_step(stack, x, y)
         loss_sum += loss * (end - start)
         hard = y.argmax(-1) if y.dtype.is_floating_point else y
         correct += (logits.argmax(-1) == hard).sum(1)
@@ -169,7 +183,7 @@ def seed_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return losses.view(seeds, size).mean(1)
 
 
-def _step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the sum of the seeds' losses (and penalties)."""
     model = stack.model
     logits = model(x)
@@ -252,6 +266,7 @@ def _after_epoch(
     seat.history.append(metrics)
     try:
         if seat.on_epoch is not None and not diverged:
+            seat.reported = epoch
             seat.on_epoch(metrics)
         if seat.stops:
             state = EpochState(

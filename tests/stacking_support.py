@@ -83,5 +83,7 @@ def assert_same_run(a: RunResult, b: RunResult, rtol: float = 1e-4, accuracy_ato
             assert abs(ha[key] - hb[key]) <= accuracy_atol, (key, ha["epoch"], ha[key], hb[key])
     assert set(a.metrics) == set(b.metrics)
     for key, value in a.metrics.items():
-        tolerance = accuracy_atol if "accuracy" in key or key == "gap" else rtol * max(abs(value), 1e-2)
+        losses = abs(a.metrics["test_loss"]) + abs(a.metrics["train_loss"])
+        scale = losses if key == "loss_gap" else abs(value)
+        tolerance = accuracy_atol if "accuracy" in key or key == "gap" else rtol * max(scale, 1e-2)
         assert abs(value - b.metrics[key]) <= tolerance, (key, value, b.metrics[key])

@@ -113,10 +113,31 @@ def test_a_stacked_form_that_raises_leaves_every_seed_to_train_alone(preg):
         assert_same_run(a, b)
 
 
+def test_runs_left_to_train_alone_mid_study_report_each_epoch_once(preg):
+    specs = seeds_of(make_spec(preg, ("norm", "late_broken_scalenorm", {}), epochs=3), range(2))
+    seen: dict[int, list[int]] = {0: [], 1: []}
+    callbacks = [lambda m, i=i: seen[i].append(int(m["epoch"])) for i in range(2)]
+    group = train_group(specs, preg, CPU, on_epoch=callbacks)
+    assert seen == {0: [1, 2, 3], 1: [1, 2, 3]}
+    for a, b in zip(alone(specs, preg), group, strict=True):
+        assert b.stack == 1
+        assert_same_run(a, b)
+
+
 @pytest.mark.parametrize("arm", [[], [("norm", "batchnorm", {})], [("norm", "layernorm", {})]])
 def test_the_generic_torch_func_path_trains_the_same_runs(registry, arm):
     specs = seeds_of(make_spec(registry, *arm), range(3))
     for a, b in zip(alone(specs, registry), stacked(specs, registry, generic=True), strict=True):
+        assert_same_run(a, b, rtol=1e-3, accuracy_atol=0.01)
+
+
+@pytest.mark.parametrize(
+    "arm", [[("regularizer", "spectral_norm", {})], [("regularizer", "spectral_norm", {}), ("norm", "batchnorm", {})]]
+)
+def test_parametrized_layers_take_the_generic_path_and_train_the_same_runs(registry, arm):
+    specs = seeds_of(make_spec(registry, *arm), range(3))
+    for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
+        assert b.stack == 3
         assert_same_run(a, b, rtol=1e-3, accuracy_atol=0.01)
 
 

@@ -37,13 +37,18 @@ def test_an_arm_that_cannot_stack_says_which_component_and_why(preg):
 
 def test_every_trial_hook_has_a_rule_for_how_it_runs_in_a_stack():
     """A hook added to the hookspecs must be given one (stacked_components) before arms using it stack."""
-    known = stacked_components.BUILD_HOOKS | stacked_components.PER_SEED_HOOKS | set(stacked_components.STEP_HOOKS)
-    assert set(hookcheck.TRIAL) <= known
+    rules = stacked_components
+    assert set(hookcheck.TRIAL) <= rules.BUILD_HOOKS | rules.PER_SEED_HOOKS | set(rules.STEP_HOOKS)
 
 
 def test_third_party_layers_stack_with_or_without_a_declared_form(preg):
     for norm in ("scalenorm", "hand_scalenorm"):
         assert can_stack(make_spec(preg, ("norm", norm, {})), preg) is True
+
+
+def test_a_stacked_form_that_fails_is_found_by_a_trial_step(preg):
+    reason = can_stack(make_spec(preg, ("norm", "broken_scalenorm", {})), preg)
+    assert reason == "the stacked model failed a trial step: RuntimeError: this stacked form is broken"
 
 
 def test_can_stack_leaves_the_random_generators_as_they_were(registry):
