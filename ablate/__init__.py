@@ -30,11 +30,19 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from ablate.components import (Batch, DataInfo, DatasetLoader, DataSplits, EpochState, MakeLayer,
-                                   ModelBuilder, SlotComponent)
-    from ablate.registry import Registrar
+    from ablate.components import (
+        Batch,
+        DataInfo,
+        DatasetLoader,
+        DataSplits,
+        EpochState,
+        MakeLayer,
+        ModelBuilder,
+        SlotComponent,
+    )
     from ablate.errors import UserError
     from ablate.params import Param
+    from ablate.registry import Registrar
     from ablate.splits import make_splits
 
 
@@ -47,4 +55,21 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["PROJECT", "__version__", "hookimpl", "hookspec", *_LAZY]
+__all__ = [
+    "PROJECT",
+    "Batch",
+    "DataInfo",
+    "DataSplits",
+    "DatasetLoader",
+    "EpochState",
+    "MakeLayer",
+    "ModelBuilder",
+    "Param",
+    "Registrar",
+    "SlotComponent",
+    "UserError",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+    "make_splits",
+]

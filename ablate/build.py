@@ -114,8 +114,9 @@ def merge_options(results: list[dict[str, Any] | None]) -> dict[str, Any]:
     return merged
 
 
-def make_optimizer(model: torch.nn.Module, train: dict[str, Any],
-                   options: dict[str, Any]) -> tuple[torch.optim.Optimizer, PreStep | None]:
+def make_optimizer(
+    model: torch.nn.Module, train: dict[str, Any], options: dict[str, Any]
+) -> tuple[torch.optim.Optimizer, PreStep | None]:
     """The optimizer plus a pre-step action (decoupled weight decay for SGD), or None."""
     options = dict(options)
     decoupled = options.pop("decoupled_weight_decay", False)

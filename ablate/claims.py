@@ -20,7 +20,8 @@ RUNNING, DONE = "running", "done"
 
 METADATA = sa.MetaData()
 CLAIMS = sa.Table(
-    "ablate_claims", METADATA,
+    "ablate_claims",
+    METADATA,
     sa.Column("study", sa.String(512), primary_key=True),
     sa.Column("run_key", sa.String(64), primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),
@@ -47,14 +48,19 @@ class ClaimStore:
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(CLAIMS).where(self._key(run_key))).first()
             if row is None:
-                conn.execute(sa.insert(CLAIMS).values(study=self.study, run_key=run_key, state=RUNNING,
-                                                      worker=self.worker, heartbeat=now))
+                conn.execute(
+                    sa.insert(CLAIMS).values(
+                        study=self.study, run_key=run_key, state=RUNNING, worker=self.worker, heartbeat=now
+                    )
+                )
                 return "new"
             if row.state != RUNNING or now - row.heartbeat < self.grace:
                 return None
-            taken = conn.execute(sa.update(CLAIMS).where(self._key(run_key), CLAIMS.c.worker == row.worker,
-                                                         CLAIMS.c.heartbeat == row.heartbeat)
-                                 .values(worker=self.worker, heartbeat=now))
+            taken = conn.execute(
+                sa.update(CLAIMS)
+                .where(self._key(run_key), CLAIMS.c.worker == row.worker, CLAIMS.c.heartbeat == row.heartbeat)
+                .values(worker=self.worker, heartbeat=now)
+            )
             return "takeover" if taken.rowcount == 1 else None
 
     def stale_trial(self, run_key: str) -> int | None:
@@ -64,8 +70,9 @@ class ClaimStore:
 
     def set_trial(self, run_key: str, trial_id: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.update(CLAIMS).where(self._key(run_key), CLAIMS.c.worker == self.worker)
-                         .values(trial_id=trial_id))
+            conn.execute(
+                sa.update(CLAIMS).where(self._key(run_key), CLAIMS.c.worker == self.worker).values(trial_id=trial_id)
+            )
 
     def beat(self, run_keys: Iterable[str]) -> None:
         """Tell other workers these runs are alive."""
@@ -73,9 +80,11 @@ class ClaimStore:
         if not keys:
             return
         with self.engine.begin() as conn:
-            conn.execute(sa.update(CLAIMS).where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(keys),
-                                                 CLAIMS.c.worker == self.worker)
-                         .values(heartbeat=time.time()))
+            conn.execute(
+                sa.update(CLAIMS)
+                .where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(keys), CLAIMS.c.worker == self.worker)
+                .values(heartbeat=time.time())
+            )
 
     def finish(self, run_key: str) -> None:
         with self.engine.begin() as conn:
@@ -98,5 +107,11 @@ class ClaimStore:
         """How many of these runs other workers are training now (heartbeat within the grace)."""
         now = time.time()
         states = self.states()
-        return sum(1 for k in run_keys if k in states and states[k][0] == RUNNING
-                   and now - states[k][1] < self.grace and states[k][2] != self.worker)
+        return sum(
+            1
+            for k in run_keys
+            if k in states
+            and states[k][0] == RUNNING
+            and now - states[k][1] < self.grace
+            and states[k][2] != self.worker
+        )

@@ -25,28 +25,34 @@ EXIT_USER = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablate", description="Ablation studies of neural-network training.")
     parser.add_argument("--version", action="version", version=f"ablate {__version__}")
-    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
-                        help="do not load this plugin (package or plugin name; repeatable; "
-                             "also ABLATE_DISABLE_PLUGINS=a,b)")
+    parser.add_argument(
+        "--disable-plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="do not load this plugin (package or plugin name; repeatable; also ABLATE_DISABLE_PLUGINS=a,b)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="train every missing (arm, seed) of a study and write its report")
     run.add_argument("study", type=Path, help="the study file (TOML)")
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/<study name>)")
-    run.add_argument("--storage", default=None,
-                     help="Optuna storage URL (default: sqlite:///OUT/study.db)")
+    run.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///OUT/study.db)")
     run.add_argument("--dry-run", action="store_true", help="print the plan (as `ablate plan`) and stop")
     _execution_options(run)
-    worker = sub.add_parser("worker", help="train runs of a study on a shared storage, beside other workers "
-                                           "(any machine; no report)")
+    worker = sub.add_parser(
+        "worker", help="train runs of a study on a shared storage, beside other workers (any machine; no report)"
+    )
     worker.add_argument("study", type=Path, help="the study file (TOML), the same on every machine")
-    worker.add_argument("--storage", required=True,
-                        help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB")
+    worker.add_argument(
+        "--storage", required=True, help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB"
+    )
     worker.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     _execution_options(worker)
     plan = sub.add_parser("plan", help="print the design, its arms, the run count and a time estimate")
     plan.add_argument("study", type=Path, help="the study file (TOML)")
-    plan.add_argument("--no-calibrate", action="store_true",
-                      help="skip the short calibration runs behind the time estimate")
+    plan.add_argument(
+        "--no-calibrate", action="store_true", help="skip the short calibration runs behind the time estimate"
+    )
     plugins_command.add_parser(sub)
     scaffold.add_parser(sub)
     report_commands.add_parsers(sub)
@@ -54,12 +60,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _execution_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", default="1", type=_jobs, metavar="N",
-                        help="worker processes on this machine (default 1; auto = the usable cores); "
-                             "each gets cores/N torch threads")
+    parser.add_argument(
+        "--jobs",
+        default="1",
+        type=_jobs,
+        metavar="N",
+        help="worker processes on this machine (default 1; auto = the usable cores); each gets cores/N torch threads",
+    )
     parser.add_argument("--retry-failed", action="store_true", help="train runs that failed before again")
-    parser.add_argument("--retrain-changed", action="store_true",
-                        help="train again the stored runs whose components' plugin versions changed since")
+    parser.add_argument(
+        "--retrain-changed",
+        action="store_true",
+        help="train again the stored runs whose components' plugin versions changed since",
+    )
 
 
 def _jobs(value: str) -> str | int:
@@ -104,13 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
-        print("\ninterrupted: finished runs are stored; run the same command again to resume",
-              file=sys.stderr)
+        print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
         return 130
     except Exception:
         traceback.print_exc()
-        print("internal error: this is a bug in ablate or a plugin; please report it with the "
-              "traceback above", file=sys.stderr)
+        print(
+            "internal error: this is a bug in ablate or a plugin; please report it with the traceback above",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -54,9 +55,8 @@ class DataSplits:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
-    def to(self, device: torch.device) -> "DataSplits":
-        moved = {k: getattr(self, k).to(device) for k in
-                 ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+    def to(self, device: torch.device) -> DataSplits:
+        moved = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
         return DataSplits(**moved, num_classes=self.num_classes, name=self.name)
 
 
@@ -119,10 +119,16 @@ class DataInfo:
     test_size: int
 
     @classmethod
-    def of(cls, splits: DataSplits, name: str = "") -> "DataInfo":
+    def of(cls, splits: DataSplits, name: str = "") -> DataInfo:
         """The description of loaded splits (``name`` defaults to the splits' own)."""
-        return cls(name or splits.name, tuple(splits.input_shape), int(splits.num_classes),
-                   len(splits.x_train), len(splits.x_val), len(splits.x_test))
+        return cls(
+            name or splits.name,
+            tuple(splits.input_shape),
+            int(splits.num_classes),
+            len(splits.x_train),
+            len(splits.x_val),
+            len(splits.x_test),
+        )
 
 
 @runtime_checkable
@@ -138,7 +144,6 @@ class DatasetLoader(Protocol):
 class ModelBuilder(Protocol):
     """What a model factory returns."""
 
-    def build(self, input_shape: tuple[int, ...], num_classes: int,
-              make_layer: MakeLayer) -> torch.nn.Module:
+    def build(self, input_shape: tuple[int, ...], num_classes: int, make_layer: MakeLayer) -> torch.nn.Module:
         """A fresh, untrained network mapping (n, *input_shape) to (n, num_classes) logits."""
         ...

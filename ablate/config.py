@@ -8,15 +8,15 @@ import itertools
 import json
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from ablate.errors import UserError, did_you_mean
 from ablate.params import Param
 from ablate.registry import OFF, SWITCHABLE, Registry, normalise
-from ablate.spec import EXECUTION_SETTINGS, Option, split_setting
+from ablate.spec import EXECUTION_SETTINGS, Option
 
 STUDY_PARAMS = {
     "name": Param("", help="study name; default: the file's stem"),
@@ -29,7 +29,11 @@ STUDY_PARAMS = {
 DATA_KEYS = {
     "name": Param("", help="data set component"),
     "split_seed": Param(0, low=0, help="seed of the train/validation/test split (fixed across run seeds)"),
-    "resplit": Param(False, help="draw a new train/validation/test split for each seed (split seed = split_seed + seed), so intervals cover the split's variance too"),
+    "resplit": Param(
+        False,
+        help="draw a new train/validation/test split for each seed (split seed = split_seed + seed), "
+        "so intervals cover the split's variance too",
+    ),
 }
 
 TRAIN_PARAMS = {
@@ -40,19 +44,28 @@ TRAIN_PARAMS = {
     "momentum": Param(0.9, low=0.0, high=1.0, high_open=True, help="SGD momentum"),
     "device": Param("auto", choices=("auto", "cpu", "cuda"), help="auto picks CUDA when present"),
     "threads": Param(1, low=0, help="torch CPU threads per worker process; 0 keeps torch's default"),
-    "stack": Param("auto", choices=("auto", "off"),
-                   help="auto trains the seeds of an arm as one stacked model where supported and where it fits"),
+    "stack": Param(
+        "auto",
+        choices=("auto", "off"),
+        help="auto trains the seeds of an arm as one stacked model where supported and where it fits",
+    ),
 }
 
 DESIGN_KINDS = ("factorial", "leave_one_out", "add_one_in", "orderings", "search", "pareto")
 DESIGN_PARAMS = {
     "kind": Param("factorial", choices=DESIGN_KINDS, help="how the factors become arms"),
     "budget": Param(20, low=1, high=100_000, help="search/pareto: arms the sampler may try"),
-    "sampler": Param("", choices=("", "tpe", "random", "nsga2", "exhaustive"),
-                     help="search: tpe (default) or random; pareto: exhaustive (default) or nsga2"),
+    "sampler": Param(
+        "",
+        choices=("", "tpe", "random", "nsga2", "exhaustive"),
+        help="search: tpe (default) or random; pareto: exhaustive (default) or nsga2",
+    ),
     "confirm_top": Param(0, low=0, help="search: re-run the best K arms over the study's seeds"),
-    "pruner": Param("none", choices=("none", "median", "successive_halving"),
-                    help="search only: stop poor runs early on validation accuracy"),
+    "pruner": Param(
+        "none",
+        choices=("none", "median", "successive_halving"),
+        help="search only: stop poor runs early on validation accuracy",
+    ),
     "search_seed": Param(10_000, low=0, help="search/pareto sampling: the seed of every sampled run"),
 }
 SAMPLED = ("search", "pareto")
@@ -144,9 +157,15 @@ class StudyConfig:
 
     def fingerprint(self) -> str:
         """Hash of the study's fixed settings: what defines a run apart from its arm and seed."""
-        blob = json.dumps({"data": [self.data.name, self.data.params, self.split_seed, self.resplit],
-                           "model": [self.model.name, self.model.params], "train": self.training_settings},
-                          sort_keys=True, default=str)
+        blob = json.dumps(
+            {
+                "data": [self.data.name, self.data.params, self.split_seed, self.resplit],
+                "model": [self.model.name, self.model.params],
+                "train": self.training_settings,
+            },
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -155,15 +174,13 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError("study file not found", where=str(path),
-                        expected="a path to an existing .toml file") from None
+        raise UserError("study file not found", where=str(path), expected="a path to an existing .toml file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read the study file: {exc}", where=str(path)) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"invalid TOML: {exc}", where=str(path),
-                        hint="see https://toml.io for the syntax") from None
+        raise UserError(f"invalid TOML: {exc}", where=str(path), hint="see https://toml.io for the syntax") from None
 
 
 def load_study(path: str | Path, registry: Registry | None = None) -> StudyConfig:
@@ -185,8 +202,7 @@ def plugin_files_of(path: str | Path) -> list[Path]:
         study = _table(raw.get("study", {}), "study")
         files = study.get("plugins", [])
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise UserError(f"{files!r} is not valid", key="study.plugins",
-                            expected="a list of paths to .py files")
+            raise UserError(f"{files!r} is not valid", key="study.plugins", expected="a list of paths to .py files")
     except UserError as err:
         raise err.located(str(path)) from None
     return [(path.parent / f) for f in files]
@@ -202,59 +218,100 @@ def _check_keys(table: dict[str, Any], allowed: Iterable[str], key: str) -> None
     allowed = list(allowed)
     for k in table:
         if k not in allowed:
-            raise UserError(f"unknown key {k!r}", key=f"{key}.{k}" if key else k,
-                            expected="one of: " + ", ".join(allowed),
-                            hint=did_you_mean(k, allowed))
+            raise UserError(
+                f"unknown key {k!r}",
+                key=f"{key}.{k}" if key else k,
+                expected="one of: " + ", ".join(allowed),
+                hint=did_you_mean(k, allowed),
+            )
 
 
 def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyConfig:
     for section in raw:
         if section not in SECTIONS:
-            raise UserError(f"unknown section [{section}]", key=section,
-                            expected="sections " + ", ".join(f"[{s}]" for s in SECTIONS),
-                            hint=did_you_mean(section, SECTIONS))
+            raise UserError(
+                f"unknown section [{section}]",
+                key=section,
+                expected="sections " + ", ".join(f"[{s}]" for s in SECTIONS),
+                hint=did_you_mean(section, SECTIONS),
+            )
     study = _table(raw.get("study", {}), "study")
     _check_keys(study, STUDY_PARAMS, "study")
-    name = STUDY_PARAMS["name"].check(study.get("name", path.stem), "study.name")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        raise UserError(f"{name!r} is not a usable study name", key="study.name",
-                        expected="letters, digits, '_', '-', '.' (it names the output folder)")
+    name = _study_name(study, path)
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
     seeds = _seeds(study.get("seeds", 3))
-    given_files = study.get("plugins", [])
-    plugin_files = [path.parent / f for f in STUDY_PARAMS["plugins"].check(
-        given_files, "study.plugins") if f] if given_files != [] else []
+    plugin_files = _plugin_files(study, path)
+    data_choice, split_seed, resplit = _data(raw, registry)
+    model = dict(_table(raw.get("model", {"name": "mlp"}), "model"))
+    model.setdefault("name", "mlp")
+    model_choice = _choice(registry, "model", model, "model")
+    train = _train(_table(raw.get("train", {}), "train"))
 
+    design = _design(_table(raw.get("design", {}), "design"))
+    factors_raw = _table(raw.get("factors", {}), "factors")
+    factors = [
+        _factor(registry, fname, _table(ftable, f"factors.{fname}"), model_choice, data_choice, design)
+        for fname, ftable in factors_raw.items()
+    ]
+    _check_factor_overlap(factors)
+    _check_design(design, factors)
+    if design.sampled and design.search_seed in seeds:
+        raise UserError(
+            f"the search seed {design.search_seed} is also a study seed",
+            key="design.search_seed",
+            expected="a seed outside study.seeds, so confirmed numbers are fresh draws",
+        )
+    return StudyConfig(
+        path=path,
+        name=name,
+        question=question,
+        seeds=seeds,
+        plugin_files=plugin_files,
+        data=data_choice,
+        split_seed=split_seed,
+        model=model_choice,
+        train=train,
+        factors=factors,
+        design=design,
+        baseline=STUDY_PARAMS["baseline"].check(study.get("baseline", ""), "study.baseline"),
+        resplit=resplit,
+        raw=raw,
+    )
+
+
+def _study_name(study: dict[str, Any], path: Path) -> str:
+    name: str = STUDY_PARAMS["name"].check(study.get("name", path.stem), "study.name")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise UserError(
+            f"{name!r} is not a usable study name",
+            key="study.name",
+            expected="letters, digits, '_', '-', '.' (it names the output folder)",
+        )
+    return name
+
+
+def _plugin_files(study: dict[str, Any], path: Path) -> list[Path]:
+    """The study's plugin files, relative to the study file (``plugins = []`` is none)."""
+    given = study.get("plugins", [])
+    if given == []:
+        return []
+    return [path.parent / f for f in STUDY_PARAMS["plugins"].check(given, "study.plugins") if f]
+
+
+def _data(raw: dict[str, Any], registry: Registry | None) -> tuple[Choice, int, bool]:
+    """The [data] table: the data set with its parameters, the split seed, resplit."""
     data = dict(_table(raw.get("data", {}), "data"))
     if "name" not in data:
         known = ", ".join(registry.names("dataset")) if registry else "a registered data set"
         raise UserError("missing data set", key="data.name", expected=f"[data] name = one of: {known}")
     split_seed = DATA_KEYS["split_seed"].check(data.pop("split_seed", 0), "data.split_seed")
     resplit = DATA_KEYS["resplit"].check(data.pop("resplit", False), "data.resplit")
-    data_choice = _choice(registry, "dataset", data, "data")
+    return _choice(registry, "dataset", data, "data"), split_seed, resplit
 
-    model = dict(_table(raw.get("model", {"name": "mlp"}), "model"))
-    model.setdefault("name", "mlp")
-    model_choice = _choice(registry, "model", model, "model")
 
-    train_given = _table(raw.get("train", {}), "train")
-    _check_keys(train_given, TRAIN_PARAMS, "train")
-    train = {k: spec.check(train_given[k], f"train.{k}") if k in train_given else spec.default
-             for k, spec in TRAIN_PARAMS.items()}
-
-    design = _design(_table(raw.get("design", {}), "design"))
-    factors_raw = _table(raw.get("factors", {}), "factors")
-    factors = [_factor(registry, fname, _table(ftable, f"factors.{fname}"), model_choice, data_choice,
-                       design) for fname, ftable in factors_raw.items()]
-    _check_factor_overlap(factors)
-    _check_design(design, factors)
-    if design.sampled and design.search_seed in seeds:
-        raise UserError(f"the search seed {design.search_seed} is also a study seed", key="design.search_seed",
-                        expected="a seed outside study.seeds, so confirmed numbers are fresh draws")
-    return StudyConfig(path=path, name=name, question=question, seeds=seeds, plugin_files=plugin_files,
-                       data=data_choice, split_seed=split_seed, model=model_choice, train=train,
-                       factors=factors, design=design, baseline=STUDY_PARAMS["baseline"].check(
-                           study.get("baseline", ""), "study.baseline"), resplit=resplit, raw=raw)
+def _train(given: dict[str, Any]) -> dict[str, Any]:
+    _check_keys(given, TRAIN_PARAMS, "train")
+    return {k: spec.check(given[k], f"train.{k}") if k in given else spec.default for k, spec in TRAIN_PARAMS.items()}
 
 
 def _design(table: dict[str, Any]) -> DesignConfig:
@@ -264,18 +321,27 @@ def _design(table: dict[str, Any]) -> DesignConfig:
     if design.kind not in SAMPLED:
         for k in ("budget", "sampler", "search_seed"):
             if k in table:
-                raise UserError(f"'{k}' applies to search and pareto designs only", key=f"design.{k}",
-                                expected=f"design.kind = \"search\" or \"pareto\" (this is {design.kind!r})")
+                raise UserError(
+                    f"'{k}' applies to search and pareto designs only",
+                    key=f"design.{k}",
+                    expected=f'design.kind = "search" or "pareto" (this is {design.kind!r})',
+                )
     if design.kind != "search":
         for k in ("confirm_top", "pruner"):
             if k in table and table[k] not in (0, "none"):
                 why = " (a pruned arm is a censored arm)" if k == "pruner" else ""
-                raise UserError(f"'{k}' applies to the search design only{why}", key=f"design.{k}",
-                                expected="design.kind = \"search\"")
+                raise UserError(
+                    f"'{k}' applies to the search design only{why}",
+                    key=f"design.{k}",
+                    expected='design.kind = "search"',
+                )
     allowed = {"search": ("", "tpe", "random"), "pareto": ("", "exhaustive", "nsga2")}.get(design.kind, ("",))
     if design.sampler not in allowed:
-        raise UserError(f"sampler {design.sampler!r} does not fit the {design.kind} design",
-                        key="design.sampler", expected="one of " + ", ".join(a for a in allowed if a))
+        raise UserError(
+            f"sampler {design.sampler!r} does not fit the {design.kind} design",
+            key="design.sampler",
+            expected="one of " + ", ".join(a for a in allowed if a),
+        )
     design.sampler = design.sampler or {"search": "tpe", "pareto": "exhaustive"}.get(design.kind, "")
     return design
 
@@ -283,8 +349,11 @@ def _design(table: dict[str, Any]) -> DesignConfig:
 def _range(value: dict[str, Any], spec: Param | None, key: str, design: DesignConfig) -> Range:
     """An inline table {low, high, log} a search samples from."""
     if not design.sampled:
-        raise UserError("a range is sampled by a search", key=key,
-                        expected="a value or a list of values here, or design.kind = \"search\"")
+        raise UserError(
+            "a range is sampled by a search",
+            key=key,
+            expected='a value or a list of values here, or design.kind = "search"',
+        )
     _check_keys(value, ("low", "high", "log"), key)
     if "low" not in value or "high" not in value:
         raise UserError("a range needs 'low' and 'high'", key=key, expected="{ low = ..., high = ... }")
@@ -295,43 +364,69 @@ def _range(value: dict[str, Any], spec: Param | None, key: str, design: DesignCo
         low, high = spec.check(low, f"{key}.low"), spec.check(high, f"{key}.high")
     log = bool(value.get("log", False))
     if not low < high or (log and low <= 0):
-        raise UserError(f"bad range [{low}, {high}]" + (" on a log scale" if log else ""), key=key,
-                        expected="low < high" + (", both > 0" if log else ""))
-    return Range(low, high, log, isinstance(low, int) and isinstance(high, int) and
-                 not isinstance(low, bool) and (spec is None or spec.type is int))
+        raise UserError(
+            f"bad range [{low}, {high}]" + (" on a log scale" if log else ""),
+            key=key,
+            expected="low < high" + (", both > 0" if log else ""),
+        )
+    return Range(
+        low,
+        high,
+        log,
+        isinstance(low, int)
+        and isinstance(high, int)
+        and not isinstance(low, bool)
+        and (spec is None or spec.type is int),
+    )
 
 
-def _check_design(design: DesignConfig, factors: list["Factor"]) -> None:
+def _check_design(design: DesignConfig, factors: list[Factor]) -> None:
     if design.kind in ("leave_one_out", "add_one_in"):
         for f in factors:
             if f.setting and len(f.options) > 1:
-                raise UserError(f"{design.kind} adds or removes components; the setting factor "
-                                f"{f.name!r} has {len(f.options)} levels", key=f"factors.{f.name}",
-                                expected="one level for a setting factor, or design.kind = \"factorial\"")
+                raise UserError(
+                    f"{design.kind} adds or removes components; the setting factor "
+                    f"{f.name!r} has {len(f.options)} levels",
+                    key=f"factors.{f.name}",
+                    expected='one level for a setting factor, or design.kind = "factorial"',
+                )
             on = [o for o in f.options if o.level != OFF]
             if f.kind and len(on) != 1:
-                raise UserError(f"{design.kind} needs one 'on' option per component factor; "
-                                f"{f.name!r} has {len(on)}", key=f"factors.{f.name}",
-                                expected="levels = [\"none\", NAME] with one value per parameter")
+                raise UserError(
+                    f"{design.kind} needs one 'on' option per component factor; {f.name!r} has {len(on)}",
+                    key=f"factors.{f.name}",
+                    expected='levels = ["none", NAME] with one value per parameter',
+                )
     if design.kind == "orderings" and not any(f.setting == "model.slots" for f in factors):
-        raise UserError("the orderings design needs a factor over the block's slot order", key="factors",
-                        expected="[factors.order] setting = \"model.slots\", levels = \"permutations\" "
-                                 "or a list of orders")
+        raise UserError(
+            "the orderings design needs a factor over the block's slot order",
+            key="factors",
+            expected='[factors.order] setting = "model.slots", levels = "permutations" or a list of orders',
+        )
 
 
 def _seeds(value: Any) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         if not 1 <= value <= 1000:
-            raise UserError(f"{value!r} is not valid", key="study.seeds",
-                            expected="a number of seeds in [1, 1000], or a list of integer seeds")
+            raise UserError(
+                f"{value!r} is not valid",
+                key="study.seeds",
+                expected="a number of seeds in [1, 1000], or a list of integer seeds",
+            )
         return list(range(value))
-    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool)
-                                                 and s >= 0 for s in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+    ):
         if len(set(value)) != len(value):
             raise UserError("seeds repeat", key="study.seeds", expected="distinct seeds")
         return list(value)
-    raise UserError(f"{value!r} is not valid", key="study.seeds",
-                    expected="a number of seeds in [1, 1000], or a non-empty list of integer seeds >= 0")
+    raise UserError(
+        f"{value!r} is not valid",
+        key="study.seeds",
+        expected="a number of seeds in [1, 1000], or a non-empty list of integer seeds >= 0",
+    )
 
 
 def _choice(registry: Registry | None, kind: str, table: dict[str, Any], key: str) -> Choice:
@@ -343,13 +438,16 @@ def _choice(registry: Registry | None, kind: str, table: dict[str, Any], key: st
     return Choice(comp.name, registry.resolve_params(kind, comp.name, params, key))
 
 
-def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model: Choice,
-            data: Choice, design: DesignConfig) -> Factor:
+def _factor(
+    registry: Registry | None, fname: str, table: dict[str, Any], model: Choice, data: Choice, design: DesignConfig
+) -> Factor:
     key = f"factors.{fname}"
     if ("kind" in table) == ("setting" in table):
-        raise UserError("a factor needs exactly one of 'kind' (a component kind) or "
-                        "'setting' (e.g. \"model.slots\")", key=key,
-                        expected="kind = one of " + ", ".join(SWITCHABLE) + ", or setting = \"model.PARAM\"")
+        raise UserError(
+            "a factor needs exactly one of 'kind' (a component kind) or 'setting' (e.g. \"model.slots\")",
+            key=key,
+            expected="kind = one of " + ", ".join(SWITCHABLE) + ', or setting = "model.PARAM"',
+        )
     if "setting" in table and "range" in table:
         _check_keys(table, ("setting", "range"), key)
         return _setting_range(registry, fname, table, model, data, design, key)
@@ -359,9 +457,12 @@ def _factor(registry: Registry | None, fname: str, table: dict[str, Any], model:
         return _setting_factor(registry, fname, table["setting"], levels, model, data, key)
     kind = table["kind"]
     if kind not in SWITCHABLE:
-        raise UserError(f"{kind!r} is not a component kind a factor can vary", key=f"{key}.kind",
-                        expected="one of " + ", ".join(SWITCHABLE),
-                        hint=did_you_mean(str(kind), SWITCHABLE))
+        raise UserError(
+            f"{kind!r} is not a component kind a factor can vary",
+            key=f"{key}.kind",
+            expected="one of " + ", ".join(SWITCHABLE),
+            hint=did_you_mean(str(kind), SWITCHABLE),
+        )
     names = _component_names(registry, kind, levels, key)
     _check_keys(table, list(FACTOR_KEYS) + [n for n in names if n != OFF], key)
     options: list[Option] = []
@@ -383,14 +484,15 @@ def _levels(table: dict[str, Any], model: Choice, design: DesignConfig, key: str
     levels = table.get("levels")
     if levels == "permutations":
         if table.get("setting") != "model.slots" or design.kind != "orderings":
-            raise UserError("levels = \"permutations\" generates the orders of the block's slots",
-                            key=f"{key}.levels", expected="setting = \"model.slots\" and "
-                            "design.kind = \"orderings\"")
+            raise UserError(
+                'levels = "permutations" generates the orders of the block\'s slots',
+                key=f"{key}.levels",
+                expected='setting = "model.slots" and design.kind = "orderings"',
+            )
         slots = str(model.params.get("slots", "")).split(">")
         levels = [">".join(p) for p in itertools.permutations(slots)]
     if not isinstance(levels, list) or not levels:
-        raise UserError(f"{levels!r} is not valid", key=f"{key}.levels",
-                        expected="a non-empty list of levels")
+        raise UserError(f"{levels!r} is not valid", key=f"{key}.levels", expected="a non-empty list of levels")
     if len({json.dumps(lv) for lv in levels}) != len(levels):
         raise UserError("levels repeat", key=f"{key}.levels", expected="distinct levels")
     return levels
@@ -402,8 +504,7 @@ def _component_names(registry: Registry | None, kind: str, levels: list[Any], ke
     for i, level in enumerate(levels):
         lkey = f"{key}.levels[{i}]"
         if not isinstance(level, str):
-            raise UserError(f"{level!r} is not a {kind} name", key=lkey,
-                            expected=f"a string naming a {kind}")
+            raise UserError(f"{level!r} is not a {kind} name", key=lkey, expected=f"a string naming a {kind}")
         if normalise(level) == OFF or registry is None:
             names.append(normalise(level))
         else:
@@ -411,8 +512,9 @@ def _component_names(registry: Registry | None, kind: str, levels: list[Any], ke
     return names
 
 
-def _ranges_of(registry: Registry | None, kind: str, level: str, sub: dict[str, Any], design: DesignConfig,
-               key: str) -> dict[str, Range]:
+def _ranges_of(
+    registry: Registry | None, kind: str, level: str, sub: dict[str, Any], design: DesignConfig, key: str
+) -> dict[str, Range]:
     """Sub-parameters given as {low, high} ranges; ``sub`` keeps a placeholder value for each."""
     ranges: dict[str, Range] = {}
     for p, v in list(sub.items()):
@@ -425,11 +527,11 @@ def _ranges_of(registry: Registry | None, kind: str, level: str, sub: dict[str, 
     return ranges
 
 
-def _component_options(registry: Registry | None, kind: str, level: str, sub: dict[str, Any],
-                       key: str) -> list[Option]:
+def _component_options(registry: Registry | None, kind: str, level: str, sub: dict[str, Any], key: str) -> list[Option]:
     """One option per combination of the sub-parameters given as lists."""
-    grids = {p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v])
-             for p, v in sub.items()}
+    grids = {
+        p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v]) for p, v in sub.items()
+    }
     options = []
     for combo in _product(grids):
         params = combo if registry is None else registry.resolve_params(kind, level, combo, key)
@@ -453,12 +555,16 @@ def _product(grids: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return combos
 
 
-def _setting_specs(registry: Registry | None, setting: Any, model: Choice, data: Choice,
-                   key: str) -> tuple[str, dict[str, Param] | None]:
+def _setting_specs(
+    registry: Registry | None, setting: Any, model: Choice, data: Choice, key: str
+) -> tuple[str, dict[str, Param] | None]:
     parts = setting.split(".") if isinstance(setting, str) else []
     if len(parts) != 2 or parts[0] not in SETTING_SECTIONS or parts[1] == "name":
-        raise UserError(f"{setting!r} is not a setting a factor can vary", key=f"{key}.setting",
-                        expected="\"model.PARAM\", \"train.PARAM\" or \"data.PARAM\"")
+        raise UserError(
+            f"{setting!r} is not a setting a factor can vary",
+            key=f"{key}.setting",
+            expected='"model.PARAM", "train.PARAM" or "data.PARAM"',
+        )
     section, param = parts
     if section == "train":
         specs = TRAIN_PARAMS
@@ -468,22 +574,33 @@ def _setting_specs(registry: Registry | None, setting: Any, model: Choice, data:
         choice, kind = (model, "model") if section == "model" else (data, "dataset")
         specs = registry.get(kind, choice.name).params
     if param not in specs:
-        raise UserError(f"no setting {setting!r}", key=f"{key}.setting",
-                        expected=f"a parameter of [{section}]: " + ", ".join(specs),
-                        hint=did_you_mean(param, specs))
+        raise UserError(
+            f"no setting {setting!r}",
+            key=f"{key}.setting",
+            expected=f"a parameter of [{section}]: " + ", ".join(specs),
+            hint=did_you_mean(param, specs),
+        )
     return param, specs
 
 
-def _setting_range(registry: Registry | None, fname: str, table: dict[str, Any], model: Choice, data: Choice,
-                   design: DesignConfig, key: str) -> Factor:
+def _setting_range(
+    registry: Registry | None,
+    fname: str,
+    table: dict[str, Any],
+    model: Choice,
+    data: Choice,
+    design: DesignConfig,
+    key: str,
+) -> Factor:
     param, specs = _setting_specs(registry, table["setting"], model, data, key)
     value = _table(table["range"], f"{key}.range")
     rng = _range(value, specs[param] if specs else None, f"{key}.range", design)
     return Factor(fname, None, table["setting"], [], [], range=rng)
 
 
-def _setting_factor(registry: Registry | None, fname: str, setting: Any, levels: list[Any],
-                    model: Choice, data: Choice, key: str) -> Factor:
+def _setting_factor(
+    registry: Registry | None, fname: str, setting: Any, levels: list[Any], model: Choice, data: Choice, key: str
+) -> Factor:
     param, specs = _setting_specs(registry, setting, model, data, key)
     checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
     options = [Option(v) for v in checked]
@@ -499,6 +616,9 @@ def _check_factor_overlap(factors: list[Factor]) -> None:
             keys.append("the norm slot")
         for k in keys:
             if k in seen:
-                raise UserError(f"{k} is varied by both factors {seen[k]!r} and {f.name!r}",
-                                key=f"factors.{f.name}", expected="each component or setting in one factor")
+                raise UserError(
+                    f"{k} is varied by both factors {seen[k]!r} and {f.name!r}",
+                    key=f"factors.{f.name}",
+                    expected="each component or setting in one factor",
+                )
             seen[k] = f.name

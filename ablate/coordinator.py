@@ -32,6 +32,8 @@ Grouper = Callable[[list["PlannedRun"]], list[list["PlannedRun"]]]
 
 def one_by_one(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
     return [[r] for r in runs]
+
+
 MAX_PROPOSALS = 10  # per budgeted search arm: a space smaller than its budget ends, not loops
 
 
@@ -79,8 +81,9 @@ class Coordinator:
         self._beater.start()
 
     # --- the loop -------------------------------------------------------------
-    def run_planned(self, planned: list[PlannedRun], retry_failed: bool = False,
-                    retrain: set[str] | None = None) -> None:
+    def run_planned(
+        self, planned: list[PlannedRun], retry_failed: bool = False, retrain: set[str] | None = None
+    ) -> None:
         """Train every planned run that has no stored outcome (or is to be trained
         again: ``retrain`` keys, failed runs with ``retry_failed``); return when all have one."""
         pending = self._settle_stored(planned, retry_failed, retrain or set())
@@ -97,15 +100,18 @@ class Coordinator:
                 return
             elif not self._claimable(pending, states):
                 if not waited:
-                    self.log(f"waiting for {len(pending)} run(s) in progress elsewhere "
-                             f"(taken over if their worker stops)")
+                    self.log(
+                        f"waiting for {len(pending)} run(s) in progress elsewhere (taken over if their worker stops)"
+                    )
                     waited = True
                 time.sleep(1.0)
 
     def _claimable(self, pending: list[PlannedRun], states: dict[str, tuple[str, float, str]]) -> bool:
         now = time.time()
-        return any(r.key not in states or (states[r.key][0] == RUNNING and now - states[r.key][1] >= self.claims.grace)
-                   for r in pending)
+        return any(
+            r.key not in states or (states[r.key][0] == RUNNING and now - states[r.key][1] >= self.claims.grace)
+            for r in pending
+        )
 
     def _settle_stored(self, planned: list[PlannedRun], retry_failed: bool, retrain: set[str]) -> list[PlannedRun]:
         """Runs already stored need no training: mark their claims done (failed ones
@@ -120,9 +126,8 @@ class Coordinator:
                 pending.append(run)
                 if result is not None:
                     retry.append(run.key)
-            elif states.get(run.key, ("",))[0] != DONE:
-                if self.claims.claim(run.key):
-                    self.claims.finish(run.key)
+            elif states.get(run.key, ("",))[0] != DONE and self.claims.claim(run.key):
+                self.claims.finish(run.key)
         self.claims.release(retry)
         return pending
 
@@ -191,8 +196,10 @@ class Coordinator:
         if kind == "done":
             store_result(self.study, trial, payload, self._objective(payload))
             m = payload.metrics
-            text = (f"test {m['test_accuracy']:.3f} gap {m['gap']:+.3f} ({payload.epochs} ep, "
-                    f"{payload.stop_reason}, {payload.seconds:.1f}s)")
+            text = (
+                f"test {m['test_accuracy']:.3f} gap {m['gap']:+.3f} ({payload.epochs} ep, "
+                f"{payload.stop_reason}, {payload.seconds:.1f}s)"
+            )
         elif kind == "failed":
             store_failure(self.study, trial, payload)
             text = f"FAILED: {payload['reason']}"
@@ -273,8 +280,11 @@ class Coordinator:
             run = PlannedRun(arm, seed, _spec(self.config, arm, seed), attrs.SEARCH)
             for name, value in run_attrs(run, self.config.fingerprint()).items():
                 trial.set_user_attr(name, value)
-            earlier = [t for t in run_states(self.study).get(run.key, [])
-                       if t.number != trial.number and t.state == optuna.trial.TrialState.COMPLETE]
+            earlier = [
+                t
+                for t in run_states(self.study).get(run.key, [])
+                if t.number != trial.number and t.state == optuna.trial.TrialState.COMPLETE
+            ]
             if not earlier:
                 self._launch([(slot, run)], trial)
                 return

@@ -49,19 +49,24 @@ def primitive(value: Any) -> Any:
 
 def run_spec(config: StudyConfig, arm: Arm, seed: int) -> RunSpec:
     """Everything that determines the numbers of this arm's run with this seed."""
-    sections: dict[str, dict[str, Any]] = {"data": dict(config.data.params),
-                                           "model": dict(config.model.params),
-                                           "train": dict(config.training_settings)}
+    sections: dict[str, dict[str, Any]] = {
+        "data": dict(config.data.params),
+        "model": dict(config.model.params),
+        "train": dict(config.training_settings),
+    }
     for setting, value in arm.settings.items():
         section, param = split_setting(setting)
         sections[section][param] = value
     split_seed = config.split_seed + seed if config.resplit else config.split_seed
-    return RunSpec(data=ComponentSpec("dataset", config.data.name, sections["data"]),
-                   data_hash=data_hash(sections["data"]),
-                   split_seed=split_seed,
-                   model=ComponentSpec("model", config.model.name, sections["model"]),
-                   train={k: v for k, v in sections["train"].items() if k in config.training_settings},
-                   components=arm.components, seed=seed)
+    return RunSpec(
+        data=ComponentSpec("dataset", config.data.name, sections["data"]),
+        data_hash=data_hash(sections["data"]),
+        split_seed=split_seed,
+        model=ComponentSpec("model", config.model.name, sections["model"]),
+        train={k: v for k, v in sections["train"].items() if k in config.training_settings},
+        components=arm.components,
+        seed=seed,
+    )
 
 
 def build_arms(config: StudyConfig, registry: Registry | None = None) -> list[Arm]:
@@ -87,8 +92,11 @@ def factorial(config: StudyConfig) -> list[Arm]:
     for f in config.factors:
         total *= len(f.options)
     if total > MAX_ARMS:
-        raise UserError(f"the full factorial has {total} arms, more than {MAX_ARMS}", key="factors",
-                        expected="fewer factors or levels")
+        raise UserError(
+            f"the full factorial has {total} arms, more than {MAX_ARMS}",
+            key="factors",
+            expected="fewer factors or levels",
+        )
     combos: list[list[Pick]] = [[]]
     for f in config.factors:
         combos = [c + [(f, opt)] for c in combos for opt in f.options]
@@ -113,8 +121,9 @@ def add_one_in(config: StudyConfig) -> list[Arm]:
     return _one_at_a_time(config, start=_off, change=_on, first="baseline", label="baseline + {}")
 
 
-def _one_at_a_time(config: StudyConfig, start: Callable[[Factor], Option], change: Callable[[Factor], Option],
-                   first: str, label: str) -> list[Arm]:
+def _one_at_a_time(
+    config: StudyConfig, start: Callable[[Factor], Option], change: Callable[[Factor], Option], first: str, label: str
+) -> list[Arm]:
     base = [(f, start(f) if f.kind else f.options[0]) for f in config.factors]
     arms = [_arm(base, name=first)]
     for f in (f for f in config.factors if f.kind):
@@ -132,8 +141,9 @@ def distinct_networks(config: StudyConfig, registry: Registry, arms: list[Arm]) 
     kept = []
     for arm in arms:
         others = {k: v for k, v in arm.values.items() if k.split(".")[0] not in order_factors}
-        signature = json.dumps([others, model_signature(run_spec(config, arm, 0), registry)],
-                               sort_keys=True, default=str)
+        signature = json.dumps(
+            [others, model_signature(run_spec(config, arm, 0), registry)], sort_keys=True, default=str
+        )
         if signature not in seen:
             seen.add(signature)
             kept.append(arm)
@@ -149,8 +159,9 @@ def sampled_arm(config: StudyConfig, values: dict[str, Any]) -> Arm:
             continue
         level = values[f.name]
         given = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(f.name + ".")}
-        option = next(o for o in f.options if primitive(o.level) == level
-                      and all(given.get(p) == v for p, v in o.varied.items()))
+        option = next(
+            o for o in f.options if primitive(o.level) == level and all(given.get(p) == v for p, v in o.varied.items())
+        )
         ranged = {p: given[p] for p in f.ranges.get(option.level, {})}
         picks.append((f, Option(option.level, {**option.varied, **ranged}, {**option.params, **ranged})))
     return _arm(picks)
@@ -168,8 +179,10 @@ def unique_names(arms: list[Arm]) -> list[Arm]:
     counts: dict[str, int] = {}
     for arm in arms:
         counts[arm.name] = counts.get(arm.name, 0) + 1
-    return [arm if counts[arm.name] == 1 else Arm(f"{arm.name} #{arm.key[:6]}", arm.values, arm.components,
-                                                  arm.settings) for arm in arms]
+    return [
+        arm if counts[arm.name] == 1 else Arm(f"{arm.name} #{arm.key[:6]}", arm.values, arm.components, arm.settings)
+        for arm in arms
+    ]
 
 
 def _arm(combo: list[Pick], name: str | None = None) -> Arm:
@@ -201,9 +214,13 @@ def baseline_arm(config: StudyConfig, arms: list[Arm]) -> str | None:
     names = [a.name for a in arms]
     if config.baseline:
         if config.baseline not in names:
-            raise UserError(f"no arm named {config.baseline!r}", key="study.baseline",
-                            where=str(config.path), expected="one of: " + ", ".join(names),
-                            hint=did_you_mean(config.baseline, names))
+            raise UserError(
+                f"no arm named {config.baseline!r}",
+                key="study.baseline",
+                where=str(config.path),
+                expected="one of: " + ", ".join(names),
+                hint=did_you_mean(config.baseline, names),
+            )
         return config.baseline
     if config.design.kind == "leave_one_out":
         return "all"  # each arm then reads as the cost of removing one component

@@ -5,8 +5,8 @@ of heavy imports, since the command line sets it before anything loads."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Iterable
 
 ENV_DISABLE = "ABLATE_DISABLE_PLUGINS"
 _CLI_DISABLED: ContextVar[tuple[str, ...]] = ContextVar("ablate_cli_disabled_plugins", default=())

@@ -24,7 +24,6 @@ from ablate.spec import RunSpec
 from ablate.trials import is_done
 
 
-
 @dataclass(frozen=True)
 class PlannedRun:
     arm: Arm
@@ -37,10 +36,14 @@ class PlannedRun:
         return self.spec.key
 
 
-def plan_runs(config: StudyConfig, arms: list[Arm], stage: str = attrs.MAIN,
-              seeds: list[int] | None = None) -> list[PlannedRun]:
-    return [PlannedRun(arm, seed, run_spec(config, arm, seed), stage)
-            for arm in arms for seed in (config.seeds if seeds is None else seeds)]
+def plan_runs(
+    config: StudyConfig, arms: list[Arm], stage: str = attrs.MAIN, seeds: list[int] | None = None
+) -> list[PlannedRun]:
+    return [
+        PlannedRun(arm, seed, run_spec(config, arm, seed), stage)
+        for arm in arms
+        for seed in (config.seeds if seeds is None else seeds)
+    ]
 
 
 def suggest_values(trial: optuna.Trial, config: StudyConfig) -> dict[str, Any]:
@@ -74,16 +77,26 @@ def suggest_range(trial: optuna.Trial, name: str, r: Range) -> int | float:
 
 def run_attrs(run: PlannedRun, fingerprint: str) -> dict[str, Any]:
     """What a trial records about the run it trains."""
-    return {attrs.RUN_KEY: run.key, attrs.ARM: run.arm.name, attrs.ARM_KEY: run.arm.key, attrs.SEED: run.seed,
-            attrs.STAGE: run.stage, attrs.VALUES: run.arm.values, attrs.FINGERPRINT: fingerprint,
-            attrs.SPEC: run.spec.to_json()}
+    return {
+        attrs.RUN_KEY: run.key,
+        attrs.ARM: run.arm.name,
+        attrs.ARM_KEY: run.arm.key,
+        attrs.SEED: run.seed,
+        attrs.STAGE: run.stage,
+        attrs.VALUES: run.arm.values,
+        attrs.FINGERPRINT: fingerprint,
+        attrs.SPEC: run.spec.to_json(),
+    }
 
 
 def search_trials(study: optuna.Study, config: StudyConfig) -> list[FrozenTrial]:
     """This study file's sampled trials (same fixed settings), in order."""
     fingerprint = config.fingerprint()
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.user_attrs.get(attrs.STAGE) == attrs.SEARCH and t.user_attrs.get(attrs.FINGERPRINT) == fingerprint]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get(attrs.STAGE) == attrs.SEARCH and t.user_attrs.get(attrs.FINGERPRINT) == fingerprint
+    ]
 
 
 def searched_runs(study: optuna.Study, config: StudyConfig) -> list[PlannedRun]:
@@ -100,7 +113,10 @@ def searched_runs(study: optuna.Study, config: StudyConfig) -> list[PlannedRun]:
 
 def best_arms(study: optuna.Study, searched: list[PlannedRun], k: int) -> list[Arm]:
     """The K search arms with the highest validation accuracy (completed runs only)."""
-    value = {t.user_attrs.get(attrs.RUN_KEY): t.value for t in study.get_trials(deepcopy=False)
-             if t.state == TrialState.COMPLETE and t.value is not None and len(t.values) == 1}
+    value = {
+        t.user_attrs.get(attrs.RUN_KEY): t.value
+        for t in study.get_trials(deepcopy=False)
+        if t.state == TrialState.COMPLETE and t.value is not None and len(t.values) == 1
+    }
     ranked = sorted((r for r in searched if r.key in value), key=lambda r: -value[r.key])
     return [r.arm for r in ranked[:k]]

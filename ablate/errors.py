@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def nearest(word: str, choices: Iterable[str]) -> str | None:
@@ -35,7 +35,7 @@ class UserError(Exception):
         self.expected = expected
         self.hint = hint
 
-    def located(self, where: str) -> "UserError":
+    def located(self, where: str) -> UserError:
         """Attach the file name if the error did not know it yet."""
         if self.where is None:
             self.where = where

@@ -35,8 +35,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def train_unit(keys: list[str], specs: list[RunSpec], registry: Registry, execution: Execution,
-               on_epoch: Callable[[str, dict[str, float]], None]) -> list[Event]:
+def train_unit(
+    keys: list[str],
+    specs: list[RunSpec],
+    registry: Registry,
+    execution: Execution,
+    on_epoch: Callable[[str, dict[str, float]], None],
+) -> list[Event]:
     """Train a unit of work: one run, or the seeds of one arm stacked into one model."""
     if len(specs) == 1:
         return [train_events(specs[0], keys[0], registry, execution, lambda m: on_epoch(keys[0], m))]
@@ -49,6 +54,7 @@ def train_unit(keys: list[str], specs: list[RunSpec], registry: Registry, execut
         def record(metrics: dict[str, float]) -> None:
             histories[key].append(metrics)
             on_epoch(key, metrics)
+
         return record
 
     outcomes = train_group(specs, registry, execution, on_epoch=[callback(k) for k in keys])
@@ -64,8 +70,9 @@ def train_unit(keys: list[str], specs: list[RunSpec], registry: Registry, execut
     return events
 
 
-def train_events(spec: RunSpec, key: str, registry: Registry, execution: Execution,
-                 on_epoch: Callable[[dict[str, float]], None]) -> Event:
+def train_events(
+    spec: RunSpec, key: str, registry: Registry, execution: Execution, on_epoch: Callable[[dict[str, float]], None]
+) -> Event:
     """Train one spec; its outcome as an event (any exception fails the run, never the worker)."""
     from ablate.training import train_run
     from ablate.versions import run_versions
@@ -122,8 +129,9 @@ class _Child:
     keys: list[str] = field(default_factory=list)
 
 
-def _child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str],
-                execution: Execution) -> None:
+def _child_main(
+    inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str], execution: Execution
+) -> None:
     """A pool worker: build the registry once, then train what the coordinator sends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     from ablate.build import set_threads
@@ -176,8 +184,11 @@ class ProcessPool:
 
     def _spawn(self) -> _Child:
         inbox, prune = self.ctx.Queue(), self.ctx.Value("b", 0)
-        process = self.ctx.Process(target=_child_main, daemon=True, args=(
-            inbox, self.outbox, prune, self.plugin_files, self.disabled, self.execution))
+        process = self.ctx.Process(
+            target=_child_main,
+            daemon=True,
+            args=(inbox, self.outbox, prune, self.plugin_files, self.disabled, self.execution),
+        )
         process.start()
         return _Child(process, inbox, prune)
 

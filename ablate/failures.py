@@ -44,5 +44,10 @@ def describe(exc: BaseException, registry: Registry) -> dict[str, Any]:
     reason = first if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {first}"
     if component:
         reason = f"{component}: {reason}"
-    return {"reason": reason, "component": component, "type": type(exc).__name__, "message": message[:2000],
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:]}
+    return {
+        "reason": reason,
+        "component": component,
+        "type": type(exc).__name__,
+        "message": message[:2000],
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:],
+    }

@@ -11,7 +11,8 @@ checked here when the component is registered.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ablate import PROJECT, hookspecs
 from ablate.errors import UserError, did_you_mean
@@ -21,8 +22,11 @@ MARKER = PROJECT + "_impl"  # the attribute pluggy's HookimplMarker sets
 
 def _spec_args() -> dict[str, tuple[str, ...]]:
     """Every hook's name and argument names, from the hookspecs module."""
-    return {name: tuple(inspect.signature(fn).parameters) for name, fn in vars(hookspecs).items()
-            if name.startswith(PROJECT + "_") and inspect.isfunction(fn)}
+    return {
+        name: tuple(inspect.signature(fn).parameters)
+        for name, fn in vars(hookspecs).items()
+        if name.startswith(PROJECT + "_") and inspect.isfunction(fn)
+    }
 
 
 SPECS = _spec_args()
@@ -59,29 +63,42 @@ def _required_args(fn: Callable[..., Any], bound: bool) -> list[str]:
         return []
     if bound and params:
         params = params[1:]
-    return [p.name for p in params if p.default is p.empty and
-            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-def _check_one(where: str, name: str, fn: Callable[..., Any], marked: bool, bound: bool,
-               valid: tuple[str, ...], other: tuple[str, ...], other_place: tuple[str, str]) -> None:
+def _check_one(
+    where: str,
+    name: str,
+    fn: Callable[..., Any],
+    marked: bool,
+    bound: bool,
+    valid: tuple[str, ...],
+    other: tuple[str, ...],
+    other_place: tuple[str, str],
+) -> None:
     if not marked:
         if name in valid:
-            raise UserError(f"{where}: {name} is not marked with @hookimpl, so it would never be called",
-                            expected="@hookimpl (from ablate import hookimpl) on the line above it")
+            raise UserError(
+                f"{where}: {name} is not marked with @hookimpl, so it would never be called",
+                expected="@hookimpl (from ablate import hookimpl) on the line above it",
+            )
         return
     if name in other:
         raise UserError(f"{where}: {name} is never called here: {other_place[0]}", expected=other_place[1])
     if name not in valid:
-        raise UserError(f"{where}: {name} is not an ablate hook",
-                        expected="one of " + ", ".join(valid) if valid else "no hooks here",
-                        hint=did_you_mean(name, valid + other))
+        raise UserError(
+            f"{where}: {name} is not an ablate hook",
+            expected="one of " + ", ".join(valid) if valid else "no hooks here",
+            hint=did_you_mean(name, valid + other),
+        )
     for arg in _required_args(fn, bound):
         if arg not in SPECS[name]:
             spec = ", ".join(SPECS[name])
-            raise UserError(f"{where}: argument {arg!r} of hook {name} is not one the hook passes",
-                            expected=f"{name}({spec}) or a subset of those names",
-                            hint=did_you_mean(arg, SPECS[name]))
+            raise UserError(
+                f"{where}: argument {arg!r} of hook {name} is not one the hook passes",
+                expected=f"{name}({spec}) or a subset of those names",
+                hint=did_you_mean(arg, SPECS[name]),
+            )
 
 
 def check_module(module: Any, plugin: str) -> None:
@@ -89,9 +106,19 @@ def check_module(module: Any, plugin: str) -> None:
     for name, fn, marked, bound in _hook_attrs(module):
         if getattr(fn, "__module__", None) != getattr(module, "__name__", None):
             continue  # imported from elsewhere (e.g. another plugin): checked where it is defined
-        _check_one(f"plugin {plugin!r}", name, fn, marked, bound, REGISTRATION, TRIAL,
-                   ("trial hooks are called on the component instances of a run, never on a plugin module",
-                    "it as a method of the component class your ablate_register_* hook adds"))
+        _check_one(
+            f"plugin {plugin!r}",
+            name,
+            fn,
+            marked,
+            bound,
+            REGISTRATION,
+            TRIAL,
+            (
+                "trial hooks are called on the component instances of a run, never on a plugin module",
+                "it as a method of the component class your ablate_register_* hook adds",
+            ),
+        )
 
 
 def component_class(factory: Callable[..., Any]) -> type | None:
@@ -117,9 +144,23 @@ def check_component(factory: Callable[..., Any], where: str, kind: str = "") -> 
         return
     valid = CALLED_ON.get(kind, TRIAL)
     never = REGISTRATION + tuple(n for n in TRIAL if n not in valid)
-    why = (f"a {kind}'s instance receives {', '.join(valid) or 'no hooks'}" if kind in CALLED_ON else
-           "registration hooks are called on plugin modules, never on a component")
+    why = (
+        f"a {kind}'s instance receives {', '.join(valid) or 'no hooks'}"
+        if kind in CALLED_ON
+        else "registration hooks are called on plugin modules, never on a component"
+    )
     for name, fn, marked, bound in _hook_attrs(cls):
-        _check_one(f"{where} ({cls.__name__})", name, fn, marked, bound, valid, never,
-                   (why, "registration hooks as module-level functions of the plugin; trial hooks on "
-                         "a norm, regularizer, augmentation or stopping rule"))
+        _check_one(
+            f"{where} ({cls.__name__})",
+            name,
+            fn,
+            marked,
+            bound,
+            valid,
+            never,
+            (
+                why,
+                "registration hooks as module-level functions of the plugin; trial hooks on "
+                "a norm, regularizer, augmentation or stopping rule",
+            ),
+        )

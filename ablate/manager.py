@@ -9,10 +9,10 @@ import importlib.util
 import os
 import sys
 import traceback
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable
 
 import pluggy
 
@@ -38,8 +38,7 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def make_plugin_manager(plugin_files: Iterable[str | Path] = (),
-                        disable: Iterable[str] = ()) -> PluginManager:
+def make_plugin_manager(plugin_files: Iterable[str | Path] = (), disable: Iterable[str] = ()) -> PluginManager:
     """A manager with every installed ``ablate`` entry point and the given files loaded.
 
     An installed plugin that fails to import or fails the load-time checks is
@@ -97,8 +96,10 @@ def fail(pm: PluginManager, name: str, why: str) -> None:
     if pm.has_plugin(name):
         pm.unregister(name=name)
     dist = name.partition(":")[0]
-    warn(f"plugin {name!r} failed to load: {why}\n  its components are unavailable; to switch it off: "
-         f"--disable-plugin {dist} or {ENV_DISABLE}={dist}")
+    warn(
+        f"plugin {name!r} failed to load: {why}\n  its components are unavailable; to switch it off: "
+        f"--disable-plugin {dist} or {ENV_DISABLE}={dist}"
+    )
 
 
 def _reason(exc: UserError, plugin: str) -> str:
@@ -140,8 +141,10 @@ def _warn_unmatched(pm: PluginManager, off: list[str]) -> None:
     every = set().union(*(aliases(n) for n in known)) if known else set()
     for token in dict.fromkeys(off):
         if token not in every:
-            warn(f"--disable-plugin/{ENV_DISABLE}: no plugin is named {token!r}"
-                 + (f"; {did_you_mean(token, sorted(every))}" if did_you_mean(token, every) else ""))
+            warn(
+                f"--disable-plugin/{ENV_DISABLE}: no plugin is named {token!r}"
+                + (f"; {did_you_mean(token, sorted(every))}" if did_you_mean(token, every) else "")
+            )
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str:
@@ -169,16 +172,14 @@ def load_plugin_file(path: str | Path) -> ModuleType:
         return sys.modules[mod_name]
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
-        raise UserError(f"plugin file {str(path)!r} cannot be imported", key="study.plugins",
-                        expected=expected)
+        raise UserError(f"plugin file {str(path)!r} cannot be imported", key="study.plugins", expected=expected)
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a broken user file is a user error, shown briefly
         del sys.modules[mod_name]
-        raise UserError(f"plugin file {str(path)!r} failed to import: {_brief(exc)}",
-                        key="study.plugins") from exc
+        raise UserError(f"plugin file {str(path)!r} failed to import: {_brief(exc)}", key="study.plugins") from exc
     return module
 
 
@@ -206,8 +207,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     return registry
 
 
-def _registration_failed(pm: pluggy.PluginManager, registry: Registry, plugin: str, hook: str,
-                         exc: Exception) -> None:
+def _registration_failed(pm: pluggy.PluginManager, registry: Registry, plugin: str, hook: str, exc: Exception) -> None:
     why = _reason(exc, plugin) if isinstance(exc, UserError) else f"{hook} raised {_brief(exc)}"
     if plugin.startswith("file:"):
         if isinstance(exc, UserError):
@@ -228,7 +228,3 @@ def trial_manager(instances: dict[str, object]) -> pluggy.PluginManager:
     for name, obj in instances.items():
         pm.register(obj, name=name)
     return pm
-
-
-
-

@@ -40,13 +40,16 @@ def write_outputs(out: Path, study: optuna.Study) -> Path:
         table, histories, record = confirmed_only(table, histories, record)
         return write_report(out, table, histories, record)
     except OSError as exc:
-        raise UserError(f"cannot write {exc.filename or out}: {exc.strerror or exc}", key="--out",
-                        expected=f"a folder you can write; the runs are stored: `ablate report {out}` "
-                                 "writes the report again") from None
+        raise UserError(
+            f"cannot write {exc.filename or out}: {exc.strerror or exc}",
+            key="--out",
+            expected=f"a folder you can write; the runs are stored: `ablate report {out}` writes the report again",
+        ) from None
 
 
-def confirmed_only(table: pd.DataFrame, histories: list[dict[str, Any]],
-                   record: StudyRecord) -> tuple[pd.DataFrame, list[dict[str, Any]], StudyRecord]:
+def confirmed_only(
+    table: pd.DataFrame, histories: list[dict[str, Any]], record: StudyRecord
+) -> tuple[pd.DataFrame, list[dict[str, Any]], StudyRecord]:
     """A search with a confirmation stage reports the confirmed runs; its search
     runs (one seed each, chosen for being good on it) are listed apart."""
     if "stage" not in table.columns or not (table["stage"] == attrs.CONFIRM).any():
@@ -55,9 +58,18 @@ def confirmed_only(table: pd.DataFrame, histories: list[dict[str, Any]],
     main = table[table["stage"] == attrs.CONFIRM].reset_index(drop=True)
     keep = set(zip(main["arm"], main["seed"]))
     confirmed = set(main["arm"])
-    runs = tuple({"arm": r["arm"], "seed": int(r["seed"]), "status": r["status"],
-                  "val_accuracy": r["val_accuracy"], "test_accuracy": r["test_accuracy"], "gap": r["gap"],
-                  "epochs": int(r["epochs"]), "confirmed": r["arm"] in confirmed}
-                 for r in search.to_dict("records"))
+    runs = tuple(
+        {
+            "arm": r["arm"],
+            "seed": int(r["seed"]),
+            "status": r["status"],
+            "val_accuracy": r["val_accuracy"],
+            "test_accuracy": r["test_accuracy"],
+            "gap": r["gap"],
+            "epochs": int(r["epochs"]),
+            "confirmed": r["arm"] in confirmed,
+        }
+        for r in search.to_dict("records")
+    )
     record = record.replace(arms=tuple(dict.fromkeys(main["arm"])), runs_total=len(main), search_runs=runs)
     return main, [h for h in histories if (h["arm"], h["seed"]) in keep], record

@@ -7,8 +7,9 @@ without) any training.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ablate.errors import UserError, did_you_mean
 
@@ -62,8 +63,12 @@ class Param:
             if not isinstance(value, list) or not value:
                 raise self._bad(value, key)
             proto = self.default[0] if self.default else value[0]
-            return [Param(proto, low=self.low, high=self.high, low_open=self.low_open,
-                          high_open=self.high_open).check(v, f"{key}[{i}]") for i, v in enumerate(value)]
+            return [
+                Param(proto, low=self.low, high=self.high, low_open=self.low_open, high_open=self.high_open).check(
+                    v, f"{key}[{i}]"
+                )
+                for i, v in enumerate(value)
+            ]
         value = self._convert(value, key)
         if self.choices is not None and value not in self.choices:
             raise UserError(
@@ -72,9 +77,12 @@ class Param:
                 expected=self.describe(),
                 hint=did_you_mean(str(value), [str(c) for c in self.choices]),
             )
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value) or not self._in_range(value):
-                raise self._bad(value, key)
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (not math.isfinite(value) or not self._in_range(value))
+        ):
+            raise self._bad(value, key)
         if self.validator is not None:
             try:
                 self.validator(value)
@@ -100,9 +108,7 @@ class Param:
     def _in_range(self, v: float) -> bool:
         if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
             return False
-        if self.high is not None and (v > self.high or (self.high_open and v == self.high)):
-            return False
-        return True
+        return not (self.high is not None and (v > self.high or (self.high_open and v == self.high)))
 
     def _bad(self, value: Any, key: str) -> UserError:
         return UserError(f"{value!r} is not valid", key=key, expected=self.describe())

@@ -63,9 +63,11 @@ def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -
     epoch_s = sum(per_epoch) / len(per_epoch)
     run_s = sum(overhead) / len(overhead) + config.train["epochs"] * epoch_s
     total = STARTUP_SECONDS + run_count(config, arms) * run_s
-    note = (f"calibrated on 1- and 2-epoch runs of {len(chosen)} arm(s): {epoch_s * 1000:.0f} ms per epoch, "
-            f"~{run_s:.1f} s per {config.train['epochs']}-epoch run, plus ~{STARTUP_SECONDS:.0f} s of start-up "
-            "and report; assumes every run trains all its epochs")
+    note = (
+        f"calibrated on 1- and 2-epoch runs of {len(chosen)} arm(s): {epoch_s * 1000:.0f} ms per epoch, "
+        f"~{run_s:.1f} s per {config.train['epochs']}-epoch run, plus ~{STARTUP_SECONDS:.0f} s of start-up "
+        "and report; assumes every run trains all its epochs"
+    )
     return total, note
 
 
@@ -93,8 +95,9 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
             out(f"pruning: {d.pruner} on validation accuracy per epoch")
     else:
         columns = list(dict.fromkeys(k for a in arms for k in a.values))
-        rows = [["#", "arm", *columns]] + [[str(i), a.name, *(str(a.values.get(c, "")) for c in columns)]
-                                          for i, a in enumerate(arms, 1)]
+        rows = [["#", "arm", *columns]] + [
+            [str(i), a.name, *(str(a.values.get(c, "")) for c in columns)] for i, a in enumerate(arms, 1)
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out(f"arms ({len(arms)}):")
         for r in rows:
@@ -115,7 +118,6 @@ def _space(f: Factor) -> str:
         varied = {p for o in f.options if o.level == level for p in o.varied}
         ranges = f.ranges.get(level, {})
         subs = [f"{p} in [{r.low:g}, {r.high:g}]" + (" log" if r.log else "") for p, r in ranges.items()]
-        subs += [f"{p} in {sorted({o.varied[p] for o in f.options if o.level == level})}"
-                 for p in varied - set(ranges)]
+        subs += [f"{p} in {sorted({o.varied[p] for o in f.options if o.level == level})}" for p in varied - set(ranges)]
         parts.append(f"{level}({', '.join(subs)})" if subs else str(level))
     return " | ".join(parts)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
 from typing import TYPE_CHECKING
 
 from ablate.errors import UserError, did_you_mean
@@ -18,13 +17,16 @@ if TYPE_CHECKING:  # the registry imports torch: only when the command runs
     from ablate.registry import Component, Registry
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `plugins` sub-command's arguments."""
     p = sub.add_parser("plugins", help="list every component by kind with its parameters, or one in detail")
-    p.add_argument("name", nargs="?", default=None,
-                   help="one component in detail: NAME or KIND:NAME (e.g. dropout, norm:batchnorm)")
-    p.add_argument("--study", type=Path, default=None,
-                   help="also load the plugin files this study names")
+    p.add_argument(
+        "name",
+        nargs="?",
+        default=None,
+        help="one component in detail: NAME or KIND:NAME (e.g. dropout, norm:batchnorm)",
+    )
+    p.add_argument("--study", type=Path, default=None, help="also load the plugin files this study names")
 
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
@@ -56,9 +58,12 @@ def find(registry: Registry, wanted: str) -> list[Component]:
     found = [c for c in registry.all() if c.name == name]
     if not found:
         every = sorted({c.name for c in registry.all()})
-        raise UserError(f"no component is named {wanted!r}", key="NAME",
-                        expected="a name `ablate plugins` lists, or KIND:NAME",
-                        hint=did_you_mean(name, every))
+        raise UserError(
+            f"no component is named {wanted!r}",
+            key="NAME",
+            expected="a name `ablate plugins` lists, or KIND:NAME",
+            hint=did_you_mean(name, every),
+        )
     return found
 
 

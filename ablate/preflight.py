@@ -33,19 +33,27 @@ def check_study(config: StudyConfig, registry: Registry, arms: list[Arm]) -> Non
         checked.add(key)
         _check(registry, kind, name, params, infos[data_key], _key(config, kind, name))
     if config.design.sampled and any(info.val_size == 0 for info in infos.values()):
-        raise UserError(f"the {config.design.kind} design chooses arms on the validation split, "
-                        "and this study has none", key="data.val_fraction",
-                        expected="val_fraction above 0, or an enumerated design (e.g. factorial)")
+        raise UserError(
+            f"the {config.design.kind} design chooses arms on the validation split, and this study has none",
+            key="data.val_fraction",
+            expected="val_fraction above 0, or an enumerated design (e.g. factorial)",
+        )
 
 
 def _uses(config: StudyConfig, arms: list[Arm]) -> Iterator[tuple[RunSpec, str, str, dict[str, Any]]]:
     """(a spec with the data, kind, name, params) of every component and model the study runs."""
     seed = config.seeds[0]
     if not arms:  # a sampled design: every option of every factor, on each listed data setting
-        data_levels: list[dict[str, Any]] = [{}] + [{f.setting: lv} for f in config.factors
-                                                    if f.setting and f.setting.startswith("data.") for lv in f.levels]
-        comps = [(str(f.kind), str(o.level), o.params) for f in config.factors if f.kind
-                 for o in f.options if o.level != "none"]
+        data_levels: list[dict[str, Any]] = [{}] + [
+            {f.setting: lv} for f in config.factors if f.setting and f.setting.startswith("data.") for lv in f.levels
+        ]
+        comps = [
+            (str(f.kind), str(o.level), o.params)
+            for f in config.factors
+            if f.kind
+            for o in f.options
+            if o.level != "none"
+        ]
         for settings in data_levels:
             spec = run_spec(config, Arm("check", {}, (), settings), seed)
             yield spec, "model", spec.model.name, dict(spec.model.params)
@@ -75,8 +83,7 @@ def _key(config: StudyConfig, kind: str, name: str) -> str:
     return f"factors.{found}" if found else "factors"
 
 
-def _check(registry: Registry, kind: str, name: str, params: dict[str, Any], info: DataInfo,
-           key: str) -> None:
+def _check(registry: Registry, kind: str, name: str, params: dict[str, Any], info: DataInfo, key: str) -> None:
     """One component's check on a fresh instance; a rejection names the component."""
     instance = registry.create(kind, name, params)
     hook = trial_manager({f"{kind}:{name}": instance}).hook.ablate_check_data
@@ -86,9 +93,11 @@ def _check(registry: Registry, kind: str, name: str, params: dict[str, Any], inf
         hook(info=info)
     except UserError as err:
         shape = "x".join(map(str, info.input_shape))
-        err.message = (f"{kind} {name!r} rejects data set {info.name!r} (input {shape}, "
-                       f"{info.num_classes} classes, {info.train_size}/{info.val_size}/{info.test_size} "
-                       f"train/validation/test samples): {err.message}")
+        err.message = (
+            f"{kind} {name!r} rejects data set {info.name!r} (input {shape}, "
+            f"{info.num_classes} classes, {info.train_size}/{info.val_size}/{info.test_size} "
+            f"train/validation/test samples): {err.message}"
+        )
         err.key = err.key or key
         raise err from None
     except Exception as exc:

@@ -54,8 +54,10 @@ class Progress:
     def finished(self, run: RunLike, text: str) -> None:
         self.finished_runs += 1
         stage = f"{run.stage} " if run.stage != "main" else ""
-        self.log(f"[{self.already + self.finished_runs}/{self.total}] {stage}{run.arm.name} seed={run.seed}: "
-                 f"{text}  (eta {self.eta():.0f}s)")
+        self.log(
+            f"[{self.already + self.finished_runs}/{self.total}] {stage}{run.arm.name} seed={run.seed}: "
+            f"{text}  (eta {self.eta():.0f}s)"
+        )
 
 
 class LiveProgress(Progress):
@@ -64,10 +66,12 @@ class LiveProgress(Progress):
 
     def __init__(self, total: int, already: int, log: Callable[[str], None]):
         super().__init__(total, already, log)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bars
 
-        self.bars = Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                         TimeRemainingColumn(), transient=True)
+        self.bars = Bars(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+        )
         self.overall = self.bars.add_task("study", total=max(total - already, 1))
         self.running: dict[tuple[str, int, str], Any] = {}
         self.bars.start()
@@ -83,8 +87,11 @@ class LiveProgress(Progress):
     def epoch(self, run: RunLike, metrics: dict[str, float]) -> None:
         task = self.running.get(self._id(run))
         if task is not None:
-            self.bars.update(task, completed=int(metrics["epoch"]),
-                             description=f"  {run.arm.name} seed={run.seed} val {metrics['val_accuracy']:.3f}")
+            self.bars.update(
+                task,
+                completed=int(metrics["epoch"]),
+                description=f"  {run.arm.name} seed={run.seed} val {metrics['val_accuracy']:.3f}",
+            )
 
     def note(self, text: str) -> None:
         self.bars.console.print(text)
@@ -96,8 +103,11 @@ class LiveProgress(Progress):
         self.finished_runs += 1
         self.bars.advance(self.overall)
         stage = f"{run.stage} " if run.stage != "main" else ""
-        self.bars.console.print(f"[{self.already + self.finished_runs}/{self.total}] {stage}{run.arm.name} "
-                                f"seed={run.seed}: {text}", markup=False, highlight=False)
+        self.bars.console.print(
+            f"[{self.already + self.finished_runs}/{self.total}] {stage}{run.arm.name} seed={run.seed}: {text}",
+            markup=False,
+            highlight=False,
+        )
 
     def close(self) -> None:
         self.bars.stop()

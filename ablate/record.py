@@ -99,5 +99,11 @@ class RunEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunEntry:
-        return cls(str(data["key"]), str(data["arm"]), int(data["seed"]), dict(data.get("values") or {}),
-                   str(data.get("stage", "main")), str(data.get("arm_key", "")))
+        return cls(
+            str(data["key"]),
+            str(data["arm"]),
+            int(data["seed"]),
+            dict(data.get("values") or {}),
+            str(data.get("stage", "main")),
+            str(data.get("arm_key", "")),
+        )

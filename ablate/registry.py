@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ablate.components import Param
 from ablate.errors import UserError, did_you_mean
@@ -44,13 +45,14 @@ class Component:
 class Registrar:
     """Handed to one plugin's registration hook for one kind of component."""
 
-    def __init__(self, registry: "Registry", kind: str, plugin: str):
+    def __init__(self, registry: Registry, kind: str, plugin: str):
         self._registry = registry
         self.kind = kind
         self.plugin = plugin
 
-    def add(self, name: str, factory: Callable[..., Any], *, params: dict[str, Param] | None = None,
-            help: str = "") -> None:
+    def add(
+        self, name: str, factory: Callable[..., Any], *, params: dict[str, Param] | None = None, help: str = ""
+    ) -> None:
         """Register ``factory`` under ``name``; its keyword arguments are ``params``.
 
         Checked here, so an author's mistake shows when the plugin loads: the
@@ -61,12 +63,15 @@ class Registrar:
         where = f"plugin {self.plugin!r}: {self.kind} {comp.name!r}"
         for pname, spec in comp.params.items():
             if not isinstance(spec, Param):
-                raise UserError(f"{where}: parameter {pname!r} is declared as {spec!r}",
-                                expected="an ablate.Param(default, ...)")
+                raise UserError(
+                    f"{where}: parameter {pname!r} is declared as {spec!r}", expected="an ablate.Param(default, ...)"
+                )
             problem = default_problem(spec)
             if problem:
-                raise UserError(f"{where}: the default of parameter {pname!r} ({spec.default!r}) "
-                                f"is {problem}", expected=spec.describe())
+                raise UserError(
+                    f"{where}: the default of parameter {pname!r} ({spec.default!r}) is {problem}",
+                    expected=spec.describe(),
+                )
         check_signature(factory, comp.params, where)
         check_component(factory, where, self.kind)
         self._registry._add(comp)
@@ -78,35 +83,42 @@ def default_problem(spec: Param) -> str | None:
     for v in values:
         if spec.choices is not None and not isinstance(spec.default, list) and v not in spec.choices:
             return "not one of its own choices"
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if not math.isfinite(v) or not spec._in_range(v):
-                return "outside its own range"
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and (not math.isfinite(v) or not spec._in_range(v)):
+            return "outside its own range"
     return None
 
 
 def check_signature(factory: Callable[..., Any], params: dict[str, Param], where: str) -> None:
     """The factory must accept every declared parameter by keyword and need no other."""
     if not callable(factory):
-        raise UserError(f"{where}: the factory {factory!r} is not callable",
-                        expected="a class or function taking the declared params as keyword arguments")
+        raise UserError(
+            f"{where}: the factory {factory!r} is not callable",
+            expected="a class or function taking the declared params as keyword arguments",
+        )
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):
         return  # a builtin without a signature: nothing to check
-    accepted = {n for n, p in sig.parameters.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    accepted = {n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
     extra = [n for n in params if n not in accepted and not takes_any]
-    missing = [n for n, p in sig.parameters.items() if p.default is p.empty and n not in params and
-               p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+    missing = [
+        n
+        for n, p in sig.parameters.items()
+        if p.default is p.empty
+        and n not in params
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)
+    ]
     if extra or missing:
         name = getattr(factory, "__qualname__", repr(factory))
         parts = [f"does not accept declared parameter(s) {', '.join(map(repr, extra))}"] if extra else []
         parts += [f"needs {', '.join(map(repr, missing))}, which no Param declares"] if missing else []
         hint = did_you_mean(extra[0], accepted) if extra else did_you_mean(missing[0], params)
-        raise UserError(f"{where}: {name}{sig} " + " and ".join(parts),
-                        expected="the factory's keyword arguments = the declared params: " +
-                                 (", ".join(params) or "none"), hint=hint)
+        raise UserError(
+            f"{where}: {name}{sig} " + " and ".join(parts),
+            expected="the factory's keyword arguments = the declared params: " + (", ".join(params) or "none"),
+            hint=hint,
+        )
 
 
 class Registry:
@@ -125,12 +137,13 @@ class Registry:
 
     def _add(self, comp: Component) -> None:
         if comp.name == OFF:
-            raise UserError(f"plugin {comp.plugin!r} registers a {comp.kind} named 'none', "
-                            "which is reserved for 'off'")
+            raise UserError(f"plugin {comp.plugin!r} registers a {comp.kind} named 'none', which is reserved for 'off'")
         have = self._items[comp.kind].get(comp.name)
         if have is not None:
-            raise UserError(f"{comp.kind} {comp.name!r} is registered twice: by plugin "
-                            f"{have.plugin!r} and by plugin {comp.plugin!r}")
+            raise UserError(
+                f"{comp.kind} {comp.name!r} is registered twice: by plugin "
+                f"{have.plugin!r} and by plugin {comp.plugin!r}"
+            )
         self._items[comp.kind][comp.name] = comp
 
     def names(self, kind: str) -> list[str]:
@@ -143,19 +156,27 @@ class Registry:
     def get(self, kind: str, name: str, key: str | None = None) -> Component:
         """The component, or a UserError naming the nearest valid name."""
         if kind not in self._items:
-            raise UserError(f"unknown component kind {kind!r}", key=key,
-                            expected="one of " + ", ".join(KINDS), hint=did_you_mean(kind, KINDS))
+            raise UserError(
+                f"unknown component kind {kind!r}",
+                key=key,
+                expected="one of " + ", ".join(KINDS),
+                hint=did_you_mean(kind, KINDS),
+            )
         if not isinstance(name, str):
-            raise UserError(f"{name!r} is not a {kind} name", key=key,
-                            expected="a string, one of " + ", ".join(self.names(kind)))
+            raise UserError(
+                f"{name!r} is not a {kind} name", key=key, expected="a string, one of " + ", ".join(self.names(kind))
+            )
         comp = self._items[kind].get(normalise(name))
         if comp is None:
             hints = [did_you_mean(normalise(name), self.names(kind))] + [
-                f"plugin {p!r} failed to load, so its components are missing: {why}"
-                for p, why in self.failed.items()]
-            raise UserError(f"unknown {kind} {name!r}", key=key,
-                            expected="one of " + ", ".join(self.names(kind)),
-                            hint="\n  ".join(h for h in hints if h) or None)
+                f"plugin {p!r} failed to load, so its components are missing: {why}" for p, why in self.failed.items()
+            ]
+            raise UserError(
+                f"unknown {kind} {name!r}",
+                key=key,
+                expected="one of " + ", ".join(self.names(kind)),
+                hint="\n  ".join(h for h in hints if h) or None,
+            )
         return comp
 
     def resolve_params(self, kind: str, name: str, given: dict[str, Any], key: str) -> dict[str, Any]:
@@ -166,9 +187,12 @@ class Registry:
             spec = comp.params.get(pname)
             if spec is None:
                 accepted = ", ".join(comp.params) or "no parameters"
-                raise UserError(f"{kind} {comp.name!r} has no parameter {pname!r}",
-                                key=f"{key}.{pname}", expected=f"one of: {accepted}",
-                                hint=did_you_mean(pname, comp.params))
+                raise UserError(
+                    f"{kind} {comp.name!r} has no parameter {pname!r}",
+                    key=f"{key}.{pname}",
+                    expected=f"one of: {accepted}",
+                    hint=did_you_mean(pname, comp.params),
+                )
             out[pname] = spec.check(value, f"{key}.{pname}")
         for pname, spec in comp.params.items():
             out.setdefault(pname, spec.default)

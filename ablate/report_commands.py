@@ -12,7 +12,7 @@ import argparse
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ablate import attrs
 from ablate.errors import UserError, did_you_mean
@@ -29,13 +29,18 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add `report` and `compare` to the CLI's subparsers."""
     rep = subparsers.add_parser("report", help="rebuild a study's report from its stored runs, without training")
     rep.add_argument("source", help="an output folder (reads FOLDER/study.db) or an Optuna storage URL")
-    rep.add_argument("--out", type=Path, default=None,
-                     help="output folder (default: the folder given, else reports/<study name>)")
+    rep.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: the folder given, else reports/<study name>)"
+    )
     rep.add_argument("--study", default=None, help="the study to report when the storage holds several")
     cmp = subparsers.add_parser("compare", help="put the arms of several finished studies side by side")
     cmp.add_argument("dirs", nargs="+", type=Path, help="report folders, each with results.csv and results.json")
-    cmp.add_argument("--out", type=Path, default=Path("reports") / "compare",
-                     help="output folder for compare.html and compare.csv (default: reports/compare)")
+    cmp.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports") / "compare",
+        help="output folder for compare.html and compare.csv (default: reports/compare)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,18 +57,26 @@ def storage_url(source: str) -> tuple[str, Path | None]:
     if "://" in source:
         path = re.sub(r"^sqlite:///", "", source) if source.startswith("sqlite:///") else None
         if path is not None and not Path(path).is_file():
-            raise UserError(f"no SQLite database at {path}", key="report",
-                            expected="the study.db that `ablate run` wrote, or another storage URL")
+            raise UserError(
+                f"no SQLite database at {path}",
+                key="report",
+                expected="the study.db that `ablate run` wrote, or another storage URL",
+            )
         return source, None
     folder = Path(source)
     db = folder / "study.db"
     if not folder.is_dir():
-        raise UserError(f"{source}: not a folder or a storage URL", key="report",
-                        expected="an output folder of `ablate run` (with study.db) or a URL such as "
-                                 "sqlite:///PATH/study.db")
+        raise UserError(
+            f"{source}: not a folder or a storage URL",
+            key="report",
+            expected="an output folder of `ablate run` (with study.db) or a URL such as sqlite:///PATH/study.db",
+        )
     if not db.is_file():
-        raise UserError(f"{folder}: no study.db in this folder", key="report",
-                        expected="the --out folder of `ablate run`; with --storage URL, pass that URL")
+        raise UserError(
+            f"{folder}: no study.db in this folder",
+            key="report",
+            expected="the --out folder of `ablate run`; with --storage URL, pass that URL",
+        )
     return f"sqlite:///{db.resolve()}", folder
 
 
@@ -78,23 +91,36 @@ def load_study(url: str, name: str | None) -> optuna.Study:
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
-                        key="report", expected="sqlite:///PATH or postgresql://USER@HOST/DB") from None
+        raise UserError(
+            f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
+            key="report",
+            expected="sqlite:///PATH or postgresql://USER@HOST/DB",
+        ) from None
     if not names:
         raise UserError(f"the storage {url} holds no study", key="report")
     if name is None:
         if len(names) > 1:
-            raise UserError(f"the storage holds {len(names)} studies: {', '.join(sorted(names))}",
-                            key="--study", expected="--study NAME, one of those")
+            raise UserError(
+                f"the storage holds {len(names)} studies: {', '.join(sorted(names))}",
+                key="--study",
+                expected="--study NAME, one of those",
+            )
         name = names[0]
     elif name not in names:
-        raise UserError(f"no study named {name!r} in the storage", key="--study",
-                        expected="one of: " + ", ".join(sorted(names)), hint=did_you_mean(name, names))
+        raise UserError(
+            f"no study named {name!r} in the storage",
+            key="--study",
+            expected="one of: " + ", ".join(sorted(names)),
+            hint=did_you_mean(name, names),
+        )
     study = optuna.load_study(study_name=name, storage=storage)
     missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in study.user_attrs]
     if missing:
-        raise UserError(f"study {name!r} has no {' or '.join(missing)} stored", key="report",
-                        expected="a study written by this version of `ablate run` (run it again to store them)")
+        raise UserError(
+            f"study {name!r} has no {' or '.join(missing)} stored",
+            key="report",
+            expected="a study written by this version of `ablate run` (run it again to store them)",
+        )
     return study
 
 
@@ -121,8 +147,11 @@ def read_report_dir(folder: Path) -> tuple[pd.DataFrame, StudyRecord]:
     csv, js = folder / "results.csv", folder / "results.json"
     for f in (csv, js):
         if not f.is_file():
-            raise UserError(f"{folder}: no {f.name}", key="compare",
-                            expected="report folders written by `ablate run` or `ablate report`")
+            raise UserError(
+                f"{folder}: no {f.name}",
+                key="compare",
+                expected="report folders written by `ablate run` or `ablate report`",
+            )
     try:
         record = StudyRecord.from_json(json.loads(js.read_text(encoding="utf-8")).get("study") or {})
         table = pd.read_csv(csv)

@@ -18,11 +18,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate import attrs
 from ablate.engine import PlannedRun
-from ablate.trials import is_done, run_states
 from ablate.record import RunEntry, StudyRecord
+from ablate.trials import is_done, run_states
 
-METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
-           "test_loss", "loss_gap"]
+METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "loss_gap"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -44,9 +43,13 @@ def _row(run: RunEntry, trial: FrozenTrial, factor_columns: Sequence[str]) -> tu
     pruned = trial.user_attrs.get(attrs.PRUNED)
     failed = attrs.FAILURE in trial.user_attrs
     result = {**pruned, "stop_reason": "pruned"} if pruned else trial.user_attrs.get(attrs.RESULT, {})
-    row: dict[str, Any] = {"arm": run.arm, "arm_key": run.arm_key, "seed": run.seed,
-                           "status": "failed" if failed else "pruned" if pruned else "complete",
-                           "stage": run.stage}
+    row: dict[str, Any] = {
+        "arm": run.arm,
+        "arm_key": run.arm_key,
+        "seed": run.seed,
+        "status": "failed" if failed else "pruned" if pruned else "complete",
+        "stage": run.stage,
+    }
     row.update({col: run.values.get(col) for col in factor_columns})
     metrics = result.get("metrics", {})
     row.update({m: metrics.get(m, math.nan) for m in METRICS})
@@ -58,8 +61,9 @@ def _row(run: RunEntry, trial: FrozenTrial, factor_columns: Sequence[str]) -> tu
     return row, result
 
 
-def collect(study: optuna.Study, plan: Sequence[RunEntry],
-            factor_columns: Sequence[str]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def collect(
+    study: optuna.Study, plan: Sequence[RunEntry], factor_columns: Sequence[str]
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(table, histories) for the planned runs that have a stored outcome."""
     states = run_states(study)
     rows, histories = [], []
@@ -71,10 +75,29 @@ def collect(study: optuna.Study, plan: Sequence[RunEntry],
         rows.append(row)
         detail = trial.user_attrs.get(attrs.FAILURE_DETAIL, {})
         if result.get("history") or detail:
-            histories.append({"arm": run.arm, "seed": run.seed, "history": result.get("history", []),
-                              "config": result.get("config", {}), "traceback": detail.get("traceback", "")})
-    columns = ["arm", "arm_key", "seed", "status", "stage", *factor_columns, *METRICS, "epochs", "stop_reason",
-               "seconds", "failure", "trial"]
+            histories.append(
+                {
+                    "arm": run.arm,
+                    "seed": run.seed,
+                    "history": result.get("history", []),
+                    "config": result.get("config", {}),
+                    "traceback": detail.get("traceback", ""),
+                }
+            )
+    columns = [
+        "arm",
+        "arm_key",
+        "seed",
+        "status",
+        "stage",
+        *factor_columns,
+        *METRICS,
+        "epochs",
+        "stop_reason",
+        "seconds",
+        "failure",
+        "trial",
+    ]
     return pd.DataFrame(rows, columns=columns), histories
 
 
@@ -105,8 +128,7 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def write_tables(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, Any]],
-                 record: StudyRecord) -> None:
+def write_tables(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, Any]], record: StudyRecord) -> None:
     """results.csv (one row per run) and results.json (record, rows and histories), full precision."""
     safe = table.copy()
     for col in safe.columns:

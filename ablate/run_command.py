@@ -37,8 +37,12 @@ def load(study_path: Path) -> tuple[StudyConfig, Registry]:
 def versions() -> dict[str, str]:
     import torch
 
-    return {"ablate": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "optuna": optuna.__version__}
+    return {
+        "ablate": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "optuna": optuna.__version__,
+    }
 
 
 def arm_settings(config: StudyConfig, arms: Sequence[Arm]) -> dict[str, dict[str, Any]]:
@@ -62,27 +66,53 @@ def _stored_results(study: optuna.Study) -> list[dict[str, Any]]:
     return [t.user_attrs[attrs.RESULT] for t in study.get_trials(deepcopy=False) if attrs.RESULT in t.user_attrs]
 
 
-def study_record(config: StudyConfig, study: optuna.Study, arms: Sequence[Arm], baseline: str | None,
-                 storage: str, last_command: dict[str, Any]) -> StudyRecord:
+def study_record(
+    config: StudyConfig,
+    study: optuna.Study,
+    arms: Sequence[Arm],
+    baseline: str | None,
+    storage: str,
+    last_command: dict[str, Any],
+) -> StudyRecord:
     """The study's record from its config, its arms and what its storage holds."""
     old = StudyRecord.from_json(study.user_attrs.get(attrs.RECORD, {}))
     results = _stored_results(study)
     sizes: dict[str, int] = next((r["sizes"] for r in results if r.get("sizes")), {})
-    fixed = {k: v for k, v in config.train.items() if k not in {f.setting.split(".", 1)[1] for f in config.factors
-                                                                   if f.setting and f.setting.startswith("train.")}}
+    fixed = {
+        k: v
+        for k, v in config.train.items()
+        if k not in {f.setting.split(".", 1)[1] for f in config.factors if f.setting and f.setting.startswith("train.")}
+    }
     return StudyRecord(
-        name=config.name, question=config.question, study_file=str(config.path),
-        design={k: getattr(config.design, k) for k in ("kind", "budget", "sampler", "confirm_top", "pruner",
-                                                        "search_seed")},
-        dataset=config.data.name, data_params=dict(config.data.params), split_seed=config.split_seed,
-        resplit=config.resplit, model=config.model.name, model_params=dict(config.model.params), train=fixed,
-        seeds=tuple(config.seeds), arms=tuple(a.name for a in arms), arm_keys={a.name: a.key for a in arms},
-        arm_settings=arm_settings(config, arms), baseline=baseline,
-        factors=tuple(_factor_columns(arms)), runs_total=0, test_size=sizes.get("test"),
+        name=config.name,
+        question=config.question,
+        study_file=str(config.path),
+        design={
+            k: getattr(config.design, k) for k in ("kind", "budget", "sampler", "confirm_top", "pruner", "search_seed")
+        },
+        dataset=config.data.name,
+        data_params=dict(config.data.params),
+        split_seed=config.split_seed,
+        resplit=config.resplit,
+        model=config.model.name,
+        model_params=dict(config.model.params),
+        train=fixed,
+        seeds=tuple(config.seeds),
+        arms=tuple(a.name for a in arms),
+        arm_keys={a.name: a.key for a in arms},
+        arm_settings=arm_settings(config, arms),
+        baseline=baseline,
+        factors=tuple(_factor_columns(arms)),
+        runs_total=0,
+        test_size=sizes.get("test"),
         devices=tuple(sorted({str(r.get("device")) for r in results if r.get("device")})),
-        versions=versions(), started=old.started or last_command.get("started", ""),
+        versions=versions(),
+        started=old.started or last_command.get("started", ""),
         training_seconds=round(sum(float(r.get("seconds") or 0.0) for r in results), 2),
-        last_command=last_command, storage=storage, optuna_study=study.study_name)
+        last_command=last_command,
+        storage=storage,
+        optuna_study=study.study_name,
+    )
 
 
 def _factor_columns(arms: Sequence[Arm]) -> list[str]:
@@ -108,8 +138,11 @@ def output_dir(given: Path | None, config: StudyConfig) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise UserError(f"cannot write the output folder {out}: {exc.strerror or exc}", key="--out",
-                        expected="a folder you can write (or --out ANOTHER_FOLDER)") from None
+        raise UserError(
+            f"cannot write the output folder {out}: {exc.strerror or exc}",
+            key="--out",
+            expected="a folder you can write (or --out ANOTHER_FOLDER)",
+        ) from None
     return out
 
 
@@ -119,16 +152,24 @@ def check_device(config: StudyConfig) -> str:
 
     wanted = config.train["device"]
     if wanted == "cuda" and not torch.cuda.is_available():
-        raise UserError("device = \"cuda\" but no usable CUDA GPU is visible to torch", key="train.device",
-                        where=str(config.path), expected="\"auto\" (CUDA when present, else the CPU) or \"cpu\"")
+        raise UserError(
+            'device = "cuda" but no usable CUDA GPU is visible to torch',
+            key="train.device",
+            where=str(config.path),
+            expected='"auto" (CUDA when present, else the CPU) or "cpu"',
+        )
     return "cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu"
 
 
 def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
     from ablate.runner import resolve_jobs
 
-    return RunOptions(jobs=resolve_jobs(getattr(args, "jobs", 1)), retry_failed=getattr(args, "retry_failed", False),
-                      retrain_changed=getattr(args, "retrain_changed", False), plugin_files=list(config.plugin_files))
+    return RunOptions(
+        jobs=resolve_jobs(getattr(args, "jobs", 1)),
+        retry_failed=getattr(args, "retry_failed", False),
+        retrain_changed=getattr(args, "retrain_changed", False),
+        plugin_files=list(config.plugin_files),
+    )
 
 
 def execute(args: argparse.Namespace, report: bool) -> int:
@@ -147,11 +188,15 @@ def execute(args: argparse.Namespace, report: bool) -> int:
     check_study(config, registry, arms)
     out = output_dir(args.out, config) if report or not args.storage else None
     storage = args.storage or default_storage(out or Path("."))
-    what = (f"{config.design.kind} over a budget of {config.design.budget} arms" if config.design.sampled
-            else f"{len(arms)} arms x {len(config.seeds)} seeds")
+    what = (
+        f"{config.design.kind} over a budget of {config.design.budget} arms"
+        if config.design.sampled
+        else f"{len(arms)} arms x {len(config.seeds)} seeds"
+    )
     jobs = f", {options.jobs} worker processes" if options.jobs > 1 else ""
-    print(f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}{jobs}; "
-          f"storage {storage}", flush=True)
+    print(
+        f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}{jobs}; storage {storage}", flush=True
+    )
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
     print("opening the study in its storage...", flush=True)
@@ -166,8 +211,9 @@ def execute(args: argparse.Namespace, report: bool) -> int:
     if report and out is not None:
         print(f"writing the report to {out}...", flush=True)
         written = write_outputs(out, study)
-        print(f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: "
-              f"{written}")
+        print(
+            f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: {written}"
+        )
     else:
         print(f"runs finished in {trained:.1f}s; `ablate report {storage}` writes the report")
     return EXIT_FAILED_RUNS if has_failures(study) else 0
@@ -190,6 +236,8 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
     check_device(config)
     check_study(config, registry, arms)
     describe(config, arms)
+    for line in stacking_lines(config, registry, arms):
+        print(line)
     for line in stored_power(config, arms):
         print(line)
     if calibrate:
@@ -197,6 +245,22 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
         seconds, note = estimate_seconds(config, registry, arms)
         print(f"estimated wall time: {duration(seconds)} ({note})")
     return 0
+
+
+def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> list[str]:
+    """Which arms train their seeds as one stacked model, and why the others do not."""
+    if config.train["stack"] == "off" or len(config.seeds) < 2 or not arms:
+        return ["stacking: off" if config.train["stack"] == "off" else "stacking: each run trains alone"]
+    from ablate.design import run_spec
+    from ablate.stacked_plan import can_stack
+
+    why = {a.name: can_stack(run_spec(config, a, config.seeds[0]), registry) for a in arms}
+    lines = [
+        f"stacking: {sum(v is True for v in why.values())} of {len(arms)} arms train their "
+        f"{len(config.seeds)} seeds as one stacked model"
+    ]
+    lines += [f"  not stacked: {name}: {reason}" for name, reason in why.items() if reason is not True]
+    return lines
 
 
 def stored_power(config: StudyConfig, arms: list[Arm]) -> list[str]:
@@ -217,5 +281,6 @@ def stored_power(config: StudyConfig, arms: list[Arm]) -> list[str]:
     table, _ = collect(study, plan_record(plan_runs(config, arms)), _factor_columns(arms))
     if table.empty:
         return []
-    return [f"from the {len(table)} runs stored in {db.parent}:"] + ["  " + line
-                                                                    for line in power_lines(table, baseline_arm(config, arms))]
+    return [f"from the {len(table)} runs stored in {db.parent}:"] + [
+        "  " + line for line in power_lines(table, baseline_arm(config, arms))
+    ]

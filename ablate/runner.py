@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy as sa
@@ -18,19 +19,17 @@ import sqlalchemy as sa
 from ablate import attrs
 from ablate.claims import ClaimStore
 from ablate.config import StudyConfig
-from ablate.coordinator import Coordinator, Executor
+from ablate.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
 from ablate.executors import InlineExecutor, ProcessPool, usable_cores
-import sys
-
 from ablate.progress import make_progress
 from ablate.registry import Registry
 from ablate.spec import Execution
-from ablate.storage import sqlite_path
 from ablate.trials import is_done, run_outcome, run_states
 
 Log = Callable[[str], None]
+GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -58,8 +57,26 @@ def worker_threads(config: StudyConfig, options: RunOptions) -> int:
     return int(config.train["threads"])
 
 
+def execution_of(config: StudyConfig, options: RunOptions) -> Execution:
+    return Execution(config.train["device"], worker_threads(config, options), stack=config.train["stack"])
+
+
+def stacking_grouper(registry: Registry, execution: Execution) -> Grouper:
+    """Units of work: the seeds of each arm together where they can stack (and fit), else one by one."""
+
+    def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
+        if execution.stack == "off" or len(runs) < 2:
+            return one_by_one(runs)
+        from ablate.stacked_plan import group_runs
+
+        by_key = {r.key: r for r in runs}
+        return [[by_key[s.key] for s in g] for g in group_runs([r.spec for r in runs], registry, execution)]
+
+    return group
+
+
 def make_executor(config: StudyConfig, registry: Registry, options: RunOptions) -> Executor:
-    execution = Execution(config.train["device"], worker_threads(config, options))
+    execution = execution_of(config, options)
     if options.jobs <= 1:
         from ablate.build import set_threads
 
@@ -71,13 +88,12 @@ def make_executor(config: StudyConfig, registry: Registry, options: RunOptions) 
 
 
 def claim_store(study: optuna.Study, url: str) -> ClaimStore:
-    """This process's claims; a worker's heartbeat is missed for 10 s on SQLite (one
-    machine), 30 s on a server, before another worker takes its run over."""
-    local = sqlite_path(url) is not None
+    """This process's claims; a worker's heartbeat (every 2 s) is missed for 30 s before
+    another worker takes its run over: long enough for a loaded machine's SQLite lock waits."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
     engine: sa.engine.Engine = backend.engine
-    return ClaimStore(engine, study.study_name, worker, grace=10.0 if local else 30.0)
+    return ClaimStore(engine, study.study_name, worker, grace=GRACE_SECONDS)
 
 
 def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun]) -> tuple[int, int]:
@@ -97,33 +113,50 @@ def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: R
     states = run_states(study)
     changed: dict[str, str] = {}
     for run in planned:
-        stored = [t.user_attrs[attrs.RESULT].get("versions", {}) for t in states.get(run.key, [])
-                  if attrs.RESULT in t.user_attrs]
+        stored = [
+            t.user_attrs[attrs.RESULT].get("versions", {})
+            for t in states.get(run.key, [])
+            if attrs.RESULT in t.user_attrs
+        ]
         if not stored:
             continue
         now = run_versions(run.spec, registry)
-        diff = [f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}" for k, v in now.items()
-                if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v]
+        diff = [
+            f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}"
+            for k, v in now.items()
+            if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v
+        ]
         if diff:
             changed[run.key] = diff[0]
     return changed
 
 
-def announce(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun], total: int,
-             options: RunOptions, log: Log) -> int:
+def announce(
+    study: optuna.Study, config: StudyConfig, planned: list[PlannedRun], total: int, options: RunOptions, log: Log
+) -> int:
     """Say what is stored already; return the number that needs no training."""
     already, failed = stored_counts(study, config, planned)
     if already:
         failures = ""
         if failed:
-            failures = (f", {failed} of them failed" + ("; --retry-failed trains those again" if not options.retry_failed
-                                                         else ": trained again (--retry-failed)"))
+            failures = f", {failed} of them failed" + (
+                "; --retry-failed trains those again"
+                if not options.retry_failed
+                else ": trained again (--retry-failed)"
+            )
         log(f"{already} of {total} runs already stored{failures}; {total - already} to train")
     return already - (failed if options.retry_failed else 0)
 
 
-def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: optuna.Study, url: str,
-              options: RunOptions | None = None, log: Log = print) -> list[PlannedRun]:
+def run_study(
+    config: StudyConfig,
+    registry: Registry,
+    arms: list[Arm],
+    study: optuna.Study,
+    url: str,
+    options: RunOptions | None = None,
+    log: Log = print,
+) -> list[PlannedRun]:
     """Train every missing run of the design; return the runs that count."""
     options = options or RunOptions()
     logging.getLogger("optuna").setLevel(logging.ERROR)
@@ -134,13 +167,25 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
     changed = changed_versions(study, planned, registry)
     if changed:
         example = next(iter(changed.values()))
-        log(f"{len(changed)} stored run(s) were trained with other plugin versions ({example})"
-            + ("; training them again (--retrain-changed)" if options.retrain_changed
-               else "; --retrain-changed trains them again"))
+        log(
+            f"{len(changed)} stored run(s) were trained with other plugin versions ({example})"
+            + (
+                "; training them again (--retrain-changed)"
+                if options.retrain_changed
+                else "; --retrain-changed trains them again"
+            )
+        )
     retrain = set(changed) if options.retrain_changed else set()
     progress = make_progress(total, already, log, live=sys.stdout.isatty())
-    coordinator = Coordinator(study, config, claim_store(study, url), make_executor(config, registry, options),
-                              progress, log)
+    coordinator = Coordinator(
+        study,
+        config,
+        claim_store(study, url),
+        make_executor(config, registry, options),
+        progress,
+        log,
+        grouper=stacking_grouper(registry, execution_of(config, options)),
+    )
     interrupted = True
     try:
         runs = _stages(coordinator, config, planned, options, retrain)
@@ -151,8 +196,9 @@ def run_study(config: StudyConfig, registry: Registry, arms: list[Arm], study: o
         progress.close()
 
 
-def _stages(coordinator: Coordinator, config: StudyConfig, planned: list[PlannedRun],
-            options: RunOptions, retrain: set[str]) -> list[PlannedRun]:
+def _stages(
+    coordinator: Coordinator, config: StudyConfig, planned: list[PlannedRun], options: RunOptions, retrain: set[str]
+) -> list[PlannedRun]:
     d = config.design
     if not d.sampled:
         coordinator.run_planned(planned, options.retry_failed, retrain)
@@ -165,7 +211,8 @@ def _stages(coordinator: Coordinator, config: StudyConfig, planned: list[Planned
     top = best_arms(coordinator.study, searched, d.confirm_top)
     confirm = plan_runs(config, top, stage=attrs.CONFIRM)
     coordinator.progress.total = len(searched) + len(confirm)
-    coordinator.log(f"confirming the top {len(top)} arms over {len(config.seeds)} seeds: "
-                    + "; ".join(a.name for a in top))
+    coordinator.log(
+        f"confirming the top {len(top)} arms over {len(config.seeds)} seeds: " + "; ".join(a.name for a in top)
+    )
     coordinator.run_planned(confirm, options.retry_failed)
     return searched + confirm

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ablate.errors import UserError
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
 
@@ -31,7 +31,7 @@ packages = ["{module}"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-'''
+"""
 
 MODULE = '''"""The {name} regularizer: after every optimizer step, each weight is multiplied
 by (1 - amount), pulling the network towards zero (a decoupled decay, applied
@@ -83,7 +83,7 @@ def test_{module}_runs_and_shrinks_the_network(tmp_path):
     assert train["{name}"] < train["baseline"] - 0.2
 '''
 
-README = '''# ablate-{slug}
+README = """# ablate-{slug}
 
 An [ablate](https://github.com/) plugin adding the `{name}` regularizer.
 
@@ -100,15 +100,16 @@ kind = "regularizer"
 levels = ["none", "{name}"]
 {name} = {{ amount = [0.001, 0.01] }}
 ```
-'''
+"""
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `new-plugin` sub-command's arguments."""
     p = sub.add_parser("new-plugin", help="write a plugin package skeleton that installs and passes its test")
     p.add_argument("name", help="the component's name (letters, digits, '_'), e.g. demo")
-    p.add_argument("--dir", type=Path, default=Path("."),
-                   help="where to create the package folder ablate-NAME (default: here)")
+    p.add_argument(
+        "--dir", type=Path, default=Path("."), help="where to create the package folder ablate-NAME (default: here)"
+    )
 
 
 def files(name: str) -> dict[str, str]:
@@ -116,19 +117,23 @@ def files(name: str) -> dict[str, str]:
     module = f"ablate_{name}"
     cls = "".join(part.capitalize() for part in name.split("_")) or "Component"
     fields = {"name": name, "slug": name.replace("_", "-"), "module": module, "cls": cls}
-    return {"pyproject.toml": PYPROJECT.format(**fields),
-            f"{module}/__init__.py": MODULE.format(**fields),
-            f"tests/test_{module}.py": TEST.format(**fields),
-            "README.md": README.format(**fields)}
+    return {
+        "pyproject.toml": PYPROJECT.format(**fields),
+        f"{module}/__init__.py": MODULE.format(**fields),
+        f"tests/test_{module}.py": TEST.format(**fields),
+        "README.md": README.format(**fields),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the package; refuse a bad name or an existing, non-empty folder."""
     name = args.name.strip().lower().replace("-", "_")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name) or name == "none":
-        raise UserError(f"{args.name!r} is not a usable component name", key="NAME",
-                        expected="a lower-case name of letters, digits and '_' starting with a letter "
-                                 "('none' is reserved)")
+        raise UserError(
+            f"{args.name!r} is not a usable component name",
+            key="NAME",
+            expected="a lower-case name of letters, digits and '_' starting with a letter ('none' is reserved)",
+        )
     root = args.dir / f"ablate-{name.replace('_', '-')}"
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise UserError(f"{root} already exists", key="NAME", expected="a new folder name")
@@ -136,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    print(f"wrote {root}/: pyproject.toml (entry point ablate:{name}), ablate_{name}/__init__.py, "
-          f"tests/test_ablate_{name}.py\nnext: pip install -e {root} && python -m pytest {root}")
+    print(
+        f"wrote {root}/: pyproject.toml (entry point ablate:{name}), ablate_{name}/__init__.py, "
+        f"tests/test_ablate_{name}.py\nnext: pip install -e {root} && python -m pytest {root}"
+    )
     return 0

@@ -80,16 +80,27 @@ class RunSpec:
     data_hash: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"data": self.data.to_json(), "split_seed": self.split_seed, "model": self.model.to_json(),
-                "train": dict(self.train), "components": [c.to_json() for c in self.components],
-                "seed": self.seed, "data_hash": self.data_hash}
+        return {
+            "data": self.data.to_json(),
+            "split_seed": self.split_seed,
+            "model": self.model.to_json(),
+            "train": dict(self.train),
+            "components": [c.to_json() for c in self.components],
+            "seed": self.seed,
+            "data_hash": self.data_hash,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSpec:
-        return cls(ComponentSpec.from_json(data["data"]), int(data["split_seed"]),
-                   ComponentSpec.from_json(data["model"]), dict(data["train"]),
-                   tuple(ComponentSpec.from_json(c) for c in data["components"]), int(data["seed"]),
-                   str(data.get("data_hash", "")))
+        return cls(
+            ComponentSpec.from_json(data["data"]),
+            int(data["split_seed"]),
+            ComponentSpec.from_json(data["model"]),
+            dict(data["train"]),
+            tuple(ComponentSpec.from_json(c) for c in data["components"]),
+            int(data["seed"]),
+            str(data.get("data_hash", "")),
+        )
 
     @property
     def key(self) -> str:
@@ -98,8 +109,7 @@ class RunSpec:
 
     def with_seed(self, seed: int) -> RunSpec:
         """The same run with another seed (the seeds of one arm differ only here)."""
-        return RunSpec(self.data, self.split_seed, self.model, self.train, self.components, seed,
-                       self.data_hash)
+        return RunSpec(self.data, self.split_seed, self.model, self.train, self.components, seed, self.data_hash)
 
 
 @dataclass(frozen=True)

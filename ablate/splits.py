@@ -20,9 +20,18 @@ def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: (x - mean) / std
 
 
-def make_splits(x: np.ndarray, y: np.ndarray, *, val_fraction: float, test_fraction: float,
-                seed: int, name: str = "", x_test: np.ndarray | None = None,
-                y_test: np.ndarray | None = None, standardise: bool = True) -> DataSplits:
+def make_splits(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    name: str = "",
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    standardise: bool = True,
+) -> DataSplits:
     """Split stratified by class with ``seed``; a given test split is kept as is.
 
     Without ``x_test``, ``test_fraction`` of the data becomes the test split;
@@ -31,14 +40,12 @@ def make_splits(x: np.ndarray, y: np.ndarray, *, val_fraction: float, test_fract
     """
     y = np.asarray(y).astype(np.int64)
     if x_test is None:
-        x, x_test, y, y_test = train_test_split(x, y, test_size=test_fraction, stratify=y,
-                                                random_state=seed)
+        x, x_test, y, y_test = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
         val_size = val_fraction / (1.0 - test_fraction)
     else:
         val_size = val_fraction
     if val_size > 0:
-        x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y,
-                                                          random_state=seed)
+        x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y, random_state=seed)
     else:  # val_fraction = 0: train on everything; no component may need validation
         x_train, x_val, y_train, y_val = x, x[:0], y, y[:0]
     if standardise:
@@ -47,5 +54,13 @@ def make_splits(x: np.ndarray, y: np.ndarray, *, val_fraction: float, test_fract
     as_x = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)
     as_y = lambda a: torch.as_tensor(np.asarray(a).astype(np.int64))
     num_classes = int(np.concatenate([y_train, y_val, np.asarray(y_test)]).max() + 1)
-    return DataSplits(as_x(x_train), as_y(y_train), as_x(x_val), as_y(y_val), as_x(x_test),
-                      as_y(y_test), num_classes=num_classes, name=name)
+    return DataSplits(
+        as_x(x_train),
+        as_y(y_train),
+        as_x(x_val),
+        as_y(y_val),
+        as_x(x_test),
+        as_y(y_test),
+        num_classes=num_classes,
+        name=name,
+    )

@@ -26,8 +26,9 @@ import torch
 
 from ablate.stacked_forms import StackContext, component_form
 
-BUILD_HOOKS = frozenset({"ablate_make_layer", "ablate_optimizer_options", "ablate_configure_model",
-                         "ablate_check_data"})
+BUILD_HOOKS = frozenset(
+    {"ablate_make_layer", "ablate_optimizer_options", "ablate_configure_model", "ablate_check_data"}
+)
 PER_SEED_HOOKS = frozenset({"ablate_transform_batch", "ablate_epoch_end", "ablate_train_end"})
 STEP_HOOKS = ("ablate_loss_penalty", "ablate_after_step")
 NEEDS_FORM = frozenset({"ablate_loss_penalty"})
@@ -47,8 +48,12 @@ def implemented_hooks(hooks: pluggy.HookRelay) -> dict[str, list[Any]]:
 
 def component_problem(hooks: pluggy.HookRelay) -> str | None:
     """Why this run's components cannot train stacked, or None."""
-    instances = {impl.plugin_name: impl.plugin for caller in vars(hooks).values()
-                 if hasattr(caller, "get_hookimpls") for impl in caller.get_hookimpls()}
+    instances = {
+        impl.plugin_name: impl.plugin
+        for caller in vars(hooks).values()
+        if hasattr(caller, "get_hookimpls")
+        for impl in caller.get_hookimpls()
+    }
     for name, hook_names in implemented_hooks(hooks).items():
         form = component_form(type(instances[name]))
         for hook in hook_names:

@@ -102,8 +102,9 @@ class StackContext:
     per-seed tensor: a component form selects parameters on ``models[0]`` and
     works on their stacked tensors."""
 
-    def __init__(self, streams: SeedStreams, fallback: LayerForm, models: Sequence[nn.Module] = (),
-                 generic: bool = False):
+    def __init__(
+        self, streams: SeedStreams, fallback: LayerForm, models: Sequence[nn.Module] = (), generic: bool = False
+    ):
         self.streams, self.fallback, self.generic = streams, fallback, generic
         self.models = list(models)
         self.pairs: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
@@ -127,8 +128,7 @@ class StackContext:
         return None if tensors[0] is None else self.parameter_of(tensors)
 
     def parameter_of(self, tensors: Sequence[torch.Tensor]) -> nn.Parameter:
-        stacked = nn.Parameter(torch.stack([t.detach() for t in tensors]),
-                               requires_grad=tensors[0].requires_grad)
+        stacked = nn.Parameter(torch.stack([t.detach() for t in tensors]), requires_grad=tensors[0].requires_grad)
         self._record(stacked, tensors)
         return stacked
 
@@ -183,6 +183,8 @@ def same_forward(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None
     if first._parameters or first._buffers:
         return None
     clone = copy.copy(first)
-    clone._modules = {name: None if child is None else ctx.stack([m.get_submodule(name) for m in layers])
-                      for name, child in first._modules.items()}
+    clone._modules = {
+        name: None if child is None else ctx.stack([m.get_submodule(name) for m in layers])
+        for name, child in first._modules.items()
+    }
     return clone

@@ -52,8 +52,7 @@ def default_generator(device: torch.device) -> torch.Generator:
     return generator
 
 
-def build_seat(index: int, spec: RunSpec, registry: Registry, device: torch.device,
-               on_epoch: OnEpoch | None) -> Seat:
+def build_seat(index: int, spec: RunSpec, registry: Registry, device: torch.device, on_epoch: OnEpoch | None) -> Seat:
     """The run's parts built exactly as train_run builds them, and its generators."""
     started = time.perf_counter()
     parts = build_run(spec, registry, device)
@@ -80,8 +79,9 @@ class Stack:
             seat.slot = slot
         first = self.seats[0].parts
         self.spec, self.data, self.device, self.size = first.spec, first.data, first.device, len(self.seats)
-        self.model, self.ctx = stack_models([s.parts.model for s in self.seats],
-                                            SeedStreams([s.stream for s in self.seats]), generic)
+        self.model, self.ctx = stack_models(
+            [s.parts.model for s in self.seats], SeedStreams([s.stream for s in self.seats]), generic
+        )
         optimizer, self.pre_step = make_optimizer(self.model, first.spec.train, first.options)
         self.optimizer: torch.optim.Optimizer | FlatOptimizer = flat_optimizer(optimizer) or optimizer
         relays = [s.parts.hooks for s in self.seats]

@@ -25,12 +25,41 @@ from ablate.stacked_forms import (
 )
 
 stacked_layer(nn.Sequential, nn.ModuleList, nn.ModuleDict)(same_forward)
-stacked_layer(nn.Identity, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU,
-              nn.SELU, nn.CELU, nn.Softplus, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh,
-              nn.Softsign, nn.Tanhshrink, nn.LogSigmoid)(elementwise)
-stacked_layer(nn.Unflatten, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
-              nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-              nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)(per_sample)
+stacked_layer(
+    nn.Identity,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.Softplus,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Softsign,
+    nn.Tanhshrink,
+    nn.LogSigmoid,
+)(elementwise)
+stacked_layer(
+    nn.Unflatten,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+)(per_sample)
 
 
 def _register(module: nn.Module, name: str, tensor: torch.Tensor | None, parameter: bool) -> None:
@@ -49,8 +78,7 @@ def _seed_view(t: torch.Tensor, x: torch.Tensor, channel_dim: int) -> torch.Tens
     return t.view(shape)
 
 
-def _affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
-            channel_dim: int) -> torch.Tensor:
+def _affine(y: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, channel_dim: int) -> torch.Tensor:
     """y * weight + bias with per-seed affine parameters (either may be absent).
     ``y`` is a fresh normalised tensor: without autograd it is scaled in place, which
     also spares the allocator a second large buffer when evaluating a whole split."""
@@ -156,8 +184,7 @@ class StackedConv(nn.Module):
     weight: nn.Parameter
     bias: nn.Parameter | None
 
-    def __init__(self, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, weight: nn.Parameter,
-                 bias: nn.Parameter | None):
+    def __init__(self, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, weight: nn.Parameter, bias: nn.Parameter | None):
         super().__init__()
         self.weight = weight
         self.register_parameter("bias", bias)
@@ -173,12 +200,18 @@ class StackedConv(nn.Module):
             outs = []
             for s in range(len(x)):
                 bias = None if self.bias is None else self.bias[s]
-                outs.append(conv(x[s], self.weight[s], bias, self.stride, self.padding, self.dilation,
-                                 self.groups))
+                outs.append(conv(x[s], self.weight[s], bias, self.stride, self.padding, self.dilation, self.groups))
             return torch.stack(outs)
         bias = None if self.bias is None else self.bias.reshape(-1)
-        out = conv(_fold_channels(x), self.weight.flatten(0, 1), bias, self.stride, self.padding,
-                   self.dilation, self.groups * x.shape[0])
+        out = conv(
+            _fold_channels(x),
+            self.weight.flatten(0, 1),
+            bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups * x.shape[0],
+        )
         return _unfold_channels(out, x.shape[0])
 
 
@@ -224,11 +257,17 @@ class StackedBatchNorm(nn.Module):
         use_batch = self.training or self.running_mean is None
         keep = not self.training or self.track
         flat = lambda t: None if t is None else t.view(-1)
-        out = F.batch_norm(_fold_channels(x), flat(self.running_mean) if keep else None,
-                           flat(self.running_var) if keep else None, flat(self.weight), flat(self.bias),
-                           use_batch, factor, self.eps)
+        out = F.batch_norm(
+            _fold_channels(x),
+            flat(self.running_mean) if keep else None,
+            flat(self.running_var) if keep else None,
+            flat(self.weight),
+            flat(self.bias),
+            use_batch,
+            factor,
+            self.eps,
+        )
         return _unfold_channels(out, x.shape[0])
-
 
     def _with_running_statistics(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluation: each seed's x * alpha + beta (ATen's own formula) in place on
@@ -279,8 +318,9 @@ class StackedGroupNorm(nn.Module):
     weight: torch.Tensor | None
     bias: torch.Tensor | None
 
-    def __init__(self, norm: nn.GroupNorm | nn.modules.instancenorm._InstanceNorm, ctx: StackContext,
-                 norms: Sequence[nn.Module]):
+    def __init__(
+        self, norm: nn.GroupNorm | nn.modules.instancenorm._InstanceNorm, ctx: StackContext, norms: Sequence[nn.Module]
+    ):
         super().__init__()
         self.groups = norm.num_groups if isinstance(norm, nn.GroupNorm) else 0
         self.eps = norm.eps

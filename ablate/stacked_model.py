@@ -15,8 +15,9 @@ from ablate.stacked_generic import vmap_form
 from ablate.stacked_optim import FlatOptimizer
 
 
-def stack_models(models: Sequence[nn.Module], streams: SeedStreams,
-                 generic: bool = False) -> tuple[nn.Module, StackContext]:
+def stack_models(
+    models: Sequence[nn.Module], streams: SeedStreams, generic: bool = False
+) -> tuple[nn.Module, StackContext]:
     """The stacked model and its context; ``generic`` stacks everything through
     torch.func (the fallback path, forced for measurement and tests)."""
     ctx = StackContext(streams, vmap_form, models, generic)
@@ -31,8 +32,7 @@ def uses_generic(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer | FlatOptimizer,
-                 keep: Sequence[int]) -> None:
+def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer | FlatOptimizer, keep: Sequence[int]) -> None:
     """Keep only the seeds at these stack positions. Tensors are sliced in place
     (``.data``), so everything holding them (the optimizer, a component's cached
     parameter list, the context's pairs) stays valid."""

@@ -27,7 +27,7 @@ class FlatBuffers:
     def views(self, role: str) -> list[torch.Tensor]:
         out, offset, flat = [], 0, self.flat[role]
         for p in self.params:
-            out.append(flat[offset:offset + p.numel()].view(p.shape))
+            out.append(flat[offset : offset + p.numel()].view(p.shape))
             offset += p.numel()
         return out
 
@@ -126,11 +126,11 @@ def flat_optimizer(optimizer: torch.optim.Optimizer) -> FlatOptimizer | None:
     if not plain or any(p.dtype != params[0].dtype or p.device != params[0].device for p in params):
         return None
     if type(optimizer) in (torch.optim.Adam, torch.optim.AdamW) and not group["amsgrad"]:
-        return FlatOptimizer(params, "adam", _hp(group, ("lr", "betas", "eps", "weight_decay",
-                                                         "decoupled_weight_decay")))
+        return FlatOptimizer(
+            params, "adam", _hp(group, ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay"))
+        )
     if type(optimizer) is torch.optim.SGD:
-        return FlatOptimizer(params, "sgd", _hp(group, ("lr", "momentum", "dampening", "nesterov",
-                                                        "weight_decay")))
+        return FlatOptimizer(params, "sgd", _hp(group, ("lr", "momentum", "dampening", "nesterov", "weight_decay")))
     return None
 
 

@@ -8,7 +8,7 @@ import contextlib
 import os
 import random
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -66,12 +66,15 @@ def _built(spec: RunSpec, registry: Registry) -> RunParts:
         return build_run(spec, registry, torch.device("cpu"))
 
 
-def group_runs(runs: Sequence[T], registry: Registry, execution: Execution,
-               spec_of: Callable[[T], RunSpec] = lambda r: r) -> list[list[T]]:  # type: ignore[assignment,return-value]
+def group_runs(
+    runs: Sequence[T], registry: Registry, execution: Execution, spec_of: Callable[[T], RunSpec] | None = None
+) -> list[list[T]]:
     """The runs split into groups for ``train_group``: the runs of one arm (equal
     but for the seed) together when stacking is on and they can stack, in groups
     that fit in memory; every other run alone. Groups keep first-appearance order.
     ``runs`` may be RunSpecs or anything ``spec_of`` maps to one (a planned run)."""
+    if spec_of is None:
+        spec_of = cast(Callable[[T], RunSpec], lambda r: r)
     by_arm: dict[str, list[T]] = {}
     for run in runs:
         by_arm.setdefault(spec_of(run).with_seed(0).key, []).append(run)
@@ -80,7 +83,7 @@ def group_runs(runs: Sequence[T], registry: Registry, execution: Execution,
         size = 1
         if execution.stack != "off" and len(arm) > 1 and can_stack(spec_of(arm[0]), registry) is True:
             size = max_stack(spec_of(arm[0]), registry, execution)
-        groups += [arm[i:i + size] for i in range(0, len(arm), size)]
+        groups += [arm[i : i + size] for i in range(0, len(arm), size)]
     return groups
 
 
@@ -98,8 +101,11 @@ def seed_bytes(spec: RunSpec, registry: Registry) -> int:
     parts = _built(spec, registry)
     data = load_data(spec, registry, torch.device("cpu"))
     sizes: list[int] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() if torch.is_tensor(o) else 0))
-             for m in parts.model.modules() if not list(m.children())]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() if torch.is_tensor(o) else 0))
+        for m in parts.model.modules()
+        if not list(m.children())
+    ]
     parts.model.eval()
     with torch.no_grad():
         parts.model(data.x_train[:2])

@@ -34,9 +34,13 @@ from ablate.training import EVAL_CHUNK, RunResult, batch_bounds, measure, train_
 __all__ = ["train_group"]
 
 
-def train_group(specs: Sequence[RunSpec], registry: Registry, execution: Execution | None = None,
-                on_epoch: Sequence[OnEpoch | None] | None = None,
-                generic: bool = False) -> list[RunResult | BaseException]:
+def train_group(
+    specs: Sequence[RunSpec],
+    registry: Registry,
+    execution: Execution | None = None,
+    on_epoch: Sequence[OnEpoch | None] | None = None,
+    generic: bool = False,
+) -> list[RunResult | BaseException]:
     """Train runs that differ only in seed as one stacked model; one outcome per
     spec, in order: its RunResult, or the exception that failed it.
 
@@ -149,8 +153,9 @@ def _train_one_epoch(stack: Stack, outcomes: list[Outcome | None]) -> tuple[list
     return [v / n for v in loss_sum.tolist()], [c / n for c in correct.tolist()]
 
 
-def _transform(stack: Stack, x: torch.Tensor, y: torch.Tensor,
-               outcomes: list[Outcome | None]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+def _transform(
+    stack: Stack, x: torch.Tensor, y: torch.Tensor, outcomes: list[Outcome | None]
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Each seat's augmentations on its own slice with its own generator, as its
     unstacked run applies them; a seat whose augmentation raises fails alone."""
     xs, ys, failed = [], [], set()
@@ -208,8 +213,9 @@ def _after_step(stack: Stack, hook: StepHook) -> None:
 
 
 @torch.no_grad()
-def evaluate_stacked(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-                     seeds: int) -> tuple[list[float], list[float]]:
+def evaluate_stacked(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seeds: int
+) -> tuple[list[float], list[float]]:
     """Each seed's (loss, accuracy) on a whole split, eval mode, in chunks, as train_run's ``evaluate``."""
     if len(x) == 0:
         return [math.nan] * seeds, [math.nan] * seeds
@@ -218,7 +224,7 @@ def evaluate_stacked(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     loss_sum = torch.zeros(seeds, dtype=torch.float64, device=x.device)
     correct = torch.zeros(seeds, dtype=torch.long, device=x.device)
     for start in range(0, len(x), EVAL_CHUNK):
-        chunk, target = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
+        chunk, target = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
         logits = model(chunk.expand(seeds, *chunk.shape))
         losses = F.cross_entropy(logits.flatten(0, 1), target.repeat(seeds), reduction="none")
         loss_sum += losses.view(seeds, -1).sum(1).double()
@@ -227,19 +233,28 @@ def evaluate_stacked(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     return [v / len(x) for v in loss_sum.tolist()], [c / len(x) for c in correct.tolist()]
 
 
-def _epoch_metrics(stack: Stack, epoch: int,
-                   running: tuple[list[float], list[float]]) -> list[dict[str, float]]:
+def _epoch_metrics(stack: Stack, epoch: int, running: tuple[list[float], list[float]]) -> list[dict[str, float]]:
     """Each seat's epoch record, with train_run's keys in train_run's order."""
     data, seeds = stack.data, len(stack.seats)
     train_loss, train_acc = evaluate_stacked(stack.model, data.x_train, data.y_train, seeds)
     val_loss, val_acc = evaluate_stacked(stack.model, data.x_val, data.y_val, seeds)
-    return [{"epoch": epoch, "train_loss": train_loss[i], "train_accuracy": train_acc[i],
-             "val_loss": val_loss[i], "val_accuracy": val_acc[i], "running_loss": running[0][i],
-             "running_accuracy": running[1][i]} for i in range(seeds)]
+    return [
+        {
+            "epoch": epoch,
+            "train_loss": train_loss[i],
+            "train_accuracy": train_acc[i],
+            "val_loss": val_loss[i],
+            "val_accuracy": val_acc[i],
+            "running_loss": running[0][i],
+            "running_accuracy": running[1][i],
+        }
+        for i in range(seeds)
+    ]
 
 
-def _after_epoch(stack: Stack, pos: int, epoch: int, metrics: dict[str, float],
-                 started: float) -> str | BaseException | None:
+def _after_epoch(
+    stack: Stack, pos: int, epoch: int, metrics: dict[str, float], started: float
+) -> str | BaseException | None:
     """What train_epochs does at an epoch's end, for one seat: None to go on, a
     stop reason, or the exception that fails the run."""
     seat = stack.seats[pos]
@@ -254,8 +269,14 @@ def _after_epoch(stack: Stack, pos: int, epoch: int, metrics: dict[str, float],
             seat.reported = epoch
             seat.on_epoch(metrics)
         if seat.stops:
-            state = EpochState(epoch, int(stack.spec.train["epochs"]), stack.copy_out(pos), metrics,
-                               seat.history, time.perf_counter() - started)
+            state = EpochState(
+                epoch,
+                int(stack.spec.train["epochs"]),
+                stack.copy_out(pos),
+                metrics,
+                seat.history,
+                time.perf_counter() - started,
+            )
             reasons = [r for r in seat.parts.hooks.ablate_epoch_end(state=state) if r]
             if reasons:
                 return str(reasons[0])
@@ -284,6 +305,15 @@ def _conclude(stack: Stack, pos: int, stop_reason: str) -> Outcome:
         return exc
     seat.seconds += time.perf_counter() - began
     sizes = {split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")}
-    return RunResult(metrics, seat.history, len(seat.history), stop_reason, seat.seconds,
-                     parts.spec.to_json(), str(parts.device), torch.get_num_threads(), sizes,
-                     stack=stack.size)
+    return RunResult(
+        metrics,
+        seat.history,
+        len(seat.history),
+        stop_reason,
+        seat.seconds,
+        parts.spec.to_json(),
+        str(parts.device),
+        torch.get_num_threads(),
+        sizes,
+        stack=stack.size,
+    )

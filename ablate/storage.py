@@ -28,7 +28,7 @@ def default_storage(out_dir: Path) -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
 
 
 def normalise_url(url: str) -> str:
@@ -37,8 +37,11 @@ def normalise_url(url: str) -> str:
         rest = url.split("://", 1)[1]
         if importlib.util.find_spec("psycopg2") is None:
             if importlib.util.find_spec("psycopg") is None:
-                raise UserError("no PostgreSQL driver is installed", key="--storage",
-                                expected='pip install "ablate[postgres]" (it brings psycopg)')
+                raise UserError(
+                    "no PostgreSQL driver is installed",
+                    key="--storage",
+                    expected='pip install "ablate[postgres]" (it brings psycopg)',
+                )
             return "postgresql+psycopg://" + rest
         return "postgresql://" + rest
     return url
@@ -50,12 +53,14 @@ def _check_sqlite_file(path: Path) -> None:
         with open(path, "rb") as f:
             head = f.read(16)
         if head != b"SQLite format 3\x00":
-            raise UserError(f"{path} is not an SQLite database (corrupted, or another kind of file)",
-                            key="--storage", expected="the study.db that ablate wrote; move this file away or "
-                            "choose another --out folder (nothing was changed)")
+            raise UserError(
+                f"{path} is not an SQLite database (corrupted, or another kind of file)",
+                key="--storage",
+                expected="the study.db that ablate wrote; move this file away or "
+                "choose another --out folder (nothing was changed)",
+            )
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
-        raise UserError(f"cannot write the database in {path.parent}", key="--out",
-                        expected="a folder you can write")
+        raise UserError(f"cannot write the database in {path.parent}", key="--out", expected="a folder you can write")
 
 
 @contextlib.contextmanager
@@ -107,17 +112,20 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     path = sqlite_path(url)
     if path is not None:
         _check_sqlite_file(path)
-    kwargs: dict[str, Any] = ({"connect_args": {"timeout": 120}} if path else
-                              {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
+    kwargs: dict[str, Any] = (
+        {"connect_args": {"timeout": 120}} if path else {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    )
     try:
         with init_lock(url):
             storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
-                        key="--storage", expected="sqlite:///PATH or postgresql://USER@HOST/DB, reachable from "
-                        "this machine") from None
+        raise UserError(
+            f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
+            key="--storage",
+            expected="sqlite:///PATH or postgresql://USER@HOST/DB, reachable from this machine",
+        ) from None
     if path is not None:
         begin_immediate(storage.engine)
     return storage
@@ -133,8 +141,7 @@ def make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
     if d.sampler == "tpe":  # Optuna 5 changed defaults: say them
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=d.search_seed, multivariate=True, group=True,
-                                              constant_liar=True)
+            return optuna.samplers.TPESampler(seed=d.search_seed, multivariate=True, group=True, constant_liar=True)
     if d.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=d.search_seed)
     # enumerated designs enqueue every trial; the sampler is never consulted for them
@@ -157,15 +164,20 @@ def open_study(config: StudyConfig, storage: optuna.storages.RDBStorage) -> optu
     """The study in its storage, created on first use, its objectives named."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own progress lines say what happened
     directions: list[Literal["minimize", "maximize"]] = (
-        ["maximize", "minimize"] if config.design.kind == "pareto" else ["maximize"])
+        ["maximize", "minimize"] if config.design.kind == "pareto" else ["maximize"]
+    )
     try:
         with init_lock(str(storage.engine.url.render_as_string(hide_password=False))):
-            study = optuna.create_study(storage=storage, study_name=optuna_study_name(config),
-                                        directions=directions, sampler=make_sampler(config),
-                                        pruner=make_pruner(config), load_if_exists=True)
+            study = optuna.create_study(
+                storage=storage,
+                study_name=optuna_study_name(config),
+                directions=directions,
+                sampler=make_sampler(config),
+                pruner=make_pruner(config),
+                load_if_exists=True,
+            )
     except Exception as exc:
-        raise UserError(f"cannot open the study in its storage: {type(exc).__name__}: {exc}",
-                        key="--storage") from None
+        raise UserError(f"cannot open the study in its storage: {type(exc).__name__}: {exc}", key="--storage") from None
     if study.metric_names != metric_names(config):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

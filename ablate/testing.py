@@ -46,9 +46,16 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def tiny_study(kind: str, name: str, params: dict[str, Any] | None = None, *,
-               plugin_file: str | Path | None = None, epochs: int = 3, seeds: int = 1,
-               hidden: list[int] | None = None) -> str:
+def tiny_study(
+    kind: str,
+    name: str,
+    params: dict[str, Any] | None = None,
+    *,
+    plugin_file: str | Path | None = None,
+    epochs: int = 3,
+    seeds: int = 1,
+    hidden: list[int] | None = None,
+) -> str:
     """The study file's text: digits, a small MLP, the component on (and off)."""
     params = dict(params or {})
     plugins = f"plugins = [{toml_value(str(Path(plugin_file).resolve()))}]\n" if plugin_file else ""
@@ -63,19 +70,30 @@ def tiny_study(kind: str, name: str, params: dict[str, Any] | None = None, *,
         sub = f"{name} = {toml_value(params)}\n" if params else ""
         factor = f'[factors.{kind}]\nkind = "{kind}"\nlevels = ["none", {toml_value(name)}]\n{sub}'
     else:
-        raise UserError(f"unknown component kind {kind!r}",
-                        expected="norm, regularizer, augmentation, stopping, dataset or model")
+        raise UserError(
+            f"unknown component kind {kind!r}", expected="norm, regularizer, augmentation, stopping, dataset or model"
+        )
 
     def table(d: dict[str, Any]) -> str:
         return "".join(f"{k} = {toml_value(v)}\n" for k, v in d.items())
 
-    return (f'[study]\nname = "tiny_{kind}_{name}"\nseeds = {seeds}\n{plugins}\n[data]\n{table(data)}\n'
-            f"[model]\n{table(model)}\n[train]\nepochs = {epochs}\nbatch_size = 128\n\n{factor}")
+    return (
+        f'[study]\nname = "tiny_{kind}_{name}"\nseeds = {seeds}\n{plugins}\n[data]\n{table(data)}\n'
+        f"[model]\n{table(model)}\n[train]\nepochs = {epochs}\nbatch_size = 128\n\n{factor}"
+    )
 
 
-def run_tiny_study(kind: str, name: str, params: dict[str, Any] | None, tmp_path: str | Path, *,
-                   plugin_file: str | Path | None = None, epochs: int = 3, seeds: int = 1,
-                   allow_failed: bool = False) -> "pd.DataFrame":
+def run_tiny_study(
+    kind: str,
+    name: str,
+    params: dict[str, Any] | None,
+    tmp_path: str | Path,
+    *,
+    plugin_file: str | Path | None = None,
+    epochs: int = 3,
+    seeds: int = 1,
+    allow_failed: bool = False,
+) -> pd.DataFrame:
     """Run the tiny study with ``ablate run`` in this process; return results.csv.
 
     Raises AssertionError with ablate's own message when the study is refused
@@ -96,8 +114,7 @@ def run_tiny_study(kind: str, name: str, params: dict[str, Any] | None, tmp_path
         code = main(["run", str(study), "--out", str(out)])
     results = out / "results.csv"
     if code not in (0, 3) or not results.is_file():
-        raise AssertionError(f"ablate run exited with {code}:\n{stderr.getvalue()}"
-                             f"{stdout.getvalue()[-2000:]}")
+        raise AssertionError(f"ablate run exited with {code}:\n{stderr.getvalue()}{stdout.getvalue()[-2000:]}")
     table = pd.read_csv(results)
     failed = table[table["status"] == "failed"]
     if len(failed) and not allow_failed:

@@ -25,7 +25,7 @@ from ablate.spec import Execution, RunSpec
 EVAL_CHUNK = 8192
 OnEpoch = Callable[[dict[str, float]], None]
 
-__all__ = ["RunFailed", "RunResult", "train_run", "evaluate", "batch_bounds"]
+__all__ = ["RunFailed", "RunResult", "batch_bounds", "evaluate", "train_run"]
 
 
 @dataclass
@@ -52,8 +52,8 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(x), EVAL_CHUNK):
-        logits = model(x[start:start + EVAL_CHUNK])
-        target = y[start:start + EVAL_CHUNK]
+        logits = model(x[start : start + EVAL_CHUNK])
+        target = y[start : start + EVAL_CHUNK]
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         correct += int((logits.argmax(1) == target).sum().item())
     model.train(was_training)
@@ -83,8 +83,9 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def train_run(spec: RunSpec, registry: Registry, execution: Execution | None = None,
-              on_epoch: OnEpoch | None = None) -> RunResult:
+def train_run(
+    spec: RunSpec, registry: Registry, execution: Execution | None = None, on_epoch: OnEpoch | None = None
+) -> RunResult:
     """Train one run and measure it; raise RunFailed on divergence.
 
     ``on_epoch`` sees each epoch's metrics (the engine reports them to Optuna's
@@ -97,8 +98,17 @@ def train_run(spec: RunSpec, registry: Registry, execution: Execution | None = N
     history, stop_reason = train_epochs(parts, on_epoch, started)
     parts.hooks.ablate_train_end(model=parts.model, stop_reason=stop_reason)
     sizes = {split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")}
-    return RunResult(measure(parts), history, len(history), stop_reason, time.perf_counter() - started,
-                     spec.to_json(), str(parts.device), torch.get_num_threads(), sizes)
+    return RunResult(
+        measure(parts),
+        history,
+        len(history),
+        stop_reason,
+        time.perf_counter() - started,
+        spec.to_json(),
+        str(parts.device),
+        torch.get_num_threads(),
+        sizes,
+    )
 
 
 def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> tuple[list[dict[str, float]], str]:
@@ -132,8 +142,9 @@ def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> t
 def train_one_epoch(parts: RunParts, generator: torch.Generator) -> tuple[float, float]:
     """One pass over the training split in random batches; (running loss, running accuracy)."""
     data, model, hooks = parts.data, parts.model, parts.hooks
-    transform, penalise, after = (parts.has(h) for h in (
-        "ablate_transform_batch", "ablate_loss_penalty", "ablate_after_step"))
+    transform, penalise, after = (
+        parts.has(h) for h in ("ablate_transform_batch", "ablate_loss_penalty", "ablate_after_step")
+    )
     n = len(data.x_train)
     order = torch.randperm(n, generator=generator, device=parts.device)
     loss_sum = torch.zeros((), device=parts.device)
@@ -166,8 +177,15 @@ def epoch_metrics(parts: RunParts, epoch: int, running_loss: float, running_acc:
     data = parts.data
     train_loss, train_acc = evaluate(parts.model, data.x_train, data.y_train)
     val_loss, val_acc = evaluate(parts.model, data.x_val, data.y_val)
-    return {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
-            "val_accuracy": val_acc, "running_loss": running_loss, "running_accuracy": running_acc}
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "train_accuracy": train_acc,
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        "running_loss": running_loss,
+        "running_accuracy": running_acc,
+    }
 
 
 def measure(parts: RunParts) -> dict[str, float]:

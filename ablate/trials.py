@@ -52,12 +52,14 @@ def run_outcome(trials: list[FrozenTrial]) -> str | None:
     return None
 
 
-def start_trial(study: optuna.Study, fixed: dict[str, Any], user_attrs: dict[str, Any],
-                suggest: Suggest) -> optuna.Trial:
+def start_trial(
+    study: optuna.Study, fixed: dict[str, Any], user_attrs: dict[str, Any], suggest: Suggest
+) -> optuna.Trial:
     """A RUNNING trial with ``fixed`` as its parameters, recorded through ``suggest``
     (so the study knows their distributions: dashboard, fANOVA)."""
-    template = optuna.trial.create_trial(state=TrialState.RUNNING, system_attrs={"fixed_params": fixed},
-                                         user_attrs=user_attrs)
+    template = optuna.trial.create_trial(
+        state=TrialState.RUNNING, system_attrs={"fixed_params": fixed}, user_attrs=user_attrs
+    )
     trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
     trial = optuna.Trial(study, trial_id)
     suggest(trial)  # also registers the training with its coordinator
@@ -67,10 +69,22 @@ def start_trial(study: optuna.Study, fixed: dict[str, Any], user_attrs: dict[str
 def store_result(study: optuna.Study, trial: optuna.Trial, result: RunResult, value: float | list[float]) -> None:
     """The run's outcome on its trial: one attribute with everything, each final
     metric on its own (optuna-dashboard lists them), then the objective."""
-    trial.set_user_attr(attrs.RESULT, {
-        "metrics": result.metrics, "history": result.history, "epochs": result.epochs,
-        "stop_reason": result.stop_reason, "seconds": result.seconds, "config": result.config,
-        "device": result.device, "threads": result.threads, "sizes": result.sizes, "versions": result.versions})
+    trial.set_user_attr(
+        attrs.RESULT,
+        {
+            "metrics": result.metrics,
+            "history": result.history,
+            "epochs": result.epochs,
+            "stop_reason": result.stop_reason,
+            "seconds": result.seconds,
+            "config": result.config,
+            "device": result.device,
+            "threads": result.threads,
+            "sizes": result.sizes,
+            "versions": result.versions,
+            "stacked_with": result.stack,
+        },
+    )
     for name, metric in result.metrics.items():
         trial.set_user_attr(attrs.METRIC_PREFIX + name, metric)
     values = value if isinstance(value, list) else [value]

@@ -33,8 +33,10 @@ def main(before_path: str, after_path: str) -> int:
         if not same.all():
             bad.append(col)
     only = sorted(set(before.columns) ^ set(after.columns))
-    print(f"{len(merged)} runs; {len(common)} columns compared (ignored: {sorted(IGNORED)}); "
-          f"columns in one file only: {only or 'none'}")
+    print(
+        f"{len(merged)} runs; {len(common)} columns compared (ignored: {sorted(IGNORED)}); "
+        f"columns in one file only: {only or 'none'}"
+    )
     print("identical" if not bad else f"DIFFERENT in: {bad}")
     return 1 if bad else 0
 

@@ -30,8 +30,7 @@ Splits = tuple[TensorDataset, TensorDataset, TensorDataset]
 def digits() -> Splits:
     x, y = load_digits(return_X_y=True)
     x_rest, x_test, y_rest, y_test = train_test_split(x / 16.0, y, test_size=0.2, stratify=y, random_state=0)
-    x_tr, x_val, y_tr, y_val = train_test_split(x_rest, y_rest, test_size=0.25, stratify=y_rest,
-                                                random_state=0)
+    x_tr, x_val, y_tr, y_val = train_test_split(x_rest, y_rest, test_size=0.25, stratify=y_rest, random_state=0)
     mean, std = x_tr.mean(0), x_tr.std(0)
     std[std < 1e-8] = 1.0
 
@@ -68,8 +67,9 @@ def evaluate(model: nn.Module, data: TensorDataset) -> tuple[float, float]:
     return loss / len(data), correct / len(data)
 
 
-def run(splits: Splits, norm: str, dropout: float, early: bool, seed: int, epochs: int = 40,
-        patience: int = 5) -> dict[str, float]:
+def run(
+    splits: Splits, norm: str, dropout: float, early: bool, seed: int, epochs: int = 40, patience: int = 5
+) -> dict[str, float]:
     train, val, _ = splits
     torch.manual_seed(seed)
     model = mlp(norm, dropout)
@@ -102,10 +102,12 @@ def main() -> None:
     arms = list(itertools.product(("none", "batchnorm", "layernorm"), (0.0, 0.3), (False, True)))
     accuracy = [run(splits, *arm, seed)["test_accuracy"] for arm in arms for seed in range(3)]
     seconds = time.perf_counter() - start
-    print(f"plain DataLoader loop, torch's default threads ({torch.get_num_threads()}): "
-          f"{len(arms)} arms x 3 seeds = {len(accuracy)} runs in {seconds:.1f} s "
-          f"({seconds / len(accuracy):.2f} s per run); "
-          f"mean test accuracy {sum(accuracy) / len(accuracy):.3f}")
+    print(
+        f"plain DataLoader loop, torch's default threads ({torch.get_num_threads()}): "
+        f"{len(arms)} arms x 3 seeds = {len(accuracy)} runs in {seconds:.1f} s "
+        f"({seconds / len(accuracy):.2f} s per run); "
+        f"mean test accuracy {sum(accuracy) / len(accuracy):.3f}"
+    )
 
 
 if __name__ == "__main__":

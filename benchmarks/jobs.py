@@ -19,8 +19,12 @@ from pathlib import Path
 def runs_phase(study: str, jobs: int) -> float:
     """Seconds `ablate run` reports for training (start-up and report excluded)."""
     with tempfile.TemporaryDirectory() as out:
-        done = subprocess.run([sys.executable, "-m", "ablate", "run", study, "--out", str(Path(out) / "o"),
-                               "--jobs", str(jobs)], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "ablate", "run", study, "--out", str(Path(out) / "o"), "--jobs", str(jobs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     found = re.search(r"runs finished in ([0-9.]+)s", done.stdout)
     if found is None:
         sys.exit(f"unexpected output:\n{done.stdout[-2000:]}")
@@ -38,8 +42,10 @@ def main() -> None:
         one = runs_phase(args.study, 1)
         many = runs_phase(args.study, args.jobs)
         ratios.append(one / many)
-        print(f"[{i + 1}] runs phase: --jobs 1 {one:.1f}s, --jobs {args.jobs} {many:.1f}s, "
-              f"throughput x{one / many:.2f}", flush=True)
+        print(
+            f"[{i + 1}] runs phase: --jobs 1 {one:.1f}s, --jobs {args.jobs} {many:.1f}s, throughput x{one / many:.2f}",
+            flush=True,
+        )
     print(f"median throughput ratio over {len(ratios)}: x{statistics.median(ratios):.2f}")
 
 

@@ -33,8 +33,8 @@ def plain_data():
     mean, std = x_tr.mean(0), x_tr.std(0)
     std[std < 1e-8] = 1
     t = lambda a: torch.tensor((a - mean) / std, dtype=torch.float32)
-    l = lambda a: torch.tensor(a, dtype=torch.long)
-    return t(x_tr), l(y_tr), t(x_val), l(y_val), t(x_test), l(y_test)
+    labels = lambda a: torch.tensor(a, dtype=torch.long)
+    return t(x_tr), labels(y_tr), t(x_val), labels(y_val), t(x_test), labels(y_test)
 
 
 def plain_run(data, norm, dropout, early, seed, epochs=40, batch=64, lr=1e-3, patience=5):
@@ -67,7 +67,7 @@ def plain_run(data, norm, dropout, early, seed, epochs=40, batch=64, lr=1e-3, pa
     for _ in range(epochs):
         order = torch.randperm(len(x_tr), generator=gen)
         for i in range(0, len(x_tr), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -91,9 +91,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # the same deliberate thread count ablate uses
 
-    from ablate.cli import main as ablate_main
-
     import pandas as pd
+
+    from ablate.cli import main as ablate_main
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -106,16 +106,17 @@ def main() -> None:
     start = time.perf_counter()
     data = plain_data()
     runs = 0
-    for norm, dropout, early in itertools.product(["none", "batchnorm", "layernorm"], [False, True],
-                                                  [False, True]):
+    for norm, dropout, early in itertools.product(["none", "batchnorm", "layernorm"], [False, True], [False, True]):
         for seed in range(3):
             plain_run(data, norm, dropout, early, seed)
             runs += 1
     plain_seconds = time.perf_counter() - start
     print(f"\nablate run {args.study}: {ablate_seconds:.1f} s (training, storage, report)")
     print(f"plain PyTorch loop, same {runs} runs: {plain_seconds:.1f} s")
-    print(f"ratio ablate / plain: {ablate_seconds / plain_seconds:.2f} (whole command); "
-          f"{in_runs / plain_seconds:.2f} (time inside runs, {in_runs:.1f} s: the training loop alone)")
+    print(
+        f"ratio ablate / plain: {ablate_seconds / plain_seconds:.2f} (whole command); "
+        f"{in_runs / plain_seconds:.2f} (time inside runs, {in_runs:.1f} s: the training loop alone)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,9 @@ def unstacked(groups: list[list[RunSpec]], registry: Registry, execution: Execut
     return [train_run(spec, registry, execution) for group in groups for spec in group]
 
 
-def stacked(groups: list[list[RunSpec]], registry: Registry, execution: Execution,
-            generic: bool = False) -> list[RunResult]:
+def stacked(
+    groups: list[list[RunSpec]], registry: Registry, execution: Execution, generic: bool = False
+) -> list[RunResult]:
     out: list[RunResult] = []
     for group in groups:
         for result in train_group(group, registry, execution, generic=generic):
@@ -70,8 +71,10 @@ def agreement(a: list[RunResult], b: list[RunResult]) -> str:
     draw differently when stacked, so they agree in distribution, not per run."""
     same = sum(x.metrics["test_accuracy"] == y.metrics["test_accuracy"] for x, y in zip(a, b, strict=True))
     mean = [statistics.mean(r.metrics["test_accuracy"] for r in rs) for rs in (a, b)]
-    return (f"test accuracy identical in {same} of {len(a)} runs; mean test accuracy "
-            f"{mean[0]:.4f} unstacked, {mean[1]:.4f} here")
+    return (
+        f"test accuracy identical in {same} of {len(a)} runs; mean test accuracy "
+        f"{mean[0]:.4f} unstacked, {mean[1]:.4f} here"
+    )
 
 
 def main() -> None:
@@ -89,34 +92,38 @@ def main() -> None:
     groups = study_groups(args.study, registry)
     device = torch.device(args.device)
     load_data(groups[0][0], registry, device)  # both passes share the cached data
-    passes: dict[str, Pass] = {"unstacked": lambda: unstacked(groups, registry, execution),
-                               "stacked": lambda: stacked(groups, registry, execution)}
+    passes: dict[str, Pass] = {
+        "unstacked": lambda: unstacked(groups, registry, execution),
+        "stacked": lambda: stacked(groups, registry, execution),
+    }
     if args.generic:
         passes["stacked, generic torch.func"] = lambda: stacked(groups, registry, execution, generic=True)
     report(passes, args, device, sum(len(g) for g in groups), len(groups))
 
 
-def report(passes: dict[str, Pass], args: argparse.Namespace, device: torch.device, runs: int,
-           arms: int) -> None:
+def report(passes: dict[str, Pass], args: argparse.Namespace, device: torch.device, runs: int, arms: int) -> None:
     walls: dict[str, list[float]] = {name: [] for name in passes}
-    print(f"{Path(args.study).name}: {arms} arms, {runs} runs, device {device.type}, "
-          f"{args.threads} thread(s), {args.repeat} repeat(s)")
+    print(
+        f"{Path(args.study).name}: {arms} arms, {runs} runs, device {device.type}, "
+        f"{args.threads} thread(s), {args.repeat} repeat(s)"
+    )
     for r in range(args.repeat):
         order = list(passes) if r % 2 == 0 else list(passes)[::-1]
         results = {}
         for name in order:
             wall, cpu, results[name] = timed(passes[name], device)
             walls[name].append(wall)
-            print(f"  repeat {r + 1}: {name:28s} {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
-                  f"{runs / wall:6.2f} runs/s")
+            print(f"  repeat {r + 1}: {name:28s} {wall:6.2f} s wall, {cpu:6.2f} s CPU, {runs / wall:6.2f} runs/s")
         for name in passes:
             if name != "unstacked":
                 print(f"    {name}: {agreement(results['unstacked'], results[name])}")
     base = statistics.median(walls["unstacked"])
     for name, values in walls.items():
         median = statistics.median(values)
-        print(f"median {name:28s} {median:6.2f} s  ({runs / median:6.2f} runs/s)  "
-              f"speed-up over unstacked {base / median:4.2f}x")
+        print(
+            f"median {name:28s} {median:6.2f} s  ({runs / median:6.2f} runs/s)  "
+            f"speed-up over unstacked {base / median:4.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ class SoftTargets:
             return batch.y.shape[1]
         if not self.classes:
             if self._model is None:
-                raise ValueError(f"{type(self).__name__}: cannot tell the number of classes; "
-                                 "set its 'classes' parameter")
+                raise ValueError(
+                    f"{type(self).__name__}: cannot tell the number of classes; set its 'classes' parameter"
+                )
             was = self._model.training
             self._model.eval()
             with torch.no_grad():

@@ -19,10 +19,12 @@ per sample, and mapped back with the inverse map (quantisation error <= range/51
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from ablate.plugins._shared import SoftTargets, global_rng_from
 
 from ablate import DataInfo, Param, UserError, hookimpl
-from ablate.plugins._shared import SoftTargets, global_rng_from
 
 
 def _uniform(n: int, batch, low=0.0, high=1.0) -> torch.Tensor:
@@ -31,8 +33,10 @@ def _uniform(n: int, batch, low=0.0, high=1.0) -> torch.Tensor:
 
 def _need_images(x: torch.Tensor, name: str) -> None:
     if x.dim() != 4:
-        raise ValueError(f"augmentation {name!r} needs images (N, C, H, W), got shape "
-                         f"{tuple(x.shape)}; for 1-D signals use 'shift' or 'gaussian_noise'")
+        raise ValueError(
+            f"augmentation {name!r} needs images (N, C, H, W), got shape "
+            f"{tuple(x.shape)}; for 1-D signals use 'shift' or 'gaussian_noise'"
+        )
 
 
 class ImagesOnly:
@@ -43,9 +47,11 @@ class ImagesOnly:
     @hookimpl
     def ablate_check_data(self, info: DataInfo) -> None:
         if len(info.input_shape) != 3:
-            raise UserError(f"it needs images (C, H, W), and each sample here has shape {info.input_shape}",
-                            hint="for 1-D signals use 'shift', 'gaussian_noise' or 'flip'; digits can "
-                                 "be images with [data] image = true")
+            raise UserError(
+                f"it needs images (C, H, W), and each sample here has shape {info.input_shape}",
+                hint="for 1-D signals use 'shift', 'gaussian_noise' or 'flip'; digits can "
+                "be images with [data] image = true",
+            )
 
 
 class Flip:
@@ -120,6 +126,7 @@ class AutoAugment(_PerSampleV2):
 
     def make(self):
         from torchvision.transforms import v2
+
         return v2.AutoAugment(getattr(v2.AutoAugmentPolicy, self.policy.upper()))
 
 
@@ -133,6 +140,7 @@ class RandAugment(_PerSampleV2):
 
     def make(self):
         from torchvision.transforms import v2
+
         return v2.RandAugment(num_ops=self.num_ops, magnitude=self.magnitude)
 
 
@@ -146,6 +154,7 @@ class TrivialAugment(_PerSampleV2):
 
     def make(self):
         from torchvision.transforms import v2
+
         return v2.TrivialAugmentWide()
 
 
@@ -161,6 +170,7 @@ class RandomErasing(_PerSampleV2):
 
     def make(self):
         from torchvision.transforms import v2
+
         return v2.RandomErasing(p=self.p, scale=self.scale, value=0)
 
 
@@ -207,8 +217,9 @@ class CutMix(ImagesOnly, Mixup):
         x0, x1 = (cx - cw / 2).round().clamp(0, w), (cx + cw / 2).round().clamp(0, w)
         rows = torch.arange(h, device=x.device, dtype=x.dtype)
         cols = torch.arange(w, device=x.device, dtype=x.dtype)
-        inside = ((rows[None, :] >= y0[:, None]) & (rows[None, :] < y1[:, None]))[:, :, None] & \
-                 ((cols[None, :] >= x0[:, None]) & (cols[None, :] < x1[:, None]))[:, None, :]
+        inside = ((rows[None, :] >= y0[:, None]) & (rows[None, :] < y1[:, None]))[:, :, None] & (
+            (cols[None, :] >= x0[:, None]) & (cols[None, :] < x1[:, None])
+        )[:, None, :]
         batch.x = torch.where(inside[:, None], x[perm], x)
         pasted = inside.flatten(1).to(x.dtype).mean(1)
         batch.y = (1 - pasted[:, None]) * y + pasted[:, None] * y[perm]
@@ -239,8 +250,7 @@ class Shift:
     def ablate_transform_batch(self, batch):
         x = batch.x
         n, length = len(x), x.shape[-1]
-        s = torch.randint(-self.max_shift, self.max_shift + 1, (n,), generator=batch.generator,
-                          device=x.device)
+        s = torch.randint(-self.max_shift, self.max_shift + 1, (n,), generator=batch.generator, device=x.device)
         src = torch.arange(length, device=x.device)[None, :] - s[:, None]  # out[i] = x[i - s]
         valid = (src >= 0) & (src < length)
         src = src % length
@@ -259,27 +269,76 @@ PROB = Param(0.5, low=0.0, high=1.0, help="probability per sample")
 
 @hookimpl
 def ablate_register_augmentations(registry):
+    _register_transforms(registry)
+    _register_mixing_and_noise(registry)
+
+
+def _register_transforms(registry: Any) -> None:
+    """Per-sample transforms of images and signals."""
     registry.add("flip", Flip, help="horizontal flip per sample", params={"p": PROB})
-    registry.add("crop", Crop, help="pad and random crop per sample (images)",
-                 params={"padding": Param(2, low=1, high=64, help="pixels of padding on each side"),
-                         "mode": Param("zeros", choices=("zeros", "reflect"), help="padding fill")})
-    registry.add("autoaugment", AutoAugment, help="AutoAugment per sample (images, via uint8)",
-                 params={"policy": Param("cifar10", choices=("cifar10", "imagenet", "svhn"),
-                                         help="learned policy")})
-    registry.add("randaugment", RandAugment, help="RandAugment per sample (images, via uint8)",
-                 params={"num_ops": Param(2, low=1, high=10, help="ops per sample"),
-                         "magnitude": Param(9, low=0, high=30, help="op strength (of 31 bins)")})
+    registry.add(
+        "crop",
+        Crop,
+        help="pad and random crop per sample (images)",
+        params={
+            "padding": Param(2, low=1, high=64, help="pixels of padding on each side"),
+            "mode": Param("zeros", choices=("zeros", "reflect"), help="padding fill"),
+        },
+    )
+    registry.add(
+        "autoaugment",
+        AutoAugment,
+        help="AutoAugment per sample (images, via uint8)",
+        params={"policy": Param("cifar10", choices=("cifar10", "imagenet", "svhn"), help="learned policy")},
+    )
+    registry.add(
+        "randaugment",
+        RandAugment,
+        help="RandAugment per sample (images, via uint8)",
+        params={
+            "num_ops": Param(2, low=1, high=10, help="ops per sample"),
+            "magnitude": Param(9, low=0, high=30, help="op strength (of 31 bins)"),
+        },
+    )
     registry.add("trivialaugment", TrivialAugment, help="TrivialAugmentWide per sample (images, via uint8)")
-    registry.add("random_erasing", RandomErasing, help="erase a random rectangle per sample (images)",
-                 params={"p": PROB,
-                         "scale_low": Param(0.02, low=0.0, high=1.0, low_open=True, help="smallest erased area fraction"),
-                         "scale_high": Param(0.33, low=0.0, high=1.0, low_open=True, help="largest erased area fraction")})
-    registry.add("mixup", Mixup, help="mix random pairs of samples and their targets",
-                 params={"alpha": ALPHA, "classes": CLASSES})
-    registry.add("cutmix", CutMix, help="paste a random box from a partner image, targets by area",
-                 params={"alpha": ALPHA, "classes": CLASSES})
-    registry.add("gaussian_noise", GaussianNoise, help="add Gaussian noise to inputs",
-                 params={"std": Param(0.1, low=0.0, low_open=True, high=100.0, help="noise standard deviation")})
-    registry.add("shift", Shift, help="random shift of 1-D signals along the last axis, per sample",
-                 params={"max_shift": Param(4, low=1, high=10_000, help="largest shift in steps"),
-                         "circular": Param(True, help="wrap around (else zero fill)")})
+    registry.add(
+        "random_erasing",
+        RandomErasing,
+        help="erase a random rectangle per sample (images)",
+        params={
+            "p": PROB,
+            "scale_low": Param(0.02, low=0.0, high=1.0, low_open=True, help="smallest erased area fraction"),
+            "scale_high": Param(0.33, low=0.0, high=1.0, low_open=True, help="largest erased area fraction"),
+        },
+    )
+
+
+def _register_mixing_and_noise(registry: Any) -> None:
+    """Augmentations that mix samples or add noise: mixup, cutmix, Gaussian noise, shift."""
+    registry.add(
+        "mixup",
+        Mixup,
+        help="mix random pairs of samples and their targets",
+        params={"alpha": ALPHA, "classes": CLASSES},
+    )
+    registry.add(
+        "cutmix",
+        CutMix,
+        help="paste a random box from a partner image, targets by area",
+        params={"alpha": ALPHA, "classes": CLASSES},
+    )
+    registry.add(
+        "gaussian_noise",
+        GaussianNoise,
+        help="add Gaussian noise to inputs",
+        params={"std": Param(0.1, low=0.0, low_open=True, high=100.0, help="noise standard deviation")},
+    )
+    registry.add(
+        "shift",
+        Shift,
+        help="random shift of 1-D signals along the last axis, per sample",
+        params={
+            "max_shift": Param(4, low=1, high=10_000, help="largest shift in steps"),
+            "circular": Param(True, help="wrap around (else zero fill)"),
+        },
+    )

@@ -14,14 +14,16 @@ channel, always with training-split statistics only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ablate import Param, UserError, hookimpl, make_splits
 
 SPLIT_PARAMS = {
-    "val_fraction": Param(0.2, low=0.0, high=0.5,
-                          help="share of data for validation (0: none, when no component needs it)"),
+    "val_fraction": Param(
+        0.2, low=0.0, high=0.5, help="share of data for validation (0: none, when no component needs it)"
+    ),
     "test_fraction": Param(0.2, low=0.0, high=0.5, low_open=True, help="share of data for test"),
 }
 VAL_FRACTION = SPLIT_PARAMS["val_fraction"]
@@ -30,9 +32,17 @@ VAL_FRACTION = SPLIT_PARAMS["val_fraction"]
 def image_splits(x, y, *, seed, name, val_fraction, test_fraction=0.2, x_test=None, y_test=None):
     """make_splits for images (N, C, H, W): stratified, seeded; standardised per
     channel with the training split's mean and std."""
-    splits = make_splits(x, y, x_test=x_test, y_test=y_test, val_fraction=val_fraction,
-                         test_fraction=test_fraction if x_test is None else 0.0, seed=seed, name=name,
-                         standardise=False)
+    splits = make_splits(
+        x,
+        y,
+        x_test=x_test,
+        y_test=y_test,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction if x_test is None else 0.0,
+        seed=seed,
+        name=name,
+        standardise=False,
+    )
     dims = [0] + list(range(2, splits.x_train.dim()))
     mean = splits.x_train.mean(dim=dims, keepdim=True)
     std = splits.x_train.std(dim=dims, keepdim=True).clamp_min(1e-8)
@@ -63,10 +73,22 @@ class Digits:
 
         x, y = load_digits(return_X_y=True)
         if self.image:
-            return image_splits((x / 16.0).reshape(-1, 1, 8, 8), y, seed=split_seed, name="digits",
-                                val_fraction=self.val_fraction, test_fraction=self.test_fraction)
-        return make_splits(x / 16.0, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-                           seed=split_seed, name="digits")
+            return image_splits(
+                (x / 16.0).reshape(-1, 1, 8, 8),
+                y,
+                seed=split_seed,
+                name="digits",
+                val_fraction=self.val_fraction,
+                test_fraction=self.test_fraction,
+            )
+        return make_splits(
+            x / 16.0,
+            y,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=split_seed,
+            name="digits",
+        )
 
 
 class MNIST1D:
@@ -77,8 +99,9 @@ class MNIST1D:
         self.val_fraction, self.num_samples, self.seed = val_fraction, num_samples, seed
 
     def load(self, split_seed: int):
-        import numpy as np
         import random
+
+        import numpy as np
         from mnist1d.data import get_dataset_args, make_dataset
 
         args = get_dataset_args()
@@ -89,9 +112,16 @@ class MNIST1D:
         finally:  # make_dataset reseeds the global generators; put them back
             random.setstate(state[0])
             np.random.set_state(state[1])
-        return make_splits(data["x"], data["y"], x_test=data["x_test"], y_test=data["y_test"],
-                           val_fraction=self.val_fraction, test_fraction=0.0, seed=split_seed,
-                           name="mnist1d")
+        return make_splits(
+            data["x"],
+            data["y"],
+            x_test=data["x_test"],
+            y_test=data["y_test"],
+            val_fraction=self.val_fraction,
+            test_fraction=0.0,
+            seed=split_seed,
+            name="mnist1d",
+        )
 
 
 class TorchvisionMNIST:
@@ -101,11 +131,18 @@ class TorchvisionMNIST:
 
     input_shape, num_classes = (1, 28, 28), 10
     normalisation = "per channel, training-split mean and std"
-    FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-    def __init__(self, root: str, download: bool, val_fraction: float, train_samples: int,
-                 name: str = "mnist", folder: str = "MNIST", cls: str = "MNIST"):
+    def __init__(
+        self,
+        root: str,
+        download: bool,
+        val_fraction: float,
+        train_samples: int,
+        name: str = "mnist",
+        folder: str = "MNIST",
+        cls: str = "MNIST",
+    ):
         self.root, self.download, self.val_fraction = root, download, val_fraction
         self.train_samples, self.name, self.folder, self.cls = train_samples, name, folder, cls
 
@@ -120,20 +157,30 @@ class TorchvisionMNIST:
                 key="data.root",
                 expected=f"the four uncompressed idx files ({', '.join(self.FILES)}) in {raw}/",
                 hint="set download = true under [data] to fetch them once, or copy them there "
-                     "(gunzip the official .gz files)")
+                "(gunzip the official .gz files)",
+            )
         cls = getattr(tvd, self.cls)
         try:
             train = cls(self.root, train=True, download=self.download)
             test = cls(self.root, train=False, download=self.download)
         except Exception as exc:  # a failed download or a corrupt file
-            raise UserError(f"data set {self.name!r}: cannot load from {raw}/: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}", key="data.root",
-                            expected=f"the uncompressed idx files {', '.join(self.FILES)}",
-                            hint="check the network for download = true, or copy the files there") from None
+            raise UserError(
+                f"data set {self.name!r}: cannot load from {raw}/: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                key="data.root",
+                expected=f"the uncompressed idx files {', '.join(self.FILES)}",
+                hint="check the network for download = true, or copy the files there",
+            ) from None
         x, y = subsample(train.data.numpy(), train.targets.numpy(), self.train_samples, split_seed)
-        return image_splits(x[:, None] / 255.0, y, x_test=test.data.numpy()[:, None] / 255.0,
-                            y_test=test.targets.numpy(), seed=split_seed, name=self.name,
-                            val_fraction=self.val_fraction)
+        return image_splits(
+            x[:, None] / 255.0,
+            y,
+            x_test=test.data.numpy()[:, None] / 255.0,
+            y_test=test.targets.numpy(),
+            seed=split_seed,
+            name=self.name,
+            val_fraction=self.val_fraction,
+        )
 
 
 def fashion_mnist(**params):
@@ -174,29 +221,43 @@ class CIFAR10:
         if missing and self.download:
             try:
                 import torchvision.datasets as tvd
+
                 tvd.CIFAR10(self.root, train=True, download=True)
             except Exception as exc:
-                raise UserError(f"data set 'cifar10': download failed: {type(exc).__name__}: {exc}",
-                                key="data.download",
-                                hint=f"fetch cifar-10-python.tar.gz yourself and unpack it in {self.root}/") from None
+                raise UserError(
+                    f"data set 'cifar10': download failed: {type(exc).__name__}: {exc}",
+                    key="data.download",
+                    hint=f"fetch cifar-10-python.tar.gz yourself and unpack it in {self.root}/",
+                ) from None
             missing = [f for f in names if not (folder / f).is_file()]
         if missing:
-            raise UserError(f"data set 'cifar10': {', '.join(missing)} not found in {folder}/",
-                            key="data.root",
-                            expected=f"the python pickle batches {', '.join(names)} in {folder}/",
-                            hint="set download = true under [data] to fetch them once, or unpack "
-                                 f"cifar-10-python.tar.gz in {self.root}/")
+            raise UserError(
+                f"data set 'cifar10': {', '.join(missing)} not found in {folder}/",
+                key="data.root",
+                expected=f"the python pickle batches {', '.join(names)} in {folder}/",
+                hint="set download = true under [data] to fetch them once, or unpack "
+                f"cifar-10-python.tar.gz in {self.root}/",
+            )
         try:
             parts = [self.read_batch(folder / f) for f in self.TRAIN]
             x_test, y_test = self.read_batch(folder / self.TEST)
         except Exception as exc:
-            raise UserError(f"data set 'cifar10': cannot read the batches in {folder}/: "
-                            f"{type(exc).__name__}: {exc}", key="data.root") from None
+            raise UserError(
+                f"data set 'cifar10': cannot read the batches in {folder}/: {type(exc).__name__}: {exc}",
+                key="data.root",
+            ) from None
         x = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
         x, y = subsample(x, y, self.train_samples, split_seed)
-        return image_splits(x / 255.0, y, x_test=x_test / 255.0, y_test=y_test, seed=split_seed,
-                            name="cifar10", val_fraction=self.val_fraction)
+        return image_splits(
+            x / 255.0,
+            y,
+            x_test=x_test / 255.0,
+            y_test=y_test,
+            seed=split_seed,
+            name="cifar10",
+            val_fraction=self.val_fraction,
+        )
 
 
 class NameOrIndex(Param):
@@ -223,8 +284,16 @@ class CSV:
     image shapes (2+ dims) are standardised per channel, vectors per feature.
     Split stratified and seeded."""
 
-    def __init__(self, path: str, label_column, header: str, shape: list[int], delimiter: str,
-                 val_fraction: float, test_fraction: float):
+    def __init__(
+        self,
+        path: str,
+        label_column,
+        header: str,
+        shape: list[int],
+        delimiter: str,
+        val_fraction: float,
+        test_fraction: float,
+    ):
         self.path, self.label_column, self.header, self.shape = path, label_column, header, shape
         self.delimiter = delimiter
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
@@ -256,46 +325,77 @@ class CSV:
 
         path = Path(self.path)
         if not self.path or not path.is_file():
-            raise UserError(f"data set 'csv': file {self.path!r} not found", key="data.path",
-                            expected="a path to a CSV file, relative to the working directory")
+            raise UserError(
+                f"data set 'csv': file {self.path!r} not found",
+                key="data.path",
+                expected="a path to a CSV file, relative to the working directory",
+            )
         try:
             table = pd.read_csv(path, header=0 if self._has_header(path) else None, sep=self.delimiter)
         except Exception as exc:
-            raise UserError(f"data set 'csv': cannot read {self.path}: {type(exc).__name__}: {exc}",
-                            key="data.path") from None
-        columns = list(table.columns)
+            raise UserError(
+                f"data set 'csv': cannot read {self.path}: {type(exc).__name__}: {exc}", key="data.path"
+            ) from None
+        col = self._label(list(table.columns))
+        return self._splits(table, col, split_seed)
+
+    def _label(self, columns: list[Any]) -> Any:
+        """The label column's name, from a name or a 0-based index; a user error naming the nearest."""
         col = self.label_column
         if isinstance(col, int):
             if not -len(columns) <= col < len(columns):
-                raise UserError(f"data set 'csv': {self.path} has no column {col}", key="data.label_column",
-                                expected=f"an index in [{-len(columns)}, {len(columns) - 1}] or a column name")
+                raise UserError(
+                    f"data set 'csv': {self.path} has no column {col}",
+                    key="data.label_column",
+                    expected=f"an index in [{-len(columns)}, {len(columns) - 1}] or a column name",
+                )
             col = columns[col]
         elif col not in columns:
             from ablate.errors import did_you_mean
-            raise UserError(f"data set 'csv': {self.path} has no column {col!r}", key="data.label_column",
-                            expected="one of " + ", ".join(map(str, columns[:10])) +
-                                     (", ..." if len(columns) > 10 else "") + " (or a 0-based index)",
-                            hint=did_you_mean(str(col), [str(c) for c in columns]))
+
+            raise UserError(
+                f"data set 'csv': {self.path} has no column {col!r}",
+                key="data.label_column",
+                expected="one of "
+                + ", ".join(map(str, columns[:10]))
+                + (", ..." if len(columns) > 10 else "")
+                + " (or a 0-based index)",
+                hint=did_you_mean(str(col), [str(c) for c in columns]),
+            )
+        return col
+
+    def _splits(self, table: Any, col: Any, split_seed: int) -> Any:
+        """Numeric features (reshaped if asked) and class-index labels, split three ways."""
+        import pandas as pd
+
         features = table.drop(columns=[col])
         bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
         if bad:
-            raise UserError(f"data set 'csv': column {bad[0]!r} of {self.path} is not numeric",
-                            key="data.label_column", expected="numeric feature columns besides the label column")
+            raise UserError(
+                f"data set 'csv': column {bad[0]!r} of {self.path} is not numeric",
+                key="data.label_column",
+                expected="numeric feature columns besides the label column",
+            )
         x = features.to_numpy(dtype=np.float64)
         if np.isnan(x).any():
             raise UserError(f"data set 'csv': {self.path} has empty or NaN feature values", key="data.path")
         _, y = np.unique(table[col].to_numpy(), return_inverse=True)
         if self.shape:
             if int(np.prod(self.shape)) != x.shape[1]:
-                raise UserError(f"data set 'csv': rows of {self.path} have {x.shape[1]} features, "
-                                f"which do not fit shape {self.shape}", key="data.shape",
-                                expected=f"a shape whose product is {x.shape[1]}")
+                raise UserError(
+                    f"data set 'csv': rows of {self.path} have {x.shape[1]} features, "
+                    f"which do not fit shape {self.shape}",
+                    key="data.shape",
+                    expected=f"a shape whose product is {x.shape[1]}",
+                )
             x = x.reshape((len(x),) + tuple(self.shape))
             if len(self.shape) >= 2:
-                return image_splits(x, y, seed=split_seed, name="csv", val_fraction=self.val_fraction,
-                                    test_fraction=self.test_fraction)
-        return make_splits(x, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-                           seed=split_seed, name="csv")
+                return image_splits(
+                    x, y, seed=split_seed, name="csv", val_fraction=self.val_fraction, test_fraction=self.test_fraction
+                )
+        return make_splits(
+            x, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction, seed=split_seed, name="csv"
+        )
 
 
 class MakeClassification:
@@ -303,8 +403,9 @@ class MakeClassification:
     vertices of a hypercube in ``informative`` dimensions, padded with noise
     features (Guyon, 2003); ``flip_y`` labels flipped at random."""
 
-    def __init__(self, n_samples, n_features, n_informative, n_classes, class_sep, flip_y, seed,
-                 val_fraction, test_fraction):
+    def __init__(
+        self, n_samples, n_features, n_informative, n_classes, class_sep, flip_y, seed, val_fraction, test_fraction
+    ):
         self.__dict__.update(locals())
         del self.__dict__["self"]
 
@@ -312,18 +413,35 @@ class MakeClassification:
         from sklearn.datasets import make_classification
 
         if self.n_informative > self.n_features:
-            raise UserError(f"n_informative ({self.n_informative}) exceeds n_features ({self.n_features})",
-                            key="data.n_informative", expected=f"at most {self.n_features}")
-        if self.n_classes * 2 > 2 ** self.n_informative:
-            raise UserError(f"{self.n_classes} classes need more informative features than {self.n_informative}",
-                            key="data.n_informative",
-                            expected="n_classes * 2 <= 2 ** n_informative (two clusters per class)")
-        x, y = make_classification(n_samples=self.n_samples, n_features=self.n_features,
-                                   n_informative=self.n_informative, n_redundant=0,
-                                   n_classes=self.n_classes, class_sep=self.class_sep, flip_y=self.flip_y,
-                                   random_state=self.seed)
-        return make_splits(x, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-                           seed=split_seed, name="make_classification")
+            raise UserError(
+                f"n_informative ({self.n_informative}) exceeds n_features ({self.n_features})",
+                key="data.n_informative",
+                expected=f"at most {self.n_features}",
+            )
+        if self.n_classes * 2 > 2**self.n_informative:
+            raise UserError(
+                f"{self.n_classes} classes need more informative features than {self.n_informative}",
+                key="data.n_informative",
+                expected="n_classes * 2 <= 2 ** n_informative (two clusters per class)",
+            )
+        x, y = make_classification(
+            n_samples=self.n_samples,
+            n_features=self.n_features,
+            n_informative=self.n_informative,
+            n_redundant=0,
+            n_classes=self.n_classes,
+            class_sep=self.class_sep,
+            flip_y=self.flip_y,
+            random_state=self.seed,
+        )
+        return make_splits(
+            x,
+            y,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=split_seed,
+            name="make_classification",
+        )
 
 
 class MakeMoons:
@@ -337,48 +455,105 @@ class MakeMoons:
         from sklearn.datasets import make_moons
 
         x, y = make_moons(n_samples=self.n_samples, noise=self.noise, random_state=self.seed)
-        return make_splits(x, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-                           seed=split_seed, name="make_moons")
+        return make_splits(
+            x, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction, seed=split_seed, name="make_moons"
+        )
 
 
 @hookimpl
 def ablate_register_datasets(registry):
-    registry.add("digits", Digits, help="scikit-learn's bundled 8x8 digits (1,797 samples, 10 classes)",
-                 params={**SPLIT_PARAMS, "image": Param(False, help="as (1, 8, 8) images instead of 64 features")})
-    registry.add("mnist1d", MNIST1D, help="MNIST-1D generated offline (canonical arguments)",
-                 params={"val_fraction": VAL_FRACTION,
-                         "num_samples": Param(5000, low=100, high=1_000_000,
-                                              help="samples generated; 80% train, 20% test"),
-                         "seed": Param(42, low=0, help="generator seed (42 is canonical)")})
-    image = {"root": Param("data", help="folder holding the data set's folder (relative to the working directory)"),
-             "download": Param(False, help="fetch the official files if absent (needs the network)"),
-             "val_fraction": VAL_FRACTION,
-             "train_samples": Param(0, low=0, help="use a stratified subset of the training split (0: all)")}
-    registry.add("mnist", TorchvisionMNIST, params=dict(image),
-                 help="MNIST 28x28 digits from ROOT/MNIST/raw/ (60k train, 10k test)")
-    registry.add("fashion_mnist", fashion_mnist, params=dict(image),
-                 help="Fashion-MNIST 28x28 from ROOT/FashionMNIST/raw/ (60k train, 10k test)")
-    registry.add("cifar10", CIFAR10, params=dict(image),
-                 help="CIFAR-10 32x32 colour from ROOT/cifar-10-batches-py/ (50k train, 10k test)")
-    registry.add("csv", CSV, help="a CSV file: a label column and numeric features",
-                 params={"path": Param("", validator=_file_exists, help="the CSV file"),
-                         "label_column": NameOrIndex(0, help="label column: a name or 0-based index"),
-                         "header": Param("auto", choices=("auto", "yes", "no"),
-                                         help="whether the first row names the columns"),
-                         "shape": Param([], low=1, help="reshape each row, e.g. [1, 28, 28] (default: flat)"),
-                         "delimiter": Param(",", help="field separator"),
-                         **SPLIT_PARAMS})
+    _register_bundled(registry)
+    _register_image_files(registry)
+    _register_generated(registry)
+
+
+def _register_bundled(registry: Any) -> None:
+    """Data sets that ship with a package: digits, MNIST-1D."""
+    registry.add(
+        "digits",
+        Digits,
+        help="scikit-learn's bundled 8x8 digits (1,797 samples, 10 classes)",
+        params={**SPLIT_PARAMS, "image": Param(False, help="as (1, 8, 8) images instead of 64 features")},
+    )
+    registry.add(
+        "mnist1d",
+        MNIST1D,
+        help="MNIST-1D generated offline (canonical arguments)",
+        params={
+            "val_fraction": VAL_FRACTION,
+            "num_samples": Param(5000, low=100, high=1_000_000, help="samples generated; 80% train, 20% test"),
+            "seed": Param(42, low=0, help="generator seed (42 is canonical)"),
+        },
+    )
+
+
+def _register_image_files(registry: Any) -> None:
+    """Image data sets read from files under a root folder, and CSV files."""
+    image = {
+        "root": Param("data", help="folder holding the data set's folder (relative to the working directory)"),
+        "download": Param(False, help="fetch the official files if absent (needs the network)"),
+        "val_fraction": VAL_FRACTION,
+        "train_samples": Param(0, low=0, help="use a stratified subset of the training split (0: all)"),
+    }
+    registry.add(
+        "mnist",
+        TorchvisionMNIST,
+        params=dict(image),
+        help="MNIST 28x28 digits from ROOT/MNIST/raw/ (60k train, 10k test)",
+    )
+    registry.add(
+        "fashion_mnist",
+        fashion_mnist,
+        params=dict(image),
+        help="Fashion-MNIST 28x28 from ROOT/FashionMNIST/raw/ (60k train, 10k test)",
+    )
+    registry.add(
+        "cifar10",
+        CIFAR10,
+        params=dict(image),
+        help="CIFAR-10 32x32 colour from ROOT/cifar-10-batches-py/ (50k train, 10k test)",
+    )
+    registry.add(
+        "csv",
+        CSV,
+        help="a CSV file: a label column and numeric features",
+        params={
+            "path": Param("", validator=_file_exists, help="the CSV file"),
+            "label_column": NameOrIndex(0, help="label column: a name or 0-based index"),
+            "header": Param("auto", choices=("auto", "yes", "no"), help="whether the first row names the columns"),
+            "shape": Param([], low=1, help="reshape each row, e.g. [1, 28, 28] (default: flat)"),
+            "delimiter": Param(",", help="field separator"),
+            **SPLIT_PARAMS,
+        },
+    )
+
+
+def _register_generated(registry: Any) -> None:
+    """Data sets generated by scikit-learn."""
     samples = Param(1000, low=20, high=10_000_000, help="samples generated")
-    registry.add("make_classification", MakeClassification,
-                 help="scikit-learn make_classification (Gaussian clusters on hypercube vertices)",
-                 params={"n_samples": samples,
-                         "n_features": Param(20, low=1, high=100_000, help="features in all"),
-                         "n_informative": Param(5, low=1, high=100_000, help="informative features"),
-                         "n_classes": Param(3, low=2, high=1000, help="classes"),
-                         "class_sep": Param(1.0, low=0.0, low_open=True, help="cluster separation"),
-                         "flip_y": Param(0.01, low=0.0, high=1.0, help="share of labels flipped at random"),
-                         "seed": Param(0, low=0, help="generator seed"), **SPLIT_PARAMS})
-    registry.add("make_moons", MakeMoons, help="scikit-learn make_moons (two half circles, 2 classes)",
-                 params={"n_samples": samples,
-                         "noise": Param(0.2, low=0.0, high=10.0, help="Gaussian noise std"),
-                         "seed": Param(0, low=0, help="generator seed"), **SPLIT_PARAMS})
+    registry.add(
+        "make_classification",
+        MakeClassification,
+        help="scikit-learn make_classification (Gaussian clusters on hypercube vertices)",
+        params={
+            "n_samples": samples,
+            "n_features": Param(20, low=1, high=100_000, help="features in all"),
+            "n_informative": Param(5, low=1, high=100_000, help="informative features"),
+            "n_classes": Param(3, low=2, high=1000, help="classes"),
+            "class_sep": Param(1.0, low=0.0, low_open=True, help="cluster separation"),
+            "flip_y": Param(0.01, low=0.0, high=1.0, help="share of labels flipped at random"),
+            "seed": Param(0, low=0, help="generator seed"),
+            **SPLIT_PARAMS,
+        },
+    )
+    registry.add(
+        "make_moons",
+        MakeMoons,
+        help="scikit-learn make_moons (two half circles, 2 classes)",
+        params={
+            "n_samples": samples,
+            "noise": Param(0.2, low=0.0, high=10.0, help="Gaussian noise std"),
+            "seed": Param(0, low=0, help="generator seed"),
+            **SPLIT_PARAMS,
+        },
+    )

@@ -12,10 +12,9 @@ images (C, H, W), and ask for norm/dropout layers with ``dims`` 1 or 2.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch.nn as nn
-
-from typing import Any
 
 from ablate import DataInfo, Param, UserError, hookimpl
 
@@ -69,8 +68,9 @@ class PerLayer(Param):
         return [Param.check(self, v, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
-def dense_blocks(widths: list[int], slots: list[str], activation: str, features: int,
-                 make_layer) -> tuple[list[nn.Module], int]:
+def dense_blocks(
+    widths: list[int], slots: list[str], activation: str, features: int, make_layer
+) -> tuple[list[nn.Module], int]:
     """Linear blocks running their slots in order ("conv" counts as the linear slot)."""
     layers: list[nn.Module] = []
     for width in widths:
@@ -93,8 +93,7 @@ class MLP:
         self.hidden, self.activation, self.slots = hidden, activation, parse_slots(slots)
 
     def build(self, input_shape, num_classes, make_layer):
-        blocks, features = dense_blocks(self.hidden, self.slots, self.activation,
-                                        math.prod(input_shape), make_layer)
+        blocks, features = dense_blocks(self.hidden, self.slots, self.activation, math.prod(input_shape), make_layer)
         layers = [nn.Flatten(), *blocks, nn.Linear(features, num_classes)]
         return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
 
@@ -138,8 +137,17 @@ class CNN:
     With ``channels = []``, ``head = "flatten"`` it is an MLP (or, with
     ``hidden = []``, logistic regression) on the raw input."""
 
-    def __init__(self, channels: list[int], kernel_size: int | list[int], activation: str, slots: str,
-                 pool: bool, stride: int | list[int], head: str, hidden: list[int]):
+    def __init__(
+        self,
+        channels: list[int],
+        kernel_size: int | list[int],
+        activation: str,
+        slots: str,
+        pool: bool,
+        stride: int | list[int],
+        head: str,
+        hidden: list[int],
+    ):
         self.channels, self.activation = channels, activation
         self.kernels, self.strides = self._per_block(kernel_size), self._per_block(stride)
         self.slots, self.pool, self.head, self.hidden = parse_conv_slots(slots), pool, head, hidden
@@ -164,9 +172,11 @@ class CNN:
     def ablate_check_data(self, info: DataInfo) -> None:
         for what, values in (("kernel_size", self.kernels), ("stride", self.strides)):
             if len(values) < len(self.channels):
-                raise UserError(f"cnn: {len(values)} {what} values for {len(self.channels)} conv blocks",
-                                key=f"model.{what}",
-                                expected=f"one value, or a list of at least {len(self.channels)}")
+                raise UserError(
+                    f"cnn: {len(values)} {what} values for {len(self.channels)} conv blocks",
+                    key=f"model.{what}",
+                    expected=f"one value, or a list of at least {len(self.channels)}",
+                )
         try:
             conv_geometry(info.input_shape)
         except ValueError as exc:
@@ -206,12 +216,19 @@ class BasicBlock(nn.Module):
         super().__init__()
         conv = CONV[dims]
         self.branch = nn.Sequential(
-            conv(cin, cout, 3, stride=stride, padding=1, bias=False), make_layer("norm", cout, dims),
-            ACTIVATIONS[activation](), make_layer("dropout", cout, dims),
-            conv(cout, cout, 3, padding=1, bias=False), make_layer("norm", cout, dims))
+            conv(cin, cout, 3, stride=stride, padding=1, bias=False),
+            make_layer("norm", cout, dims),
+            ACTIVATIONS[activation](),
+            make_layer("dropout", cout, dims),
+            conv(cout, cout, 3, padding=1, bias=False),
+            make_layer("norm", cout, dims),
+        )
         self.drop_path = make_layer("drop_path", cout, dims)
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
-            conv(cin, cout, 1, stride=stride, bias=False), make_layer("norm", cout, dims))
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(conv(cin, cout, 1, stride=stride, bias=False), make_layer("norm", cout, dims))
+        )
         self.act = ACTIVATIONS[activation]()
 
     def forward(self, x):
@@ -231,8 +248,12 @@ class ResNet:
     def build(self, input_shape, num_classes, make_layer):
         dims, cin, shape = conv_geometry(input_shape)
         conv = CONV[dims]
-        layers: list[nn.Module] = [Reshape(shape), conv(cin, self.widths[0], 3, padding=1, bias=False),
-                                   make_layer("norm", self.widths[0], dims), ACTIVATIONS[self.activation]()]
+        layers: list[nn.Module] = [
+            Reshape(shape),
+            conv(cin, self.widths[0], 3, padding=1, bias=False),
+            make_layer("norm", self.widths[0], dims),
+            ACTIVATIONS[self.activation](),
+        ]
         features = self.widths[0]
         for stage, width in enumerate(self.widths):
             for b in range(self.blocks):
@@ -253,30 +274,51 @@ ACTIVATION = Param("relu", choices=tuple(ACTIVATIONS), help="activation")
 
 @hookimpl
 def ablate_register_models(registry):
-    registry.add("mlp", MLP, help="multilayer perceptron with ablatable slot order",
-                 params={"hidden": Sizes([128, 128], low=1, high=65536,
-                                         help="hidden layer widths ([] is logistic regression)"),
-                         "activation": ACTIVATION,
-                         "slots": Param("linear>norm>act>dropout", validator=parse_slots,
-                                        help="order of a block's slots, joined by '>'")})
-    registry.add("cnn", CNN, help="1-D/2-D convolutional network with ablatable slot order",
-                 params={"channels": Sizes([16, 32], low=1, high=4096, help="channels per conv block"),
-                         "kernel_size": PerLayer(3, low=1, high=31, validator=_odd,
-                                                 help="odd kernel size, for every block or per block"),
-                         "activation": ACTIVATION,
-                         "slots": Param("conv>norm>act>dropout", validator=parse_conv_slots,
-                                        help="order of a block's slots (conv, norm, act, dropout), joined by '>'"),
-                         "pool": Param(True, help="2x max-pooling after each block"),
-                         "stride": PerLayer(1, low=1, high=16,
-                                            help="conv stride, for every block or per block"),
-                         "head": Param("avgpool", choices=("avgpool", "flatten"),
-                                       help="global average pooling, or flatten every position"),
-                         "hidden": Sizes([], low=1, high=65536,
-                                         help="widths of dense blocks after the head (default: none)")})
-    registry.add("resnet", ResNet, help="small residual network with norm, dropout and drop_path slots",
-                 params={"widths": Param([16, 32, 64], low=1, high=4096, help="channels per stage"),
-                         "blocks": Param(1, low=1, high=16, help="basic blocks per stage"),
-                         "activation": ACTIVATION})
+    registry.add(
+        "mlp",
+        MLP,
+        help="multilayer perceptron with ablatable slot order",
+        params={
+            "hidden": Sizes([128, 128], low=1, high=65536, help="hidden layer widths ([] is logistic regression)"),
+            "activation": ACTIVATION,
+            "slots": Param(
+                "linear>norm>act>dropout", validator=parse_slots, help="order of a block's slots, joined by '>'"
+            ),
+        },
+    )
+    registry.add(
+        "cnn",
+        CNN,
+        help="1-D/2-D convolutional network with ablatable slot order",
+        params={
+            "channels": Sizes([16, 32], low=1, high=4096, help="channels per conv block"),
+            "kernel_size": PerLayer(
+                3, low=1, high=31, validator=_odd, help="odd kernel size, for every block or per block"
+            ),
+            "activation": ACTIVATION,
+            "slots": Param(
+                "conv>norm>act>dropout",
+                validator=parse_conv_slots,
+                help="order of a block's slots (conv, norm, act, dropout), joined by '>'",
+            ),
+            "pool": Param(True, help="2x max-pooling after each block"),
+            "stride": PerLayer(1, low=1, high=16, help="conv stride, for every block or per block"),
+            "head": Param(
+                "avgpool", choices=("avgpool", "flatten"), help="global average pooling, or flatten every position"
+            ),
+            "hidden": Sizes([], low=1, high=65536, help="widths of dense blocks after the head (default: none)"),
+        },
+    )
+    registry.add(
+        "resnet",
+        ResNet,
+        help="small residual network with norm, dropout and drop_path slots",
+        params={
+            "widths": Param([16, 32, 64], low=1, high=4096, help="channels per stage"),
+            "blocks": Param(1, low=1, high=16, help="basic blocks per stage"),
+            "activation": ACTIVATION,
+        },
+    )
 
 
 # --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---

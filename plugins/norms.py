@@ -115,20 +115,34 @@ EPS = Param(1e-5, low=0.0, low_open=True, high=1.0, help="added to the variance"
 
 @hookimpl
 def ablate_register_norms(registry):
-    registry.add("batchnorm", BatchNorm, help="batch normalization (Ioffe & Szegedy, 2015)",
-                 params={"momentum": Param(0.1, low=0.0, high=1.0, help="running-statistics momentum"),
-                         "eps": EPS})
-    registry.add("layernorm", LayerNorm, help="layer normalization (Ba et al., 2016)",
-                 params={"eps": EPS})
-    registry.add("groupnorm", GroupNorm, help="group normalization (Wu & He, 2018)",
-                 params={"groups": Param(8, low=1, high=4096,
-                                         help="channel groups (largest divisor of the width not above it)"),
-                         "eps": EPS})
-    registry.add("instancenorm", InstanceNorm,
-                 help="instance normalization per channel over positions (layer norm after a linear layer)",
-                 params={"eps": EPS})
-    registry.add("rmsnorm", RMSNorm, help="RMS normalization (Zhang & Sennrich, 2019), over channels per position after a conv",
-                 params={"eps": EPS})
+    registry.add(
+        "batchnorm",
+        BatchNorm,
+        help="batch normalization (Ioffe & Szegedy, 2015)",
+        params={"momentum": Param(0.1, low=0.0, high=1.0, help="running-statistics momentum"), "eps": EPS},
+    )
+    registry.add("layernorm", LayerNorm, help="layer normalization (Ba et al., 2016)", params={"eps": EPS})
+    registry.add(
+        "groupnorm",
+        GroupNorm,
+        help="group normalization (Wu & He, 2018)",
+        params={
+            "groups": Param(8, low=1, high=4096, help="channel groups (largest divisor of the width not above it)"),
+            "eps": EPS,
+        },
+    )
+    registry.add(
+        "instancenorm",
+        InstanceNorm,
+        help="instance normalization per channel over positions (layer norm after a linear layer)",
+        params={"eps": EPS},
+    )
+    registry.add(
+        "rmsnorm",
+        RMSNorm,
+        help="RMS normalization (Zhang & Sennrich, 2019), over channels per position after a conv",
+        params={"eps": EPS},
+    )
 
 
 # --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---
@@ -152,7 +166,8 @@ def _declare_stacked_forms() -> None:
     from ablate.stacked_forms import stacked_layer
 
     stacked_layer(ChannelRMSNorm)(
-        lambda layers, ctx: StackedChannelRMSNorm(ctx.parameter(layers, "weight"), layers[0].eps))
+        lambda layers, ctx: StackedChannelRMSNorm(ctx.parameter(layers, "weight"), layers[0].eps)
+    )
 
 
 _declare_stacked_forms()

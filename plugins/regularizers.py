@@ -7,11 +7,13 @@ of the training targets."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
+from ablate.plugins._shared import SoftTargets
 
 from ablate import Param, SlotComponent, hookimpl
-from ablate.plugins._shared import SoftTargets
 
 
 class _Rate(SlotComponent):
@@ -57,8 +59,7 @@ class DropPathLayer(nn.Module):
         if not self.training or self.rate == 0.0:
             return x
         keep = 1.0 - self.rate
-        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device,
-                           dtype=x.dtype).bernoulli_(keep)
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype).bernoulli_(keep)
         return x * mask / keep
 
     def extra_repr(self) -> str:
@@ -142,8 +143,9 @@ class MaxNorm:
     @hookimpl
     def ablate_after_step(self, model):
         if self._weights is None:
-            self._weights = [m.weight for m in model.modules()
-                             if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+            self._weights = [
+                m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+            ]
         with torch.no_grad():
             for w in self._weights:
                 w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
@@ -223,7 +225,8 @@ class SpectralNorm:
         self._wrapped = self.layers(model)
         for module in self._wrapped:
             parametrize.register_parametrization(
-                module, "weight", SpectralNormalised(module.weight, self.n_power_iterations))
+                module, "weight", SpectralNormalised(module.weight, self.n_power_iterations)
+            )
 
     @hookimpl(trylast=True)  # after any weights are restored (early stopping's best epoch)
     def ablate_train_end(self, model: nn.Module, stop_reason: str) -> None:
@@ -252,32 +255,88 @@ RATE = Param(0.5, low=0.0, high=1.0, high_open=True, help="drop probability")
 
 @hookimpl
 def ablate_register_regularizers(registry):
-    registry.add("dropout", Dropout, help="dropout in the block's dropout slot (Srivastava et al., 2014)",
-                 params={"rate": RATE})
-    registry.add("dropout2d", Dropout2d, help="channel dropout after convolutions (plain dropout after linear)",
-                 params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True, help="drop probability")})
-    registry.add("alpha_dropout", AlphaDropout, help="alpha dropout, keeps self-normalising statistics",
-                 params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True, help="drop probability")})
-    registry.add("drop_path", DropPath, help="stochastic depth on residual branches (resnet's drop_path slot)",
-                 params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True,
-                                       help="probability of dropping a sample's branch")})
-    registry.add("l1", L1, help="L1 penalty coef * sum|w| added to the loss",
-                 params={"coef": Param(1e-5, low=0.0, help="penalty coefficient"),
-                         "include_biases": Param(False, help="also penalise biases and norm parameters")})
-    registry.add("l2", L2, help="coupled L2 penalty coef * sum(w^2) added to the loss",
-                 params={"coef": Param(1e-4, low=0.0, help="penalty coefficient"),
-                         "include_biases": Param(False, help="also penalise biases and norm parameters")})
-    registry.add("weight_decay", WeightDecay, help="decoupled weight decay (Loshchilov & Hutter, 2019)",
-                 params={"decay": Param(1e-2, low=0.0, high=1.0, help="decay factor per unit learning rate")})
-    registry.add("max_norm", MaxNorm, help="cap each unit's incoming weight norm after every step",
-                 params={"max_norm": Param(3.0, low=0.0, low_open=True, help="largest L2 norm of a unit's weights")})
-    registry.add("spectral_norm", SpectralNorm, help="every linear/conv weight divided by its largest "
-                 "singular value (Miyato et al., 2018)",
-                 params={"n_power_iterations": Param(1, low=1, high=100, help="power iterations per step"),
-                         "head": Param(False, help="also normalise the classifier (the last linear layer)")})
-    registry.add("label_smoothing", LabelSmoothing, help="soft training targets (1-eps) + eps/K",
-                 params={"eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
-                         "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output")})
+    _register_layers(registry)
+    _register_penalties_and_constraints(registry)
+
+
+def _register_layers(registry: Any) -> None:
+    """Regularizers that are layers in a block's slots: the dropout family and drop path."""
+    registry.add(
+        "dropout", Dropout, help="dropout in the block's dropout slot (Srivastava et al., 2014)", params={"rate": RATE}
+    )
+    registry.add(
+        "dropout2d",
+        Dropout2d,
+        help="channel dropout after convolutions (plain dropout after linear)",
+        params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True, help="drop probability")},
+    )
+    registry.add(
+        "alpha_dropout",
+        AlphaDropout,
+        help="alpha dropout, keeps self-normalising statistics",
+        params={"rate": Param(0.1, low=0.0, high=1.0, high_open=True, help="drop probability")},
+    )
+    registry.add(
+        "drop_path",
+        DropPath,
+        help="stochastic depth on residual branches (resnet's drop_path slot)",
+        params={
+            "rate": Param(0.1, low=0.0, high=1.0, high_open=True, help="probability of dropping a sample's branch")
+        },
+    )
+
+
+def _register_penalties_and_constraints(registry: Any) -> None:
+    """Regularizers on the loss, the optimizer or the weights: L1/L2, weight decay,
+    max-norm, spectral norm, label smoothing."""
+    registry.add(
+        "l1",
+        L1,
+        help="L1 penalty coef * sum|w| added to the loss",
+        params={
+            "coef": Param(1e-5, low=0.0, help="penalty coefficient"),
+            "include_biases": Param(False, help="also penalise biases and norm parameters"),
+        },
+    )
+    registry.add(
+        "l2",
+        L2,
+        help="coupled L2 penalty coef * sum(w^2) added to the loss",
+        params={
+            "coef": Param(1e-4, low=0.0, help="penalty coefficient"),
+            "include_biases": Param(False, help="also penalise biases and norm parameters"),
+        },
+    )
+    registry.add(
+        "weight_decay",
+        WeightDecay,
+        help="decoupled weight decay (Loshchilov & Hutter, 2019)",
+        params={"decay": Param(1e-2, low=0.0, high=1.0, help="decay factor per unit learning rate")},
+    )
+    registry.add(
+        "max_norm",
+        MaxNorm,
+        help="cap each unit's incoming weight norm after every step",
+        params={"max_norm": Param(3.0, low=0.0, low_open=True, help="largest L2 norm of a unit's weights")},
+    )
+    registry.add(
+        "spectral_norm",
+        SpectralNorm,
+        help="every linear/conv weight divided by its largest singular value (Miyato et al., 2018)",
+        params={
+            "n_power_iterations": Param(1, low=1, high=100, help="power iterations per step"),
+            "head": Param(False, help="also normalise the classifier (the last linear layer)"),
+        },
+    )
+    registry.add(
+        "label_smoothing",
+        LabelSmoothing,
+        help="soft training targets (1-eps) + eps/K",
+        params={
+            "eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
+            "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output"),
+        },
+    )
 
 
 # --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---
@@ -318,8 +377,11 @@ class StackedMaxNorm:
 
     def __init__(self, rules: list[MaxNorm], ctx):
         self.max_norm = rules[0].max_norm
-        self.weights = [ctx.stacked(m.weight) for m in ctx.models[0].modules()
-                        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+        self.weights = [
+            ctx.stacked(m.weight)
+            for m in ctx.models[0].modules()
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+        ]
 
     def ablate_after_step(self, model: nn.Module) -> None:
         with torch.no_grad():

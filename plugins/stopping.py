@@ -42,10 +42,12 @@ class EarlyStopping:
     @hookimpl
     def ablate_check_data(self, info: DataInfo) -> None:
         if info.val_size == 0:
-            raise UserError(f"early stopping watches {self.monitor} on the validation split, "
-                            "and this study has none", key="data.val_fraction",
-                            expected="val_fraction above 0, or a stopping rule that needs no "
-                                     "validation data (plateau, max_epochs, time_budget)")
+            raise UserError(
+                f"early stopping watches {self.monitor} on the validation split, and this study has none",
+                key="data.val_fraction",
+                expected="val_fraction above 0, or a stopping rule that needs no "
+                "validation data (plateau, max_epochs, time_budget)",
+            )
 
     @hookimpl
     def ablate_epoch_end(self, state):
@@ -99,8 +101,11 @@ class Divergence:
         # it is not finite, those weights are broken even if the running loss was not
         # (without a validation split its metrics are all NaN, the accuracy included)
         has_val = math.isfinite(state.metrics.get("val_accuracy", 0.0))
-        if not math.isfinite(loss) or loss > self.max_loss or (
-                has_val and not math.isfinite(state.metrics.get("val_loss", 0.0))):
+        if (
+            not math.isfinite(loss)
+            or loss > self.max_loss
+            or (has_val and not math.isfinite(state.metrics.get("val_loss", 0.0)))
+        ):
             return "divergence"
         if self.restore:
             self.good_state = copy.deepcopy(state.model.state_dict())
@@ -147,20 +152,44 @@ class Plateau:
 
 @hookimpl
 def ablate_register_stopping_rules(registry):
-    registry.add("early_stopping", EarlyStopping, help="stop when validation stops improving",
-                 params={"monitor": Param("val_loss", choices=("val_loss", "val_accuracy"),
-                                          help="validation metric to watch"),
-                         "patience": Param(5, low=1, help="epochs without improvement before stopping"),
-                         "min_delta": Param(0.0, low=0.0, help="smallest change that counts as improvement"),
-                         "restore_best": Param(True, help="end with the best epoch's weights")})
-    registry.add("max_epochs", MaxEpochs, help="stop at a given epoch",
-                 params={"epochs": Param(10, low=1, high=100_000, help="last epoch")})
-    registry.add("divergence", Divergence,
-                 help="stop a run whose training loss is NaN/inf or too large (a stopped run, not a failed one)",
-                 params={"max_loss": Param(1e3, low=0.0, low_open=True, help="training loss above this diverged"),
-                         "restore": Param(True, help="end with the last healthy epoch's weights")})
-    registry.add("time_budget", TimeBudget, help="stop after a wall-time budget per run",
-                 params={"seconds": Param(60.0, low=0.0, low_open=True, help="seconds per run")})
-    registry.add("plateau", Plateau, help="stop when the training loss stops improving",
-                 params={"patience": Param(5, low=1, help="epochs without improvement before stopping"),
-                         "min_delta": Param(1e-4, low=0.0, help="smallest decrease that counts as improvement")})
+    registry.add(
+        "early_stopping",
+        EarlyStopping,
+        help="stop when validation stops improving",
+        params={
+            "monitor": Param("val_loss", choices=("val_loss", "val_accuracy"), help="validation metric to watch"),
+            "patience": Param(5, low=1, help="epochs without improvement before stopping"),
+            "min_delta": Param(0.0, low=0.0, help="smallest change that counts as improvement"),
+            "restore_best": Param(True, help="end with the best epoch's weights"),
+        },
+    )
+    registry.add(
+        "max_epochs",
+        MaxEpochs,
+        help="stop at a given epoch",
+        params={"epochs": Param(10, low=1, high=100_000, help="last epoch")},
+    )
+    registry.add(
+        "divergence",
+        Divergence,
+        help="stop a run whose training loss is NaN/inf or too large (a stopped run, not a failed one)",
+        params={
+            "max_loss": Param(1e3, low=0.0, low_open=True, help="training loss above this diverged"),
+            "restore": Param(True, help="end with the last healthy epoch's weights"),
+        },
+    )
+    registry.add(
+        "time_budget",
+        TimeBudget,
+        help="stop after a wall-time budget per run",
+        params={"seconds": Param(60.0, low=0.0, low_open=True, help="seconds per run")},
+    )
+    registry.add(
+        "plateau",
+        Plateau,
+        help="stop when the training loss stops improving",
+        params={
+            "patience": Param(5, low=1, help="epochs without improvement before stopping"),
+            "min_delta": Param(1e-4, low=0.0, help="smallest decrease that counts as improvement"),
+        },
+    )

@@ -82,16 +82,47 @@ def postgres_url():
     if as_postgres:
         shutil.chown(data, "postgres", "postgres")
     port = _free_port()
-    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "postgres",
-                    "--auth=trust"], check=True, capture_output=True)
-    subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"),
-                    "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200",
-                    "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_postgres, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "postgres", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_postgres,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data / "db"),
+            "-l",
+            str(data / "log"),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([*as_postgres, str(bindir.parent / "bin" / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                        "-U", "postgres", "ablate"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *as_postgres,
+                str(bindir.parent / "bin" / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "ablate",
+            ],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://postgres@127.0.0.1:{port}/ablate"
     finally:
-        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(data, ignore_errors=True)

@@ -19,17 +19,31 @@ def plugin_registry():
     return build_registry(make_plugin_manager([PLUGIN]))
 
 
-def make_spec(registry, *components, seed=0, model="mlp", epochs=3, optimizer="adam", lr=1e-3,
-              batch_size=64, image=False, **model_params) -> RunSpec:
+def make_spec(
+    registry,
+    *components,
+    seed=0,
+    model="mlp",
+    epochs=3,
+    optimizer="adam",
+    lr=1e-3,
+    batch_size=64,
+    image=False,
+    **model_params,
+) -> RunSpec:
     """A run on digits; components are (kind, name, params) with params filled in."""
     resolve = registry.resolve_params
     model_params = {"hidden": [32, 32]} if model == "mlp" and not model_params else model_params
     data = ComponentSpec("dataset", "digits", resolve("dataset", "digits", {"image": image}, "data"))
     train = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": 0.9}
-    return RunSpec(data=data, split_seed=0,
-                   model=ComponentSpec("model", model, resolve("model", model, model_params, "model")),
-                   train=train, seed=seed,
-                   components=tuple(ComponentSpec(k, n, resolve(k, n, p, n)) for k, n, p in components))
+    return RunSpec(
+        data=data,
+        split_seed=0,
+        model=ComponentSpec("model", model, resolve("model", model, model_params, "model")),
+        train=train,
+        seed=seed,
+        components=tuple(ComponentSpec(k, n, resolve(k, n, p, n)) for k, n, p in components),
+    )
 
 
 def seeds_of(spec: RunSpec, seeds) -> list[RunSpec]:

@@ -50,13 +50,14 @@ def run_arm(study_path, registry, *components, seed=0):
     from ablate.training import train_run
 
     config = load_study(study_path, registry)
-    resolved = tuple(ComponentSpec(kind, name, registry.resolve_params(kind, name, params, key=name))
-                     for kind, name, params in components)
+    resolved = tuple(
+        ComponentSpec(kind, name, registry.resolve_params(kind, name, params, key=name))
+        for kind, name, params in components
+    )
     return train_run(run_spec(config, Arm("arm", {}, resolved, {}), seed), registry, Execution("cpu"))
 
 
-_METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
-            "test_loss", "loss_gap"]
+_METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "loss_gap"]
 
 
 EVIL = "<script>alert(1)</script>"
@@ -70,29 +71,75 @@ def _study(arms, seeds, failed=(), norms=None):
         for seed in seeds:
             norm = (norms or {}).get(arm, f"norm{a}")
             if (arm, seed) in failed:
-                rows.append({"arm": arm, "seed": seed, "status": "failed", "norm": norm,
-                             "dropout.rate": np.nan, **{k: np.nan for k in _METRICS},
-                             "epochs": 0, "stop_reason": "", "seconds": 0.5,
-                             "failure": f"RuntimeError: {EVIL} diverged"})
+                rows.append(
+                    {
+                        "arm": arm,
+                        "seed": seed,
+                        "status": "failed",
+                        "norm": norm,
+                        "dropout.rate": np.nan,
+                        **{k: np.nan for k in _METRICS},
+                        "epochs": 0,
+                        "stop_reason": "",
+                        "seconds": 0.5,
+                        "failure": f"RuntimeError: {EVIL} diverged",
+                    }
+                )
                 continue
             test = 0.8 + 0.03 * a + rng.normal(0, 0.01)
             train = test + 0.02 + 0.01 * (a % 3) + rng.normal(0, 0.005)
             epochs = 6 + (seed % 3) * 2
-            rows.append({"arm": arm, "seed": seed, "status": "complete", "norm": norm,
-                         "dropout.rate": 0.5 if a == 1 else np.nan,
-                         "train_accuracy": train, "val_accuracy": test + 0.005, "test_accuracy": test,
-                         "gap": train - test, "train_loss": 0.2, "val_loss": 0.35, "test_loss": 0.4,
-                         "loss_gap": 0.2, "epochs": epochs,
-                         "stop_reason": "early_stopping" if epochs < 10 else "max_epochs",
-                         "seconds": 3.0, "failure": ""})
-            histories.append({"arm": arm, "seed": seed, "history": [
-                {"epoch": e, "train_loss": 1 / e, "train_accuracy": train * (1 - 0.5 / e),
-                 "val_loss": 1.2 / e, "val_accuracy": test * (1 - 0.5 / e)}
-                for e in range(1, epochs + 1)]})
-    record = StudyRecord(name=f"Norm study {EVIL}", question="Does normalization help?", dataset="mnist1d",
-                         model="mlp", arms=tuple(arms), factors=("norm", "dropout"), baseline=arms[0],
-                         seeds=tuple(seeds), devices=("cpu",), versions={"torch": "2.3.0", "ablate": "0.1.0"},
-                         last_command={"seconds": 3725.0}, started="2024-01-01T00:00:00",
-                         train={"epochs": 10, "lr": 0.001}, runs_total=len(arms) * len(seeds))
+            rows.append(
+                {
+                    "arm": arm,
+                    "seed": seed,
+                    "status": "complete",
+                    "norm": norm,
+                    "dropout.rate": 0.5 if a == 1 else np.nan,
+                    "train_accuracy": train,
+                    "val_accuracy": test + 0.005,
+                    "test_accuracy": test,
+                    "gap": train - test,
+                    "train_loss": 0.2,
+                    "val_loss": 0.35,
+                    "test_loss": 0.4,
+                    "loss_gap": 0.2,
+                    "epochs": epochs,
+                    "stop_reason": "early_stopping" if epochs < 10 else "max_epochs",
+                    "seconds": 3.0,
+                    "failure": "",
+                }
+            )
+            histories.append(
+                {
+                    "arm": arm,
+                    "seed": seed,
+                    "history": [
+                        {
+                            "epoch": e,
+                            "train_loss": 1 / e,
+                            "train_accuracy": train * (1 - 0.5 / e),
+                            "val_loss": 1.2 / e,
+                            "val_accuracy": test * (1 - 0.5 / e),
+                        }
+                        for e in range(1, epochs + 1)
+                    ],
+                }
+            )
+    record = StudyRecord(
+        name=f"Norm study {EVIL}",
+        question="Does normalization help?",
+        dataset="mnist1d",
+        model="mlp",
+        arms=tuple(arms),
+        factors=("norm", "dropout"),
+        baseline=arms[0],
+        seeds=tuple(seeds),
+        devices=("cpu",),
+        versions={"torch": "2.3.0", "ablate": "0.1.0"},
+        last_command={"seconds": 3725.0},
+        started="2024-01-01T00:00:00",
+        train={"epochs": 10, "lr": 0.001},
+        runs_total=len(arms) * len(seeds),
+    )
     return pd.DataFrame(rows), histories, record
-

@@ -10,8 +10,18 @@ from support import make, run_arm
 from ablate.components import Batch
 from ablate.manager import trial_manager
 
-IMAGE_POLICIES = ["flip", "crop", "randaugment", "trivialaugment", "autoaugment", "random_erasing",
-                  "mixup", "cutmix", "gaussian_noise", "shift"]
+IMAGE_POLICIES = [
+    "flip",
+    "crop",
+    "randaugment",
+    "trivialaugment",
+    "autoaugment",
+    "random_erasing",
+    "mixup",
+    "cutmix",
+    "gaussian_noise",
+    "shift",
+]
 
 
 def image_batch(n=32, seed=0, copies=True):
@@ -94,7 +104,7 @@ def test_flip_and_crop_move_pixels_without_inventing_values(registry):
     padded = torch.nn.functional.pad(x[0], (2, 2, 2, 2))
     windows = {(dy, dx) for dy in range(5) for dx in range(5)}
     for out in cropped:
-        assert any(torch.equal(out, padded[:, dy:dy + 12, dx:dx + 12]) for dy, dx in windows)
+        assert any(torch.equal(out, padded[:, dy : dy + 12, dx : dx + 12]) for dy, dx in windows)
 
 
 @pytest.mark.parametrize("circular", [True, False])
@@ -104,9 +114,16 @@ def test_shift_moves_each_1d_signal_by_a_random_whole_step(registry, circular):
     make(registry, "augmentation", "shift", max_shift=3, circular=circular).ablate_transform_batch(batch=batch)
     shifts = set()
     for row in batch.x:
-        s = next(s for s in range(-3, 4) if torch.equal(
-            row, torch.roll(sig[0], s) if circular else
-            torch.roll(sig[0], s) * ((torch.arange(40) - s >= 0) & (torch.arange(40) - s < 40))))
+        s = next(
+            s
+            for s in range(-3, 4)
+            if torch.equal(
+                row,
+                torch.roll(sig[0], s)
+                if circular
+                else torch.roll(sig[0], s) * ((torch.arange(40) - s >= 0) & (torch.arange(40) - s < 40)),
+            )
+        )
         shifts.add(s)
     assert len(shifts) >= 5
 

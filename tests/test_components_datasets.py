@@ -14,8 +14,10 @@ from support import make
 
 from ablate.errors import UserError
 
-MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-               "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def write_idx(folder, n_train=200, n_test=50, seed=0):
@@ -69,11 +71,28 @@ def write_cifar(root, per_batch=20, n_test=30, seed=0):
         labels = [int(v) for v in np.arange(n) % 10]
         data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
         with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": labels, "data": data,
-                         "filenames": [f"{i}.png" for i in range(n)]}, f)
+            pickle.dump(
+                {"batch_label": name, "labels": labels, "data": data, "filenames": [f"{i}.png" for i in range(n)]}, f
+            )
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                                     "horse", "ship", "truck"], "num_vis": 3072}, f)
+        pickle.dump(
+            {
+                "label_names": [
+                    "airplane",
+                    "automobile",
+                    "bird",
+                    "cat",
+                    "deer",
+                    "dog",
+                    "frog",
+                    "horse",
+                    "ship",
+                    "truck",
+                ],
+                "num_vis": 3072,
+            },
+            f,
+        )
     return folder
 
 
@@ -102,9 +121,8 @@ def write_csv(path, n=60, header=True, label_first=True, seed=0):
     for i in range(n):
         label = ["coat", "shirt", "bag"][i % 3]
         pixels = rng.normal(size=4) + (i % 3) * 3
-        rows.append([label] + [f"{v:.4f}" for v in pixels] if label_first
-                    else [f"{v:.4f}" for v in pixels] + [label])
-    text = (CSV_TEXT_HEADER if header and label_first else "p0,p1,p2,p3,label\n" if header else "")
+        rows.append([label] + [f"{v:.4f}" for v in pixels] if label_first else [f"{v:.4f}" for v in pixels] + [label])
+    text = CSV_TEXT_HEADER if header and label_first else "p0,p1,p2,p3,label\n" if header else ""
     path.write_text(text + "\n".join(",".join(r) for r in rows) + "\n")
     return path
 
@@ -137,10 +155,13 @@ def test_csv_mistakes_name_the_file_and_column(registry, tmp_path):
         registry.resolve_params("dataset", "csv", {"path": str(tmp_path / "missing.csv")}, key="data")
 
 
-@pytest.mark.parametrize("name,params,classes,shape", [
-    ("make_classification", {"n_samples": 300, "n_classes": 3}, 3, (20,)),
-    ("make_moons", {"n_samples": 300, "noise": 0.1}, 2, (2,)),
-])
+@pytest.mark.parametrize(
+    "name,params,classes,shape",
+    [
+        ("make_classification", {"n_samples": 300, "n_classes": 3}, 3, (20,)),
+        ("make_moons", {"n_samples": 300, "noise": 0.1}, 2, (2,)),
+    ],
+)
 def test_sklearn_sets_are_seeded_stratified_and_standardised(registry, name, params, classes, shape):
     a = make(registry, "dataset", name, **params).load(0)
     b = make(registry, "dataset", name, **params).load(0)
@@ -161,8 +182,7 @@ def test_digits_as_images_are_1x8x8_and_standardised_per_channel(registry):
     assert img.x_train[:, 0, 0, 0].std() < 0.5  # one scale for all pixels: the empty corner stays flat
 
 
-@pytest.mark.parametrize("name,n_train,n_test,shape", [("digits", 1077, 360, (64,)),
-                                                        ("mnist1d", 3200, 1000, (40,))])
+@pytest.mark.parametrize("name,n_train,n_test,shape", [("digits", 1077, 360, (64,)), ("mnist1d", 3200, 1000, (40,))])
 def test_datasets_split_three_ways_stratified_and_seeded(registry, name, n_train, n_test, shape):
     ds = make(registry, "dataset", name)
     a, b, c = ds.load(0), ds.load(0), ds.load(1)
@@ -178,9 +198,9 @@ def test_datasets_split_three_ways_stratified_and_seeded(registry, name, n_train
 def test_mnist1d_generation_leaves_the_global_rng_alone(registry):
     torch.manual_seed(0)
     import numpy as np
+
     np.random.seed(7)
     before = np.random.random()
     np.random.seed(7)
     make(registry, "dataset", "mnist1d", num_samples=500).load(0)
     assert np.random.random() == before
-

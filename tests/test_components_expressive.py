@@ -34,8 +34,16 @@ def test_mlp_without_hidden_layers_is_logistic_regression(registry, tmp_path):
 
 
 def test_cnn_reproduces_the_mnist1d_papers_convbase(registry):
-    model = build(registry, "cnn", channels=[25, 25, 25], kernel_size=[5, 3, 3], stride=2, pool=False,
-                  head="flatten", slots="conv>act")
+    model = build(
+        registry,
+        "cnn",
+        channels=[25, 25, 25],
+        kernel_size=[5, 3, 3],
+        stride=2,
+        pool=False,
+        head="flatten",
+        slots="conv>act",
+    )
     convs = [m for m in model if isinstance(m, nn.Conv1d)]
     assert [(c.kernel_size[0], c.stride[0]) for c in convs] == [(5, 2), (3, 2), (3, 2)]
     assert model[-1].in_features == 125  # 25 channels x 5 positions, flattened
@@ -63,8 +71,10 @@ def test_cnn_flatten_head_on_images_counts_every_position(registry):
 
 def test_cnn_mistakes_fail_before_training(write_study, run_cli):
     base = TINY.replace('name = "mlp"\nhidden = [32]', 'name = "cnn"\nchannels = [8, 8, 8]')
-    cases = {'kernel_size = [3, 5]': ("model.kernel_size", "2 kernel_size values for 3 conv blocks"),
-             'kernel_size = [3, 4, 3]': ("model.kernel_size[1]", "odd kernel size")}
+    cases = {
+        "kernel_size = [3, 5]": ("model.kernel_size", "2 kernel_size values for 3 conv blocks"),
+        "kernel_size = [3, 4, 3]": ("model.kernel_size[1]", "odd kernel size"),
+    }
     for extra, words in cases.items():
         study = write_study(base.replace("channels = [8, 8, 8]", f"channels = [8, 8, 8]\n{extra}"))
         code, out, err = run_cli("plan", study, "--no-calibrate")
@@ -94,7 +104,8 @@ def test_a_study_without_validation_runs_and_reports_no_validation_numbers(write
     text = TINY.replace('name = "digits"', 'name = "digits"\nval_fraction = 0.0')
     text = text.replace("seeds = 2", "seeds = 1")
     text = text.split("[factors.norm]")[0] + (
-        '[factors.stop]\nkind = "stopping"\nlevels = ["none", "plateau", "divergence"]\n')
+        '[factors.stop]\nkind = "stopping"\nlevels = ["none", "plateau", "divergence"]\n'
+    )
     code, _, err = run_cli("run", write_study(text), "--out", tmp_path / "out")
     assert code == 0, err
     table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("arm")
@@ -106,7 +117,8 @@ def test_a_study_without_validation_runs_and_reports_no_validation_numbers(write
 
 def test_search_without_validation_is_refused(write_study, run_cli):
     text = TINY.replace('name = "digits"', 'name = "digits"\nval_fraction = 0.0') + (
-        '\n[design]\nkind = "search"\nbudget = 2\n')
+        '\n[design]\nkind = "search"\nbudget = 2\n'
+    )
     code, _, err = run_cli("plan", write_study(text), "--no-calibrate")
     assert code == 2 and "chooses arms on the validation split" in err
 

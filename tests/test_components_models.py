@@ -13,13 +13,14 @@ from ablate.manager import trial_manager
 
 
 def builder(registry, **components):
-    tpm = trial_manager({k: make(registry, kind, name, **params)
-                         for k, (kind, name, params) in components.items()})
+    tpm = trial_manager({k: make(registry, kind, name, **params) for k, (kind, name, params) in components.items()})
     return lambda slot, f, d: tpm.hook.ablate_make_layer(slot=slot, features=f, dims=d) or nn.Identity()
 
 
-@pytest.mark.parametrize("shape,norm", [((40,), nn.BatchNorm1d), ((2, 40), nn.BatchNorm1d),
-                                        ((1, 8, 8), nn.BatchNorm2d), ((3, 32, 32), nn.BatchNorm2d)])
+@pytest.mark.parametrize(
+    "shape,norm",
+    [((40,), nn.BatchNorm1d), ((2, 40), nn.BatchNorm1d), ((1, 8, 8), nn.BatchNorm2d), ((3, 32, 32), nn.BatchNorm2d)],
+)
 def test_cnn_takes_1d_and_2d_inputs_and_picks_the_norm_variant(registry, shape, norm):
     make_layer = builder(registry, n=("norm", "batchnorm", {}), d=("regularizer", "dropout2d", {}))
     model = make(registry, "model", "cnn", channels=[4, 8]).build(shape, 10, make_layer)
@@ -29,17 +30,20 @@ def test_cnn_takes_1d_and_2d_inputs_and_picks_the_norm_variant(registry, shape, 
     assert sum(isinstance(m, drop) for m in model) == 2
 
 
-@pytest.mark.parametrize("slots,expected", [
-    ("conv>norm>act>dropout", [nn.Conv2d, nn.BatchNorm2d, nn.GELU, nn.Dropout]),
-    ("conv>dropout>norm>act", [nn.Conv2d, nn.Dropout, nn.BatchNorm2d, nn.GELU]),
-    ("norm>conv>act", [nn.BatchNorm2d, nn.Conv2d, nn.GELU]),
-])
+@pytest.mark.parametrize(
+    "slots,expected",
+    [
+        ("conv>norm>act>dropout", [nn.Conv2d, nn.BatchNorm2d, nn.GELU, nn.Dropout]),
+        ("conv>dropout>norm>act", [nn.Conv2d, nn.Dropout, nn.BatchNorm2d, nn.GELU]),
+        ("norm>conv>act", [nn.BatchNorm2d, nn.Conv2d, nn.GELU]),
+    ],
+)
 def test_cnn_block_follows_its_slot_order_and_activation(registry, slots, expected):
     make_layer = builder(registry, n=("norm", "batchnorm", {}), d=("regularizer", "dropout", {}))
-    model = make(registry, "model", "cnn", channels=[6], slots=slots, activation="gelu").build(
-        (1, 8, 8), 3, make_layer)
-    types = [type(m) for m in model if not isinstance(m, (nn.MaxPool2d, nn.AdaptiveAvgPool2d,
-                                                          nn.Flatten, nn.Linear))][1:]  # after the reshape
+    model = make(registry, "model", "cnn", channels=[6], slots=slots, activation="gelu").build((1, 8, 8), 3, make_layer)
+    types = [type(m) for m in model if not isinstance(m, (nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear))][
+        1:
+    ]  # after the reshape
     assert types == expected
     norm = next(m for m in model if isinstance(m, nn.BatchNorm2d))
     assert norm.num_features == (1 if slots.startswith("norm") else 6)
@@ -91,11 +95,14 @@ def test_conv_models_learn_digits_images(registry, write_study, model):
     assert result.metrics["test_accuracy"] > 0.8
 
 
-@pytest.mark.parametrize("slots,expected", [
-    ("linear>norm>act>dropout", [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout, nn.Linear]),
-    ("linear>dropout>norm>act", [nn.Linear, nn.Dropout, nn.BatchNorm1d, nn.ReLU, nn.Linear]),
-    ("norm>linear>act", [nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Linear]),
-])
+@pytest.mark.parametrize(
+    "slots,expected",
+    [
+        ("linear>norm>act>dropout", [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout, nn.Linear]),
+        ("linear>dropout>norm>act", [nn.Linear, nn.Dropout, nn.BatchNorm1d, nn.ReLU, nn.Linear]),
+        ("norm>linear>act", [nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Linear]),
+    ],
+)
 def test_mlp_block_follows_its_slot_order(registry, slots, expected):
     comps = {"n": make(registry, "norm", "batchnorm"), "d": make(registry, "regularizer", "dropout")}
     tpm = trial_manager(comps)
@@ -104,6 +111,6 @@ def test_mlp_block_follows_its_slot_order(registry, slots, expected):
     layers = [type(m) for m in model if not isinstance(m, nn.Flatten)]
     assert layers == expected
     assert model(torch.randn(4, 8, 8)).shape == (4, 10)
-    assert [m.num_features for m in model if isinstance(m, nn.BatchNorm1d)] == \
-        ([64] if slots.startswith("norm") else [16])
-
+    assert [m.num_features for m in model if isinstance(m, nn.BatchNorm1d)] == (
+        [64] if slots.startswith("norm") else [16]
+    )

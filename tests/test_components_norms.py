@@ -59,8 +59,9 @@ def test_instancenorm_normalises_each_channel_of_each_sample(registry):
     assert isinstance(layer, nn.InstanceNorm2d)
     y = layer(torch.randn(2, 4, 6, 6) * 7 + 3).flatten(2)
     assert y.mean(-1).abs().max() < 1e-5 and (y.std(-1, unbiased=False) - 1).abs().max() < 1e-3
-    assert isinstance(make(registry, "norm", "instancenorm").ablate_make_layer(
-        slot="norm", features=4, dims=1), nn.InstanceNorm1d)
+    assert isinstance(
+        make(registry, "norm", "instancenorm").ablate_make_layer(slot="norm", features=4, dims=1), nn.InstanceNorm1d
+    )
 
 
 @pytest.mark.parametrize("dims", [0, 1, 2])
@@ -83,8 +84,10 @@ def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval(re
     layer.eval()
     out_eval = layer(x)  # running stats moved only 10% towards the batch's
     assert out_eval.mean(0).abs().min() > 1.0
-    assert make(registry, "norm", "batchnorm").ablate_make_layer(slot="norm", features=3, dims=2).__class__ \
+    assert (
+        make(registry, "norm", "batchnorm").ablate_make_layer(slot="norm", features=3, dims=2).__class__
         is nn.BatchNorm2d
+    )
     assert make(registry, "norm", "batchnorm").ablate_make_layer(slot="dropout", features=3, dims=0) is None
 
 
@@ -97,4 +100,3 @@ def test_layernorm_is_per_sample(registry):
     conv = make(registry, "norm", "layernorm").ablate_make_layer(slot="norm", features=4, dims=1)
     y = conv(torch.randn(2, 4, 10) * 3 + 1)
     assert y[0].mean().abs() < 1e-5 and (y[0].std(unbiased=False) - 1).abs() < 1e-3
-

@@ -19,8 +19,9 @@ def test_l1_penalty_is_coef_times_sum_of_absolute_weights_without_biases_or_norm
     expected = 0.01 * (model[0].weight.abs().sum() + model[3].weight.abs().sum())
     assert torch.allclose(l1.ablate_loss_penalty(model=model), expected)
     everything = make(registry, "regularizer", "l1", coef=0.01, include_biases=True)
-    assert torch.allclose(everything.ablate_loss_penalty(model=model),
-                          0.01 * sum(p.abs().sum() for p in model.parameters()))
+    assert torch.allclose(
+        everything.ablate_loss_penalty(model=model), 0.01 * sum(p.abs().sum() for p in model.parameters())
+    )
 
 
 def test_max_norm_holds_the_bound_after_every_step(registry):
@@ -72,7 +73,8 @@ def test_label_smoothing_targets_sum_to_one_with_one_minus_eps_plus_eps_over_k_o
 @pytest.mark.parametrize("dims,cls", [(0, nn.Dropout), (1, nn.Dropout1d), (2, nn.Dropout2d)])
 def test_dropout2d_drops_whole_channels_after_convolutions(registry, dims, cls):
     layer = make(registry, "regularizer", "dropout2d", rate=0.5).ablate_make_layer(
-        slot="dropout", features=64, dims=dims)
+        slot="dropout", features=64, dims=dims
+    )
     assert type(layer) is cls
     if dims == 2:
         out = layer(torch.ones(4, 64, 5, 5)).flatten(2)
@@ -85,7 +87,8 @@ def test_dropout2d_drops_whole_channels_after_convolutions(registry, dims, cls):
 def test_alpha_dropout_keeps_mean_and_variance_and_is_off_in_eval(registry):
     torch.manual_seed(0)
     layer = make(registry, "regularizer", "alpha_dropout", rate=0.3).ablate_make_layer(
-        slot="dropout", features=10, dims=0)
+        slot="dropout", features=10, dims=0
+    )
     x = torch.randn(20000, 10)
     y = layer(x)
     assert (y != x).float().mean() > 0.25  # it does drop
@@ -126,8 +129,7 @@ def _one_adam_step(registry, component):
 
 
 def test_dropout_drops_in_training_and_is_off_in_eval(registry):
-    layer = make(registry, "regularizer", "dropout", rate=0.5).ablate_make_layer(
-        slot="dropout", features=100, dims=0)
+    layer = make(registry, "regularizer", "dropout", rate=0.5).ablate_make_layer(slot="dropout", features=100, dims=0)
     x = torch.ones(10, 100)
     layer.train()
     zeros = (layer(x) == 0).float().mean().item()
@@ -157,11 +159,11 @@ def test_decoupled_weight_decay_under_sgd_shrinks_weights_outside_the_gradient(r
     model = nn.Linear(2, 2, bias=False)
     with torch.no_grad():
         model.weight.fill_(1.0)
-    opt, pre = make_optimizer(model, {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0},
-                              {"weight_decay": 0.5, "decoupled_weight_decay": True})
+    opt, pre = make_optimizer(
+        model, {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0}, {"weight_decay": 0.5, "decoupled_weight_decay": True}
+    )
     model.weight.grad = torch.zeros_like(model.weight)
     assert pre is not None
     pre()
     opt.step()
     assert torch.allclose(model.weight, torch.full((2, 2), 1 - 0.1 * 0.5))
-

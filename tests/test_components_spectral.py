@@ -60,9 +60,11 @@ def trained(tmp_path_factory):
     (folder / "keep.py").write_text(RECORDER)
     study = TINY.replace("seeds = 2", 'seeds = 2\nplugins = ["keep.py"]')
     study = study.replace("hidden = [32]", "hidden = [64, 32]")
-    study = study.replace("epochs = 4", "epochs = 15").split("[factors.norm]")[0] + (
+    # stack = "off": only the two runs' own hook calls are recorded (stacking's probe builds a model too)
+    study = study.replace("epochs = 4", 'epochs = 15\nstack = "off"').split("[factors.norm]")[0] + (
         '[factors.sn]\nkind = "regularizer"\nlevels = ["spectral_norm"]\n'
-        '[factors.keep]\nkind = "stopping"\nlevels = ["keep"]\n')
+        '[factors.keep]\nkind = "stopping"\nlevels = ["keep"]\n'
+    )
     (folder / "study.toml").write_text(study)
     assert main(["run", str(folder / "study.toml"), "--out", str(folder / "out")]) == 0
     module = next(m for n, m in sys.modules.items() if n.startswith("ablate_local_plugin_keep"))

@@ -69,12 +69,16 @@ def test_divergence_flags_nan_inf_and_a_loss_above_the_bound(registry):
 
 
 @pytest.mark.parametrize("epochs,patience,expected,at", [(4, 1, "plateau", 2), (1, 1, "max_epochs", 1)])
-def test_two_rules_on_a_real_run_the_first_to_fire_is_the_stop_reason(registry, write_study, epochs,
-                                                                       patience, expected, at):
+def test_two_rules_on_a_real_run_the_first_to_fire_is_the_stop_reason(
+    registry, write_study, epochs, patience, expected, at
+):
     """plateau with an impossible min_delta fires at epoch 2; max_epochs at its epoch."""
-    result = run_arm(write_study(TINY_RUN), registry,
-                     ("stopping", "max_epochs", {"epochs": epochs}),
-                     ("stopping", "plateau", {"patience": patience, "min_delta": 100.0}))
+    result = run_arm(
+        write_study(TINY_RUN),
+        registry,
+        ("stopping", "max_epochs", {"epochs": epochs}),
+        ("stopping", "plateau", {"patience": patience, "min_delta": 100.0}),
+    )
     assert (result.stop_reason, result.epochs) == (expected, at)
 
 
@@ -94,8 +98,7 @@ def test_the_divergence_rule_stops_a_nan_run_and_measures_its_last_healthy_weigh
     assert not (math.isfinite(last["train_loss"]) and math.isfinite(last["val_loss"]))
     assert all(math.isfinite(h["train_loss"] + h["val_loss"]) for h in result.history[:-1])
     assert not math.isnan(result.metrics["train_loss"])  # measured on the last healthy weights
-    kept = run_arm(write_study(DIVERGING), registry, ("stopping", "divergence", {"max_loss": 1e300,
-                                                                              "restore": False}))
+    kept = run_arm(write_study(DIVERGING), registry, ("stopping", "divergence", {"max_loss": 1e300, "restore": False}))
     assert math.isnan(kept.metrics["train_loss"])  # the control: the NaN weights themselves
     bounded = run_arm(write_study(DIVERGING), registry, ("stopping", "divergence", {}))
     assert (bounded.stop_reason, bounded.epochs) == ("divergence", 1)  # loss ~1e7 > 1e3 at once
@@ -103,14 +106,16 @@ def test_the_divergence_rule_stops_a_nan_run_and_measures_its_last_healthy_weigh
 
 
 @pytest.mark.slow
-def test_diverged_runs_in_a_study_are_failed_without_the_rule_and_stopped_with_it(write_study, run_cli,
-                                                                                  tmp_path):
-    text = DIVERGING.replace("seeds = 1", "seeds = 1") + """
+def test_diverged_runs_in_a_study_are_failed_without_the_rule_and_stopped_with_it(write_study, run_cli, tmp_path):
+    text = (
+        DIVERGING.replace("seeds = 1", "seeds = 1")
+        + """
 [factors.guard]
 kind = "stopping"
 levels = ["none", "divergence"]
 divergence = { max_loss = 1e300 }
 """
+    )
     code, _, err = run_cli("run", write_study(text), "--out", tmp_path / "out")
     assert code == 3, err  # finished, with a failed run
     table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("guard")
@@ -138,10 +143,8 @@ def test_early_stopping_waits_patience_epochs_and_restores_the_best_weights(regi
 
 
 def test_early_stopping_on_accuracy_treats_larger_as_better(registry):
-    rule = make(registry, "stopping", "early_stopping", monitor="val_accuracy", patience=1,
-                restore_best=False)
+    rule = make(registry, "stopping", "early_stopping", monitor="val_accuracy", patience=1, restore_best=False)
     model = nn.Linear(1, 1)
     assert rule.ablate_epoch_end(state=EpochState(1, 9, model, {"val_accuracy": 0.5})) is None
     assert rule.ablate_epoch_end(state=EpochState(2, 9, model, {"val_accuracy": 0.6})) is None
     assert rule.ablate_epoch_end(state=EpochState(3, 9, model, {"val_accuracy": 0.55})) == "early_stopping"
-

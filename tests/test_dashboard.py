@@ -67,14 +67,24 @@ def test_the_dashboard_lists_trials_while_workers_run_then_names_and_curves(tmp_
     study = tmp_path / "watched.toml"
     study.write_text(textwrap.dedent(STUDY))
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    workers = [subprocess.Popen([sys.executable, "-m", "ablate", "worker", str(study), "--storage", url],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ablate", "worker", str(study), "--storage", url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     _wait_for_db = time.time() + 120
     while not (tmp_path / "study.db").exists() and time.time() < _wait_for_db:
         time.sleep(0.2)
     port = _port()
-    server = subprocess.Popen([dashboard, url, "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [dashboard, url, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         api = f"http://127.0.0.1:{port}/api/studies"
         summaries = _wait_for(api, lambda d: d.get("study_summaries"))["study_summaries"]
@@ -85,8 +95,10 @@ def test_the_dashboard_lists_trials_while_workers_run_then_names_and_curves(tmp_
         for w in workers:
             _, err = w.communicate(timeout=240)
             assert w.returncode == 0, err
-        done = _wait_for(f"{api}/{study_id}?after=0",
-                         lambda d: len(d["trials"]) == 4 and all(t["state"] == "Complete" for t in d["trials"]))
+        done = _wait_for(
+            f"{api}/{study_id}?after=0",
+            lambda d: len(d["trials"]) == 4 and all(t["state"] == "Complete" for t in d["trials"]),
+        )
         assert done["objective_names"] == ["val_accuracy"]
         trial = done["trials"][0]
         assert len(trial["intermediate_values"]) >= 2  # per-epoch validation accuracy

@@ -55,34 +55,44 @@ def test_leave_one_out_over_four_components_is_exactly_five_arms(write_study, re
     assert [a.name for a in arms] == ["all", "all - norm", "all - dropout", "all - l2", "all - stop"]
     assert component_names(arms[0]) == everything
     assert [everything - component_names(a) for a in arms[1:]] == [
-        {"batchnorm"}, {"dropout"}, {"l2"}, {"early_stopping"}]
+        {"batchnorm"},
+        {"dropout"},
+        {"l2"},
+        {"early_stopping"},
+    ]
     config = load_study(write_study(HEAD + '[design]\nkind = "leave_one_out"\n' + FOUR, "again.toml"), registry)
     assert baseline_arm(config, arms) == "all"  # each arm reads as the cost of removing one
 
 
 def test_add_one_in_over_four_components_is_exactly_five_arms(write_study, registry):
     arms = arms_of(write_study, registry, '[design]\nkind = "add_one_in"\n' + FOUR)
-    assert [a.name for a in arms] == ["baseline", "baseline + norm", "baseline + dropout", "baseline + l2",
-                                      "baseline + stop"]
-    assert [component_names(a) for a in arms] == [set(), {"batchnorm"}, {"dropout"}, {"l2"},
-                                                  {"early_stopping"}]
+    assert [a.name for a in arms] == [
+        "baseline",
+        "baseline + norm",
+        "baseline + dropout",
+        "baseline + l2",
+        "baseline + stop",
+    ]
+    assert [component_names(a) for a in arms] == [set(), {"batchnorm"}, {"dropout"}, {"l2"}, {"early_stopping"}]
     assert len({a.key for a in arms}) == 5
 
 
 def test_factorial_of_three_two_level_factors_with_a_conditional_rate(write_study, registry):
     text = FOUR.replace("rate = 0.2", "rate = [0.1, 0.5]").replace(
-        '[factors.l2]\nkind = "regularizer"\nlevels = ["none", "l2"]\n', "")
+        '[factors.l2]\nkind = "regularizer"\nlevels = ["none", "l2"]\n', ""
+    )
     arms = arms_of(write_study, registry, text)
     # norm 2 x (dropout off | rate 0.1 | rate 0.5) 3 x stop 2 = 12
     assert len(arms) == 12 and len({a.key for a in arms}) == 12
-    expected = {(n, d, s) for n in ("none", "batchnorm") for d in ("none", 0.1, 0.5)
-                for s in ("none", "early_stopping")}
+    expected = {
+        (n, d, s) for n in ("none", "batchnorm") for d in ("none", 0.1, 0.5) for s in ("none", "early_stopping")
+    }
     got = {(a.values["norm"], a.values.get("dropout.rate", "none"), a.values["stop"]) for a in arms}
     assert got == expected
 
 
 def test_orderings_run_each_distinct_network_once(write_study, registry):
-    text = '''
+    text = """
 [design]
 kind = "orderings"
 [factors.norm]
@@ -94,7 +104,7 @@ levels = ["none", "dropout"]
 [factors.order]
 setting = "model.slots"
 levels = "permutations"
-'''
+"""
     arms = arms_of(write_study, registry, text)
     # filled slots per (norm, dropout): linear+act always, plus the components that are on
     # -> 2! + 3! + 3! + 4! = 38 distinct networks out of 4 x 24 = 96 combinations
@@ -103,13 +113,17 @@ levels = "permutations"
     for a in arms:
         by_cell.setdefault((a.values["norm"], a.values["dropout"]), set()).add(a.values["order"])
     assert {k: len(v) for k, v in by_cell.items()} == {
-        ("none", "none"): 2, ("none", "dropout"): 6, ("batchnorm", "none"): 6, ("batchnorm", "dropout"): 24}
+        ("none", "none"): 2,
+        ("none", "dropout"): 6,
+        ("batchnorm", "none"): 6,
+        ("batchnorm", "dropout"): 24,
+    }
     all_orders = {">".join(p) for p in itertools.permutations(["linear", "norm", "act", "dropout"])}
     assert by_cell[("batchnorm", "dropout")] == all_orders
 
 
 def test_orderings_listed_subset_drops_equivalent_orders(write_study, registry):
-    text = '''
+    text = """
 [design]
 kind = "orderings"
 [factors.norm]
@@ -118,15 +132,20 @@ levels = ["none", "batchnorm"]
 [factors.order]
 setting = "model.slots"
 levels = ["linear>norm>act>dropout", "norm>linear>act>dropout", "linear>act>norm>dropout"]
-'''
+"""
     arms = arms_of(write_study, registry, text)
     # without a norm (and no dropout) all three orders build linear>act: one arm
     assert sorted((a.values["norm"], a.values["order"]) for a in arms) == sorted(
-        [("none", "linear>norm>act>dropout"), ("batchnorm", "linear>norm>act>dropout"),
-         ("batchnorm", "norm>linear>act>dropout"), ("batchnorm", "linear>act>norm>dropout")])
+        [
+            ("none", "linear>norm>act>dropout"),
+            ("batchnorm", "linear>norm>act>dropout"),
+            ("batchnorm", "norm>linear>act>dropout"),
+            ("batchnorm", "linear>act>norm>dropout"),
+        ]
+    )
 
 
-SEARCH = '''
+SEARCH = """
 [design]
 kind = "search"
 budget = 12
@@ -138,7 +157,7 @@ dropout = { rate = { low = 0.05, high = 0.6 } }
 [factors.lr]
 setting = "train.lr"
 range = { low = 0.0005, high = 0.05, log = true }
-'''
+"""
 
 
 @pytest.mark.slow
@@ -165,7 +184,9 @@ def test_search_runs_budget_then_confirms_top_arms_over_fresh_seeds(write_study,
 
 @pytest.mark.slow
 def test_search_with_pruning_records_pruned_runs_with_their_epoch(write_study, run_cli, tmp_path):
-    text = HEAD.replace("epochs = 3", "epochs = 8").replace("seeds = 2", "seeds = 2") + '''
+    text = (
+        HEAD.replace("epochs = 3", "epochs = 8").replace("seeds = 2", "seeds = 2")
+        + """
 [design]
 kind = "search"
 budget = 10
@@ -174,7 +195,8 @@ pruner = "median"
 [factors.lr]
 setting = "train.lr"
 range = { low = 0.00001, high = 0.05, log = true }
-'''
+"""
+    )
     code, _, stderr = run_cli("run", write_study(text), "--out", tmp_path / "out")
     assert code == 0, stderr
     table = pd.read_csv(tmp_path / "out" / "results.csv")
@@ -191,7 +213,9 @@ def test_pareto_exhaustive_and_nsga2(write_study, run_cli, tmp_path):
     code, _, stderr = run_cli("run", write_study(exhaustive), "--out", tmp_path / "a")
     assert code == 0, stderr
     assert len(pd.read_csv(tmp_path / "a" / "results.csv")) == 4 * 2
-    nsga = HEAD + '''
+    nsga = (
+        HEAD
+        + """
 [design]
 kind = "pareto"
 sampler = "nsga2"
@@ -200,7 +224,8 @@ budget = 5
 kind = "regularizer"
 levels = ["none", "dropout"]
 dropout = { rate = { low = 0.05, high = 0.6 } }
-'''
+"""
+    )
     code, _, stderr = run_cli("run", write_study(nsga, "b.toml"), "--out", tmp_path / "b")
     assert code == 0, stderr
     table = pd.read_csv(tmp_path / "b" / "results.csv")
@@ -208,19 +233,29 @@ dropout = { rate = { low = 0.05, high = 0.6 } }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("text,needles", [
-    ('[design]\nkind = "leave_one_uot"\n', ["design.kind", "did you mean 'leave_one_out'"]),
-    ('[design]\nkind = "search"\nbudget = 0\n' + SEARCH.split("confirm_top = 3")[1],
-     ["design.budget", "[1, 100000]"]),
-    ('[design]\nkind = "orderings"\n[factors.order]\nsetting = "model.slots"\n'
-     'levels = ["linear>norm>act", "linear>nrom>act"]\n', ["factors.order.levels[1]", "unknown slot 'nrom'"]),
-    ('[design]\nkind = "factorial"\npruner = "median"\n', ["design.pruner", "search design only"]),
-    (FOUR.replace("rate = 0.2", "rate = { low = 0.1, high = 0.5 }"), ["sampled by a search"]),
-    ('[design]\nkind = "leave_one_out"\n' + FOUR.replace('levels = ["none", "l2"]', 'levels = ["none"]'),
-     ["factors.l2", "one 'on' option"]),
-])
+@pytest.mark.parametrize(
+    "text,needles",
+    [
+        ('[design]\nkind = "leave_one_uot"\n', ["design.kind", "did you mean 'leave_one_out'"]),
+        (
+            '[design]\nkind = "search"\nbudget = 0\n' + SEARCH.split("confirm_top = 3")[1],
+            ["design.budget", "[1, 100000]"],
+        ),
+        (
+            '[design]\nkind = "orderings"\n[factors.order]\nsetting = "model.slots"\n'
+            'levels = ["linear>norm>act", "linear>nrom>act"]\n',
+            ["factors.order.levels[1]", "unknown slot 'nrom'"],
+        ),
+        ('[design]\nkind = "factorial"\npruner = "median"\n', ["design.pruner", "search design only"]),
+        (FOUR.replace("rate = 0.2", "rate = { low = 0.1, high = 0.5 }"), ["sampled by a search"]),
+        (
+            '[design]\nkind = "leave_one_out"\n' + FOUR.replace('levels = ["none", "l2"]', 'levels = ["none"]'),
+            ["factors.l2", "one 'on' option"],
+        ),
+    ],
+)
 def test_bad_designs_fail_at_validation(write_study, run_cli, tmp_path, text, needles):
-    code, stdout, stderr = run_cli("run", write_study(HEAD + text), "--out", tmp_path / "out")
+    code, _stdout, stderr = run_cli("run", write_study(HEAD + text), "--out", tmp_path / "out")
     assert code == 2 and "Traceback" not in stderr and not (tmp_path / "out").exists()
     for needle in needles:
         assert needle in stderr, (needle, stderr)
@@ -278,8 +313,9 @@ def test_factorial_with_conditional_rate_counts_by_hand(write_study, registry):
 
 
 def test_single_level_factor_is_constant_and_not_in_names(write_study, registry):
-    config = load_study(write_study(FACTORIAL.replace('levels = ["none", "batchnorm"]', 'levels = ["batchnorm"]')),
-                        registry)
+    config = load_study(
+        write_study(FACTORIAL.replace('levels = ["none", "batchnorm"]', 'levels = ["batchnorm"]')), registry
+    )
     arms = factorial(config)
     assert len(arms) == 12
     assert all((a.components[0].kind, a.components[0].name) == ("norm", "batchnorm") for a in arms)

@@ -55,7 +55,8 @@ def test_augmentation_sees_every_training_batch_and_nothing_else(write_study, ru
 
     (tmp_path / "recorder.py").write_text(RECORDER)
     text = TINY.replace("seeds = 2", 'seeds = 1\nplugins = ["recorder.py"]') + (
-        '\n[factors.aug]\nkind = "augmentation"\nlevels = ["none", "record"]\n')
+        '\n[factors.aug]\nkind = "augmentation"\nlevels = ["none", "record"]\n'
+    )
     code, _, stderr = run_cli("run", write_study(text), "--out", tmp_path / "out")
     assert code == 0, stderr
     module = next(m for name, m in sys.modules.items() if name.startswith("ablate_local_plugin_recorder"))

@@ -68,7 +68,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt)
                 if cycle:
@@ -106,7 +106,9 @@ def test_every_module_imports_alone_in_a_fresh_interpreter():
 
 
 def test_import_ablate_loads_no_heavy_library():
-    code = ("import sys, ablate\nheavy = {'torch', 'sklearn', 'optuna', 'matplotlib', 'pandas', 'scipy'}\n"
-            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+    code = (
+        "import sys, ablate\nheavy = {'torch', 'sklearn', 'optuna', 'matplotlib', 'pandas', 'scipy'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -24,21 +24,36 @@ def installed_plugin(tmp_path_factory):
     build = tmp_path_factory.mktemp("src")
     for f in FIXTURE.iterdir():  # build from a copy: keep the fixture folder clean
         (build / f.name).write_bytes(f.read_bytes())
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--no-build-isolation", "--target", str(target), str(build)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(build),
+        ],
+        check=True,
+    )
     return {**os.environ, "PYTHONPATH": str(target)}
 
 
 def _ablate(env, *args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "ablate", *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ablate", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 @pytest.mark.slow
 def test_installed_distribution_is_listed_and_usable(installed_plugin, write_study, tmp_path):
     listing = _ablate(installed_plugin, "plugins")
     assert listing.returncode == 0, listing.stderr
-    line = next(l for l in listing.stdout.splitlines() if "scalenorm" in l)
+    line = next(row for row in listing.stdout.splitlines() if "scalenorm" in row)
     assert "ablate-extra-plugin:norms" in line
     assert "batchnorm" in listing.stdout  # built-ins still there beside it
     study = write_study(TINY.replace('"batchnorm"]', '"scalenorm"]').replace("seeds = 2", "seeds = 1"))
@@ -78,9 +93,10 @@ def ablate_register_regularizers(registry):
 @pytest.mark.slow
 def test_study_names_a_local_plugin_file(write_study, run_cli, tmp_path):
     (tmp_path / "my_plugin.py").write_text(LOCAL)
-    text = TINY.replace('seeds = 2', 'seeds = 1\nplugins = ["my_plugin.py"]').replace(
-        '"dropout"]\ndropout = { rate = 0.2 }', '"shrink"]\nshrink = { amount = 0.5 }')
-    code, stdout, stderr = run_cli("run", write_study(text), "--out", tmp_path / "out")
+    text = TINY.replace("seeds = 2", 'seeds = 1\nplugins = ["my_plugin.py"]').replace(
+        '"dropout"]\ndropout = { rate = 0.2 }', '"shrink"]\nshrink = { amount = 0.5 }'
+    )
+    code, _stdout, stderr = run_cli("run", write_study(text), "--out", tmp_path / "out")
     assert code == 0, stderr
     table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("arm")
     # shrinking every weight by half each step cripples the network: the effect is real
@@ -97,14 +113,15 @@ def test_duplicate_component_names_both_plugins(tmp_path):
     for name in ("one", "two"):
         (tmp_path / f"{name}.py").write_text(
             "from ablate import hookimpl\n@hookimpl\ndef ablate_register_norms(registry):\n"
-            "    registry.add('twin', object)\n")
+            "    registry.add('twin', object)\n"
+        )
     pm = make_plugin_manager([tmp_path / "one.py", tmp_path / "two.py"])
     with pytest.raises(UserError) as err:
         build_registry(pm)
     assert "file:one.py" in str(err.value) and "file:two.py" in str(err.value)
 
 
-KINDS_PLUGIN = '''
+KINDS_PLUGIN = """
 import numpy as np
 import torch.nn as nn
 from ablate import Param, hookimpl, make_splits
@@ -150,13 +167,13 @@ def ablate_register_models(registry):
 @hookimpl
 def ablate_register_stopping_rules(registry):
     registry.add("stop_at", StopAt, params={"epoch": Param(2, low=1)})
-'''
+"""
 
 
 @pytest.mark.slow
 def test_local_file_can_add_a_dataset_a_model_and_a_stopping_rule(write_study, run_cli, tmp_path):
     (tmp_path / "kinds.py").write_text(KINDS_PLUGIN)
-    study = write_study('''
+    study = write_study("""
         [study]
         seeds = 2
         plugins = ["kinds.py"]
@@ -172,7 +189,7 @@ def test_local_file_can_add_a_dataset_a_model_and_a_stopping_rule(write_study, r
         kind = "stopping"
         levels = ["none", "stop_at"]
         stop_at = { epoch = 2 }
-        ''')
+        """)
     code, _, stderr = run_cli("run", study, "--out", tmp_path / "out")
     assert code == 0, stderr
     table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("arm")

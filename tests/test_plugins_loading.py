@@ -26,8 +26,22 @@ def pip_install(fixture: Path, tmp_path_factory) -> dict[str, str]:
     for f in fixture.iterdir():  # build from a copy: keep the fixture folder clean
         if f.is_file():
             (build / f.name).write_bytes(f.read_bytes())
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--no-build-isolation", "--target", str(target), str(build)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(build),
+        ],
+        check=True,
+    )
     env = {k: v for k, v in os.environ.items() if k != "ABLATE_DISABLE_PLUGINS"}
     return {**env, "PYTHONPATH": str(target)}
 
@@ -38,8 +52,9 @@ def broken(tmp_path_factory):
 
 
 def ablate(env, *args):
-    return subprocess.run([sys.executable, "-m", "ablate", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ablate", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_broken_installed_plugins_warn_and_the_rest_still_works(broken):
@@ -69,8 +84,7 @@ def test_a_study_needing_the_broken_plugin_names_it_in_the_error(broken, write_s
     done = ablate(broken, "plan", study, "--no-calibrate")
     assert done.returncode == 2
     assert "unknown norm 'scalenorm2'" in done.stderr
-    assert "plugin 'ablate-broken-plugin:misspelt' failed to load, so its components are missing" \
-        in done.stderr
+    assert "plugin 'ablate-broken-plugin:misspelt' failed to load, so its components are missing" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -86,8 +100,9 @@ def test_switching_the_broken_package_off_silences_it(broken, how):
 
 
 def test_a_plugin_can_be_switched_off_by_its_entry_point_only(broken):
-    done = ablate(broken, "--disable-plugin", "ablate-broken-plugin:import",
-                  "--disable-plugin", "ablate:stopping", "plugins")
+    done = ablate(
+        broken, "--disable-plugin", "ablate-broken-plugin:import", "--disable-plugin", "ablate:stopping", "plugins"
+    )
     assert done.returncode == 0
     assert "'ablate-broken-plugin:import'" not in done.stderr
     assert "'ablate-broken-plugin:misspelt'" in done.stderr
@@ -114,8 +129,10 @@ def test_plugins_lists_every_parameter_with_range_choices_and_help(run_cli):
     i = next(i for i, line in enumerate(lines) if line.split()[:1] == ["dropout"])
     assert "[ablate:regularizers]" in lines[i]
     assert lines[i + 1].strip() == "rate = 0.5  (a number in [0, 1))  drop probability"
-    assert any("monitor = 'val_loss'  (one of 'val_loss', 'val_accuracy')  validation metric to watch" in line
-               for line in lines)
+    assert any(
+        "monitor = 'val_loss'  (one of 'val_loss', 'val_accuracy')  validation metric to watch" in line
+        for line in lines
+    )
     assert any("spectral_norm" in line for line in lines)
 
 
@@ -124,7 +141,8 @@ def test_plugins_with_a_study_lists_its_local_files(write_study, run_cli, tmp_pa
         "from ablate import Param, hookimpl\nclass Boost:\n    def __init__(self, gain):\n        pass\n"
         "@hookimpl\ndef ablate_register_regularizers(registry):\n"
         "    registry.add('boost', Boost, help='a local one',\n"
-        "                 params={'gain': Param(2, low=1, help='how much')})\n")
+        "                 params={'gain': Param(2, low=1, help='how much')})\n"
+    )
     study = write_study(STUDY.replace("seeds = 1", 'seeds = 1\nplugins = ["mine.py"]'))
     code, out, _ = run_cli("plugins", "--study", study)
     assert code == 0

@@ -14,33 +14,59 @@ from ablate.testing import run_tiny_study, tiny_study
 
 
 def test_new_plugin_installs_passes_its_test_and_is_listed(tmp_path, run_cli):
-    code, out, err = run_cli("new-plugin", "demo", "--dir", tmp_path)
+    code, _out, err = run_cli("new-plugin", "demo", "--dir", tmp_path)
     assert code == 0, err
     package = tmp_path / "ablate-demo"
     assert sorted(str(p.relative_to(package)) for p in package.rglob("*") if p.is_file()) == [
-        "README.md", "ablate_demo/__init__.py", "pyproject.toml", "tests/test_ablate_demo.py"]
+        "README.md",
+        "ablate_demo/__init__.py",
+        "pyproject.toml",
+        "tests/test_ablate_demo.py",
+    ]
     assert '[project.entry-points.ablate]\ndemo = "ablate_demo"' in (package / "pyproject.toml").read_text()
 
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--no-build-isolation", "--target", str(site), str(package)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(package),
+        ],
+        check=True,
+    )
     env = {**{k: v for k, v in os.environ.items() if k != "ABLATE_DISABLE_PLUGINS"}, "PYTHONPATH": str(site)}
 
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package,
-                           env=env, capture_output=True, text=True, timeout=300)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=package,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "1 passed" in tests.stdout
 
-    listing = subprocess.run([sys.executable, "-m", "ablate", "plugins"], env=env, capture_output=True,
-                             text=True, timeout=300)
+    listing = subprocess.run(
+        [sys.executable, "-m", "ablate", "plugins"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert listing.returncode == 0, listing.stderr
     line = next(line for line in listing.stdout.splitlines() if line.split()[:1] == ["demo"])
     assert "[ablate-demo:demo]" in line and "warning" not in listing.stderr
     assert "amount = 0.01  (a number in [0, 1))" in listing.stdout
 
 
-@pytest.mark.parametrize("name, words", [("9lives", "not a usable component name"),
-                                         ("none", "not a usable component name")])
+@pytest.mark.parametrize(
+    "name, words", [("9lives", "not a usable component name"), ("none", "not a usable component name")]
+)
 def test_new_plugin_refuses_a_bad_name(tmp_path, run_cli, name, words):
     code, _, err = run_cli("new-plugin", name, "--dir", tmp_path)
     assert code == 2 and words in err
@@ -81,8 +107,7 @@ def ablate_register_datasets(registry):
 @pytest.mark.slow
 def test_run_tiny_study_runs_a_local_data_set(tmp_path):
     (tmp_path / "wine.py").write_text(LOCAL)
-    table = run_tiny_study("dataset", "wine", {"scale": 2.0}, tmp_path, plugin_file=tmp_path / "wine.py",
-                           epochs=30)
+    table = run_tiny_study("dataset", "wine", {"scale": 2.0}, tmp_path, plugin_file=tmp_path / "wine.py", epochs=30)
     assert isinstance(table, pd.DataFrame) and len(table) == 1
     assert table["status"].tolist() == ["complete"] and table["test_accuracy"].iloc[0] > 0.8
 
@@ -109,11 +134,15 @@ def test_the_guides_data_set_and_model_example_works(tmp_path, registry):
     guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
     code = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.S) if "class Wine" in block)
     (tmp_path / "guide_example.py").write_text(code)
-    table = run_tiny_study("model", "wide", {"width": 64}, tmp_path,
-                           plugin_file=tmp_path / "guide_example.py", epochs=10)
+    table = run_tiny_study(
+        "model", "wide", {"width": 64}, tmp_path, plugin_file=tmp_path / "guide_example.py", epochs=10
+    )
     assert table["status"].tolist() == ["complete"] and table["test_accuracy"].iloc[0] > 0.8
     from ablate.manager import build_registry, make_plugin_manager
 
-    wine = build_registry(make_plugin_manager([tmp_path / "guide_example.py"])).create(
-        "dataset", "wine", {"val_fraction": 0.0}).load(0)
+    wine = (
+        build_registry(make_plugin_manager([tmp_path / "guide_example.py"]))
+        .create("dataset", "wine", {"val_fraction": 0.0})
+        .load(0)
+    )
     assert wine.num_classes == 3 and len(wine.x_val) == 0 and wine.input_shape == (13,)

@@ -65,10 +65,23 @@ def open_in_chromium(folder: Path, page: str, tmp_path: Path) -> tuple[dict, lis
     wrapper = folder / "_browser_check.html"
     wrapper.write_text(WRAPPER.replace("PAGE", page), encoding="utf-8")
     profile = tmp_path / f"chromium-profile-{page}"
-    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--allow-file-access-from-files", "--enable-logging=stderr", "--v=0",
-           "--virtual-time-budget=5000", "--dump-dom", wrapper.resolve().as_uri()]
+    cmd = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--allow-file-access-from-files",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        wrapper.resolve().as_uri(),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env={**os.environ, "TZ": "UTC"})
     finally:
@@ -113,7 +126,7 @@ def test_a_broken_figure_is_caught(tmp_path):
 def test_compare_page_renders_in_chromium(tmp_path):
     studies = []
     for name, arms in (("s1", ["baseline", "bn"]), ("s2", ["baseline", "dropout", "wd"])):
-        table, histories, meta = _study(arms, [0, 1])
+        table, _histories, meta = _study(arms, [0, 1])
         studies.append((tmp_path / name, table, meta.replace(name=name)))
     out = tmp_path / "compare"
     out.mkdir()

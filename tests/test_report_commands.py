@@ -73,11 +73,14 @@ def test_report_from_a_storage_url_and_study_choice(finished, tmp_path, capsys):
     assert not (tmp_path / "b").exists()  # nothing written on a mistake
 
 
-@pytest.mark.parametrize("source, message", [
-    ("{tmp}/nowhere", "not a folder or a storage URL"),
-    ("{tmp}", "no study.db in this folder"),
-    ("sqlite:///{tmp}/missing.db", "no SQLite database at"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("{tmp}/nowhere", "not a folder or a storage URL"),
+        ("{tmp}", "no study.db in this folder"),
+        ("sqlite:///{tmp}/missing.db", "no SQLite database at"),
+    ],
+)
 def test_report_user_mistakes_exit_2(tmp_path, capsys, source, message):
     assert report_cli("report", source.format(tmp=tmp_path)) == 2
     assert message in capsys.readouterr().err

@@ -24,16 +24,25 @@ def _table(seeds=4, wobble=0.002, failed=()):
             extra = wobble * (s % 2) if (l2, es) == ("l2", "es") else 0.0
             ok = (arm, s) not in failed
             test = acc + s / 100 + extra
-            rows.append({"arm": arm, "seed": s, "status": "complete" if ok else "failed", "l2": l2,
-                         "l2.weight": 1e-4 if l2 == "l2" else math.nan, "early_stopping": es,
-                         "test_accuracy": test if ok else math.nan, "gap": (0.1 - test / 2) if ok else math.nan})
+            rows.append(
+                {
+                    "arm": arm,
+                    "seed": s,
+                    "status": "complete" if ok else "failed",
+                    "l2": l2,
+                    "l2.weight": 1e-4 if l2 == "l2" else math.nan,
+                    "early_stopping": es,
+                    "test_accuracy": test if ok else math.nan,
+                    "gap": (0.1 - test / 2) if ok else math.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-META = {"factors": ["l2", "early_stopping"], "baseline": "baseline",
-        "arms": ["baseline", "es", "l2", "l2 + es"]}
-RECORD = StudyRecord(name="l2 x es", factors=("l2", "early_stopping"), baseline="baseline",
-                     arms=("baseline", "es", "l2", "l2 + es"))
+META = {"factors": ["l2", "early_stopping"], "baseline": "baseline", "arms": ["baseline", "es", "l2", "l2 + es"]}
+RECORD = StudyRecord(
+    name="l2 x es", factors=("l2", "early_stopping"), baseline="baseline", arms=("baseline", "es", "l2", "l2 + es")
+)
 
 
 def test_levels_fold_subparameters_into_the_factor():
@@ -53,6 +62,7 @@ def test_main_effects_average_within_seed_then_across_seeds():
     assert l2.mean == pytest.approx((0.92 + 0.93) / 2 + seed_mean)
     per_seed = [(0.92 + 0.93) / 2 + s / 100 for s in range(4)]
     from scipy import stats as st
+
     half = st.t.ppf(0.975, 3) * np.std(per_seed, ddof=1) / 2
     assert (l2.low, l2.high) == pytest.approx((l2.mean - half, l2.mean + half))
 
@@ -70,6 +80,7 @@ def test_interaction_contrast_finds_the_overlap():
     assert it.high < 0 and it.significant
     assert it.verdict == ("redundancy", "redundancy: helps overlap")
     from ablate.report.findings import interaction_sentence
+
     text = interaction_sentence(it)
     assert "alone +2.0 and +2.0 points, together +3.1, against +4.0 if they added up; interaction -0.9" in text
 
@@ -92,23 +103,37 @@ def test_fanova_ranks_the_factor_that_matters():
     for a in ["a0", "a1", "a2"]:
         for b in ["b0", "b1"]:
             for s in range(4):
-                rows.append({"arm": f"{a}{b}", "seed": s, "status": "complete", "big": a, "small": b,
-                             "test_accuracy": 0.8 + 0.05 * int(a[1]) + 0.002 * int(b[1]) + rng.normal(0, 0.001)})
+                rows.append(
+                    {
+                        "arm": f"{a}{b}",
+                        "seed": s,
+                        "status": "complete",
+                        "big": a,
+                        "small": b,
+                        "test_accuracy": 0.8 + 0.05 * int(a[1]) + 0.002 * int(b[1]) + rng.normal(0, 0.001),
+                    }
+                )
     table = pd.DataFrame(rows)
     levels = effects.factor_levels(table, ["big", "small"])
     imp, note = effects.fanova(table, levels, ["big", "small"])
     assert note == "" and set(imp) == {"big", "small"}
     assert imp["big"] > 0.8 > imp["small"]
-    assert effects.fanova(table, levels, ["big"]) == ({}, pytest.approx(
-        "fANOVA needs at least two factors with more than one level; this study has 1."))
+    assert effects.fanova(table, levels, ["big"]) == (
+        {},
+        pytest.approx("fANOVA needs at least two factors with more than one level; this study has 1."),
+    )
     few = table.iloc[:5]
     assert "at least 8 completed runs" in effects.fanova(few, levels.iloc[:5], ["big", "small"])[1]
 
 
 def test_pareto_front_keeps_only_undominated_arms():
-    board = pd.DataFrame({"arm": ["acc", "gap", "both_worse", "tie_acc", "nan"],
-                          "test_mean": [0.95, 0.90, 0.89, 0.95, math.nan],
-                          "gap_mean": [0.05, 0.01, 0.05, 0.06, 0.0]})
+    board = pd.DataFrame(
+        {
+            "arm": ["acc", "gap", "both_worse", "tie_acc", "nan"],
+            "test_mean": [0.95, 0.90, 0.89, 0.95, math.nan],
+            "gap_mean": [0.05, 0.01, 0.05, 0.06, 0.0],
+        }
+    )
     assert effects.pareto_front(board) == ["acc", "gap"]  # tie_acc: same accuracy, larger gap
 
 

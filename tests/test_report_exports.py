@@ -19,14 +19,31 @@ def _table():
         for s in range(3):
             ok = arm != "dead"
             test = acc + 0.01 * s + (0.002 * (s == 1) if a == 1 else 0)
-            rows.append({"arm": arm, "seed": s, "status": "complete" if ok else "failed", "reg": level,
-                         "train_accuracy": test + 0.05 if ok else math.nan, "val_accuracy": test if ok else math.nan,
-                         "test_accuracy": test if ok else math.nan, "gap": 0.05 if ok else math.nan,
-                         "loss_gap": 0.1 if ok else math.nan, "epochs": 5 if ok else 0,
-                         "stop_reason": "max_epochs" if ok else "", "seconds": 1.0,
-                         "failure": "" if ok else "boom"})
-    record = StudyRecord(name="Odd | study", question="Does *weight decay* help?", factors=("reg",),
-                         baseline="baseline", arms=("baseline", ODD, "dead"), seeds=(0, 1, 2))
+            rows.append(
+                {
+                    "arm": arm,
+                    "seed": s,
+                    "status": "complete" if ok else "failed",
+                    "reg": level,
+                    "train_accuracy": test + 0.05 if ok else math.nan,
+                    "val_accuracy": test if ok else math.nan,
+                    "test_accuracy": test if ok else math.nan,
+                    "gap": 0.05 if ok else math.nan,
+                    "loss_gap": 0.1 if ok else math.nan,
+                    "epochs": 5 if ok else 0,
+                    "stop_reason": "max_epochs" if ok else "",
+                    "seconds": 1.0,
+                    "failure": "" if ok else "boom",
+                }
+            )
+    record = StudyRecord(
+        name="Odd | study",
+        question="Does *weight decay* help?",
+        factors=("reg",),
+        baseline="baseline",
+        arms=("baseline", ODD, "dead"),
+        seeds=(0, 1, 2),
+    )
     return pd.DataFrame(rows), record
 
 
@@ -44,7 +61,7 @@ def test_markdown_table_has_one_escaped_row_per_arm():
 def test_latex_table_escapes_specials_and_drops_units_from_cells():
     text = leaderboard_tex(analyse(*_table()))
     assert r"wd|1e-4 \& 50\% \_x\_ \textless{}b\textgreater{}\#1\textless{}/b\textgreater{} \$" in text
-    body = text[text.index(r"\midrule"):text.index(r"\bottomrule")]
+    body = text[text.index(r"\midrule") : text.index(r"\bottomrule")]
     assert body.count(r"\\") == 3
     assert "%" not in body.replace(r"\%", "")  # an unescaped % would comment out the rest of a row
     assert r"\begin{tabular}{llrrrrrr}" in text and text.count("&") - text.count(r"\&") > 0

@@ -13,10 +13,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["fig_arms.png", "fig_learning_curves.png", "fig_loss_curves.png", "fig_accuracy_vs_gap.png"]
 
 
-
-
-_METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
-            "test_loss", "loss_gap"]
+_METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "loss_gap"]
 
 
 def _check_files(out):
@@ -34,7 +31,7 @@ def _check_files(out):
 
 def _arm_column(html):
     """Arm names in leaderboard order, as they appear in the markup."""
-    board = html[html.index('id="leaderboard"'):html.index("</table>")]
+    board = html[html.index('id="leaderboard"') : html.index("</table>")]
     return re.findall(r'<tr class="arm-row" data-arm="([^"]*)"', board)
 
 
@@ -55,7 +52,7 @@ def test_report_three_arms_with_failure_and_escaping(tmp_path):
     assert "8 completed / 1 failed / 9 total" in html
     assert "1h 02m 05s" in html
     # Best arm first: layernorm has the highest synthetic accuracy.
-    board = html[html.index('id="leaderboard"'):html.index("</table>")]
+    board = html[html.index('id="leaderboard"') : html.index("</table>")]
     assert _arm_column(html) == ["layernorm", "bn &lt;script&gt;alert(1)&lt;/script&gt;", "baseline"]
     assert re.search(r"\d+\.\d% \[\d+\.\d, \d+\.\d\]", board)  # mean with CI
     assert "early_stopping x" in board
@@ -72,14 +69,13 @@ def test_report_one_seed_and_all_failed_arm(tmp_path):
 
 
 def test_report_with_minimal_meta_and_no_completed_runs(tmp_path):
-    table, histories, record = _study(["x"], [0, 1], failed={("x", 0), ("x", 1)})
+    table, _histories, _record = _study(["x"], [0, 1], failed={("x", 0), ("x", 1)})
     html = _check_files(write_report(tmp_path, table, [], StudyRecord(name="", arms=("x",))).parent)
     assert html.count('<tr class="arm-row"') == 1
     assert "0 completed / 2 failed / 2 total" in html
 
 
-@pytest.mark.parametrize("name", ["x" * 120, "norm=batchnorm,dropout=0.5,$weird$_label",
-                                  "say \"hi\" & 'bye'"])
+@pytest.mark.parametrize("name", ["x" * 120, "norm=batchnorm,dropout=0.5,$weird$_label", "say \"hi\" & 'bye'"])
 def test_long_or_odd_arm_names_render(tmp_path, name):
     table, histories, record = _study([name, "b"], [0, 1])
     html = _check_files(write_report(tmp_path, table, histories, record).parent)
@@ -91,8 +87,7 @@ def test_new_sections_escape_names_from_study_files_and_plugins(tmp_path):
     """Comparisons, findings, effects, interactions and fANOVA all show user strings: all escaped."""
     evil_factor = f"reg{EVIL}"
     arms = ["baseline", f"wd {EVIL}", "bn", f"bn + wd {EVIL}"]
-    levels = {"baseline": ("none", "none"), arms[1]: ("none", EVIL), "bn": ("bn", "none"),
-              arms[3]: ("bn", EVIL)}
+    levels = {"baseline": ("none", "none"), arms[1]: ("none", EVIL), "bn": ("bn", "none"), arms[3]: ("bn", EVIL)}
     table, histories, record = _study(arms, [0, 1, 2])
     table["norm"] = [levels[a][0] for a in table["arm"]]
     table[evil_factor] = [levels[a][1] for a in table["arm"]]
@@ -101,11 +96,17 @@ def test_new_sections_escape_names_from_study_files_and_plugins(tmp_path):
     html = _check_files(write_report(out, table, histories, record).parent)
     assert "<script" not in html
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    for section in ('id="comparison-test_accuracy"', 'id="comparison-gap"', 'id="main-effects"',
-                    'id="interactions"', 'id="fanova"', 'id="findings"'):
+    for section in (
+        'id="comparison-test_accuracy"',
+        'id="comparison-gap"',
+        'id="main-effects"',
+        'id="interactions"',
+        'id="fanova"',
+        'id="findings"',
+    ):
         assert section in html, section
         start = html.index(section)
-        assert escaped in html[start:html.index("</table>" if "findings" not in section else "</ul>", start)], section
+        assert escaped in html[start : html.index("</table>" if "findings" not in section else "</ul>", start)], section
     assert (out / "fig_interactions.png").is_file() and (out / "fig_fanova.png").is_file()
     for name in ("summary.md", "leaderboard.md"):
         assert "<script>" not in (out / name).read_text()

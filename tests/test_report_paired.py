@@ -40,11 +40,14 @@ def test_paired_matches_scipy():
     assert c.tested and math.isnan(c.p_holm)  # adjusted only by against_baseline
 
 
-@pytest.mark.parametrize("arm, note", [
-    ({}, "no seed where both arms completed"),
-    ({0: 0.95}, "one shared seed"),
-    ({0: 0.92, 1: 0.93, 2: 0.94}, "the same difference on all 3 seeds"),
-])
+@pytest.mark.parametrize(
+    "arm, note",
+    [
+        ({}, "no seed where both arms completed"),
+        ({0: 0.95}, "one shared seed"),
+        ({0: 0.92, 1: 0.93, 2: 0.94}, "the same difference on all 3 seeds"),
+    ],
+)
 def test_untestable_cases_say_why_and_claim_nothing(arm, note):
     base = {0: 0.90, 1: 0.91, 2: 0.92}
     c = paired(arm, base, "a", "b", "test_accuracy")
@@ -58,8 +61,13 @@ def test_untestable_cases_say_why_and_claim_nothing(arm, note):
 
 def _row(arm, seed, test, status="complete"):
     ok = status == "complete"
-    return {"arm": arm, "seed": seed, "status": status, "test_accuracy": test if ok else math.nan,
-            "gap": (0.05 - test / 10) if ok else math.nan}
+    return {
+        "arm": arm,
+        "seed": seed,
+        "status": status,
+        "test_accuracy": test if ok else math.nan,
+        "gap": (0.05 - test / 10) if ok else math.nan,
+    }
 
 
 def test_against_baseline_uses_shared_completed_seeds_and_holm():
@@ -77,14 +85,28 @@ def test_against_baseline_uses_shared_completed_seeds_and_holm():
 
 
 def test_sentences_read_in_the_direction_of_the_difference():
-    up = Comparison("dropout after BN", "dropout before BN", "test_accuracy", 5, diff=0.018, low=0.009,
-                    high=0.027, d_z=2.5, p=0.001, p_holm=0.003)
-    assert sentence(up) == ("dropout after BN beats dropout before BN on test accuracy by 1.8 points "
-                            "(95% CI 0.9 to 2.7, Holm-adjusted p = 0.003, d_z = 2.50, 5 seeds).")
-    down = Comparison("x", "base", "test_accuracy", 5, diff=-0.018, low=-0.027, high=-0.009, d_z=-2.5,
-                      p=0.0001, p_holm=0.0004)
-    assert sentence(down).startswith("x trails base on test accuracy by 1.8 points (95% CI 0.9 to 2.7, "
-                                     "Holm-adjusted p < 0.001")
+    up = Comparison(
+        "dropout after BN",
+        "dropout before BN",
+        "test_accuracy",
+        5,
+        diff=0.018,
+        low=0.009,
+        high=0.027,
+        d_z=2.5,
+        p=0.001,
+        p_holm=0.003,
+    )
+    assert sentence(up) == (
+        "dropout after BN beats dropout before BN on test accuracy by 1.8 points "
+        "(95% CI 0.9 to 2.7, Holm-adjusted p = 0.003, d_z = 2.50, 5 seeds)."
+    )
+    down = Comparison(
+        "x", "base", "test_accuracy", 5, diff=-0.018, low=-0.027, high=-0.009, d_z=-2.5, p=0.0001, p_holm=0.0004
+    )
+    assert sentence(down).startswith(
+        "x trails base on test accuracy by 1.8 points (95% CI 0.9 to 2.7, Holm-adjusted p < 0.001"
+    )
     gap = Comparison("l2", "base", "gap", 3, diff=-0.012, low=-0.02, high=-0.004, d_z=-3.0, p=0.01, p_holm=0.02)
     assert sentence(gap).startswith("l2 narrows the generalization gap of base by 1.2 points (95% CI 0.4 to 2.0")
     lines = summary_lines([gap, Comparison("l1", "base", "gap", 3, 0.001, -0.01, 0.012, 0.1, 0.8, 0.8)])

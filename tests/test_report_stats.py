@@ -23,7 +23,7 @@ def test_mean_ci_matches_hand_computed_t_interval():
 
 
 def test_mean_ci_other_confidence_level():
-    mean, low, high = mean_ci([1.0, 2.0, 3.0, 4.0], confidence=0.9)
+    _mean, low, high = mean_ci([1.0, 2.0, 3.0, 4.0], confidence=0.9)
     half = st.t.ppf(0.95, 3) * np.std([1, 2, 3, 4], ddof=1) / 2
     assert (low, high) == pytest.approx((2.5 - half, 2.5 + half))
 
@@ -49,19 +49,31 @@ def test_count_reasons_most_frequent_first():
 def _run(arm, seed, test=None, status="complete", stop="max_epochs", failure="", **factors):
     nan = float("nan")
     ok = status == "complete"
-    return {"arm": arm, "seed": seed, "status": status, **factors,
-            "train_accuracy": (test + 0.05) if ok else nan, "val_accuracy": (test + 0.01) if ok else nan,
-            "test_accuracy": test if ok else nan, "gap": 0.05 if ok else nan,
-            "train_loss": 0.1 if ok else nan, "val_loss": 0.2 if ok else nan,
-            "test_loss": 0.3 if ok else nan, "loss_gap": 0.2 if ok else nan,
-            "epochs": 10 if ok else 0, "stop_reason": stop if ok else "", "seconds": 1.0,
-            "failure": failure}
+    return {
+        "arm": arm,
+        "seed": seed,
+        "status": status,
+        **factors,
+        "train_accuracy": (test + 0.05) if ok else nan,
+        "val_accuracy": (test + 0.01) if ok else nan,
+        "test_accuracy": test if ok else nan,
+        "gap": 0.05 if ok else nan,
+        "train_loss": 0.1 if ok else nan,
+        "val_loss": 0.2 if ok else nan,
+        "test_loss": 0.3 if ok else nan,
+        "loss_gap": 0.2 if ok else nan,
+        "epochs": 10 if ok else 0,
+        "stop_reason": stop if ok else "",
+        "seconds": 1.0,
+        "failure": failure,
+    }
 
 
 @pytest.fixture
 def table():
     rows = [
-        _run("base", 0, 0.80, norm="none"), _run("base", 1, 0.82, norm="none"),
+        _run("base", 0, 0.80, norm="none"),
+        _run("base", 1, 0.82, norm="none"),
         _run("bn", 0, 0.90, norm="batchnorm", stop="early_stopping"),
         _run("bn", 1, 0.92, norm="batchnorm", stop="early_stopping"),
         _run("bn", 2, None, status="failed", failure="CUDA out of memory", norm="batchnorm"),
@@ -89,13 +101,12 @@ def test_leaderboard_order_counts_and_reasons(table):
     assert by.loc["bn", "stop_reasons"] == "early_stopping x2"
     assert by.loc["broken", "stop_reasons"] == ""
     assert by.loc["bn", "norm"] == "batchnorm"
-    m, lo, hi = mean_ci([0.85, 0.87, 0.86])
+    _m, lo, hi = mean_ci([0.85, 0.87, 0.86])
     assert (by.loc["ln", "test_low"], by.loc["ln", "test_high"]) == pytest.approx((lo, hi))
 
 
 def test_leaderboard_ties_keep_design_order_and_include_subparameters():
-    rows = [_run("b", 0, 0.9, reg="dropout", **{"reg.rate": 0.5}),
-            _run("a", 0, 0.9, reg="none", **{"reg.rate": None})]
+    rows = [_run("b", 0, 0.9, reg="dropout", **{"reg.rate": 0.5}), _run("a", 0, 0.9, reg="none", **{"reg.rate": None})]
     board = leaderboard(pd.DataFrame(rows), ["b", "a"], ["reg"])
     assert list(board["arm"]) == ["b", "a"]
     assert board.loc[0, "reg.rate"] == 0.5

@@ -12,8 +12,12 @@ from ablate.results import spreadsheet_safe
 
 def test_text_that_a_spreadsheet_would_evaluate_is_quoted():
     assert spreadsheet_safe("=1+1") == "'=1+1"
-    assert [spreadsheet_safe(v) for v in ("+A1", "-2", "@SUM(A1)", "batchnorm")] == ["'+A1", "'-2", "'@SUM(A1)",
-                                                                                      "batchnorm"]
+    assert [spreadsheet_safe(v) for v in ("+A1", "-2", "@SUM(A1)", "batchnorm")] == [
+        "'+A1",
+        "'-2",
+        "'@SUM(A1)",
+        "batchnorm",
+    ]
     assert spreadsheet_safe(-2.5) == -2.5  # numbers stay numbers
 
 

@@ -82,8 +82,7 @@ def failing_study(write_study, tmp_path, tiny):
 
 
 @pytest.mark.slow
-def test_a_component_raising_keyerror_fails_its_arm_only_and_the_report_shows_why(failing_study, run_cli,
-                                                                                 tmp_path):
+def test_a_component_raising_keyerror_fails_its_arm_only_and_the_report_shows_why(failing_study, run_cli, tmp_path):
     out = tmp_path / "out"
     code, _, err = run_cli("run", failing_study, "--out", out)
     assert code == 3, err  # finished, with failed runs
@@ -113,8 +112,9 @@ def test_cuda_without_a_gpu_is_a_user_error_before_training(write_study, run_cli
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    code, _, err = run_cli("run", write_study(tiny.replace("epochs = 4", 'epochs = 4\ndevice = "cuda"')),
-                           "--out", tmp_path / "out")
+    code, _, err = run_cli(
+        "run", write_study(tiny.replace("epochs = 4", 'epochs = 4\ndevice = "cuda"')), "--out", tmp_path / "out"
+    )
     assert code == 2 and "train.device" in err and "no usable CUDA GPU" in err
     assert not (tmp_path / "out" / "study.db").exists()
 
@@ -166,19 +166,22 @@ STUDY_TEXT = textwrap.dedent(CSV_STUDY)
 
 
 @pytest.mark.slow
-def test_a_changed_plugin_version_is_named_and_retrain_changed_trains_those_runs(write_study, run_cli, tmp_path,
-                                                                                tiny):
+def test_a_changed_plugin_version_is_named_and_retrain_changed_trains_those_runs(write_study, run_cli, tmp_path, tiny):
     import json
 
     study, out = write_study(tiny), tmp_path / "out"
     assert run_cli("run", study, "--out", out)[0] == 0
     with sqlite3.connect(out / "study.db") as db:  # one run was trained with an older batchnorm
-        trial_id, value = db.execute("SELECT trial_id, value_json FROM trial_user_attributes WHERE key = 'result' "
-                                     "AND value_json LIKE '%batchnorm%' LIMIT 1").fetchone()
+        trial_id, value = db.execute(
+            "SELECT trial_id, value_json FROM trial_user_attributes WHERE key = 'result' "
+            "AND value_json LIKE '%batchnorm%' LIMIT 1"
+        ).fetchone()
         result = json.loads(value)
         result["versions"]["plugin:norm:batchnorm"] = "ablate 0.0.1"
-        db.execute("UPDATE trial_user_attributes SET value_json = ? WHERE trial_id = ? AND key = 'result'",
-                   (json.dumps(result), trial_id))
+        db.execute(
+            "UPDATE trial_user_attributes SET value_json = ? WHERE trial_id = ? AND key = 'result'",
+            (json.dumps(result), trial_id),
+        )
     code, stdout, _ = run_cli("run", study, "--out", out)
     assert "1 stored run(s) were trained with other plugin versions (norm:batchnorm: ablate 0.0.1 -> ablate" in stdout
     assert "--retrain-changed trains them again" in stdout and trainings(out) == 8
@@ -189,8 +192,9 @@ def test_a_changed_plugin_version_is_named_and_retrain_changed_trains_those_runs
 
 
 @pytest.mark.slow
-def test_plan_states_what_the_stored_seeds_can_detect_once_runs_exist(write_study, run_cli, tmp_path, tiny,
-                                                                      monkeypatch):
+def test_plan_states_what_the_stored_seeds_can_detect_once_runs_exist(
+    write_study, run_cli, tmp_path, tiny, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     study = write_study(tiny)
     code, stdout, _ = run_cli("plan", study, "--no-calibrate")

@@ -12,11 +12,34 @@ import pandas as pd
 import pytest
 from support import TINY
 
-REQUIRED = ["arm", "seed", "status", "norm", "dropout", "train_accuracy", "val_accuracy",
-            "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "epochs", "stop_reason",
-            "seconds"]
-METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss",
-           "test_loss", "epochs", "stop_reason"]
+REQUIRED = [
+    "arm",
+    "seed",
+    "status",
+    "norm",
+    "dropout",
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "gap",
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "epochs",
+    "stop_reason",
+    "seconds",
+]
+METRICS = [
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "gap",
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "epochs",
+    "stop_reason",
+]
 
 
 @pytest.mark.slow
@@ -67,8 +90,9 @@ def test_changing_training_settings_makes_new_runs(write_study, run_cli, tmp_pat
 
 @pytest.mark.slow
 def test_same_seeds_give_identical_metrics(write_study, run_cli, tmp_path):
-    study = write_study(TINY + '\n[factors.stop]\nkind = "stopping"\nlevels = ["early_stopping"]\n'
-                        'early_stopping = { patience = 1 }\n')
+    study = write_study(
+        TINY + '\n[factors.stop]\nkind = "stopping"\nlevels = ["early_stopping"]\nearly_stopping = { patience = 1 }\n'
+    )
     for name in ("a", "b"):
         assert run_cli("run", study, "--out", tmp_path / name)[0] == 0
     a = pd.read_csv(tmp_path / "a" / "results.csv")

@@ -44,14 +44,17 @@ def test_threads_device_and_output_folder_are_not_part_of_a_runs_identity(spec_o
     assert spec_of(('name = "tiny"', 'name = "elsewhere"')).key == base.key  # the output folder's name
 
 
-@pytest.mark.parametrize("edit", [
-    ("rate = 0.2", "rate = 0.25"),  # a component parameter
-    ("batch_size = 128", "batch_size = 128\nlr = 0.002"),  # the learning rate
-    ('name = "digits"', 'name = "digits"\nval_fraction = 0.25'),  # the data's parameters
-    ('name = "digits"', 'name = "digits"\nsplit_seed = 1'),  # the split
-    ("hidden = [32]", "hidden = [33]"),  # the model
-    ("epochs = 4", "epochs = 5"),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("rate = 0.2", "rate = 0.25"),  # a component parameter
+        ("batch_size = 128", "batch_size = 128\nlr = 0.002"),  # the learning rate
+        ('name = "digits"', 'name = "digits"\nval_fraction = 0.25'),  # the data's parameters
+        ('name = "digits"', 'name = "digits"\nsplit_seed = 1'),  # the split
+        ("hidden = [32]", "hidden = [33]"),  # the model
+        ("epochs = 4", "epochs = 5"),
+    ],
+)
 def test_any_training_relevant_change_makes_a_new_run(spec_of, edit):
     assert spec_of(edit).key != spec_of().key
 

@@ -26,8 +26,10 @@ DETERMINISTIC = {
     "weight_decay": [("regularizer", "weight_decay", {"decay": 0.1})],
     "max_norm": [("regularizer", "max_norm", {"max_norm": 0.5})],
     "label_smoothing": [("regularizer", "label_smoothing", {"eps": 0.1})],
-    "plateau+max_epochs": [("stopping", "plateau", {"patience": 1, "min_delta": 0.3}),
-                           ("stopping", "max_epochs", {"epochs": 3})],
+    "plateau+max_epochs": [
+        ("stopping", "plateau", {"patience": 1, "min_delta": 0.3}),
+        ("stopping", "max_epochs", {"epochs": 3}),
+    ],
 }
 
 
@@ -41,8 +43,7 @@ def test_stacked_seeds_have_the_per_epoch_losses_of_runs_alone(registry, arm):
 
 @pytest.mark.parametrize("optimizer", [{"optimizer": "sgd", "lr": 0.05}, {"optimizer": "adam", "lr": 3e-3}])
 def test_both_optimizers_with_batch_norm_and_decoupled_weight_decay(registry, optimizer):
-    spec = make_spec(registry, ("norm", "batchnorm", {}), ("regularizer", "weight_decay", {"decay": 0.05}),
-                     **optimizer)
+    spec = make_spec(registry, ("norm", "batchnorm", {}), ("regularizer", "weight_decay", {"decay": 0.05}), **optimizer)
     specs = seeds_of(spec, range(3))
     for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
         assert_same_run(a, b)
@@ -53,27 +54,45 @@ CONV = {
     "cnn rmsnorm": ("cnn", {"channels": [4, 8], "slots": "conv>act>norm"}, [("norm", "rmsnorm", {})]),
     "cnn groupnorm": ("cnn", {"channels": [4, 8]}, [("norm", "groupnorm", {"groups": 2})]),
     "resnet instancenorm": ("resnet", {"widths": [4, 8]}, [("norm", "instancenorm", {})]),
-    "resnet batchnorm max_norm": ("resnet", {"widths": [4, 8]},
-                                  [("norm", "batchnorm", {}), ("regularizer", "max_norm", {"max_norm": 1})]),
+    "resnet batchnorm max_norm": (
+        "resnet",
+        {"widths": [4, 8]},
+        [("norm", "batchnorm", {}), ("regularizer", "max_norm", {"max_norm": 1})],
+    ),
 }
 
 
 @pytest.mark.parametrize("arm", CONV)
 def test_convolutional_models_stack(registry, arm):
     model, params, components = CONV[arm]
-    specs = seeds_of(make_spec(registry, *components, model=model, image=True, epochs=3, batch_size=128,
-                               **params), range(2))
+    specs = seeds_of(
+        make_spec(registry, *components, model=model, image=True, epochs=3, batch_size=128, **params), range(2)
+    )
     for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
         assert b.stack == 2
         assert_same_run(a, b)
 
 
 AUGMENT = {
-    "vectors": ("mlp", False, [("augmentation", "gaussian_noise", {"std": 0.3}),
-                               ("augmentation", "mixup", {"alpha": 0.4}),
-                               ("augmentation", "shift", {"max_shift": 2})]),
-    "images": ("cnn", True, [("augmentation", "flip", {}), ("augmentation", "crop", {"padding": 1}),
-                             ("augmentation", "cutmix", {}), ("augmentation", "random_erasing", {})]),
+    "vectors": (
+        "mlp",
+        False,
+        [
+            ("augmentation", "gaussian_noise", {"std": 0.3}),
+            ("augmentation", "mixup", {"alpha": 0.4}),
+            ("augmentation", "shift", {"max_shift": 2}),
+        ],
+    ),
+    "images": (
+        "cnn",
+        True,
+        [
+            ("augmentation", "flip", {}),
+            ("augmentation", "crop", {"padding": 1}),
+            ("augmentation", "cutmix", {}),
+            ("augmentation", "random_erasing", {}),
+        ],
+    ),
 }
 
 
@@ -81,8 +100,9 @@ AUGMENT = {
 def test_augmentations_draw_from_each_seeds_generator_exactly_as_alone(registry, arm):
     model, image, components = AUGMENT[arm]
     params = {"channels": [4]} if model == "cnn" else {}
-    specs = seeds_of(make_spec(registry, *components, model=model, image=image, epochs=2, batch_size=128,
-                               **params), range(2))
+    specs = seeds_of(
+        make_spec(registry, *components, model=model, image=image, epochs=2, batch_size=128, **params), range(2)
+    )
     for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
         assert_same_run(a, b)
 

@@ -58,8 +58,7 @@ LAYERS = {
     "adaptive avgpool": (lambda: nn.AdaptiveAvgPool1d(1), (5, 2, 6)),
     "reshape": (lambda: Reshape((1, 2, 3)), (5, 6)),
     "basic block": (lambda: BasicBlock(2, 2, 4, 2, "relu", _norm_slot), (4, 2, 6, 6)),
-    "sequential": (lambda: nn.Sequential(nn.Linear(4, 6), nn.GELU(), nn.LayerNorm(6), nn.Linear(6, 2)),
-                   (5, 4)),
+    "sequential": (lambda: nn.Sequential(nn.Linear(4, 6), nn.GELU(), nn.LayerNorm(6), nn.Linear(6, 2)), (5, 4)),
 }
 
 

@@ -22,8 +22,9 @@ def preg():
 
 
 def test_seeds_stop_early_at_their_own_epochs_and_keep_their_best_weights(registry):
-    spec = make_spec(registry, ("stopping", "early_stopping", {"patience": 1, "restore_best": True}),
-                     epochs=15, lr=0.01)
+    spec = make_spec(
+        registry, ("stopping", "early_stopping", {"patience": 1, "restore_best": True}), epochs=15, lr=0.01
+    )
     specs = seeds_of(spec, range(4))
     solo, group = alone(specs, registry), stacked(specs, registry)
     assert len({r.epochs for r in solo}) > 1  # they really stop at different epochs
@@ -48,8 +49,7 @@ def test_a_diverging_seed_fails_alone_and_the_others_finish(preg):
 
 
 def test_with_the_divergence_rule_a_diverging_seed_stops_on_its_last_healthy_weights(preg):
-    spec = make_spec(preg, ("augmentation", "poison_batch", {"p": 0.02}), ("stopping", "divergence", {}),
-                     epochs=3)
+    spec = make_spec(preg, ("augmentation", "poison_batch", {"p": 0.02}), ("stopping", "divergence", {}), epochs=3)
     specs = seeds_of(spec, range(6))
     solo, group = alone(specs, preg), stacked(specs, preg)
     assert {r.stop_reason for r in solo} == {"divergence", "max_epochs"}
@@ -77,6 +77,7 @@ def test_each_seed_reports_its_own_epochs_and_an_exception_there_ends_that_seed_
             seen[i].append(int(metrics["epoch"]))
             if i == 1 and metrics["epoch"] == 2:
                 raise KeyError("pruned")
+
         return on_epoch
 
     group = train_group(specs, registry, CPU, on_epoch=[callback(i) for i in range(3)])
@@ -130,8 +131,9 @@ def test_the_generic_torch_func_path_trains_the_same_runs(registry, arm):
         assert_same_run(a, b, rtol=1e-3, accuracy_atol=0.01)
 
 
-@pytest.mark.parametrize("arm", [[("regularizer", "spectral_norm", {})],
-                                 [("regularizer", "spectral_norm", {}), ("norm", "batchnorm", {})]])
+@pytest.mark.parametrize(
+    "arm", [[("regularizer", "spectral_norm", {})], [("regularizer", "spectral_norm", {}), ("norm", "batchnorm", {})]]
+)
 def test_parametrized_layers_take_the_generic_path_and_train_the_same_runs(registry, arm):
     specs = seeds_of(make_spec(registry, *arm), range(3))
     for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
@@ -158,6 +160,3 @@ def test_a_stacked_result_is_recorded_like_an_unstacked_one(registry):
     a, b = alone(specs, registry)[1], stacked(specs, registry)[1]
     assert (b.config, b.sizes, b.device, b.threads) == (a.config, a.sizes, a.device, a.threads)
     assert set(b.metrics) == set(a.metrics) and b.seconds > 0
-
-
-

@@ -60,10 +60,18 @@ def test_can_stack_leaves_the_random_generators_as_they_were(registry):
 
 
 def test_runs_group_by_arm_in_order_and_the_unstackable_ones_train_alone(preg):
-    plain, bn, penalty = (make_spec(preg, *c) for c in ([], [("norm", "batchnorm", {})],
-                                                         [("regularizer", "center_penalty", {})]))
-    specs = [plain.with_seed(0), bn.with_seed(0), plain.with_seed(1), penalty.with_seed(0),
-             penalty.with_seed(1), bn.with_seed(1), plain.with_seed(2)]
+    plain, bn, penalty = (
+        make_spec(preg, *c) for c in ([], [("norm", "batchnorm", {})], [("regularizer", "center_penalty", {})])
+    )
+    specs = [
+        plain.with_seed(0),
+        bn.with_seed(0),
+        plain.with_seed(1),
+        penalty.with_seed(0),
+        penalty.with_seed(1),
+        bn.with_seed(1),
+        plain.with_seed(2),
+    ]
     groups = group_runs(specs, preg, CPU)
     assert [s.key for s in groups[0]] == [plain.with_seed(seed).key for seed in range(3)]
     assert [len(g) for g in groups] == [3, 2, 1, 1]
@@ -73,8 +81,12 @@ def test_runs_group_by_arm_in_order_and_the_unstackable_ones_train_alone(preg):
 def test_groups_are_cut_to_what_fits_in_memory(registry, monkeypatch):
     spec = make_spec(registry)
     per_seed = seed_bytes(spec, registry)
-    weights = sum(p.numel() for p in torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Linear(32, 32),
-                                                         torch.nn.Linear(32, 10)).parameters())
+    weights = sum(
+        p.numel()
+        for p in torch.nn.Sequential(
+            torch.nn.Linear(64, 32), torch.nn.Linear(32, 32), torch.nn.Linear(32, 10)
+        ).parameters()
+    )
     assert 4 * weights < per_seed < 50_000_000  # at least the weights, and not absurd
     room = int(2.5 * per_seed / stacked_plan.MEMORY_SHARE)  # two and a half seeds' worth
     monkeypatch.setattr(stacked_plan, "free_bytes", lambda device: room)

@@ -48,8 +48,15 @@ def test_each_epoch_records_eval_mode_and_running_metrics(write_study, registry,
     arm = next(a for a in build_arms(config, registry) if a.name == "dropout")
     result = train_run(run_spec(config, arm, 0), registry)
     last = result.history[-1]
-    assert set(last) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "running_loss",
-                         "running_accuracy"}
+    assert set(last) == {
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "running_loss",
+        "running_accuracy",
+    }
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
     # no early stopping: the last epoch's eval-mode train accuracy is the final one
     assert last["train_accuracy"] == result.metrics["train_accuracy"]

@@ -45,8 +45,9 @@ RUNS = 8
 
 
 def ablate(*args: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ablate", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ablate", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def study_file(tmp_path: Path, epochs: int = 3) -> Path:
@@ -86,8 +87,12 @@ def _claims(db: Path) -> list[tuple[int, str, int]]:
     engine = sa.create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT worker, run_key, trial_id FROM ablate_claims "
-                                        "WHERE state = 'running' AND trial_id IS NOT NULL")).all()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT worker, run_key, trial_id FROM ablate_claims "
+                    "WHERE state = 'running' AND trial_id IS NOT NULL"
+                )
+            ).all()
     except sa.exc.OperationalError:
         return []
     finally:
@@ -95,42 +100,44 @@ def _claims(db: Path) -> list[tuple[int, str, int]]:
     return [(int(r[0].rsplit(":", 1)[1]), r[1], int(r[2])) for r in rows]
 
 
-def _wait_for_training(db: Path, pids: set[int], timeout: float = 120) -> tuple[int, str, int]:
-    """A worker among ``pids`` that is training a run now, with that run's key and trial."""
+def _wait_for_training(db: Path, pids: set[int], timeout: float = 120) -> tuple[int, dict[str, int]]:
+    """A worker among ``pids`` training now, with every run it holds (run key -> trial id):
+    one run, or the seeds of an arm trained stacked."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         held = [c for c in _claims(db) if c[0] in pids]
         if held:
-            return held[0]
+            time.sleep(0.5)  # into its first epochs
+            pid = held[0][0]
+            return pid, {key: trial for p, key, trial in _claims(db) if p == pid} or {held[0][1]: held[0][2]}
         time.sleep(0.2)
     raise AssertionError("no worker claimed a run")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_a_killed_or_stopped_worker_has_its_run_trained_again_once(tmp_path, sig):
+def test_a_killed_or_stopped_worker_has_its_runs_trained_again_once(tmp_path, sig):
     study = study_file(tmp_path, epochs=150)
     db = tmp_path / "study.db"
     url = f"sqlite:///{db}"
     procs = [ablate("worker", study, "--storage", url) for _ in range(4)]
-    victim_pid, run_key, trial_id = _wait_for_training(db, {p.pid for p in procs})
+    victim_pid, held = _wait_for_training(db, {p.pid for p in procs})
     victim = next(p for p in procs if p.pid == victim_pid)
     os.kill(victim_pid, sig)
     stopped_at = time.time()
     victim.communicate(timeout=60)
-    if sig != signal.SIGKILL:  # a stop gives its run back at once, not after the heartbeat grace
-        assert victim.returncode == 130 and time.time() - stopped_at < 15
+    stopped_after = time.time() - stopped_at
     for code, err in finish([p for p in procs if p is not victim]):
         assert code == 0, err
     per_run, states = trainings(url)
-    study_ = optuna.load_study(study_name="many", storage=url)
-    held = next(t for t in study_.get_trials(deepcopy=False) if t._trial_id == trial_id)
+    trials = {t._trial_id: t for t in optuna.load_study(study_name="many", storage=url).get_trials()}
+    interrupted = {key for key, trial in held.items() if trials[trial].state.name != "COMPLETE"}
     assert len(per_run) == RUNS and states["COMPLETE"] == RUNS
-    if held.state.name == "COMPLETE":  # the signal came after its last epoch: nothing to train again
-        assert set(per_run.values()) == {1} and set(states) == {"COMPLETE"}
-    else:  # only the run it held trained twice; its first training is kept, marked as such
-        assert per_run[run_key] == 2 and sorted(per_run.values()) == [1] * (RUNS - 1) + [2], per_run
-        assert held.state.name == "FAIL" and attrs.INTERRUPTED in held.user_attrs
-        assert states == Counter({"COMPLETE": RUNS, "FAIL": 1})
+    # only the runs it held when stopped trained twice; their first trainings are kept, marked as such
+    assert {key for key, n in per_run.items() if n == 2} == interrupted and set(per_run.values()) <= {1, 2}
+    assert states == Counter({"COMPLETE": RUNS, **({"FAIL": len(interrupted)} if interrupted else {})})
+    assert all(attrs.INTERRUPTED in trials[held[key]].user_attrs for key in interrupted)
+    if interrupted and sig != signal.SIGKILL:  # a stop gives its runs back at once, not after the grace
+        assert victim.returncode == 130 and stopped_after < 15
 
 
 def test_eight_workers_on_postgresql_train_every_run_once_then_report(tmp_path, postgres_url):

@@ -68,8 +68,9 @@ def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) 
     ref = {str(k): str(v) for k, v in reference_levels(levels, table, baseline).items()}
     best = _best(board)
     fam = family(table, levels, varied, ref, baseline, arms, best)
-    an = Analysis(record, table, board, factor_columns(table, factors), baseline, note, {}, levels, varied,
-                  ref, {}, fam, best)
+    an = Analysis(
+        record, table, board, factor_columns(table, factors), baseline, note, {}, levels, varied, ref, {}, fam, best
+    )
     if descriptive:
         _describe(an)
     return an
@@ -87,8 +88,11 @@ def _describe(an: Analysis) -> None:
         lv = arm_levels(an.table, an.levels, an.varied)
         an.shares = share_intervals(an.table, done, [lv[a] for a in done], an.varied)
     else:  # elsewhere Optuna's forest estimates it (no interval: a forest per resample is too slow)
-        an.fanova, an.fanova_note = fanova(an.table, an.levels, an.varied) if an.varied else (
-            {}, "fANOVA needs at least two factors with more than one level; this study has none.")
+        an.fanova, an.fanova_note = (
+            fanova(an.table, an.levels, an.varied)
+            if an.varied
+            else ({}, "fANOVA needs at least two factors with more than one level; this study has none.")
+        )
     an.pareto = pareto_front(an.board)
     an.pareto_freq = pareto_frequency(an.table, done)
 
@@ -100,8 +104,9 @@ def _best(board: pd.DataFrame) -> str | None:
 
 def _baseline(base: str | None, arms: list[str]) -> tuple[str | None, str]:
     if not base:
-        return None, ("This study has no baseline arm (no all-off arm and no study.baseline), "
-                      "so arms are not compared pairwise.")
+        return None, (
+            "This study has no baseline arm (no all-off arm and no study.baseline), so arms are not compared pairwise."
+        )
     if str(base) not in arms:
         return None, f"The baseline arm {base} has no runs in the table, so arms are not compared pairwise."
     return str(base), ""

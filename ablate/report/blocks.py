@@ -77,8 +77,9 @@ def fit(values: Mapping[str, Mapping[Hashable, float]]) -> BlockFit:
         ss = 0.0
     mse = ss / df if df > 0 else math.nan
     k = len(arms)
-    return BlockFit(arms, coef[:k], pinv[:k, :k], (pinv @ xtx)[:k, :] if len(cells) else np.zeros((0, 0)),
-                    mse, df, len(cells))
+    return BlockFit(
+        arms, coef[:k], pinv[:k, :k], (pinv @ xtx)[:k, :] if len(cells) else np.zeros((0, 0)), mse, df, len(cells)
+    )
 
 
 def contrast(model: BlockFit, weights: Mapping[str, float], confidence: float = CONFIDENCE) -> Contrast:

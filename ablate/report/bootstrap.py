@@ -44,8 +44,12 @@ def resampled_means(matrix: np.ndarray, draws: int = DRAWS, seed: int = SEED) ->
 def front_mask(acc: np.ndarray, gap: np.ndarray) -> np.ndarray:
     """Arms no other arm beats on both higher accuracy and lower gap (NaN arms are off)."""
     ok = np.isfinite(acc) & np.isfinite(gap)
-    better = (acc[None, :] >= acc[:, None]) & (gap[None, :] <= gap[:, None]) & \
-             ((acc[None, :] > acc[:, None]) | (gap[None, :] < gap[:, None])) & ok[None, :]
+    better = (
+        (acc[None, :] >= acc[:, None])
+        & (gap[None, :] <= gap[:, None])
+        & ((acc[None, :] > acc[:, None]) | (gap[None, :] < gap[:, None]))
+        & ok[None, :]
+    )
     return ok & ~better.any(axis=1)
 
 
@@ -59,8 +63,9 @@ def pareto_frequency(table: pd.DataFrame, arms: Sequence[str], draws: int = DRAW
     return {arm: float(f) for arm, f in zip(arms, hits.mean(axis=0))}
 
 
-def variance_shares(means: np.ndarray, arm_levels: Sequence[Mapping[str, str]],
-                    factors: Sequence[str]) -> dict[str, np.ndarray]:
+def variance_shares(
+    means: np.ndarray, arm_levels: Sequence[Mapping[str, str]], factors: Sequence[str]
+) -> dict[str, np.ndarray]:
     """Each factor's main-effect variance over its levels, normalised to sum to 1 over the factors,
     for each row of ``means`` (draws x arms).
 
@@ -78,8 +83,13 @@ def variance_shares(means: np.ndarray, arm_levels: Sequence[Mapping[str, str]],
         return {f: np.where(total > 0, v / total, math.nan) for f, v in raw.items()}
 
 
-def share_intervals(table: pd.DataFrame, arms: Sequence[str], arm_levels: Sequence[Mapping[str, str]],
-                    factors: Sequence[str], draws: int = DRAWS) -> dict[str, tuple[float, float, float]]:
+def share_intervals(
+    table: pd.DataFrame,
+    arms: Sequence[str],
+    arm_levels: Sequence[Mapping[str, str]],
+    factors: Sequence[str],
+    draws: int = DRAWS,
+) -> dict[str, tuple[float, float, float]]:
     """{factor: (share, 2.5th, 97.5th percentile over seed resamples)} of test accuracy."""
     matrix = seed_matrix(table, arms, "test_accuracy")
     with warnings.catch_warnings():

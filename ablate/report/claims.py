@@ -67,8 +67,14 @@ class Claim:
     @property
     def verdict(self) -> tuple[str, str]:
         """(kind, words) of an interaction, from the direction and size of its effects."""
-        return verdict(self.alone_a, self.alone_b, self.joint, self.significant, self.tested,
-                                HIGHER_IS_BETTER.get(self.metric, True))
+        return verdict(
+            self.alone_a,
+            self.alone_b,
+            self.joint,
+            self.significant,
+            self.tested,
+            HIGHER_IS_BETTER.get(self.metric, True),
+        )
 
 
 @dataclass(frozen=True)
@@ -132,8 +138,9 @@ def _add(*parts: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def main_claims(model: BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str],
-                ref: Mapping[str, str], metric: str) -> list[Claim]:
+def main_claims(
+    model: BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str], ref: Mapping[str, str], metric: str
+) -> list[Claim]:
     """Each non-reference level of each factor against its reference, averaged over the other factors."""
     out = []
     for f in varied:
@@ -142,13 +149,27 @@ def main_claims(model: BlockFit, arms: Mapping[str, Mapping[str, str]], varied: 
             if level == ref[f]:
                 continue
             c = contrast(model, _mean_weights(_cell(arms, {f: level}), base))
-            out.append(Claim(MAIN, metric, f, level, ref[f], estimate=c.estimate, low=c.low, high=c.high,
-                             p=c.p, df=c.df, note=c.note))
+            out.append(
+                Claim(
+                    MAIN,
+                    metric,
+                    f,
+                    level,
+                    ref[f],
+                    estimate=c.estimate,
+                    low=c.low,
+                    high=c.high,
+                    p=c.p,
+                    df=c.df,
+                    note=c.note,
+                )
+            )
     return out
 
 
-def interaction_claims(model: BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str],
-                       ref: Mapping[str, str], metric: str) -> list[Claim]:
+def interaction_claims(
+    model: BlockFit, arms: Mapping[str, Mapping[str, str]], varied: Sequence[str], ref: Mapping[str, str], metric: str
+) -> list[Claim]:
     """(a, b) against (a0, b0) for every pair of factors: together minus the two alone."""
     out = []
     for f, g in itertools.combinations(varied, 2):
@@ -161,9 +182,27 @@ def interaction_claims(model: BlockFit, arms: Mapping[str, Mapping[str, str]], v
                 continue  # the design never crossed these levels
             alone_a, alone_b, joint = (contrast(model, _mean_weights(c, c00)) for c in (c10, c01, c11))
             inter = contrast(model, _add(_mean_weights(c11, c10), _mean_weights(c00, c01)))
-            out.append(Claim(INTERACTION, metric, f, a, a0, g, b, b0, inter.estimate, inter.low, inter.high,
-                             inter.p, inter.df, inter.note, alone_a.estimate, alone_b.estimate,
-                             joint.estimate))
+            out.append(
+                Claim(
+                    INTERACTION,
+                    metric,
+                    f,
+                    a,
+                    a0,
+                    g,
+                    b,
+                    b0,
+                    inter.estimate,
+                    inter.low,
+                    inter.high,
+                    inter.p,
+                    inter.df,
+                    inter.note,
+                    alone_a.estimate,
+                    alone_b.estimate,
+                    joint.estimate,
+                )
+            )
     return out
 
 
@@ -172,8 +211,21 @@ def arm_claims(table: pd.DataFrame, baseline: str, arms: Sequence[str]) -> list[
     out = []
     for metric in METRICS:
         for c in against_baseline(table, baseline, arms, metric):
-            out.append(Claim(ARM, metric, c.arm, ref=baseline, estimate=c.diff, low=c.low, high=c.high, p=c.p,
-                             df=max(c.n - 1, 0), note=c.note, n=c.n))
+            out.append(
+                Claim(
+                    ARM,
+                    metric,
+                    c.arm,
+                    ref=baseline,
+                    estimate=c.diff,
+                    low=c.low,
+                    high=c.high,
+                    p=c.p,
+                    df=max(c.n - 1, 0),
+                    note=c.note,
+                    n=c.n,
+                )
+            )
     return out
 
 
@@ -191,14 +243,32 @@ def best_claims(table: pd.DataFrame, best: str, metric: str = "val_accuracy") ->
         if arm != best:
             c = contrast(model, {best: 1.0, arm: -1.0})
             note = f"p adjusted over all {int(pairs)} pairs of arms (the best was picked by these data)"
-            out.append(Claim(BEST, metric, arm, ref=best, estimate=c.estimate, low=c.low, high=c.high,
-                             p=min(1.0, c.p * pairs) if c.tested else math.nan, df=c.df,
-                             note=note if c.tested else c.note))
+            out.append(
+                Claim(
+                    BEST,
+                    metric,
+                    arm,
+                    ref=best,
+                    estimate=c.estimate,
+                    low=c.low,
+                    high=c.high,
+                    p=min(1.0, c.p * pairs) if c.tested else math.nan,
+                    df=c.df,
+                    note=note if c.tested else c.note,
+                )
+            )
     return out
 
 
-def family(table: pd.DataFrame, levels: pd.DataFrame, varied: Sequence[str], ref: Mapping[str, str],
-           baseline: str | None, arm_names: Sequence[str], best: str | None = None) -> Family:
+def family(
+    table: pd.DataFrame,
+    levels: pd.DataFrame,
+    varied: Sequence[str],
+    ref: Mapping[str, str],
+    baseline: str | None,
+    arm_names: Sequence[str],
+    best: str | None = None,
+) -> Family:
     """Every claim the Findings could make, with Holm over all of them."""
     arms = arm_levels(table, levels, varied) if len(table) and varied else {}
     crossed = is_crossed(arms, varied)

@@ -21,8 +21,23 @@ from ablate.report.stats import leaderboard
 
 Study = tuple[Path, pd.DataFrame, StudyRecord]
 
-CSV_COLUMNS = ["study", "arm", "baseline", "n_complete", "n_failed", "test_mean", "test_low", "test_high",
-               "gap_mean", "gap_low", "gap_high", "loss_gap_mean", "val_mean", "epochs_mean", "stop_reasons"]
+CSV_COLUMNS = [
+    "study",
+    "arm",
+    "baseline",
+    "n_complete",
+    "n_failed",
+    "test_mean",
+    "test_low",
+    "test_high",
+    "gap_mean",
+    "gap_low",
+    "gap_high",
+    "loss_gap_mean",
+    "val_mean",
+    "epochs_mean",
+    "stop_reasons",
+]
 FIGURE = "fig_compare.png"
 
 
@@ -59,16 +74,32 @@ def write_compare(out_dir: Path, studies: Sequence[Study]) -> Path:
     save_figure(compare_figure(board), out_dir / FIGURE)
     labels = study_labels(studies)
     context = {
-        "studies": [{"label": lab, "question": rec.question, "dataset": rec.dataset or DASH,
-                     "model": rec.model or DASH, "runs": int(len(table)), "folder": str(folder)}
-                    for lab, (folder, table, rec) in zip(labels, studies)],
-        "rows": [{"study": str(r["study"]), "arm": str(r["arm"]), "arm_parts": split_name(str(r["arm"])),
-                  "is_baseline": bool(r["baseline"]), "n": int(r["n_complete"]), "failed": int(r["n_failed"]),
-                  "test": format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], int(r["n_complete"])),
-                  "gap": format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], int(r["n_complete"]),
-                                           unit=" pp"),
-                  "val": fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
-                  "epochs": fmt(r["epochs_mean"], "{:.1f}")} for r in board.to_dict("records")],
+        "studies": [
+            {
+                "label": lab,
+                "question": rec.question,
+                "dataset": rec.dataset or DASH,
+                "model": rec.model or DASH,
+                "runs": len(table),
+                "folder": str(folder),
+            }
+            for lab, (folder, table, rec) in zip(labels, studies)
+        ],
+        "rows": [
+            {
+                "study": str(r["study"]),
+                "arm": str(r["arm"]),
+                "arm_parts": split_name(str(r["arm"])),
+                "is_baseline": bool(r["baseline"]),
+                "n": int(r["n_complete"]),
+                "failed": int(r["n_failed"]),
+                "test": format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], int(r["n_complete"])),
+                "gap": format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], int(r["n_complete"]), unit=" pp"),
+                "val": fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
+                "epochs": fmt(r["epochs_mean"], "{:.1f}"),
+            }
+            for r in board.to_dict("records")
+        ],
         "figure": FIGURE,
     }
     path = out_dir / "compare.html"

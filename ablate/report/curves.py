@@ -43,15 +43,22 @@ def series(run: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.n
 def lines_for(kind: str, eval_train: bool) -> list[tuple[str, str, str, str]]:
     """(history key, colour, line style, legend label) drawn in each panel."""
     if kind == "accuracy":
-        train = ("train_accuracy", TRAIN_COLOR, "-", "train (eval mode, full split)") if eval_train else \
-            ("train_accuracy", TRAIN_COLOR, "--", "train (running, train mode)")
+        train = (
+            ("train_accuracy", TRAIN_COLOR, "-", "train (eval mode, full split)")
+            if eval_train
+            else ("train_accuracy", TRAIN_COLOR, "--", "train (running, train mode)")
+        )
         return [train, ("val_accuracy", VAL_COLOR, "-", "validation (eval mode)")]
     if not eval_train:
-        return [("train_loss", TRAIN_COLOR, "--", "train (running, train mode)"),
-                ("val_loss", VAL_COLOR, "-", "validation (eval mode)")]
-    return [("train_loss", TRAIN_COLOR, "-", "train (eval mode, full split)"),
+        return [
+            ("train_loss", TRAIN_COLOR, "--", "train (running, train mode)"),
             ("val_loss", VAL_COLOR, "-", "validation (eval mode)"),
-            ("running_loss", RUN_COLOR, "--", "running train-mode loss (dropout on, augmented)")]
+        ]
+    return [
+        ("train_loss", TRAIN_COLOR, "-", "train (eval mode, full split)"),
+        ("val_loss", VAL_COLOR, "-", "validation (eval mode)"),
+        ("running_loss", RUN_COLOR, "--", "running train-mode loss (dropout on, augmented)"),
+    ]
 
 
 def seeds_line(runs: Sequence[Sequence[Mapping[str, Any]]], max_epochs: int | None) -> str:
@@ -64,8 +71,9 @@ def seeds_line(runs: Sequence[Sequence[Mapping[str, Any]]], max_epochs: int | No
     return f"{seeds}; {len(stopped)} stopped early (epoch {', '.join(map(str, stopped))})"
 
 
-def draw_panel(ax: plt.Axes, runs: Sequence[Sequence[Mapping[str, Any]]], kind: str, eval_train: bool,
-               max_epochs: int | None) -> list[float]:
+def draw_panel(
+    ax: plt.Axes, runs: Sequence[Sequence[Mapping[str, Any]]], kind: str, eval_train: bool, max_epochs: int | None
+) -> list[float]:
     """One line per seed and key; a cross where a seed stopped early. Returns late values (for zoom)."""
     late: list[float] = []
     longest = max_epochs or max(len(r) for r in runs)
@@ -78,7 +86,7 @@ def draw_panel(ax: plt.Axes, runs: Sequence[Sequence[Mapping[str, Any]]], kind: 
             ax.plot(x, y * scale, color=color, ls=style, lw=1.0, alpha=0.75, label=label if i == 0 else None)
             if len(run) < longest:
                 ax.plot(x[-1:], y[-1:] * scale, marker="x", color=color, ms=6, ls="none")
-            late.extend((y * scale)[max(2, len(y) // 10):])
+            late.extend((y * scale)[max(2, len(y) // 10) :])
     return late
 
 

@@ -57,8 +57,9 @@ class Interaction:
             return f"too few seeds to tell (n={self.n})"
         if self.low <= 0 <= self.high:
             return "consistent with adding up (interval includes 0)"
-        return ("more than additive: they reinforce each other" if self.contrast > 0
-                else "less than additive: they overlap")
+        return (
+            "more than additive: they reinforce each other" if self.contrast > 0 else "less than additive: they overlap"
+        )
 
 
 def factor_levels(table: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def factor_levels(table: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
         labels = []
         for rec in table[[f, *subs]].to_dict("records"):
             base = value(rec[f])
-            extra = [f"{c[len(f) + 1:]}={value(rec[c])}" for c in subs if is_present(rec[c])]
+            extra = [f"{c[len(f) + 1 :]}={value(rec[c])}" for c in subs if is_present(rec[c])]
             labels.append(f"{base}({','.join(extra)})" if extra else base)
         out[f] = labels
     return out
@@ -89,14 +90,16 @@ def reference_levels(levels: pd.DataFrame, table: pd.DataFrame, baseline: str | 
     return {f: levels.at[first, f] for f in levels.columns}
 
 
-def _seed_cells(table: pd.DataFrame, levels: pd.DataFrame, keys: Sequence[str],
-                metric: str) -> dict[tuple, dict]:
+def _seed_cells(table: pd.DataFrame, levels: pd.DataFrame, keys: Sequence[str], metric: str) -> dict[tuple, dict]:
     """{levels of keys: {seed: mean of metric}} over completed runs.
 
     Plain dicts rather than a pandas multi-key groupby, which costs ~50 ms a call
     here and is called a dozen times per report."""
-    vals = pd.to_numeric(table[metric], errors="coerce").to_numpy(dtype=float) if metric in table.columns \
+    vals = (
+        pd.to_numeric(table[metric], errors="coerce").to_numpy(dtype=float)
+        if metric in table.columns
         else np.full(len(table), math.nan)
+    )
     ok = np.isfinite(vals)
     if "status" in table.columns:
         ok &= (table["status"] == COMPLETE).to_numpy()
@@ -114,8 +117,9 @@ def _order(levels: pd.DataFrame, f: str) -> list[str]:
     return list(dict.fromkeys(levels[f]))
 
 
-def main_effects(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str],
-                 metric: str) -> dict[str, list[LevelStat]]:
+def main_effects(
+    table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str], metric: str
+) -> dict[str, list[LevelStat]]:
     """Per factor, per level: mean over seeds of the per-seed marginal mean, with a t interval."""
     out = {}
     for f in factors:
@@ -129,8 +133,9 @@ def main_effects(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[st
     return out
 
 
-def cell_means(table: pd.DataFrame, levels: pd.DataFrame, f: str, g: str,
-               metric: str) -> list[tuple[str, str, LevelStat]]:
+def cell_means(
+    table: pd.DataFrame, levels: pd.DataFrame, f: str, g: str, metric: str
+) -> list[tuple[str, str, LevelStat]]:
     """(level of f, level of g, stat) for every combination: the interaction plot's points."""
     cells = _seed_cells(table, levels, [f, g], metric)
     out = []
@@ -142,8 +147,9 @@ def cell_means(table: pd.DataFrame, levels: pd.DataFrame, f: str, g: str,
     return out
 
 
-def interactions(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str], ref: Mapping,
-                 metric: str) -> list[Interaction]:
+def interactions(
+    table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str], ref: Mapping, metric: str
+) -> list[Interaction]:
     """Interaction contrasts against the reference levels, per pair of factors, per seed."""
     out = []
     for f, g in itertools.combinations(factors, 2):
@@ -157,27 +163,31 @@ def interactions(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[st
                 seeds = [s for s in c11 if s in c10 and s in c01 and s in c00]
                 if not seeds:  # the design never crossed these levels (e.g. leave-one-out)
                     continue
-                arr = np.array([(c10[s] - c00[s], c01[s] - c00[s], c11[s] - c00[s]) for s in seeds],
-                               dtype=float).reshape(-1, 3)
+                arr = np.array(
+                    [(c10[s] - c00[s], c01[s] - c00[s], c11[s] - c00[s]) for s in seeds], dtype=float
+                ).reshape(-1, 3)
                 contrast = arr[:, 2] - arr[:, 0] - arr[:, 1]
                 m, lo, hi = mean_ci(contrast)
                 if len(contrast) >= 2 and np.ptp(contrast) <= 1e-12 * max(1.0, abs(m)):
                     lo = hi = math.nan  # no variance (up to rounding): no interval to speak of
-                ea, eb, joint = (arr.mean(0) if len(arr) else (math.nan,) * 3)
+                ea, eb, joint = arr.mean(0) if len(arr) else (math.nan,) * 3
                 out.append(Interaction(f, a, g, b, len(arr), float(ea), float(eb), float(joint), m, lo, hi))
     return out
 
 
 def interaction_sentence(it: Interaction) -> str:
-    return (f"{it.f}={it.a} with {it.g}={it.b}: alone {points(it.effect_a)} and "
-            f"{points(it.effect_b)} points, together {points(it.joint)}; interaction "
-            f"{points(it.contrast)} points" + (
-                f" (95% CI {points(it.low)} to {points(it.high)})" if finite(it.low) else "")
-            + f": {it.verdict}.")
+    return (
+        f"{it.f}={it.a} with {it.g}={it.b}: alone {points(it.effect_a)} and "
+        f"{points(it.effect_b)} points, together {points(it.joint)}; interaction "
+        f"{points(it.contrast)} points"
+        + (f" (95% CI {points(it.low)} to {points(it.high)})" if finite(it.low) else "")
+        + f": {it.verdict}."
+    )
 
 
-def fanova(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str],
-           metric: str = "test_accuracy") -> tuple[dict[str, float], str]:
+def fanova(
+    table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str], metric: str = "test_accuracy"
+) -> tuple[dict[str, float], str]:
     """({factor: importance}, note) from optuna.importance.FanovaImportanceEvaluator(seed=0)
     on an in-memory study with one trial per completed run; empty with a reason when it cannot apply."""
     if len(factors) < 2:
@@ -195,8 +205,12 @@ def fanova(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str],
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
     dists: dict[str, BaseDistribution] = {f: CategoricalDistribution(_order(levels, f)) for f in factors}
-    trials = [optuna.trial.create_trial(params={f: levels.at[i, f] for f in factors}, distributions=dists,
-                                        value=float(vals[i])) for i in table.index[ok]]
+    trials = [
+        optuna.trial.create_trial(
+            params={f: levels.at[i, f] for f in factors}, distributions=dists, value=float(vals[i])
+        )
+        for i in table.index[ok]
+    ]
     logger = logging.getLogger("optuna")
     old = logger.level
     logger.setLevel(logging.WARNING)  # "A new study created in memory"
@@ -205,8 +219,7 @@ def fanova(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequence[str],
             warnings.simplefilter("ignore")
             study = optuna.create_study(direction="maximize")
             study.add_trials(trials)
-            imp = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0),
-                                        params=list(factors))
+            imp = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=list(factors))
     finally:
         logger.setLevel(old)
     return {str(k): float(v) for k, v in imp.items()}, ""
@@ -216,9 +229,11 @@ def pareto_front(board: pd.DataFrame) -> list[str]:
     """Arms no other arm beats on both higher test accuracy and lower gap, best accuracy first."""
     if board.empty:
         return []
-    pts = [(str(a), t, g) for a, t, g in zip(board["arm"], board["test_mean"], board["gap_mean"])
-           if finite(t) and finite(g)]
-    front = [a for a, t, g in pts
-             if not any((t2 >= t and g2 <= g) and (t2 > t or g2 < g) for _, t2, g2 in pts)]
+    pts = [
+        (str(a), t, g)
+        for a, t, g in zip(board["arm"], board["test_mean"], board["gap_mean"])
+        if finite(t) and finite(g)
+    ]
+    front = [a for a, t, g in pts if not any((t2 >= t and g2 <= g) and (t2 > t or g2 < g) for _, t2, g2 in pts)]
     order = {a: t for a, t, _ in pts}
     return sorted(front, key=lambda a: -order[a])

@@ -22,9 +22,22 @@ from ablate.report.paired import METRICS, summary_lines
 from ablate.report.stats import is_present
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
-_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                "—": "--", "−": "-", "<": r"\textless{}", ">": r"\textgreater{}"}
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "—": "--",
+    "−": "-",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
 
 
 def md(text: object) -> str:
@@ -38,21 +51,40 @@ def tex(text: object) -> str:
 
 def board_cells(an: Analysis) -> tuple[list[str], list[list[str]]]:
     """Leaderboard headers and rows as plain strings, shared by every format."""
-    headers = ["#", "Arm", *an.columns, "Seeds", "Test acc. [95% CI]", "Gap [95% CI]", "Loss gap",
-               "Val. acc.", "Epochs", "Stop reasons", "Failed"]
+    headers = [
+        "#",
+        "Arm",
+        *an.columns,
+        "Seeds",
+        "Test acc. [95% CI]",
+        "Gap [95% CI]",
+        "Loss gap",
+        "Val. acc.",
+        "Epochs",
+        "Stop reasons",
+        "Failed",
+    ]
     rows = []
     for i, r in enumerate(an.board.to_dict("records"), start=1):
         n = int(r["n_complete"])
         tag = an.baseline and str(r["arm"]) == an.baseline and an.baseline != "baseline"
         arm = str(r["arm"]) + (" (baseline)" if tag else "")
         arm += " ≈ best" if str(r["arm"]) in an.near_best else ""
-        rows.append([str(i), arm, *[value(r.get(c)) for c in an.columns], str(n),
-                     format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
-                     format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
-                     fmt(r["loss_gap_mean"], "{:.3f}"),
-                     fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
-                     fmt(r["epochs_mean"], "{:.1f}"), str(r.get("stop_reasons") or DASH),
-                     str(int(r["n_failed"]))])
+        rows.append(
+            [
+                str(i),
+                arm,
+                *[value(r.get(c)) for c in an.columns],
+                str(n),
+                format_pct_ci(r["test_mean"], r["test_low"], r["test_high"], n),
+                format_pct_ci(r["gap_mean"], r["gap_low"], r["gap_high"], n, unit=" pp"),
+                fmt(r["loss_gap_mean"], "{:.3f}"),
+                fmt(r["val_mean"] * 100 if finite(r["val_mean"]) else None, "{:.1f}%"),
+                fmt(r["epochs_mean"], "{:.1f}"),
+                str(r.get("stop_reasons") or DASH),
+                str(int(r["n_failed"])),
+            ]
+        )
     return headers, rows
 
 
@@ -60,32 +92,47 @@ def leaderboard_md(an: Analysis) -> str:
     headers, rows = board_cells(an)
     k = len(an.columns)
     right = {0, *range(2 + k, 8 + k), 9 + k}  # numbers right-aligned: rank, Seeds..Epochs, Failed
-    lines = ["| " + " | ".join(md(h) for h in headers) + " |",
-             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines = [
+        "| " + " | ".join(md(h) for h in headers) + " |",
+        "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|",
+    ]
     lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def leaderboard_tex(an: Analysis) -> str:
     """A booktabs table (\\usepackage{booktabs}); numbers in percent, mean [95% CI]."""
-    headers, rows = board_cells(an)
+    _headers, rows = board_cells(an)
     k = len(an.columns)
     # Arm, factor columns, then Seeds .. Epochs; units move from the cells into the header.
     keep = [1, *range(2, 2 + k), *range(2 + k, 8 + k)]
-    head = ["Arm", *(tex(c) for c in an.columns), "$n$", r"Test acc.\ (\%)", "Gap (pp)", "Loss gap",
-            r"Val.\ acc.\ (\%)", "Epochs"]
+    head = [
+        "Arm",
+        *(tex(c) for c in an.columns),
+        "$n$",
+        r"Test acc.\ (\%)",
+        "Gap (pp)",
+        "Loss gap",
+        r"Val.\ acc.\ (\%)",
+        "Epochs",
+    ]
     name = an.record.name or "ablation study"
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "study"
-    out = [f"% ablate leaderboard for {tex(name)}; needs \\usepackage{{booktabs}}",
-           r"\begin{table}[ht]", r"\centering",
-           rf"\caption{{{tex(name)}: mean over seeds with Student-t 95\% confidence intervals; "
-           r"gap = train $-$ test accuracy.}",
-           rf"\label{{tab:ablate-{slug}}}",
-           r"\begin{tabular}{" + "l" * (1 + k) + "r" * 6 + "}", r"\toprule",
-           " & ".join(head) + r" \\", r"\midrule"]
+    out = [
+        f"% ablate leaderboard for {tex(name)}; needs \\usepackage{{booktabs}}",
+        r"\begin{table}[ht]",
+        r"\centering",
+        rf"\caption{{{tex(name)}: mean over seeds with Student-t 95\% confidence intervals; "
+        r"gap = train $-$ test accuracy.}",
+        rf"\label{{tab:ablate-{slug}}}",
+        r"\begin{tabular}{" + "l" * (1 + k) + "r" * 6 + "}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        r"\midrule",
+    ]
     for row in rows:
         cells = [row[i] for i in keep]
-        cells = cells[:1 + k] + [c.replace("%", "").replace(" pp", "") for c in cells[1 + k:]]
+        cells = cells[: 1 + k] + [c.replace("%", "").replace(" pp", "") for c in cells[1 + k :]]
         out.append(" & ".join(tex(c) for c in cells) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
@@ -102,8 +149,7 @@ def run_time(table: pd.DataFrame) -> str:
 
 def significance_lines(an: Analysis) -> list[tuple[str, list[str]]]:
     """(heading, sentences) per metric compared against the baseline."""
-    return [(METRICS[m][0].capitalize(), summary_lines(comps))
-            for m, comps in an.comparisons.items()]
+    return [(METRICS[m][0].capitalize(), summary_lines(comps)) for m, comps in an.comparisons.items()]
 
 
 def summary_md(an: Analysis) -> str:
@@ -111,18 +157,28 @@ def summary_md(an: Analysis) -> str:
     out = [f"# {md(rec.name or 'Ablation study')}", ""]
     if rec.question:
         out += [f"> {md(rec.question)}", ""]
-    facts = [("Data set", rec.dataset), ("Model", rec.model), ("Devices", ", ".join(rec.devices)),
-             ("Seeds", len(rec.seeds) or None),
-             ("Wall time (last ablate run command)", format_seconds(rec.seconds)),
-             ("Run time", run_time(an.table)),
-             ("Versions", ", ".join(f"{k} {v}" for k, v in rec.versions.items()) or None)]
+    facts = [
+        ("Data set", rec.dataset),
+        ("Model", rec.model),
+        ("Devices", ", ".join(rec.devices)),
+        ("Seeds", len(rec.seeds) or None),
+        ("Wall time (last ablate run command)", format_seconds(rec.seconds)),
+        ("Run time", run_time(an.table)),
+        ("Versions", ", ".join(f"{k} {v}" for k, v in rec.versions.items()) or None),
+    ]
     out += [f"- {k}: {md(v)}" for k, v in facts if v not in (None, "", DASH)] + [""]
     out += ["## Findings", ""] + [f"- {md(line)}" for line in findings(an)] + [""]
     out += ["## How precise", ""] + [f"- {md(line)}" for line in uncertainty(an)] + [""]
-    out += ["## Leaderboard", "", leaderboard_md(an).rstrip("\n"), "",
-            "Best mean validation accuracy first; mean over seeds with Student-t 95% confidence intervals; "
-            "gap = train − test accuracy in percentage points; failed runs are excluded from means and "
-            "counted; ≈ best: cannot be told apart from the best arm on validation accuracy.", ""]
+    out += [
+        "## Leaderboard",
+        "",
+        leaderboard_md(an).rstrip("\n"),
+        "",
+        "Best mean validation accuracy first; mean over seeds with Student-t 95% confidence intervals; "
+        "gap = train − test accuracy in percentage points; failed runs are excluded from means and "
+        "counted; ≈ best: cannot be told apart from the best arm on validation accuracy.",
+        "",
+    ]
     out += _failed_md(an) + _baseline_md(an) + _interactions_md(an) + _importance_md(an)
     return "\n".join(out)
 
@@ -132,10 +188,15 @@ def _failed_md(an: Analysis) -> list[str]:
     failed = table[table["status"] != "complete"] if "status" in table.columns else table.iloc[0:0]
     if not len(failed):
         return []
-    return [f"## Failed runs ({len(failed)})", ""] + [
-        f"- {md(r['arm'])}, seed {r['seed']}: "
-        f"{md(r['failure'] if is_present(r.get('failure')) else '(no reason recorded)')}"
-        for r in failed.to_dict("records")] + [""]
+    return (
+        [f"## Failed runs ({len(failed)})", ""]
+        + [
+            f"- {md(r['arm'])}, seed {r['seed']}: "
+            f"{md(r['failure'] if is_present(r.get('failure')) else '(no reason recorded)')}"
+            for r in failed.to_dict("records")
+        ]
+        + [""]
+    )
 
 
 def _baseline_md(an: Analysis) -> list[str]:
@@ -150,29 +211,39 @@ def _baseline_md(an: Analysis) -> list[str]:
 def _interactions_md(an: Analysis) -> list[str]:
     if not an.interactions:
         return []
-    return ["## Interactions (test accuracy)", ""] + [
-        f"- {md(interaction_sentence(c))}" for c in an.interactions[:MAX_INTERACTION_ROWS]] + [""]
+    return (
+        ["## Interactions (test accuracy)", ""]
+        + [f"- {md(interaction_sentence(c))}" for c in an.interactions[:MAX_INTERACTION_ROWS]]
+        + [""]
+    )
 
 
 def _importance_md(an: Analysis) -> list[str]:
     out = ["## Factor importance (descriptive)", ""]
     if an.shares:
-        out += [f"- {md(k)}: variance share {v[0]:.2f} (bootstrap 95% interval {v[1]:.2f} to {v[2]:.2f})"
-                for k, v in sorted(an.shares.items(), key=lambda kv: -kv[1][0])]
+        out += [
+            f"- {md(k)}: variance share {v[0]:.2f} (bootstrap 95% interval {v[1]:.2f} to {v[2]:.2f})"
+            for k, v in sorted(an.shares.items(), key=lambda kv: -kv[1][0])
+        ]
     if an.fanova:
-        out += [f"- {md(k)}: Optuna fANOVA {v:.2f}"
-                for k, v in sorted(an.fanova.items(), key=lambda kv: -kv[1])]
+        out += [f"- {md(k)}: Optuna fANOVA {v:.2f}" for k, v in sorted(an.fanova.items(), key=lambda kv: -kv[1])]
     if not (an.shares or an.fanova):
         out.append(md(an.fanova_note))
     out.append("")
     if an.pareto:
-        out += ["## Pareto front of the means (descriptive: higher test accuracy, lower gap)", "",
-                ", ".join(f"{md(a)} ({an.pareto_freq.get(a, math.nan):.0%} of seed resamples)"
-                          for a in an.pareto), ""]
+        out += [
+            "## Pareto front of the means (descriptive: higher test accuracy, lower gap)",
+            "",
+            ", ".join(f"{md(a)} ({an.pareto_freq.get(a, math.nan):.0%} of seed resamples)" for a in an.pareto),
+            "",
+        ]
     return out
 
 
 def write_exports(out_dir: Path, an: Analysis) -> None:
-    for name, text in (("leaderboard.md", leaderboard_md(an)), ("leaderboard.tex", leaderboard_tex(an)),
-                       ("summary.md", summary_md(an))):
+    for name, text in (
+        ("leaderboard.md", leaderboard_md(an)),
+        ("leaderboard.tex", leaderboard_tex(an)),
+        ("summary.md", summary_md(an)),
+    ):
         (Path(out_dir) / name).write_text(text, encoding="utf-8")

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
-from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line  # noqa: E402
-from ablate.report.effects import LevelStat, cell_means  # noqa: E402
-from ablate.report.labels import place  # noqa: E402
-from ablate.report.stats import per_arm_values  # noqa: E402
+from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line
+from ablate.report.effects import LevelStat, cell_means
+from ablate.report.labels import place
+from ablate.report.stats import per_arm_values
 
 if TYPE_CHECKING:
     from ablate.report.analysis import Analysis
@@ -56,16 +56,18 @@ TRAIN_COLOR, VAL_COLOR, POINT_COLOR, BASE_COLOR = "#1f77b4", "#d62728", "#333333
 FRONT_COLOR = "#2ca02c"
 
 
-def write_figures(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping],
-                  workers: int | None = None) -> dict[str, str]:
+def write_figures(
+    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
+) -> dict[str, str]:
     """Write every figure that applies into ``out_dir``; return {key: file name} for the page."""
     with rendering(out_dir, analysis, histories, workers) as written:
         return written
 
 
 @contextmanager
-def rendering(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping],
-              workers: int | None = None) -> Iterator[dict[str, str]]:
+def rendering(
+    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
+) -> Iterator[dict[str, str]]:
     """Start drawing every figure that applies into ``out_dir`` and yield {key: file name} at
     once, so the caller writes the page while the figures render; leaving the block waits for
     them (and re-raises a failure).
@@ -98,8 +100,9 @@ def rendering(out_dir: Path, analysis: Analysis, histories: Sequence[Mapping],
 Job = tuple[Callable[..., plt.Figure], tuple[Any, ...], Path]
 
 
-def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, Callable[..., plt.Figure],
-                                                                         tuple[Any, ...]]]:
+def figure_jobs(
+    an: Analysis, histories: Sequence[Mapping]
+) -> list[tuple[str, Callable[..., plt.Figure], tuple[Any, ...]]]:
     """(key, figure function, its arguments) for every figure this study gets, slowest first."""
     board, table, baseline = an.board, an.table, an.baseline
     done = board[board["n_complete"] > 0] if not board.empty else board
@@ -110,7 +113,8 @@ def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, C
         ("learning_curves", learning_curves_figure, (runs, arms, 4, "accuracy", epochs)),
         ("loss_curves", learning_curves_figure, (runs, arms, 4, "loss", epochs)),
         ("arms", arms_figure, (done, table, baseline)),
-        ("accuracy_vs_gap", accuracy_vs_gap_figure, (done, baseline, an.pareto))]
+        ("accuracy_vs_gap", accuracy_vs_gap_figure, (done, baseline, an.pareto)),
+    ]
     if an.varied:
         jobs.append(("main_effects", main_effects_figure, (an.main_effects, an.varied[:MAX_PANELS])))
     if len(an.varied) >= 2:
@@ -166,9 +170,10 @@ def arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None =
     if n == 0:
         axes[1].set_axis_off()
         return _empty(fig, axes[0], "No completed runs")
-    for ax, key, column, xlabel, zero in ((axes[0], "test", "test_accuracy", "Test accuracy (%)", False),
-                                          (axes[1], "gap", "gap", "Generalization gap, train − test (pp)",
-                                           True)):
+    for ax, key, column, xlabel, zero in (
+        (axes[0], "test", "test_accuracy", "Test accuracy (%)", False),
+        (axes[1], "gap", "gap", "Generalization gap, train − test (pp)", True),
+    ):
         _metric_panel(ax, board, table, key, column, baseline, zero)
         ax.set_xlabel(xlabel)
     axes[0].set_yticks(np.arange(n), labels, fontsize=9)
@@ -180,8 +185,9 @@ def arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None =
     return fig
 
 
-def _metric_panel(ax: plt.Axes, board: pd.DataFrame, table: pd.DataFrame, key: str, column: str,
-                  baseline: str | None, zero_line: bool) -> None:
+def _metric_panel(
+    ax: plt.Axes, board: pd.DataFrame, table: pd.DataFrame, key: str, column: str, baseline: str | None, zero_line: bool
+) -> None:
     """Seed points (one scatter call for all arms), mean with 95% CI, baseline mean line."""
     n = len(board)
     y = np.arange(n)
@@ -197,18 +203,33 @@ def _metric_panel(ax: plt.Axes, board: pd.DataFrame, table: pd.DataFrame, key: s
         xs.extend(vals)
         ys.extend(i + (np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(len(vals))))
     ax.scatter(xs, ys, s=14, color=POINT_COLOR, alpha=0.55, zorder=2, label="seed")
-    ax.errorbar(mean, y, xerr=err, fmt="o", color=TRAIN_COLOR, ecolor=TRAIN_COLOR,
-                capsize=4, markersize=7, zorder=3, label="mean, 95% CI")
+    ax.errorbar(
+        mean,
+        y,
+        xerr=err,
+        fmt="o",
+        color=TRAIN_COLOR,
+        ecolor=TRAIN_COLOR,
+        capsize=4,
+        markersize=7,
+        zorder=3,
+        label="mean, 95% CI",
+    )
     if baseline is not None and baseline in set(board["arm"]):
         base = float(board.loc[board["arm"] == baseline, f"{key}_mean"].iloc[0]) * 100
         ax.axvline(base, color=BASE_COLOR, ls="--", lw=1, label="baseline mean")
     if zero_line and np.nanmin(np.r_[low, mean, 1.0]) <= 0:  # only when zero is in range:
-        ax.axvline(0, color="black", lw=0.8)           # else it squashes the data to one side
+        ax.axvline(0, color="black", lw=0.8)  # else it squashes the data to one side
     ax.grid(axis="x", alpha=0.3)
 
 
-def learning_curves_figure(histories: Sequence[Mapping], arms: Sequence[str], ncols: int = 4,
-                           kind: str = "accuracy", max_epochs: int | None = None) -> plt.Figure:
+def learning_curves_figure(
+    histories: Sequence[Mapping],
+    arms: Sequence[str],
+    ncols: int = 4,
+    kind: str = "accuracy",
+    max_epochs: int | None = None,
+) -> plt.Figure:
     """Small multiples of train/validation accuracy (or loss) per arm, one line per seed
     (curves.py): nothing is averaged, so a seed that stopped early cannot vanish from a mean."""
     runs = {arm: runs_of(histories, arm) for arm in arms}
@@ -232,7 +253,7 @@ def learning_curves_figure(histories: Sequence[Mapping], arms: Sequence[str], nc
         ax.set_xlabel("epoch", fontsize=9)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy (%)" if kind == "accuracy" else "loss", fontsize=9)
-    for ax in list(axes.flat)[max(n - axes.shape[1], 0):n]:  # hidden panels below: ticks on these
+    for ax in list(axes.flat)[max(n - axes.shape[1], 0) : n]:  # hidden panels below: ticks on these
         ax.xaxis.set_tick_params(labelbottom=True)
     handles, names = axes.flat[0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], marker="x", color="black", ls="none"))
@@ -247,10 +268,22 @@ def _grid(n: int, ncols: int) -> tuple[plt.Figure, np.ndarray]:
     nrows = math.ceil(n / ncols)
     width, height, top, bottom, left, gap_h = 3.1 * ncols + 0.6, 2.7 * nrows + 0.95, 0.5, 0.45, 0.75, 0.8
     axes_h = (height - top - bottom - gap_h * (nrows - 1)) / nrows
-    return plt.subplots(nrows, ncols, figsize=(width, height), sharex=True, sharey=True, squeeze=False,
-                        gridspec_kw={"left": left / width, "right": 1 - 0.15 / width,
-                                     "top": 1 - (top + 0.5) / height, "bottom": bottom / height,
-                                     "hspace": gap_h / axes_h, "wspace": 0.08})
+    return plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width, height),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        gridspec_kw={
+            "left": left / width,
+            "right": 1 - 0.15 / width,
+            "top": 1 - (top + 0.5) / height,
+            "bottom": bottom / height,
+            "hspace": gap_h / axes_h,
+            "wspace": 0.08,
+        },
+    )
 
 
 def _zoom(ax: plt.Axes, late: np.ndarray, kind: str) -> None:
@@ -269,8 +302,7 @@ def _zoom(ax: plt.Axes, late: np.ndarray, kind: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
 
 
-def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None,
-                           front: Sequence[str] = ()) -> plt.Figure:
+def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None, front: Sequence[str] = ()) -> plt.Figure:
     """Mean test accuracy against mean gap with 95% CIs, one labelled point per arm, Pareto front marked.
 
     The trade-off plot: up-left is better (accurate and not overfitting); an arm off the
@@ -295,20 +327,32 @@ def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None,
     texts = [_label(a, 24, 2) if named else str(i) for i, a in enumerate(arms, start=1)]
     place(ax, x, y, texts, weights=["bold" if a == baseline else "" for a in arms])
     if not named:  # below the axes, where no point label can be
-        fig.text(0.98, 0.01, "numbers = leaderboard rank", ha="right", va="bottom", fontsize=8,
-                 color=BASE_COLOR)
+        fig.text(0.98, 0.01, "numbers = leaderboard rank", ha="right", va="bottom", fontsize=8, color=BASE_COLOR)
     return fig
 
 
 def _cross_intervals(ax: plt.Axes, frame: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> None:
     """Each arm's 95% CIs on both axes, faint, under the points."""
+
     def col(name: str) -> np.ndarray:
         return frame[name].to_numpy(float) * 100
 
-    xerr, yerr = np.vstack([x - col("gap_low"), col("gap_high") - x]), np.vstack([y - col("test_low"),
-                                                                                   col("test_high") - y])
-    ax.errorbar(x, y, xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="none", ecolor=BASE_COLOR,
-                alpha=0.45, lw=0.8, zorder=1, label="95% CI")
+    xerr, yerr = (
+        np.vstack([x - col("gap_low"), col("gap_high") - x]),
+        np.vstack([y - col("test_low"), col("test_high") - y]),
+    )
+    ax.errorbar(
+        x,
+        y,
+        xerr=np.nan_to_num(xerr),
+        yerr=np.nan_to_num(yerr),
+        fmt="none",
+        ecolor=BASE_COLOR,
+        alpha=0.45,
+        lw=0.8,
+        zorder=1,
+        label="95% CI",
+    )
 
 
 def _points_and_front(ax: plt.Axes, x: np.ndarray, y: np.ndarray, on_front: np.ndarray) -> None:
@@ -316,28 +360,58 @@ def _points_and_front(ax: plt.Axes, x: np.ndarray, y: np.ndarray, on_front: np.n
     if on_front.any():
         order = np.argsort(x[on_front])
         ax.plot(x[on_front][order], y[on_front][order], color=FRONT_COLOR, lw=1.2, ls="--", zorder=2)
-        ax.scatter(x[on_front], y[on_front], s=60, color=FRONT_COLOR, marker="D", zorder=4,
-                   label="Pareto front of the means (descriptive)")
+        ax.scatter(
+            x[on_front],
+            y[on_front],
+            s=60,
+            color=FRONT_COLOR,
+            marker="D",
+            zorder=4,
+            label="Pareto front of the means (descriptive)",
+        )
 
 
 def compare_figure(board: pd.DataFrame) -> plt.Figure:
     """Accuracy against gap for the arms of several studies, one colour per study."""
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
-    frame = board[np.isfinite(board["test_mean"].astype(float)) & np.isfinite(board["gap_mean"].astype(float))] \
-        if len(board) else board
+    frame = (
+        board[np.isfinite(board["test_mean"].astype(float)) & np.isfinite(board["gap_mean"].astype(float))]
+        if len(board)
+        else board
+    )
     if len(frame) == 0:
         return _empty(fig, ax, "No completed runs")
     cmap = plt.get_cmap("tab10")
     named = len(frame) <= MAX_NAMED_POINTS
     for k, (study, grp) in enumerate(frame.groupby("study", sort=False)):
-        ax.scatter(grp["gap_mean"].astype(float) * 100, grp["test_mean"].astype(float) * 100, s=40,
-                   color=cmap(k % 10), label=_label(study, 40, 1), zorder=3)
+        ax.scatter(
+            grp["gap_mean"].astype(float) * 100,
+            grp["test_mean"].astype(float) * 100,
+            s=40,
+            color=cmap(k % 10),
+            label=_label(study, 40, 1),
+            zorder=3,
+        )
     for rank, (xi, yi, arm) in enumerate(zip(frame["gap_mean"], frame["test_mean"], frame["arm"]), start=1):
-        ax.annotate(_label(arm, 24) if named else str(rank), (float(xi) * 100, float(yi) * 100),
-                    xytext=(5, 4), textcoords="offset points", fontsize=8, va="bottom")
+        ax.annotate(
+            _label(arm, 24) if named else str(rank),
+            (float(xi) * 100, float(yi) * 100),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=8,
+            va="bottom",
+        )
     if not named:
-        ax.text(0.99, 0.01, "numbers = rank in the table", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, color=BASE_COLOR)
+        ax.text(
+            0.99,
+            0.01,
+            "numbers = rank in the table",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color=BASE_COLOR,
+        )
     ax.margins(x=0.25, y=0.15)
     ax.set_xlabel("Generalization gap, train − test (pp)")
     ax.set_ylabel("Test accuracy (%)")
@@ -350,8 +424,9 @@ def compare_figure(board: pd.DataFrame) -> plt.Figure:
 def main_effects_figure(mains: Mapping[str, Mapping[str, Sequence]], factors: Sequence[str]) -> plt.Figure:
     """One column per factor, rows test accuracy and gap: marginal mean per level with 95% CI."""
     rows = [("test_accuracy", "test accuracy (%)"), ("gap", "gap (pp)")]
-    fig, axes = plt.subplots(len(rows), len(factors), figsize=(max(3.2 * len(factors), 5.5), 5.6),
-                             squeeze=False, sharey="row")
+    fig, axes = plt.subplots(
+        len(rows), len(factors), figsize=(max(3.2 * len(factors), 5.5), 5.6), squeeze=False, sharey="row"
+    )
     for r, (metric, ylabel) in enumerate(rows):
         for c, f in enumerate(factors):
             ax, levels = axes[r, c], mains[metric][f]
@@ -384,17 +459,24 @@ def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequ
         ax.set_xlabel(_label(f, 30, 1), fontsize=9)
         ax.set_ylabel("test accuracy (%)", fontsize=9)
         ax.set_title(_label(f"{f} × {g}", 40, 1), fontsize=10, y=1.0, pad=6)
-        ax.legend(title=_label(g, 22, 1), fontsize=7, title_fontsize=8, frameon=False, loc="center left",
-                  bbox_to_anchor=(1.01, 0.5))  # beside the panel: never over the data
+        ax.legend(
+            title=_label(g, 22, 1),
+            fontsize=7,
+            title_fontsize=8,
+            frameon=False,
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+        )  # beside the panel: never over the data
         ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(pairs):]:
+    for ax in list(axes.flat)[len(pairs) :]:
         ax.set_visible(False)
     fig.tight_layout()
     return fig
 
 
-def fanova_figure(importances: Mapping[str, float],
-                  shares: Mapping[str, tuple[float, float, float]] | None = None) -> plt.Figure:
+def fanova_figure(
+    importances: Mapping[str, float], shares: Mapping[str, tuple[float, float, float]] | None = None
+) -> plt.Figure:
     """Horizontal bars of each factor's share, most important on top: the exact variance share of
     the arm means with its bootstrap interval where the design is crossed, else Optuna's fANOVA."""
     shares = shares or {}
@@ -405,11 +487,19 @@ def fanova_figure(importances: Mapping[str, float],
     if shares:
         mid = np.array([shares[k][0] for k in keys])
         err = np.vstack([mid - [shares[k][1] for k in keys], np.array([shares[k][2] for k in keys]) - mid])
-        ax.barh(y, mid, xerr=np.nan_to_num(np.clip(err, 0, None)), color=TRAIN_COLOR, alpha=0.8, capsize=3,
-                label="variance share of arm means, bootstrap 95% interval")
+        ax.barh(
+            y,
+            mid,
+            xerr=np.nan_to_num(np.clip(err, 0, None)),
+            color=TRAIN_COLOR,
+            alpha=0.8,
+            capsize=3,
+            label="variance share of arm means, bootstrap 95% interval",
+        )
     if importances:
-        ax.barh(y, [importances.get(k, np.nan) for k in keys], color=TRAIN_COLOR, alpha=0.8,
-                label="Optuna fANOVA (seed 0)")
+        ax.barh(
+            y, [importances.get(k, np.nan) for k in keys], color=TRAIN_COLOR, alpha=0.8, label="Optuna fANOVA (seed 0)"
+        )
     ax.set_yticks(y, [_label(k, 30, 1) for k in keys], fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -420,8 +510,14 @@ def fanova_figure(importances: Mapping[str, float],
     return fig
 
 
-def _level_line(ax: plt.Axes, xs: Sequence[str], levels: Sequence[LevelStat], color: Any, shift: float = 0.0,
-                label: str | None = None) -> None:
+def _level_line(
+    ax: plt.Axes,
+    xs: Sequence[str],
+    levels: Sequence[LevelStat],
+    color: Any,
+    shift: float = 0.0,
+    label: str | None = None,
+) -> None:
     """Means with 95% CI error bars at categorical positions, joined by a line."""
     pos = np.arange(len(xs)) + shift
     mean = np.array([s.mean for s in levels], dtype=float) * 100
@@ -431,8 +527,14 @@ def _level_line(ax: plt.Axes, xs: Sequence[str], levels: Sequence[LevelStat], co
     ax.errorbar(pos, mean, yerr=err, fmt="o-", color=color, capsize=3, markersize=5, lw=1.3, label=label)
     ticks = [_label(x, 24, 1) for x in xs]
     crowded = sum(len(t) for t in ticks) > 36
-    ax.set_xticks(np.arange(len(xs)), ticks, fontsize=8, rotation=30 if crowded else 0,
-                  ha="right" if crowded else "center", rotation_mode="anchor")
+    ax.set_xticks(
+        np.arange(len(xs)),
+        ticks,
+        fontsize=8,
+        rotation=30 if crowded else 0,
+        ha="right" if crowded else "center",
+        rotation_mode="anchor",
+    )
     ax.set_xlim(-0.5, len(xs) - 0.5)
 
 

@@ -21,8 +21,7 @@ from ablate.report.fmt import fmt, format_p, format_pct_ci, points
 from ablate.report.power import power_lines
 
 MAX_FINDINGS = 5  # significant arm differences per metric; all are in the tables below
-METRIC_WORDS = {"test_accuracy": "test accuracy", "gap": "generalization gap",
-                "val_accuracy": "validation accuracy"}
+METRIC_WORDS = {"test_accuracy": "test accuracy", "gap": "generalization gap", "val_accuracy": "validation accuracy"}
 SATURATED = 1 - 1e-9
 
 
@@ -76,9 +75,11 @@ def interaction_sentence(c: Claim, averaged: str = "") -> str:
     """One interaction in words: alone, together, what adding up would give, and the verdict."""
     words = METRIC_WORDS.get(c.metric, c.metric)
     added = c.alone_a + c.alone_b
-    head = (f"{c.subject}={c.level} with {c.other}={c.other_level} on {words}{averaged}: alone "
-            f"{points(c.alone_a)} and {points(c.alone_b)} points, together {points(c.joint)}, "
-            f"against {points(added)} if they added up; interaction {points(c.estimate)} points")
+    head = (
+        f"{c.subject}={c.level} with {c.other}={c.other_level} on {words}{averaged}: alone "
+        f"{points(c.alone_a)} and {points(c.alone_b)} points, together {points(c.joint)}, "
+        f"against {points(added)} if they added up; interaction {points(c.estimate)} points"
+    )
     if not c.tested:
         return f"{head} (no test: {c.note})."
     return f"{head} ({_ci(c)}, Holm-adjusted {format_p(c.p_holm)}): {c.verdict[1]}."
@@ -99,13 +100,13 @@ def arm_lines(an: Analysis) -> list[str]:
         sig = [c for c in an.family.claims if c.kind == ARM and c.metric == metric and c.significant]
         for c in sig[:MAX_FINDINGS]:
             better = (c.estimate > 0) == HIGHER_IS_BETTER[metric]
-            verb = ("narrows" if better else "widens") if metric == "gap" else \
-                ("beats" if better else "trails")
-            out.append(f"{c.subject} {verb} {c.ref} on {METRIC_WORDS[metric]}: {_verdict(c)}, "
-                       f"paired over {c.n} seeds.")
+            verb = ("narrows" if better else "widens") if metric == "gap" else ("beats" if better else "trails")
+            out.append(f"{c.subject} {verb} {c.ref} on {METRIC_WORDS[metric]}: {_verdict(c)}, paired over {c.n} seeds.")
         if len(sig) > MAX_FINDINGS:
-            out.append(f"… and {len(sig) - MAX_FINDINGS} more significant differences on "
-                       f"{METRIC_WORDS[metric]} (see Against the baseline).")
+            out.append(
+                f"… and {len(sig) - MAX_FINDINGS} more significant differences on "
+                f"{METRIC_WORDS[metric]} (see Against the baseline)."
+            )
     return out
 
 
@@ -115,22 +116,28 @@ def best_lines(an: Analysis) -> list[str]:
         return []
     r = an.board[an.board["arm"] == an.best].iloc[0]
     n = int(r["n_complete"])
-    head = (f"Highest mean validation accuracy (arms are chosen on validation, never on test): {an.best}, "
-            "validation "
-            f"{fmt(100 * r['val_mean'], '{:.1f}%')}, test "
-            f"{format_pct_ci(r['test_mean'], r['test_low'], r['test_high'], n)}, gap "
-            f"{format_pct_ci(r['gap_mean'], r['gap_low'], r['gap_high'], n, unit=' pp')}.")
+    head = (
+        f"Highest mean validation accuracy (arms are chosen on validation, never on test): {an.best}, "
+        "validation "
+        f"{fmt(100 * r['val_mean'], '{:.1f}%')}, test "
+        f"{format_pct_ci(r['test_mean'], r['test_low'], r['test_high'], n)}, gap "
+        f"{format_pct_ci(r['gap_mean'], r['gap_low'], r['gap_high'], n, unit=' pp')}."
+    )
     others = [c for c in an.family.claims if c.kind == BEST]
     if not others:
         return [head]
     near = [c.subject for c in others if not c.significant]
     if len(near) == len(others):
-        return [head + " No other arm can be told apart from it on validation accuracy, so the study "
-                "does not single out a best arm."]
+        return [
+            head + " No other arm can be told apart from it on validation accuracy, so the study "
+            "does not single out a best arm."
+        ]
     if near:
-        return [head + f" {len(near)} other arm{'s' if len(near) > 1 else ''} cannot be told apart from it "
-                f"on validation accuracy (marked ≈ in the leaderboard); the other {len(others) - len(near)} "
-                "fall significantly short of it."]
+        return [
+            head + f" {len(near)} other arm{'s' if len(near) > 1 else ''} cannot be told apart from it "
+            f"on validation accuracy (marked ≈ in the leaderboard); the other {len(others) - len(near)} "
+            "fall significantly short of it."
+        ]
     return [head + " Every other arm falls significantly short of it on validation accuracy."]
 
 
@@ -140,31 +147,40 @@ def correction_line(an: Analysis) -> str:
     if not fam.claims:
         return "No claims: the study has a single arm with results, so there is nothing to compare."
     counts = _family_counts(fam.claims, an.baseline)
-    test = ("Effects and interactions are t-tests in one block model per metric (arm + seed, residual "
-            f"df {fam.df}), which assumes the arms vary about as much from seed to seed. "
-            if fam.model == "block" else
-            "Arm differences are paired t-tests over the seeds both arms completed. " if fam.model == "paired"
-            else "")
-    head = (f"Correction: the {len(fam.claims)} claims these findings could make ({counts}) are "
-            f"Holm-corrected together (family-wise error {ALPHA:.0%}). {test}")
+    test = (
+        "Effects and interactions are t-tests in one block model per metric (arm + seed, residual "
+        f"df {fam.df}), which assumes the arms vary about as much from seed to seed. "
+        if fam.model == "block"
+        else "Arm differences are paired t-tests over the seeds both arms completed. "
+        if fam.model == "paired"
+        else ""
+    )
+    head = (
+        f"Correction: the {len(fam.claims)} claims these findings could make ({counts}) are "
+        f"Holm-corrected together (family-wise error {ALPHA:.0%}). {test}"
+    )
     if not fam.tested:
         return head + _untested(an)
     sig = len(fam.significant)
     if sig == 0:
-        return head + (f"None of the {len(fam.tested)} tested survives: this study shows no difference "
-                       "beyond seed-to-seed noise, and these findings claim none.")
+        return head + (
+            f"None of the {len(fam.tested)} tested survives: this study shows no difference "
+            "beyond seed-to-seed noise, and these findings claim none."
+        )
     return head + f"{sig} of the {len(fam.tested)} tested survive{'s' if sig == 1 else ''}."
 
 
 def _family_counts(family: Sequence[Claim], baseline: str | None) -> str:
-    labels = {(MAIN, "test_accuracy"): "main effects on test accuracy",
-              (MAIN, "gap"): "main effects on the gap",
-              (INTERACTION, "test_accuracy"): "two-way interactions on test accuracy",
-              (ARM, "test_accuracy"): f"comparisons with {baseline} on test accuracy",
-              (ARM, "gap"): f"comparisons with {baseline} on the gap",
-              (BEST, "val_accuracy"): "comparisons of the best arm with the others on validation "
-                                            "accuracy, each Bonferroni-adjusted over all pairs of arms "
-                                            "because the best was picked by the same data"}
+    labels = {
+        (MAIN, "test_accuracy"): "main effects on test accuracy",
+        (MAIN, "gap"): "main effects on the gap",
+        (INTERACTION, "test_accuracy"): "two-way interactions on test accuracy",
+        (ARM, "test_accuracy"): f"comparisons with {baseline} on test accuracy",
+        (ARM, "gap"): f"comparisons with {baseline} on the gap",
+        (BEST, "val_accuracy"): "comparisons of the best arm with the others on validation "
+        "accuracy, each Bonferroni-adjusted over all pairs of arms "
+        "because the best was picked by the same data",
+    }
     counts: dict[tuple[str, str], int] = {}
     for c in family:
         counts[(c.kind, c.metric)] = counts.get((c.kind, c.metric), 0) + 1
@@ -175,8 +191,7 @@ def _untested(an: Analysis) -> str:
     """Why nothing could be tested, in words that fit what was (not) computed."""
     estimates = [c.estimate for c in an.family.claims if math.isfinite(c.estimate)]
     if estimates and all(abs(e) < 1e-12 for e in estimates):
-        return ("Every arm gave the same results on every seed: there is no difference to test, and none "
-                "is claimed.")
+        return "Every arm gave the same results on every seed: there is no difference to test, and none is claimed."
     notes = list(dict.fromkeys(c.note for c in an.family.claims if c.note))
     return "None of them could be tested (" + "; ".join(notes[:2]) + "), so nothing is claimed."
 
@@ -190,15 +205,18 @@ def descriptive_lines(an: Analysis) -> list[str]:
     if an.shares:
         top, (share, lo, hi) = max(an.shares.items(), key=lambda kv: kv[1][0])
         if any(top in (c.subject, c.other) for c in sig if c.kind in (MAIN, INTERACTION)):
-            out.append(f"Descriptive: {top} accounts for the largest share of the variance of the arms' mean "
-                       f"test accuracy, {share:.2f} (bootstrap 95% interval over seeds {lo:.2f} to {hi:.2f}; "
-                       "the shares sum to 1 by construction).")
+            out.append(
+                f"Descriptive: {top} accounts for the largest share of the variance of the arms' mean "
+                f"test accuracy, {share:.2f} (bootstrap 95% interval over seeds {lo:.2f} to {hi:.2f}; "
+                "the shares sum to 1 by construction)."
+            )
     front = [a for a in an.pareto if a in an.pareto_freq]
     if front:
-        out.append("Descriptive: the accuracy–gap Pareto front of the arm means is "
-                   + ", ".join(f"{a} (on the front in {an.pareto_freq[a]:.0%} of seed resamples)"
-                               for a in front)
-                   + ".")
+        out.append(
+            "Descriptive: the accuracy–gap Pareto front of the arm means is "
+            + ", ".join(f"{a} (on the front in {an.pareto_freq[a]:.0%} of seed resamples)" for a in front)
+            + "."
+        )
     return out
 
 
@@ -209,9 +227,11 @@ def saturation_lines(an: Analysis) -> list[str]:
     if not len(full):
         return []
     which = "every arm" if len(full) == len(board) else f"{len(full)} of {len(board)} arms"
-    return [f"Train accuracy is 100% in {which} (every seed): there the gap is just the test error "
-            "(100% − test accuracy), so for those arms a change in the gap is the same change in test "
-            "accuracy, not a separate effect on overfitting."]
+    return [
+        f"Train accuracy is 100% in {which} (every seed): there the gap is just the test error "
+        "(100% − test accuracy), so for those arms a change in the gap is the same change in test "
+        "accuracy, not a separate effect on overfitting."
+    ]
 
 
 def uncertainty(an: Analysis) -> list[str]:
@@ -221,19 +241,26 @@ def uncertainty(an: Analysis) -> list[str]:
     if rec.test_size:
         p = float(an.board["test_mean"].dropna().iloc[0]) if an.board["test_mean"].notna().any() else 0.5
         se = math.sqrt(p * (1 - p) / rec.test_size)
-        out.append(f"Test set: {rec.test_size} samples, so one sample is {100 / rec.test_size:.2f} points of "
-                   f"test accuracy; the binomial standard error of one run's test accuracy at {100 * p:.1f}% "
-                   f"is {100 * se:.2f} points.")
+        out.append(
+            f"Test set: {rec.test_size} samples, so one sample is {100 / rec.test_size:.2f} points of "
+            f"test accuracy; the binomial standard error of one run's test accuracy at {100 * p:.1f}% "
+            f"is {100 * se:.2f} points."
+        )
     else:
-        out.append("The test-set size is not recorded for this study, so its sampling noise cannot be "
-                   "stated.")
+        out.append("The test-set size is not recorded for this study, so its sampling noise cannot be stated.")
     if rec.resplit:
-        out.append("Each seed draws its own train/validation/test split, so the intervals cover "
-                   "split-to-split variation as well as training noise.")
+        out.append(
+            "Each seed draws its own train/validation/test split, so the intervals cover "
+            "split-to-split variation as well as training noise."
+        )
     else:
-        out.append(f"Every seed uses the same data split (split seed {rec.split_seed}): the intervals cover "
-                   "training noise across seeds, not which samples happened to land in the test set.")
+        out.append(
+            f"Every seed uses the same data split (split seed {rec.split_seed}): the intervals cover "
+            "training noise across seeds, not which samples happened to land in the test set."
+        )
     if len(rec.devices) > 1:
-        out.append(f"The runs used {len(rec.devices)} devices ({', '.join(rec.devices)}); results can differ "
-                   "slightly between devices.")
+        out.append(
+            f"The runs used {len(rec.devices)} devices ({', '.join(rec.devices)}); results can differ "
+            "slightly between devices."
+        )
     return out + power_lines(an.table, an.baseline)

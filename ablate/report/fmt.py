@@ -23,7 +23,7 @@ def fmt(v: Any, pattern: str) -> str:
 
 
 def format_pct_ci(mean: Any, low: Any, high: Any, n: int, unit: str = "%") -> str:
-    """"95.3% [94.1, 96.5]" from fractions; one seed has no interval, so say n=1."""
+    """ "95.3% [94.1, 96.5]" from fractions; one seed has no interval, so say n=1."""
     if not finite(mean):
         return DASH
     text = f"{mean * 100:.1f}{unit}"
@@ -36,7 +36,7 @@ def format_seconds(seconds: Any) -> str:
     """Wall time as "1h 02m 03s" — a reviewer wants the cost at a glance."""
     if not finite(seconds):
         return DASH
-    s = int(round(float(seconds)))
+    s = round(float(seconds))
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     if h:
@@ -45,7 +45,7 @@ def format_seconds(seconds: Any) -> str:
 
 
 def format_p(p: Any) -> str:
-    """"p = 0.003" / "p < 0.001"; never a bare NaN."""
+    """ "p = 0.003" / "p < 0.001"; never a bare NaN."""
     if not finite(p):
         return "no test"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"

@@ -39,8 +39,14 @@ def group_points(xy: np.ndarray, texts: Sequence[str]) -> list[tuple[np.ndarray,
     return [(p, ", ".join(names)) for p, names in groups]
 
 
-def place(ax: Axes, x: Sequence[float], y: Sequence[float], texts: Sequence[str], fontsize: float = 8,
-          weights: Sequence[str] | None = None) -> list[Annotation]:
+def place(
+    ax: Axes,
+    x: Sequence[float],
+    y: Sequence[float],
+    texts: Sequence[str],
+    fontsize: float = 8,
+    weights: Sequence[str] | None = None,
+) -> list[Annotation]:
     """Annotate (x, y) points with texts at free spots; returns the annotations placed."""
     ax.set_xlim(ax.get_xlim())  # settle and freeze the lazily autoscaled limits the points sit on
     ax.set_ylim(ax.get_ylim())
@@ -53,23 +59,31 @@ def place(ax: Axes, x: Sequence[float], y: Sequence[float], texts: Sequence[str]
     placed = []
     for p, text in group_points(xy, texts):
         data = tuple(ax.transData.inverted().transform(p))
-        style: dict[str, Any] = {"textcoords": "offset points", "fontsize": fontsize, "zorder": 5,
-                                 "weight": "bold" if text in bold else "normal"}
+        style: dict[str, Any] = {
+            "textcoords": "offset points",
+            "fontsize": fontsize,
+            "zorder": 5,
+            "weight": "bold" if text in bold else "normal",
+        }
         probe = ax.annotate(text, data, xytext=(0, 0), **style)
         spot = _first_free(probe, renderer, frame, taken)
         probe.remove()
         if spot is None:
             continue
         box, offset, ha, va = spot
-        arrow = {"arrowstyle": "-", "lw": 0.5, "color": "#888888", "shrinkA": 0, "shrinkB": 2} \
-            if math.hypot(*offset) > RADII[1] + 1 else None  # far from its point: a leader line
+        arrow = (
+            {"arrowstyle": "-", "lw": 0.5, "color": "#888888", "shrinkA": 0, "shrinkB": 2}
+            if math.hypot(*offset) > RADII[1] + 1
+            else None
+        )  # far from its point: a leader line
         placed.append(ax.annotate(text, data, xytext=offset, ha=ha, va=va, arrowprops=arrow, **style))
         taken.append(box)
     return placed
 
 
-def _first_free(ann: Annotation, renderer: Any, frame: Bbox,
-                taken: list[Bbox]) -> tuple[Bbox, tuple[float, float], HAlign, VAlign] | None:
+def _first_free(
+    ann: Annotation, renderer: Any, frame: Bbox, taken: list[Bbox]
+) -> tuple[Bbox, tuple[float, float], HAlign, VAlign] | None:
     """The first candidate spot for ``ann`` whose box is inside the frame and overlaps nothing."""
     for radius in RADII:
         for angle in ANGLES:

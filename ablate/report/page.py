@@ -33,8 +33,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 FANOVA_EVALUATOR = "optuna.importance.FanovaImportanceEvaluator(seed=0)"
 
 
-def write_report(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, Any]],
-                 record: StudyRecord) -> Path:
+def write_report(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, Any]], record: StudyRecord) -> Path:
     """Write index.html, PNG figures, leaderboard.md/.tex and summary.md into out_dir;
     return the index.html path."""
     out_dir = Path(out_dir)
@@ -70,8 +69,10 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         "facts": _facts(rec, completed, int(len(table) - completed), rec.runs_total or len(table), table),
         "versions": [(str(k), str(v)) for k, v in rec.versions.items()],
         "fixed_settings": fixed_settings(rec),
-        "arm_settings": [{"arm": a, "arm_parts": split_name(a), "settings": s}
-                         for a, s in arm_settings(rec, histories, _arm_values(an)).items()],
+        "arm_settings": [
+            {"arm": a, "arm_parts": split_name(a), "settings": s}
+            for a, s in arm_settings(rec, histories, _arm_values(an)).items()
+        ],
         "factors": an.columns,
         "baseline": an.baseline or "",
         "baseline_note": an.baseline_note,
@@ -119,11 +120,16 @@ def _curves_note(an: Analysis, histories: Sequence[Mapping[str, Any]]) -> str:
     shown = curve_arms(done, an.baseline)
     parts = []
     if len(done) > len(shown):
-        parts.append(f"Showing {len(shown)} of {len(done)} arms: the best by mean validation accuracy"
-                     + (" and the baseline" if an.baseline in shown else "") + ".")
+        parts.append(
+            f"Showing {len(shown)} of {len(done)} arms: the best by mean validation accuracy"
+            + (" and the baseline" if an.baseline in shown else "")
+            + "."
+        )
     if histories and not has_eval_train(histories):
-        parts.append("These runs recorded only the running train-mode accuracy (dropout on, augmented), "
-                     "drawn dashed: it is not the leaderboard's eval-mode train accuracy.")
+        parts.append(
+            "These runs recorded only the running train-mode accuracy (dropout on, augmented), "
+            "drawn dashed: it is not the leaderboard's eval-mode train accuracy."
+        )
     parts += saturation_lines(an)
     return " ".join(parts)
 
@@ -133,13 +139,17 @@ def interaction_note(an: Analysis) -> str:
     if not an.interactions:
         return ""
     if len(an.varied) == 2:
-        return ("With two factors, each \"alone\" effect is the same comparison as the matching row of "
-                "Against the baseline; the numbers differ only where runs failed (this table fits every "
-                "completed run, that one pairs the seeds both arms completed).")
+        return (
+            'With two factors, each "alone" effect is the same comparison as the matching row of '
+            "Against the baseline; the numbers differ only where runs failed (this table fits every "
+            "completed run, that one pairs the seeds both arms completed)."
+        )
     rest = ", ".join(f"{f}={an.reference.get(f)}" for f in an.varied)
-    return ("Each \"alone\" effect here is averaged over the levels of the factors not in the pair, as "
-            "main effects are; Against the baseline instead holds every other factor at the baseline's level "
-            f"({rest}). The two differ wherever a third factor changes the effect" + _differences(an) + ".")
+    return (
+        'Each "alone" effect here is averaged over the levels of the factors not in the pair, as '
+        "main effects are; Against the baseline instead holds every other factor at the baseline's level "
+        f"({rest}). The two differ wherever a third factor changes the effect" + _differences(an) + "."
+    )
 
 
 def _differences(an: Analysis) -> str:
@@ -160,42 +170,61 @@ def _differences(an: Analysis) -> str:
 
 
 def _claim_row(c: Claim) -> dict:
-    subject = {MAIN: f"{c.subject}: {c.level} vs {c.ref}",
-               INTERACTION: f"{c.subject}={c.level} × {c.other}={c.other_level}",
-               ARM: f"{c.subject} vs {c.ref}", BEST: f"{c.ref} (best) vs {c.subject}"}[c.kind]
-    return {"kind": {MAIN: "main effect", INTERACTION: "interaction", ARM: "arm",
-                     BEST: "best arm"}[c.kind],
-            "subject": subject, "metric": METRIC_WORDS.get(c.metric, c.metric),
-            "estimate": points(c.estimate),
-            "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
-            "p": format_p(c.p).removeprefix("p = ") if c.tested else DASH,
-            "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
-            "significant": c.significant, "note": c.note}
+    subject = {
+        MAIN: f"{c.subject}: {c.level} vs {c.ref}",
+        INTERACTION: f"{c.subject}={c.level} × {c.other}={c.other_level}",
+        ARM: f"{c.subject} vs {c.ref}",
+        BEST: f"{c.ref} (best) vs {c.subject}",
+    }[c.kind]
+    return {
+        "kind": {MAIN: "main effect", INTERACTION: "interaction", ARM: "arm", BEST: "best arm"}[c.kind],
+        "subject": subject,
+        "metric": METRIC_WORDS.get(c.metric, c.metric),
+        "estimate": points(c.estimate),
+        "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
+        "p": format_p(c.p).removeprefix("p = ") if c.tested else DASH,
+        "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
+        "significant": c.significant,
+        "note": c.note,
+    }
 
 
 def _importance_rows(an: Analysis) -> list[dict]:
-    order = {k: an.shares[k][0] if k in an.shares else an.fanova.get(k, 0.0)
-             for k in {*an.shares, *an.fanova}}
+    order = {k: an.shares[k][0] if k in an.shares else an.fanova.get(k, 0.0) for k in {*an.shares, *an.fanova}}
     keys = sorted(order, key=lambda k: -order[k])
-    return [{"factor": k, "share": f"{order[k]:.2f}",
-             "interval": f"{an.shares[k][1]:.2f} to {an.shares[k][2]:.2f}" if k in an.shares else DASH}
-            for k in keys]
+    return [
+        {
+            "factor": k,
+            "share": f"{order[k]:.2f}",
+            "interval": f"{an.shares[k][1]:.2f} to {an.shares[k][2]:.2f}" if k in an.shares else DASH,
+        }
+        for k in keys
+    ]
 
 
 def _comparison_block(metric: str, comps: list[Comparison]) -> dict:
     words, higher = METRICS[metric]
     return {
-        "metric": metric, "title": words.capitalize(),
+        "metric": metric,
+        "title": words.capitalize(),
         "better": "higher is better" if higher else "lower is better",
         "sentences": [sentence(c) for c in comps if c.significant],
-        "others": summary_lines(comps)[sum(c.significant for c in comps):],
-        "rows": [{"arm": c.arm, "arm_parts": split_name(c.arm), "n": c.n,
-                  "diff": points(c.diff),
-                  "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
-                  "d_z": fmt(c.d_z, "{:.2f}"),
-                  "p": format_p(c.p).removeprefix("p = ") if c.tested else DASH,
-                  "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
-                  "significant": c.significant, "note": c.note} for c in comps],
+        "others": summary_lines(comps)[sum(c.significant for c in comps) :],
+        "rows": [
+            {
+                "arm": c.arm,
+                "arm_parts": split_name(c.arm),
+                "n": c.n,
+                "diff": points(c.diff),
+                "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
+                "d_z": fmt(c.d_z, "{:.2f}"),
+                "p": format_p(c.p).removeprefix("p = ") if c.tested else DASH,
+                "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
+                "significant": c.significant,
+                "note": c.note,
+            }
+            for c in comps
+        ],
     }
 
 
@@ -204,25 +233,36 @@ def _effect_rows(an: Analysis) -> list[dict]:
     for f in an.varied:
         acc, gap = an.main_effects["test_accuracy"][f], an.main_effects["gap"][f]
         for i, (a, g) in enumerate(zip(acc, gap)):
-            rows.append({"factor": f if i == 0 else "", "level": a.level,
-                         "is_ref": a.level == an.reference.get(f), "n": a.n,
-                         "test": format_pct_ci(a.mean, a.low, a.high, a.n),
-                         "gap": format_pct_ci(g.mean, g.low, g.high, g.n, unit=" pp")})
+            rows.append(
+                {
+                    "factor": f if i == 0 else "",
+                    "level": a.level,
+                    "is_ref": a.level == an.reference.get(f),
+                    "n": a.n,
+                    "test": format_pct_ci(a.mean, a.low, a.high, a.n),
+                    "gap": format_pct_ci(g.mean, g.low, g.high, g.n, unit=" pp"),
+                }
+            )
     return rows
 
 
 def _interaction_row(c: Claim) -> dict:
-    return {"pair": f"{c.subject} × {c.other}", "levels": f"{c.subject}={c.level}, {c.other}={c.other_level}",
-            "alone_a": points(c.alone_a), "alone_b": points(c.alone_b),
-            "joint": points(c.joint), "sum": points(c.alone_a + c.alone_b),
-            "contrast": points(c.estimate),
-            "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
-            "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
-            "verdict": c.verdict[1] if c.tested else f"not tested: {c.note}", "significant": c.significant}
+    return {
+        "pair": f"{c.subject} × {c.other}",
+        "levels": f"{c.subject}={c.level}, {c.other}={c.other_level}",
+        "alone_a": points(c.alone_a),
+        "alone_b": points(c.alone_b),
+        "joint": points(c.joint),
+        "sum": points(c.alone_a + c.alone_b),
+        "contrast": points(c.estimate),
+        "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
+        "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
+        "verdict": c.verdict[1] if c.tested else f"not tested: {c.note}",
+        "significant": c.significant,
+    }
 
 
-def _facts(rec: StudyRecord, completed: int, failed: int, total: int,
-           table: pd.DataFrame) -> list[tuple[str, str]]:
+def _facts(rec: StudyRecord, completed: int, failed: int, total: int, table: pd.DataFrame) -> list[tuple[str, str]]:
     runs = f"{completed} completed / {failed} failed / {total} total"
     missing = total - completed - failed
     if missing > 0:
@@ -238,8 +278,7 @@ def _facts(rec: StudyRecord, completed: int, failed: int, total: int,
         ("Budget", _budget(rec, table)),
         ("Devices" if len(rec.devices) > 1 else "Device", ", ".join(rec.devices) or DASH),
         ("Runs", runs),
-        ("Wall time", format_seconds(rec.seconds) + " (last ablate run command)" if finite(rec.seconds)
-         else DASH),
+        ("Wall time", format_seconds(rec.seconds) + " (last ablate run command)" if finite(rec.seconds) else DASH),
         ("Run time", run_time(table)),
         ("Started", rec.started or DASH),
     ]
@@ -288,11 +327,20 @@ def _row(r: Mapping, an: Analysis) -> dict:
 def _search_runs(rec: StudyRecord) -> list[dict]:
     """The search stage of a search with confirmation, best validation accuracy first."""
     pct = lambda v: "—" if not is_present(v) else f"{100 * float(v):.1f}%"
-    return [{"arm": str(r["arm"]), "arm_parts": split_name(str(r["arm"])), "seed": value(r["seed"]),
-             "status": str(r["status"]), "val": pct(r["val_accuracy"]), "test": pct(r["test_accuracy"]),
-             "gap": "—" if not is_present(r["gap"]) else f"{100 * float(r['gap']):.1f} pp",
-             "epochs": value(r["epochs"]), "confirmed": bool(r["confirmed"])}
-            for r in rec.search_runs]
+    return [
+        {
+            "arm": str(r["arm"]),
+            "arm_parts": split_name(str(r["arm"])),
+            "seed": value(r["seed"]),
+            "status": str(r["status"]),
+            "val": pct(r["val_accuracy"]),
+            "test": pct(r["test_accuracy"]),
+            "gap": "—" if not is_present(r["gap"]) else f"{100 * float(r['gap']):.1f} pp",
+            "epochs": value(r["epochs"]),
+            "confirmed": bool(r["confirmed"]),
+        }
+        for r in rec.search_runs
+    ]
 
 
 def _failures(table: pd.DataFrame) -> list[dict]:
@@ -304,8 +352,15 @@ def _failures(table: pd.DataFrame) -> list[dict]:
         reason = r.get("failure")
         reason = str(reason) if is_present(reason) else "(no reason recorded)"
         arm = str(r.get("arm", ""))
-        out.append({"arm": arm, "arm_parts": split_name(arm), "seed": value(r.get("seed")),
-                    "status": str(r.get("status", "")), "reason": reason})
+        out.append(
+            {
+                "arm": arm,
+                "arm_parts": split_name(arm),
+                "seed": value(r.get("seed")),
+                "status": str(r.get("status", "")),
+                "reason": reason,
+            }
+        )
     return out
 
 

@@ -73,12 +73,12 @@ def paired(arm_values: dict, base_values: dict, arm: str, baseline: str, metric:
         return Comparison(arm, baseline, metric, 0, note="no seed where both arms completed")
     mean = float(d.mean())
     if n == 1:
-        return Comparison(arm, baseline, metric, 1, diff=mean,
-                          note="one shared seed: no interval or test")
+        return Comparison(arm, baseline, metric, 1, diff=mean, note="one shared seed: no interval or test")
     sd = float(d.std(ddof=1))
     if not sd > 1e-12 * max(1.0, abs(mean)):
-        return Comparison(arm, baseline, metric, n, diff=mean,
-                          note=f"the same difference on all {n} seeds: no variance, no test")
+        return Comparison(
+            arm, baseline, metric, n, diff=mean, note=f"the same difference on all {n} seeds: no variance, no test"
+        )
     _, low, high = mean_ci(d)
     p = float(_st.ttest_rel([arm_values[s] for s in seeds], [base_values[s] for s in seeds]).pvalue)
     return Comparison(arm, baseline, metric, n, mean, low, high, mean / sd, p)
@@ -98,8 +98,7 @@ def seed_values(table: pd.DataFrame, metric: str) -> dict[str, dict]:
     return out
 
 
-def against_baseline(table: pd.DataFrame, baseline: str, arms: Sequence[str],
-                     metric: str) -> list[Comparison]:
+def against_baseline(table: pd.DataFrame, baseline: str, arms: Sequence[str], metric: str) -> list[Comparison]:
     """Every arm but the baseline, in the given order, with Holm over the tested ones."""
     values = seed_values(table, metric)
     base = values.get(baseline, {})
@@ -125,8 +124,7 @@ def sentence(c: Comparison) -> str:
     else:
         verb = "beats" if better else "trails"
         head = f"{c.arm} {verb} {c.baseline} on {words} by {size:.1f} points"
-    return (f"{head} (95% CI {lo:.1f} to {hi:.1f}, Holm-adjusted {format_p(c.p_holm)}, "
-            f"d_z = {c.d_z:.2f}, {c.n} seeds).")
+    return f"{head} (95% CI {lo:.1f} to {hi:.1f}, Holm-adjusted {format_p(c.p_holm)}, d_z = {c.d_z:.2f}, {c.n} seeds)."
 
 
 def summary_lines(comps: Sequence[Comparison]) -> list[str]:
@@ -142,8 +140,10 @@ def summary_lines(comps: Sequence[Comparison]) -> list[str]:
         else:
             lead = f"None of the {len(rest)} tested arms" if len(rest) > 1 else "The tested arm does not"
         verb = "differs" if lead.startswith("None") else "differ"
-        lines.append(f"{lead} {verb} significantly from {comps[0].baseline} on {words} after Holm "
-                     f"correction (adjusted p ≥ {ALPHA:g}).")
+        lines.append(
+            f"{lead} {verb} significantly from {comps[0].baseline} on {words} after Holm "
+            f"correction (adjusted p ≥ {ALPHA:g})."
+        )
     for c in comps:
         if not c.tested:
             lines.append(f"{c.arm}: {c.note}.")

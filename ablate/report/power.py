@@ -48,8 +48,9 @@ def min_detectable(sd: float, n: int, power: float = POWER, alpha: float = ALPHA
     return float(optimize.brentq(lambda d: paired_power(d, sd, n, alpha) - power, 0.0, hi, xtol=1e-12 * hi))
 
 
-def seeds_needed(delta: float, sd: float, power: float = POWER, alpha: float = ALPHA,
-                 max_seeds: int = MAX_SEEDS) -> int | None:
+def seeds_needed(
+    delta: float, sd: float, power: float = POWER, alpha: float = ALPHA, max_seeds: int = MAX_SEEDS
+) -> int | None:
     """The fewest seeds (at least 2) giving that power for delta; None beyond max_seeds."""
     if not sd > 0 or delta == 0:
         return None
@@ -67,8 +68,7 @@ def seeds_needed(delta: float, sd: float, power: float = POWER, alpha: float = A
     return hi
 
 
-def paired_spread(table: pd.DataFrame, baseline: str | None,
-                  metric: str = "test_accuracy") -> tuple[float, int]:
+def paired_spread(table: pd.DataFrame, baseline: str | None, metric: str = "test_accuracy") -> tuple[float, int]:
     """(SD of per-seed differences, seeds per comparison) observed in the study.
 
     With a baseline: the differences arm - baseline, their variances pooled over the
@@ -93,8 +93,7 @@ def paired_spread(table: pd.DataFrame, baseline: str | None,
     return sd, int(np.median(counts)) if counts else 0
 
 
-def power_lines(table: pd.DataFrame, baseline: str | None,
-                differences: Sequence[float] = (0.01, 0.005)) -> list[str]:
+def power_lines(table: pd.DataFrame, baseline: str | None, differences: Sequence[float] = (0.01, 0.005)) -> list[str]:
     """Plain sentences: the smallest detectable difference in test accuracy at 80% power,
     and the seeds each of ``differences`` (fractions: 0.01 = 1 point) would need."""
     sd, n = paired_spread(table, baseline)
@@ -104,14 +103,17 @@ def power_lines(table: pd.DataFrame, baseline: str | None,
     if sd == 0:
         return ["Power: the per-seed differences do not vary at all, so there is no spread to plan with."]
     mde = min_detectable(sd, n)
-    lines = [f"Power (paired t-test over seeds, α = {ALPHA:g} two-sided, {POWER:.0%} power): with {n} seeds "
-             f"and the observed spread of per-seed differences in test accuracy (SD {100 * sd:.2f} points), "
-             f"the smallest difference between {against} this study detects reliably is "
-             f"{100 * mde:.2f} points, for one comparison on its own (a correction over many needs more)."]
+    lines = [
+        f"Power (paired t-test over seeds, α = {ALPHA:g} two-sided, {POWER:.0%} power): with {n} seeds "
+        f"and the observed spread of per-seed differences in test accuracy (SD {100 * sd:.2f} points), "
+        f"the smallest difference between {against} this study detects reliably is "
+        f"{100 * mde:.2f} points, for one comparison on its own (a correction over many needs more)."
+    ]
     for delta in differences:
         k = seeds_needed(delta, sd)
         need = f"more than {MAX_SEEDS:,} seeds" if k is None else f"{k} seeds"
         unit = "point" if 100 * delta == 1 else "points"
-        lines.append(f"Detecting a difference of {100 * delta:g} {unit} with {POWER:.0%} power would need "
-                     f"{need} at this spread.")
+        lines.append(
+            f"Detecting a difference of {100 * delta:g} {unit} with {POWER:.0%} power would need {need} at this spread."
+        )
     return lines

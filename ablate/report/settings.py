@@ -41,25 +41,30 @@ def fixed_settings(record: StudyRecord) -> list[tuple[str, str]]:
     """(name, value) of every setting shared by all arms: data, split, model, training."""
     rows = [("data", record.dataset or DASH)]
     rows += [(f"data.{k}", value(v)) for k, v in record.data_params.items()]
-    rows += [("data.split_seed", value(record.split_seed)),
-             ("data.resplit", "a new split per seed" if record.resplit else "one split for every seed"),
-             ("model", record.model or DASH)]
+    rows += [
+        ("data.split_seed", value(record.split_seed)),
+        ("data.resplit", "a new split per seed" if record.resplit else "one split for every seed"),
+        ("model", record.model or DASH),
+    ]
     rows += [(f"model.{k}", value(v)) for k, v in record.model_params.items()]
     arms = list(record.arm_settings.values())
     rows += [(f"train.{k}", value(v)) for k, v in relevant(record.train, arms).items()]
     return rows
 
 
-def arm_settings(record: StudyRecord, histories: Sequence[Mapping[str, Any]],
-                 levels: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+def arm_settings(
+    record: StudyRecord, histories: Sequence[Mapping[str, Any]], levels: Mapping[str, Mapping[str, Any]]
+) -> dict[str, list[tuple[str, str]]]:
     """{arm: [(setting, value)]}: the arm's factor levels (``levels``: {arm: {column: value}}),
     then what the record says defines it, else the components of its runs' resolved configs."""
     out: dict[str, list[tuple[str, str]]] = {}
     configs = {str(h.get("arm")): h.get("config") or {} for h in histories}
     for arm, factor_values in levels.items():
         known = record.arm_settings.get(arm)
-        given = {**{k: v for k, v in factor_values.items() if is_present(v)},
-                 **(known if known is not None else _from_config(configs.get(arm, {})))}
+        given = {
+            **{k: v for k, v in factor_values.items() if is_present(v)},
+            **(known if known is not None else _from_config(configs.get(arm, {}))),
+        }
         keep = relevant({**{f"train.{k}": v for k, v in record.train.items()}, **given})
         out[arm] = [(str(k), value(v)) for k, v in given.items() if k in keep and not _shared(record, k, v)]
     return out

@@ -90,29 +90,43 @@ def leaderboard(table: pd.DataFrame, arms: Sequence[str], factors: Sequence[str]
     """
     factors = factor_columns(table, factors)
     metrics = {c: _col(table, c) for c in (*LEADERBOARD_METRICS, "epochs")}
-    done_mask = (table["status"] == COMPLETE).to_numpy() if "status" in table.columns \
-        else np.ones(len(table), dtype=bool)
+    done_mask = (
+        (table["status"] == COMPLETE).to_numpy() if "status" in table.columns else np.ones(len(table), dtype=bool)
+    )
     where: dict[str, list[int]] = {}
     for i, a in enumerate(table["arm"].astype(str) if "arm" in table.columns else []):
         where.setdefault(a, []).append(i)
     columns = {c: table[c].tolist() for c in (*factors, "stop_reason") if c in table.columns}
-    rows = [_board_row(columns, arm, pos, np.array(where.get(arm, []), dtype=int), done_mask, metrics,
-                       factors) for pos, arm in enumerate(arm_order(table, arms))]
+    rows = [
+        _board_row(columns, arm, pos, np.array(where.get(arm, []), dtype=int), done_mask, metrics, factors)
+        for pos, arm in enumerate(arm_order(table, arms))
+    ]
     board = pd.DataFrame(rows)
     if board.empty:
         return board
     board["_missing"] = board["val_mean"].isna()
-    board = board.sort_values(["_missing", "val_mean", "design_index"],
-                              ascending=[True, False, True], kind="mergesort")
+    board = board.sort_values(["_missing", "val_mean", "design_index"], ascending=[True, False, True], kind="mergesort")
     return board.drop(columns="_missing").reset_index(drop=True)
 
 
-LEADERBOARD_METRICS = {"test_accuracy": "test", "gap": "gap", "loss_gap": "loss_gap", "val_accuracy": "val",
-                       "train_accuracy": "train"}
+LEADERBOARD_METRICS = {
+    "test_accuracy": "test",
+    "gap": "gap",
+    "loss_gap": "loss_gap",
+    "val_accuracy": "val",
+    "train_accuracy": "train",
+}
 
 
-def _board_row(columns: dict[str, list], arm: str, pos: int, idx: np.ndarray, done_mask: np.ndarray,
-               metrics: dict[str, np.ndarray], factors: Sequence[str]) -> dict:
+def _board_row(
+    columns: dict[str, list],
+    arm: str,
+    pos: int,
+    idx: np.ndarray,
+    done_mask: np.ndarray,
+    metrics: dict[str, np.ndarray],
+    factors: Sequence[str],
+) -> dict:
     """One arm's leaderboard row from the positions of its runs in the table's columns."""
     done = idx[done_mask[idx]] if idx.size else idx
     row: dict = {"arm": arm, "design_index": pos}

@@ -15,16 +15,15 @@ joint effect with the larger of the two effects alone (the dominant one):
 
 from __future__ import annotations
 
-SYNERGY, REDUNDANCY, ANTAGONISM, ADDITIVE, UNTESTED = (
-    "synergy", "redundancy", "antagonism", "additive", "untested")
+SYNERGY, REDUNDANCY, ANTAGONISM, ADDITIVE, UNTESTED = ("synergy", "redundancy", "antagonism", "additive", "untested")
 
 DEFINITIONS = {
     SYNERGY: "together they move the metric further than the two effects alone added up, in the direction "
-             "of the larger one (two helps reinforce each other, or two harms compound)",
+    "of the larger one (two helps reinforce each other, or two harms compound)",
     REDUNDANCY: "both move it the same way, and together at least as far as the larger one alone but less "
-                "than the sum: they partly do the same job",
+    "than the sum: they partly do the same job",
     ANTAGONISM: "together they move it less far than the larger effect alone, or the other way: one cancels "
-                "or reverses the other",
+    "or reverses the other",
 }
 
 
@@ -41,8 +40,9 @@ def kind(alone_a: float, alone_b: float, joint: float) -> str:
     return ANTAGONISM
 
 
-def verdict(alone_a: float, alone_b: float, joint: float, significant: bool, tested: bool,
-            higher_is_better: bool = True) -> tuple[str, str]:
+def verdict(
+    alone_a: float, alone_b: float, joint: float, significant: bool, tested: bool, higher_is_better: bool = True
+) -> tuple[str, str]:
     """(kind, words) for the page; only a significant contrast gets a kind other than additive."""
     if not tested:
         return UNTESTED, "not tested"
@@ -52,8 +52,13 @@ def verdict(alone_a: float, alone_b: float, joint: float, significant: bool, tes
     dominant = alone_a if abs(alone_a) >= abs(alone_b) else alone_b
     good = (dominant > 0) == higher_is_better
     if k == SYNERGY:
-        words = "helps reinforce each other" if good and alone_a * alone_b >= 0 else \
-            "harms compound" if not good and alone_a * alone_b >= 0 else "more than additive"
+        words = (
+            "helps reinforce each other"
+            if good and alone_a * alone_b >= 0
+            else "harms compound"
+            if not good and alone_a * alone_b >= 0
+            else "more than additive"
+        )
     elif k == REDUNDANCY:
         words = "helps overlap" if good else "harms overlap"
     else:

@@ -12,8 +12,7 @@ from ablate.report.blocks import contrast, fit
 
 
 def _values(matrix: np.ndarray) -> dict[str, dict[int, float]]:
-    return {f"arm{i}": {s: float(v) for s, v in enumerate(row) if math.isfinite(v)}
-            for i, row in enumerate(matrix)}
+    return {f"arm{i}": {s: float(v) for s, v in enumerate(row) if math.isfinite(v)} for i, row in enumerate(matrix)}
 
 
 def test_two_arms_is_the_paired_t_test():
@@ -33,7 +32,7 @@ def test_complete_design_pools_the_residual_variance_of_every_arm():
     rng = np.random.default_rng(4)
     y = rng.normal(0, 1, (4, 5)) + np.arange(5)  # 4 arms, 5 seeds with seed effects
     resid = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
-    mse = float((resid ** 2).sum() / (3 * 4))
+    mse = float((resid**2).sum() / (3 * 4))
     model = fit(_values(y))
     assert model.df == 12 and model.mse == pytest.approx(mse)
     c = contrast(model, {"arm0": 0.5, "arm1": 0.5, "arm2": -0.5, "arm3": -0.5})

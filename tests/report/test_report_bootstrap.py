@@ -50,8 +50,12 @@ def test_variance_shares_of_many_draws_at_once():
 
 
 def test_pareto_frequency_counts_resamples_on_the_front():
-    table, record = factorial({"f": ["none", "good", "bad"]}, seeds=5, sd=0.001,
-                              test_effect=lambda lv: {"none": 0.0, "good": 0.05, "bad": -0.05}[lv["f"]],
-                              train_effect=lambda lv: {"none": 0.0, "good": 0.05, "bad": -0.05}[lv["f"]])
+    table, record = factorial(
+        {"f": ["none", "good", "bad"]},
+        seeds=5,
+        sd=0.001,
+        test_effect=lambda lv: {"none": 0.0, "good": 0.05, "bad": -0.05}[lv["f"]],
+        train_effect=lambda lv: {"none": 0.0, "good": 0.05, "bad": -0.05}[lv["f"]],
+    )
     freq = pareto_frequency(table, list(record.arms))
     assert freq["good"] == 1.0 and freq["bad"] == 0.0  # better on accuracy, same gap: always dominates

@@ -71,12 +71,20 @@ def _label_boxes(fig):
 @pytest.mark.parametrize("arms, spread", [(6, 0.0), (18, 0.002), (9, 0.02), (30, 0.001)])
 def test_accuracy_vs_gap_labels_never_overlap(arms, spread):
     rng = np.random.default_rng(arms)
-    names = [f"norm=batchnorm + dropout(rate={r}) + arm{i}"
-             for i, r in zip(range(arms), itertools.cycle([0.1, 0.5]))]
+    names = [f"norm=batchnorm + dropout(rate={r}) + arm{i}" for i, r in zip(range(arms), itertools.cycle([0.1, 0.5]))]
     test = 0.95 + rng.normal(0, spread, arms)
     gap = 0.03 + rng.normal(0, spread, arms)
-    board = pd.DataFrame({"arm": names, "test_mean": test, "test_low": test - 0.01, "test_high": test + 0.01,
-                          "gap_mean": gap, "gap_low": gap - 0.01, "gap_high": gap + 0.01})
+    board = pd.DataFrame(
+        {
+            "arm": names,
+            "test_mean": test,
+            "test_low": test - 0.01,
+            "test_high": test + 0.01,
+            "gap_mean": gap,
+            "gap_low": gap - 0.01,
+            "gap_high": gap + 0.01,
+        }
+    )
     fig = accuracy_vs_gap_figure(board, names[0], [names[0]])
     boxes, frame, texts = _label_boxes(fig)
     assert texts, "no labels placed"
@@ -94,7 +102,8 @@ def test_the_figures_data_is_the_analysis():
     table, record = factorial({"a": ["none", "a1"], "b": ["none", "b1"]}, seeds=3)
     an = analyse(table, record, descriptive=False)
     fig = accuracy_vs_gap_figure(an.board, an.baseline)
-    offsets = np.vstack([c.get_offsets() for c in fig.axes[0].collections
-                         if isinstance(c, PathCollection) and len(c.get_offsets())])
+    offsets = np.vstack(
+        [c.get_offsets() for c in fig.axes[0].collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    )
     assert sorted(offsets[:, 1]) == pytest.approx(sorted(100 * an.board["test_mean"]))
     matplotlib.pyplot.close(fig)

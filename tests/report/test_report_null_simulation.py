@@ -32,8 +32,9 @@ def claims_over(studies: int, effect_sd: float, seed: int) -> tuple[float, float
         lines = findings(an)
         sig = an.family.significant
         any_claim += bool(sig)
-        hit += any(c.kind == "main" and c.subject == "a" and c.level == "a2" and c.metric == "test_accuracy"
-                   for c in sig)
+        hit += any(
+            c.kind == "main" and c.subject == "a" and c.level == "a2" and c.metric == "test_accuracy" for c in sig
+        )
     return any_claim / studies, hit / studies, lines
 
 

@@ -42,8 +42,7 @@ def _table(diff_sd: float, seeds: int = 5) -> pd.DataFrame:
     rows = [{"arm": "base", "seed": s, "status": "complete", "test_accuracy": base[s]} for s in range(seeds)]
     for arm in ("x", "y"):
         d = rng.normal(0.0, diff_sd, seeds)
-        rows += [{"arm": arm, "seed": s, "status": "complete", "test_accuracy": base[s] + d[s]}
-                 for s in range(seeds)]
+        rows += [{"arm": arm, "seed": s, "status": "complete", "test_accuracy": base[s] + d[s]} for s in range(seeds)]
     return pd.DataFrame(rows)
 
 
