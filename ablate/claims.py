@@ -3,7 +3,8 @@ so any number of workers on any number of machines train every run once.
 
 Claiming is an INSERT against the run key's primary key, and taking over the
 run of a worker whose heartbeat stopped is a compare-and-swap UPDATE: both are
-atomic on PostgreSQL, and on SQLite because every transaction begins
+atomic on PostgreSQL (a lost INSERT race is a unique-key violation, read as
+"taken"), and on SQLite because every transaction begins
 IMMEDIATE (it takes the write lock first, so two processes never both read
 "free" and both write "mine"). Optuna's own queue is not used for claims:
 SQLite cannot arbitrate it (optuna/optuna#4002).
@@ -44,7 +45,14 @@ class ClaimStore:
     def claim(self, run_key: str) -> str | None:
         """Take a run nobody has ("new"), or one whose worker stopped sending
         heartbeats ("takeover"); None if it is done or alive elsewhere."""
-        now = time.time()
+        try:
+            return self._claim(run_key, time.time())
+        except sa.exc.IntegrityError:
+            # PostgreSQL reads at READ COMMITTED: another worker inserted this
+            # key between our read and our write, so the run is theirs.
+            return None
+
+    def _claim(self, run_key: str, now: float) -> str | None:
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(CLAIMS).where(self._key(run_key))).first()
             if row is None:
