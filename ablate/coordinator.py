@@ -24,7 +24,16 @@ from ablate.progress import Progress
 from ablate.spec import RunSpec
 from ablate.storage import OBJECTIVE
 from ablate.training import RunResult
-from ablate.trials import abandon, run_outcome, run_states, start_trial, store_failure, store_pruned, store_result
+from ablate.trials import (
+    abandon,
+    run_outcome,
+    run_states,
+    start_trial,
+    store_failure,
+    store_pruned,
+    store_result,
+    write_values,
+)
 
 Log = Callable[[str], None]
 Grouper = Callable[[list["PlannedRun"]], list[list["PlannedRun"]]]
@@ -35,6 +44,7 @@ def one_by_one(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
 
 
 MAX_PROPOSALS = 10  # per budgeted search arm: a space smaller than its budget ends, not loops
+FLUSH_SECONDS = 5.0  # epoch values of runs that cannot be pruned are written this often, batched
 
 
 class Executor(Protocol):
@@ -57,6 +67,7 @@ class Task:
     run: PlannedRun
     trial: optuna.Trial
     prune: bool = False
+    epochs: dict[int, float] = field(default_factory=dict)  # epoch values not yet written
 
 
 @dataclass
@@ -75,6 +86,7 @@ class Coordinator:
     def __post_init__(self) -> None:
         self.executor.on_epoch = self.on_epoch
         self.pareto = self.config.design.kind == "pareto"
+        self._flushed = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beater = threading.Thread(target=self._beat_forever, daemon=True)
@@ -194,17 +206,17 @@ class Coordinator:
             return
         run, trial = task.run, task.trial
         if kind == "done":
-            store_result(self.study, trial, payload, self._objective(payload))
+            store_result(self.study, trial, payload, self._objective(payload), task.epochs)
             m = payload.metrics
             text = (
                 f"test {m['test_accuracy']:.3f} gap {m['gap']:+.3f} ({payload.epochs} ep, "
                 f"{payload.stop_reason}, {payload.seconds:.1f}s)"
             )
         elif kind == "failed":
-            store_failure(self.study, trial, payload)
+            store_failure(self.study, trial, payload, task.epochs)
             text = f"FAILED: {payload['reason']}"
         elif kind == "pruned":
-            store_pruned(self.study, trial, payload)
+            store_pruned(self.study, trial, payload, task.epochs)
             text = f"pruned at epoch {len(payload)}"
         else:  # the worker died: give the run back at once
             abandon(self.study, trial._trial_id, payload)
@@ -222,15 +234,30 @@ class Coordinator:
         return m[OBJECTIVE]
 
     def on_epoch(self, key: str, metrics: dict[str, float]) -> bool:
-        """Report the epoch to Optuna (dashboard curves, pruning); True: prune this run."""
+        """Report the epoch to Optuna (dashboard curves, pruning); True: prune this run.
+        A run that can be pruned reports each epoch at once; the others are
+        written in batches every few seconds and with their outcome."""
         task = self.tasks.get(key)
         if task is None:
             return False
         self.progress.epoch(task.run, metrics)
         if self.pareto:  # Optuna keeps intermediate values for single-objective studies only
             return False
-        task.trial.report(metrics[OBJECTIVE], int(metrics["epoch"]))
-        return task.prune and task.trial.should_prune()
+        if task.prune:
+            task.trial.report(metrics[OBJECTIVE], int(metrics["epoch"]))
+            return task.trial.should_prune()
+        task.epochs[int(metrics["epoch"])] = metrics[OBJECTIVE]
+        if time.monotonic() - self._flushed >= FLUSH_SECONDS:
+            self._flush_epochs()
+        return False
+
+    def _flush_epochs(self) -> None:
+        """Write the buffered epoch values (optuna-dashboard's live curves)."""
+        self._flushed = time.monotonic()
+        for task in list(self.tasks.values()):
+            if task.epochs:
+                epochs, task.epochs = task.epochs, {}
+                write_values(self.study, task.trial._trial_id, epochs)
 
     # --- heartbeats and shutdown -------------------------------------------------
     def _beat_forever(self) -> None:

@@ -66,27 +66,63 @@ def start_trial(
     return trial
 
 
-def store_result(study: optuna.Study, trial: optuna.Trial, result: RunResult, value: float | list[float]) -> None:
-    """The run's outcome on its trial: one attribute with everything, each final
-    metric on its own (optuna-dashboard lists them), then the objective."""
-    trial.set_user_attr(
-        attrs.RESULT,
-        {
-            "metrics": result.metrics,
-            "history": result.history,
-            "epochs": result.epochs,
-            "stop_reason": result.stop_reason,
-            "seconds": result.seconds,
-            "config": result.config,
-            "device": result.device,
-            "threads": result.threads,
-            "sizes": result.sizes,
-            "versions": result.versions,
-            "stacked_with": result.stack,
-        },
+def write_values(
+    study: optuna.Study, trial_id: int, epochs: dict[int, float], user_attrs: dict[str, Any] | None = None
+) -> None:
+    """Epoch values and attributes of one trial in one transaction. Optuna's
+    public API commits each value alone (about 7 ms each on SQLite, a run's
+    40 epochs cost more than its training); batched, about 1.3 ms each."""
+    user_attrs = user_attrs or {}
+    backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
+    if not _batchable(backend):
+        for step, value in epochs.items():
+            study._storage.set_trial_intermediate_value(trial_id, step, value)
+        for name, attr in user_attrs.items():
+            study._storage.set_trial_user_attr(trial_id, name, attr)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for step, value in epochs.items():
+            backend._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
+        for name, attr in user_attrs.items():
+            backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, name, attr)
+
+
+def _batchable(backend: Any) -> bool:
+    """Optuna's RDB storage with the write-without-commit helpers this relies on (Optuna 4 and 5)."""
+    return all(
+        hasattr(backend, name)
+        for name in ("scoped_session", "_set_trial_intermediate_value_without_commit", "_set_trial_attr_without_commit")
     )
-    for name, metric in result.metrics.items():
-        trial.set_user_attr(attrs.METRIC_PREFIX + name, metric)
+
+
+def store_result(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    result: RunResult,
+    value: float | list[float],
+    epochs: dict[int, float] | None = None,
+) -> None:
+    """The run's outcome on its trial, in one transaction with its unwritten
+    epoch values: one attribute with everything, each final metric on its own
+    (optuna-dashboard lists them); then the objective."""
+    record = {
+        "metrics": result.metrics,
+        "history": result.history,
+        "epochs": result.epochs,
+        "stop_reason": result.stop_reason,
+        "seconds": result.seconds,
+        "config": result.config,
+        "device": result.device,
+        "threads": result.threads,
+        "sizes": result.sizes,
+        "versions": result.versions,
+        "stacked_with": result.stack,
+    }
+    metrics = {attrs.METRIC_PREFIX + name: metric for name, metric in result.metrics.items()}
+    write_values(study, trial._trial_id, epochs or {}, {attrs.RESULT: record, **metrics})
     values = value if isinstance(value, list) else [value]
     if any(math.isnan(v) for v in values):  # no validation split: no objective; the result is stored
         study.tell(trial, state=TrialState.FAIL)
@@ -94,14 +130,18 @@ def store_result(study: optuna.Study, trial: optuna.Trial, result: RunResult, va
     study.tell(trial, value)
 
 
-def store_failure(study: optuna.Study, trial: optuna.Trial, failure: dict[str, Any]) -> None:
-    trial.set_user_attr(attrs.FAILURE_DETAIL, failure)
-    trial.set_user_attr(attrs.FAILURE, failure["reason"])
+def store_failure(
+    study: optuna.Study, trial: optuna.Trial, failure: dict[str, Any], epochs: dict[int, float] | None = None
+) -> None:
+    failed = {attrs.FAILURE_DETAIL: failure, attrs.FAILURE: failure["reason"]}
+    write_values(study, trial._trial_id, epochs or {}, failed)
     study.tell(trial, state=TrialState.FAIL)
 
 
-def store_pruned(study: optuna.Study, trial: optuna.Trial, history: list[dict[str, float]]) -> None:
-    trial.set_user_attr(attrs.PRUNED, {"history": history, "epochs": len(history)})
+def store_pruned(
+    study: optuna.Study, trial: optuna.Trial, history: list[dict[str, float]], epochs: dict[int, float] | None = None
+) -> None:
+    write_values(study, trial._trial_id, epochs or {}, {attrs.PRUNED: {"history": history, "epochs": len(history)}})
     study.tell(trial, state=TrialState.PRUNED)
 
 
