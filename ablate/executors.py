@@ -13,7 +13,8 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,36 @@ def train_unit(
     registry: Registry,
     execution: Execution,
     on_epoch: Callable[[str, dict[str, float]], None],
+) -> Iterator[Event]:
+    """Train a unit of work: one run, or the seeds of one arm, stacked into one
+    model where they can stack (in chunks that fit), else one by one. Yields
+    each outcome as soon as it is known."""
+    if len(specs) == 1 or execution.stack == "off":
+        parts = [[i] for i in range(len(specs))]
+    else:
+        from ablate.stacked_plan import stack_splits
+
+        parts = stack_splits(specs, registry, execution)
+    for part in parts:
+        if len(part) == 1:
+            yield _alone(keys[part[0]], specs[part[0]], registry, execution, on_epoch)
+        else:
+            yield from _stacked([keys[i] for i in part], [specs[i] for i in part], registry, execution, on_epoch)
+
+
+def _alone(
+    key: str, spec: RunSpec, registry: Registry, execution: Execution, on_epoch: Callable[[str, dict[str, float]], None]
+) -> Event:
+    return train_events(spec, key, registry, execution, lambda m: on_epoch(key, m))
+
+
+def _stacked(
+    keys: list[str],
+    specs: list[RunSpec],
+    registry: Registry,
+    execution: Execution,
+    on_epoch: Callable[[str, dict[str, float]], None],
 ) -> list[Event]:
-    """Train a unit of work: one run, or the seeds of one arm stacked into one model."""
-    if len(specs) == 1:
-        return [train_events(specs[0], keys[0], registry, execution, lambda m: on_epoch(keys[0], m))]
     from ablate.stacked_training import train_group
     from ablate.versions import run_versions
 
@@ -201,15 +228,17 @@ class ProcessPool:
         child.inbox.put((list(keys), [s.to_json() for s in specs]))
 
     def poll(self, timeout: float) -> list[Event]:
-        events: list[Event] = []
-        try:
-            events.append(self.outbox.get(timeout=timeout))
-            while True:
-                events.append(self.outbox.get_nowait())
-        except queue.Empty:
-            pass
+        """Outcomes that arrive within ``timeout`` (returning at the first); epoch
+        events are handled here, so the coordinator's loop turns once per outcome,
+        not once per epoch."""
+        deadline = time.monotonic() + timeout
         out: list[Event] = []
-        for event in events:
+        while not out:
+            left = deadline - time.monotonic()
+            try:
+                event = self.outbox.get(timeout=max(left, 0.0)) if left > 0 else self.outbox.get_nowait()
+            except queue.Empty:
+                break
             if event[0] == "epoch":
                 if self.on_epoch(event[1], event[2]):
                     self.prune(event[1])

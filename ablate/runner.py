@@ -62,15 +62,16 @@ def execution_of(config: StudyConfig, options: RunOptions) -> Execution:
 
 
 def stacking_grouper(registry: Registry, execution: Execution) -> Grouper:
-    """Units of work: the seeds of each arm together where they can stack (and fit), else one by one."""
+    """Units of work: the seeds of each arm together; the worker stacks them where
+    they can stack (and fit), else trains them one by one. Deciding there keeps
+    the coordinator from building models (seconds, serial) before any training."""
 
     def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
         if execution.stack == "off" or len(runs) < 2:
             return one_by_one(runs)
-        from ablate.stacked_plan import group_runs
+        from ablate.stacked_plan import arm_groups
 
-        by_key = {r.key: r for r in runs}
-        return [[by_key[s.key] for s in g] for g in group_runs([r.spec for r in runs], registry, execution)]
+        return arm_groups(runs, lambda r: r.spec)
 
     return group
 

@@ -73,18 +73,36 @@ def group_runs(
     but for the seed) together when stacking is on and they can stack, in groups
     that fit in memory; every other run alone. Groups keep first-appearance order.
     ``runs`` may be RunSpecs or anything ``spec_of`` maps to one (a planned run)."""
-    if spec_of is None:
-        spec_of = cast(Callable[[T], RunSpec], lambda r: r)
+    of = spec_of or cast(Callable[[T], RunSpec], lambda r: r)
+    groups: list[list[T]] = []
+    for arm in arm_groups(runs, of):
+        groups += [[arm[i] for i in part] for part in stack_splits([of(r) for r in arm], registry, execution)]
+    return groups
+
+
+def arm_groups(runs: Sequence[T], spec_of: Callable[[T], RunSpec]) -> list[list[T]]:
+    """The runs of each arm together (equal but for the seed), in first-appearance
+    order. Cheap: the coordinator's units of work; the worker decides how they train."""
     by_arm: dict[str, list[T]] = {}
     for run in runs:
         by_arm.setdefault(spec_of(run).with_seed(0).key, []).append(run)
-    groups: list[list[T]] = []
-    for arm in by_arm.values():
-        size = 1
-        if execution.stack != "off" and len(arm) > 1 and can_stack(spec_of(arm[0]), registry) is True:
-            size = max_stack(spec_of(arm[0]), registry, execution)
-        groups += [arm[i : i + size] for i in range(0, len(arm), size)]
-    return groups
+    return list(by_arm.values())
+
+
+def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execution) -> list[list[int]]:
+    """How one arm's runs train (indices into ``specs``): stacked, in chunks that
+    fit in memory, when they can; else one by one."""
+    alone = [[i] for i in range(len(specs))]
+    if execution.stack == "off" or len(specs) < 2:
+        return alone
+    try:
+        stackable = can_stack(specs[0], registry) is True
+    except Exception:  # a run that cannot even be built fails alone, with its own error
+        return alone
+    if not stackable:
+        return alone
+    size = max_stack(specs[0], registry, execution)
+    return [list(range(i, min(i + size, len(specs)))) for i in range(0, len(specs), size)]
 
 
 def max_stack(spec: RunSpec, registry: Registry, execution: Execution) -> int:
