@@ -89,14 +89,14 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from ablate import run_command
-
     if args.command == "plugins":
         return plugins_command.run(args)
     if args.command == "new-plugin":
         return scaffold.run(args)
     if args.command in report_commands.COMMANDS:
         return report_commands.run(args)
+    from ablate import run_command  # optuna and the engine: only for the commands that train
+
     if args.command == "plan" or getattr(args, "dry_run", False):
         return run_command.cmd_plan(args.study, calibrate=not getattr(args, "no_calibrate", False))
     signal.signal(signal.SIGTERM, _terminate)
