@@ -127,3 +127,20 @@ def test_killed_run_resumes_with_only_the_missing_runs(write_study, tmp_path):
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 12 and not table.duplicated(["arm", "seed"]).any()
     assert (table["status"] == "complete").all()
+
+
+@pytest.mark.slow
+def test_every_epoch_reaches_optuna_as_an_intermediate_value(write_study, run_cli, tmp_path):
+    """Epoch values are written in batches, not one commit each: none may be lost."""
+    import optuna
+
+    from ablate import attrs
+
+    out = tmp_path / "out"
+    assert run_cli("run", write_study(), "--out", out, "--jobs", "2")[0] == 0
+    trials = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}").trials
+    assert len(trials) == 8
+    for trial in trials:
+        history = trial.user_attrs[attrs.RESULT]["history"]
+        assert trial.intermediate_values == {int(h["epoch"]): h["val_accuracy"] for h in history}
+        assert sorted(trial.intermediate_values) == [1, 2, 3, 4]
