@@ -95,14 +95,17 @@ def dispatch(args: argparse.Namespace) -> int:
         return scaffold.run(args)
     if args.command in report_commands.COMMANDS:
         return report_commands.run(args)
-    from ablate import run_command  # optuna and the engine: only for the commands that train
-
     if args.command == "plan" or getattr(args, "dry_run", False):
+        from ablate import run_command  # optuna and the engine: only for the commands that use them
+
         return run_command.cmd_plan(args.study, calibrate=not getattr(args, "no_calibrate", False))
     signal.signal(signal.SIGTERM, _terminate)
-    if args.command == "worker":
-        return run_command.cmd_worker(args)
-    return run_command.cmd_run(args)
+    from ablate.pool import start_early
+
+    pool = start_early(args.study, args.jobs)  # its imports run beside ours: on another core
+    from ablate import run_command
+
+    return run_command.execute(args, report=args.command != "worker", pool=pool)
 
 
 def main(argv: list[str] | None = None) -> int:

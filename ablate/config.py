@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import json
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from ablate.errors import UserError, did_you_mean
 from ablate.params import Param
 from ablate.registry import OFF, SWITCHABLE, Registry, normalise
 from ablate.spec import EXECUTION_SETTINGS, Option
+from ablate.study_file import as_table, read_toml
 
 STUDY_PARAMS = {
     "name": Param("", help="study name; default: the file's stem"),
@@ -169,20 +169,6 @@ class StudyConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse the file; a syntax error names the line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("study file not found", where=str(path), expected="a path to an existing .toml file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the study file: {exc}", where=str(path)) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"invalid TOML: {exc}", where=str(path), hint="see https://toml.io for the syntax") from None
-
-
 def load_study(path: str | Path, registry: Registry | None = None) -> StudyConfig:
     """Read and validate a study file. Without a registry, plugin files and
     components are not checked (used to find the plugin files first)."""
@@ -192,26 +178,6 @@ def load_study(path: str | Path, registry: Registry | None = None) -> StudyConfi
         return _parse(path, raw, registry)
     except UserError as err:
         raise err.located(str(path)) from None
-
-
-def plugin_files_of(path: str | Path) -> list[Path]:
-    """The plugin files a study names, resolved against the study's folder."""
-    path = Path(path)
-    raw = read_toml(path)
-    try:
-        study = _table(raw.get("study", {}), "study")
-        files = study.get("plugins", [])
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise UserError(f"{files!r} is not valid", key="study.plugins", expected="a list of paths to .py files")
-    except UserError as err:
-        raise err.located(str(path)) from None
-    return [(path.parent / f) for f in files]
-
-
-def _table(value: Any, key: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise UserError(f"{value!r} is not a table", key=key, expected=f"a [{key}] table")
-    return value
 
 
 def _check_keys(table: dict[str, Any], allowed: Iterable[str], key: str) -> None:
@@ -235,22 +201,22 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
                 expected="sections " + ", ".join(f"[{s}]" for s in SECTIONS),
                 hint=did_you_mean(section, SECTIONS),
             )
-    study = _table(raw.get("study", {}), "study")
+    study = as_table(raw.get("study", {}), "study")
     _check_keys(study, STUDY_PARAMS, "study")
     name = _study_name(study, path)
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
     seeds = _seeds(study.get("seeds", 3))
     plugin_files = _plugin_files(study, path)
     data_choice, split_seed, resplit = _data(raw, registry)
-    model = dict(_table(raw.get("model", {"name": "mlp"}), "model"))
+    model = dict(as_table(raw.get("model", {"name": "mlp"}), "model"))
     model.setdefault("name", "mlp")
     model_choice = _choice(registry, "model", model, "model")
-    train = _train(_table(raw.get("train", {}), "train"))
+    train = _train(as_table(raw.get("train", {}), "train"))
 
-    design = _design(_table(raw.get("design", {}), "design"))
-    factors_raw = _table(raw.get("factors", {}), "factors")
+    design = _design(as_table(raw.get("design", {}), "design"))
+    factors_raw = as_table(raw.get("factors", {}), "factors")
     factors = [
-        _factor(registry, fname, _table(ftable, f"factors.{fname}"), model_choice, data_choice, design)
+        _factor(registry, fname, as_table(ftable, f"factors.{fname}"), model_choice, data_choice, design)
         for fname, ftable in factors_raw.items()
     ]
     _check_factor_overlap(factors)
@@ -300,7 +266,7 @@ def _plugin_files(study: dict[str, Any], path: Path) -> list[Path]:
 
 def _data(raw: dict[str, Any], registry: Registry | None) -> tuple[Choice, int, bool]:
     """The [data] table: the data set with its parameters, the split seed, resplit."""
-    data = dict(_table(raw.get("data", {}), "data"))
+    data = dict(as_table(raw.get("data", {}), "data"))
     if "name" not in data:
         known = ", ".join(registry.names("dataset")) if registry else "a registered data set"
         raise UserError("missing data set", key="data.name", expected=f"[data] name = one of: {known}")
@@ -471,7 +437,7 @@ def _factor(
         if level == OFF:
             options.append(Option(OFF))
             continue
-        sub = dict(_table(table.get(level, {}), f"{key}.{level}"))
+        sub = dict(as_table(table.get(level, {}), f"{key}.{level}"))
         level_ranges = _ranges_of(registry, kind, level, sub, design, f"{key}.{level}")
         if level_ranges:
             ranges[level] = level_ranges
@@ -593,7 +559,7 @@ def _setting_range(
     key: str,
 ) -> Factor:
     param, specs = _setting_specs(registry, table["setting"], model, data, key)
-    value = _table(table["range"], f"{key}.range")
+    value = as_table(table["range"], f"{key}.range")
     rng = _range(value, specs[param] if specs else None, f"{key}.range", design)
     return Factor(fname, None, table["setting"], [], [], range=rng)
 

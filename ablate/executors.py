@@ -1,4 +1,5 @@
-"""Where runs train: in this process, or in a pool of local worker processes.
+"""How runs train: in this process (``InlineExecutor``), or in the worker
+processes of ablate.pool, which run ``child_main``.
 
 The coordinator (ablate.coordinator) owns the storage and the claims; an
 executor only trains ``RunSpec``s and hands back events: ("epoch", key,
@@ -9,31 +10,17 @@ the database, so no two processes race on SQLite.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import queue
 import signal
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from ablate.events import Event, OnEpoch
 from ablate.failures import describe
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
-
-Event = tuple[str, str, Any]
-OnEpoch = Callable[[str, dict[str, float]], bool]  # (run key, metrics) -> prune now?
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def train_unit(
@@ -148,31 +135,25 @@ class InlineExecutor:
         pass
 
 
-@dataclass
-class _Child:
-    process: mp.process.BaseProcess
-    inbox: Any
-    prune: Any
-    keys: list[str] = field(default_factory=list)
-
-
-def _child_main(
-    inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str], execution: Execution
-) -> None:
-    """A pool worker: build the registry once, then train what the coordinator sends."""
+def child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str]) -> None:
+    """A pool worker (ablate.pool): build the registry once, then train what the
+    coordinator sends, each unit with the execution settings sent with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     from ablate.build import set_threads
     from ablate.disabling import set_disabled
     from ablate.manager import build_registry, make_plugin_manager
 
     set_disabled(disabled)  # the command line's --disable-plugin (the environment is inherited)
-    set_threads(execution.threads)
     registry = build_registry(make_plugin_manager([Path(f) for f in plugin_files]))
+    threads = None
     while True:
         task = inbox.get()
         if task is None:
             return
-        keys, spec_jsons = task
+        keys, spec_jsons, execution = task
+        if execution.threads != threads:
+            threads = execution.threads
+            set_threads(threads)
         prune.value = 0
 
         def on_epoch(key: str, metrics: dict[str, float]) -> None:
@@ -182,90 +163,3 @@ def _child_main(
 
         for event in train_unit(keys, [RunSpec.from_json(s) for s in spec_jsons], registry, execution, on_epoch):
             outbox.put(event)
-
-
-@dataclass
-class ProcessPool:
-    """N worker processes on this machine, each with its own torch thread count.
-    A worker that dies (killed, out of memory) is replaced; its run is reported
-    as "died" so the coordinator gives it back at once."""
-
-    jobs: int
-    plugin_files: list[str]
-    execution: Execution
-    disabled: list[str] = field(default_factory=list)
-    children: list[_Child] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        methods = mp.get_all_start_methods()
-        self.ctx: Any = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if "forkserver" in methods:
-            self.ctx.set_forkserver_preload(["torch", "ablate.training", "ablate.executors"])
-        self.outbox: Any = self.ctx.Queue()
-        self.children = [self._spawn() for _ in range(self.jobs)]
-        self.on_epoch: OnEpoch = lambda key, metrics: False
-
-    @property
-    def capacity(self) -> int:
-        return self.jobs
-
-    def _spawn(self) -> _Child:
-        inbox, prune = self.ctx.Queue(), self.ctx.Value("b", 0)
-        process = self.ctx.Process(
-            target=_child_main,
-            daemon=True,
-            args=(inbox, self.outbox, prune, self.plugin_files, self.disabled, self.execution),
-        )
-        process.start()
-        return _Child(process, inbox, prune)
-
-    def busy(self) -> int:
-        return sum(1 for c in self.children if c.keys)
-
-    def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
-        child = next(c for c in self.children if not c.keys)
-        child.keys = list(keys)
-        child.inbox.put((list(keys), [s.to_json() for s in specs]))
-
-    def poll(self, timeout: float) -> list[Event]:
-        """Outcomes that arrive within ``timeout`` (returning at the first); epoch
-        events are handled here, so the coordinator's loop turns once per outcome,
-        not once per epoch."""
-        deadline = time.monotonic() + timeout
-        out: list[Event] = []
-        while not out:
-            left = deadline - time.monotonic()
-            try:
-                event = self.outbox.get(timeout=max(left, 0.0)) if left > 0 else self.outbox.get_nowait()
-            except queue.Empty:
-                break
-            if event[0] == "epoch":
-                if self.on_epoch(event[1], event[2]):
-                    self.prune(event[1])
-                continue
-            for child in self.children:
-                if event[1] in child.keys:
-                    child.keys.remove(event[1])
-            out.append(event)
-        return out + self._deaths()
-
-    def prune(self, key: str) -> None:
-        """Ask the worker training ``key`` to stop it at its next epoch end."""
-        for child in self.children:
-            if key in child.keys:
-                child.prune.value = 1
-
-    def _deaths(self) -> list[Event]:
-        events: list[Event] = []
-        for i, child in enumerate(self.children):
-            if not child.process.is_alive():
-                events += [("died", key, f"worker process exited ({child.process.exitcode})") for key in child.keys]
-                self.children[i] = self._spawn()
-        return events
-
-    def close(self) -> None:
-        for child in self.children:
-            if child.process.is_alive():
-                child.process.terminate()
-        for child in self.children:
-            child.process.join(timeout=5)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 
     files: list[Path] = []
     if args.study is not None:
-        from ablate.config import plugin_files_of
+        from ablate.study_file import plugin_files_of
 
         files = plugin_files_of(args.study)
     registry = build_registry(make_plugin_manager(files))

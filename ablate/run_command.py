@@ -10,12 +10,12 @@ import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from ablate import __version__, attrs
-from ablate.config import StudyConfig, load_study, plugin_files_of
+from ablate.config import StudyConfig, load_study
 from ablate.design import Arm, baseline_arm, build_arms
 from ablate.errors import UserError
 from ablate.manager import build_registry, make_plugin_manager
@@ -23,6 +23,11 @@ from ablate.preflight import check_study
 from ablate.record import StudyRecord
 from ablate.registry import Registry
 from ablate.runner import RunOptions
+from ablate.study_file import plugin_files_of
+
+if TYPE_CHECKING:
+    from ablate.coordinator import Executor
+    from ablate.pool import ProcessPool
 
 EXIT_FAILED_RUNS = 3
 
@@ -162,7 +167,7 @@ def check_device(config: StudyConfig) -> str:
 
 
 def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
-    from ablate.runner import resolve_jobs
+    from ablate.pool import resolve_jobs
 
     return RunOptions(
         jobs=resolve_jobs(getattr(args, "jobs", 1)),
@@ -172,19 +177,42 @@ def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
     )
 
 
-def execute(args: argparse.Namespace, report: bool) -> int:
-    """Train what is missing (``ablate run`` and ``ablate worker``); write the report if asked."""
+def execute(args: argparse.Namespace, report: bool, pool: ProcessPool | None = None) -> int:
+    """Train what is missing (``ablate run`` and ``ablate worker``); write the report if asked.
+    ``pool``: worker processes the command line started before its imports."""
+    from ablate.runner import make_executor
+
+    try:
+        config, registry = load(args.study)
+        options = run_options(args, config)
+        device = check_device(config)
+        executor = make_executor(config, registry, options, pool)
+        try:
+            return _execute(args, report, config, registry, options, device, executor)
+        finally:
+            executor.close()
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _execute(
+    args: argparse.Namespace,
+    report: bool,
+    config: StudyConfig,
+    registry: Registry,
+    options: RunOptions,
+    device: str,
+    executor: Executor,
+) -> int:
     from ablate.engine import plan_runs
     from ablate.outputs import has_failures, write_outputs
     from ablate.plan import run_count
     from ablate.runner import run_study
     from ablate.storage import default_storage, open_storage, open_study
 
-    config, registry = load(args.study)
     arms = build_arms(config, registry)
     baseline = baseline_arm(config, arms)
-    options = run_options(args, config)
-    device = check_device(config)
     check_study(config, registry, arms)
     out = output_dir(args.out, config) if report or not args.storage else None
     storage = args.storage or default_storage(out or Path("."))
@@ -203,7 +231,7 @@ def execute(args: argparse.Namespace, report: bool) -> int:
     study = open_study(config, open_storage(storage))
     if not config.design.sampled:  # stored before training, so a report can be made after a crash
         save_record(study, study_record(config, study, arms, baseline, storage, command), plan_runs(config, arms))
-    planned = run_study(config, registry, arms, study, storage, options, log=lambda s: print(s, flush=True))
+    planned = run_study(config, registry, arms, study, storage, options, lambda s: print(s, flush=True), executor)
     trained = time.perf_counter() - wall
     arm_list = list({r.arm.name: r.arm for r in planned}.values())
     command["seconds"] = round(trained, 2)
@@ -217,14 +245,6 @@ def execute(args: argparse.Namespace, report: bool) -> int:
     else:
         print(f"runs finished in {trained:.1f}s; `ablate report {storage}` writes the report")
     return EXIT_FAILED_RUNS if has_failures(study) else 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    return execute(args, report=True)
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    return execute(args, report=False)
 
 
 def cmd_plan(study_path: Path, calibrate: bool) -> int:

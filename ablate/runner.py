@@ -22,7 +22,8 @@ from ablate.config import StudyConfig
 from ablate.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
-from ablate.executors import InlineExecutor, ProcessPool, usable_cores
+from ablate.executors import InlineExecutor
+from ablate.pool import ProcessPool, usable_cores
 from ablate.progress import make_progress
 from ablate.registry import Registry
 from ablate.spec import Execution
@@ -41,11 +42,6 @@ class RunOptions:
     retry_failed: bool = False
     retrain_changed: bool = False  # runs whose components' plugin versions changed since they trained
     plugin_files: list[Path] = field(default_factory=list)
-
-
-def resolve_jobs(value: str | int) -> int:
-    """`--jobs auto` is the usable cores; otherwise a positive count."""
-    return usable_cores() if value == "auto" else max(1, int(value))
 
 
 def worker_threads(config: StudyConfig, options: RunOptions) -> int:
@@ -76,16 +72,23 @@ def stacking_grouper(registry: Registry, execution: Execution) -> Grouper:
     return group
 
 
-def make_executor(config: StudyConfig, registry: Registry, options: RunOptions) -> Executor:
+def make_executor(
+    config: StudyConfig, registry: Registry, options: RunOptions, pool: ProcessPool | None = None
+) -> Executor:
+    """Where this command trains: in this process (`--jobs 1`), else in worker
+    processes (``pool``: started earlier by the command line, else now)."""
     execution = execution_of(config, options)
     if options.jobs <= 1:
         from ablate.build import set_threads
 
         set_threads(execution.threads)
         return InlineExecutor(registry, execution)
-    from ablate.disabling import disabled_names
+    if pool is None:
+        from ablate.disabling import disabled_names
 
-    return ProcessPool(options.jobs, [str(p) for p in options.plugin_files], execution, disabled_names())
+        pool = ProcessPool(options.jobs, [str(p) for p in options.plugin_files], disabled_names())
+    pool.execution = execution
+    return pool
 
 
 def claim_store(study: optuna.Study, url: str) -> ClaimStore:
@@ -157,8 +160,10 @@ def run_study(
     url: str,
     options: RunOptions | None = None,
     log: Log = print,
+    executor: Executor | None = None,
 ) -> list[PlannedRun]:
-    """Train every missing run of the design; return the runs that count."""
+    """Train every missing run of the design; return the runs that count.
+    ``executor``: one started earlier (else made here); closed on the way out."""
     options = options or RunOptions()
     logging.getLogger("optuna").setLevel(logging.ERROR)
     d = config.design
@@ -182,7 +187,7 @@ def run_study(
         study,
         config,
         claim_store(study, url),
-        make_executor(config, registry, options),
+        executor or make_executor(config, registry, options),
         progress,
         log,
         grouper=stacking_grouper(registry, execution_of(config, options)),

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ablate.config import load_study, plugin_files_of
+from ablate.config import load_study
 from ablate.design import baseline_arm, build_arms
 from ablate.manager import build_registry, make_plugin_manager
 from ablate.plan import run_count
+from ablate.study_file import plugin_files_of
 
 STUDIES = sorted((Path(__file__).resolve().parents[1] / "studies").glob("*.toml"))
 

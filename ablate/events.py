@@ -1,0 +1,11 @@
+"""What an executor hands back to the coordinator: ("epoch", key, metrics),
+("done", key, RunResult), ("failed", key, failure record), ("pruned", key,
+history), ("died", key, reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Event = tuple[str, str, Any]
+OnEpoch = Callable[[str, dict[str, float]], bool]  # (run key, metrics) -> prune now?

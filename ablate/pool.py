@@ -1,0 +1,189 @@
+"""Worker processes on this machine (``--jobs N``). Torch-free on purpose: the
+command line starts the pool before it imports the engine, so the fork
+server's imports (torch, seconds) run on one core while the coordinator's own
+start-up runs on another. The workers run ablate.executors.child_main.
+
+A worker that dies (killed, out of memory) is replaced; its runs are reported
+as "died" so the coordinator gives them back at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate.events import Event, OnEpoch
+from ablate.spec import Execution, RunSpec
+
+# Imported once in the fork server, shared by every worker forked from it.
+PRELOAD = [
+    "torch",
+    "torch._dynamo",  # the first optimizer imports it (3.5 s)
+    "sklearn.model_selection",
+    "ablate.executors",
+    "ablate.training",
+    "ablate.stacked_plan",
+    "ablate.stacked_training",
+    "ablate.manager",
+    *(f"ablate.plugins.{m}" for m in ("norms", "regularizers", "stopping", "datasets", "models", "augmentations")),
+]
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_jobs(value: str | int) -> int:
+    """`--jobs auto` is the usable cores; otherwise a positive count."""
+    return usable_cores() if value == "auto" else max(1, int(value))
+
+
+def _worker(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str]) -> None:
+    from ablate.executors import child_main  # in the worker only: this module stays torch-free
+
+    child_main(inbox, outbox, prune, plugin_files, disabled)
+
+
+@dataclass
+class _Child:
+    process: mp.process.BaseProcess
+    inbox: Any
+    prune: Any
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ProcessPool:
+    """N worker processes, each with the torch thread count of ``execution``
+    (set before the first unit is submitted; sent with every unit)."""
+
+    jobs: int
+    plugin_files: list[str]
+    disabled: list[str] = field(default_factory=list)
+    execution: Execution = field(default_factory=Execution)
+
+    def __post_init__(self) -> None:
+        methods = mp.get_all_start_methods()
+        self.ctx: Any = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            self.ctx.set_forkserver_preload(PRELOAD)
+        self.outbox: Any = self.ctx.Queue()
+        self.on_epoch: OnEpoch = lambda key, metrics: False
+        self._children: list[_Child] = []
+        self._failed: BaseException | None = None
+        self._closed = False
+        self._starting = threading.Thread(target=self._start, daemon=True)
+        self._starting.start()
+
+    def _start(self) -> None:
+        """Start the workers in the background: the caller goes on at once."""
+        try:
+            self._children = [self._spawn() for _ in range(self.jobs)]
+        except BaseException as exc:  # raised where the workers are first needed
+            self._failed = exc
+        if self._closed:  # closed while starting (a bad study file): nothing to wait for
+            self._stop(self._children)
+
+    @property
+    def children(self) -> list[_Child]:
+        self._starting.join()
+        if self._failed is not None:
+            raise self._failed
+        return self._children
+
+    @property
+    def capacity(self) -> int:
+        return self.jobs
+
+    def _spawn(self) -> _Child:
+        inbox, prune = self.ctx.Queue(), self.ctx.Value("b", 0)
+        process = self.ctx.Process(
+            target=_worker, daemon=True, args=(inbox, self.outbox, prune, self.plugin_files, self.disabled)
+        )
+        process.start()
+        return _Child(process, inbox, prune)
+
+    def busy(self) -> int:
+        return sum(1 for c in self.children if c.keys)
+
+    def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
+        child = next(c for c in self.children if not c.keys)
+        child.keys = list(keys)
+        child.inbox.put((list(keys), [s.to_json() for s in specs], self.execution))
+
+    def poll(self, timeout: float) -> list[Event]:
+        """Outcomes that arrive within ``timeout`` (returning at the first); epoch
+        events are handled here, so the coordinator's loop turns once per outcome,
+        not once per epoch."""
+        deadline = time.monotonic() + timeout
+        out: list[Event] = []
+        while not out:
+            left = deadline - time.monotonic()
+            try:
+                event = self.outbox.get(timeout=left) if left > 0 else self.outbox.get_nowait()
+            except queue.Empty:
+                break
+            if event[0] == "epoch":
+                if self.on_epoch(event[1], event[2]):
+                    self.prune(event[1])
+                continue
+            for child in self.children:
+                if event[1] in child.keys:
+                    child.keys.remove(event[1])
+            out.append(event)
+        return out + self._deaths()
+
+    def prune(self, key: str) -> None:
+        """Ask the worker training ``key`` to stop it at its next epoch end."""
+        for child in self.children:
+            if key in child.keys:
+                child.prune.value = 1
+
+    def _deaths(self) -> list[Event]:
+        events: list[Event] = []
+        for i, child in enumerate(self.children):
+            if not child.process.is_alive():
+                events += [("died", key, f"worker process exited ({child.process.exitcode})") for key in child.keys]
+                self.children[i] = self._spawn()
+        return events
+
+    def close(self) -> None:
+        """Stop the workers; a pool still starting is not waited for (it stops
+        what it starts, and the fork server ends with this process)."""
+        self._closed = True
+        if not self._starting.is_alive():
+            self._stop(self._children)
+
+    @staticmethod
+    def _stop(children: list[_Child]) -> None:
+        for child in children:
+            if child.process.is_alive():
+                child.process.terminate()
+        for child in children:
+            child.process.join(timeout=5)
+
+
+def start_early(study: str, jobs: str | int) -> ProcessPool | None:
+    """Worker processes for `--jobs N`, started before the command imports the
+    engine; None for one job, or for a study file that cannot be read (the
+    command then says why, as it would without a pool)."""
+    from ablate.disabling import disabled_names
+    from ablate.errors import UserError
+    from ablate.study_file import plugin_files_of
+
+    count = resolve_jobs(jobs)
+    if count <= 1:
+        return None
+    try:
+        files = plugin_files_of(study)
+    except UserError:
+        return None
+    return ProcessPool(count, [str(f) for f in files], disabled_names())
