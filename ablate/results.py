@@ -10,16 +10,18 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate import attrs
-from ablate.engine import PlannedRun
 from ablate.record import RunEntry, StudyRecord
 from ablate.trials import is_done, run_states
+
+if TYPE_CHECKING:  # torch: the report reads stored runs without it
+    from ablate.engine import PlannedRun
 
 METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "loss_gap"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

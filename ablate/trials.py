@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate import attrs
-from ablate.training import RunResult
+
+if TYPE_CHECKING:  # torch: the report reads stored runs without it
+    from ablate.training import RunResult
 
 Suggest = Callable[[optuna.Trial], dict[str, Any]]
 

@@ -150,7 +150,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="ablate-report-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     wall, cpu = time.perf_counter(), _cpu()
-    write_tables(out, table, histories, record.to_json())
+    write_tables(out, table, histories, record)
     tables = time.perf_counter() - wall
     write_report(out, table, histories, record)
     wall, cpu = time.perf_counter() - wall, _cpu() - cpu

@@ -24,12 +24,13 @@ from pathlib import Path
 import torch
 
 from ablate.build import load_data
-from ablate.config import load_study, plugin_files_of
+from ablate.config import load_study
 from ablate.design import build_arms, run_spec
 from ablate.manager import build_registry, make_plugin_manager
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
 from ablate.stacked_training import train_group
+from ablate.study_file import plugin_files_of
 from ablate.training import RunResult, train_run
 
 Pass = Callable[[], list[RunResult]]

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
 
 from ablate.report.fmt import finite, format_p
-from ablate.report.stats import COMPLETE, mean_ci
+from ablate.report.stats import COMPLETE, mean_ci, t_two_sided_p
 
 ALPHA = 0.05
 # metric column -> (words, higher is better)
@@ -80,7 +79,7 @@ def paired(arm_values: dict, base_values: dict, arm: str, baseline: str, metric:
             arm, baseline, metric, n, diff=mean, note=f"the same difference on all {n} seeds: no variance, no test"
         )
     _, low, high = mean_ci(d)
-    p = float(_st.ttest_rel([arm_values[s] for s in seeds], [base_values[s] for s in seeds]).pvalue)
+    p = t_two_sided_p(mean / (sd / math.sqrt(n)), n - 1)  # the paired t-test
     return Comparison(arm, baseline, metric, n, mean, low, high, mean / sd, p)
 
 

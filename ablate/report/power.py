@@ -3,7 +3,7 @@
 A paired t-test over seeds (alpha two-sided): with n seeds and a standard deviation
 sd of the per-seed differences, a true difference delta gives a t statistic
 distributed as a noncentral t with n - 1 degrees of freedom and noncentrality
-delta / sd * sqrt(n) (scipy.stats.nct). Pure functions over the results table,
+delta / sd * sqrt(n) (scipy.special.nctdtr, as scipy.stats.nct). Pure functions over the results table,
 so `ablate plan` can print the same lines once runs exist.
 """
 
@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from scipy import stats as _st
+from scipy import special  # scipy.stats.nct's functions, without importing scipy.stats
 
 from ablate.report.blocks import fit
 from ablate.report.paired import seed_values
+from ablate.report.stats import t_quantile
 
 ALPHA = 0.05
 POWER = 0.80
@@ -30,9 +30,9 @@ def paired_power(delta: float, sd: float, n: int, alpha: float = ALPHA) -> float
     if n < 2 or not sd > 0:
         return math.nan
     df = n - 1
-    crit = float(_st.t.ppf(1 - alpha / 2, df))
+    crit = t_quantile(1 - alpha / 2, df)
     ncp = abs(delta) / sd * math.sqrt(n)
-    upper, lower = float(_st.nct.sf(crit, df, ncp)), float(_st.nct.cdf(-crit, df, ncp))
+    upper, lower = 1.0 - float(special.nctdtr(df, ncp, crit)), float(special.nctdtr(df, ncp, -crit))
     # scipy's noncentral t returns NaN deep in a tail for large ncp; that tail is then ~0.
     upper = upper if math.isfinite(upper) else float(ncp > crit)
     return upper + (lower if math.isfinite(lower) else 0.0)
@@ -45,7 +45,11 @@ def min_detectable(sd: float, n: int, power: float = POWER, alpha: float = ALPHA
     hi = sd
     while paired_power(hi, sd, n, alpha) < power:
         hi *= 2
-    return float(optimize.brentq(lambda d: paired_power(d, sd, n, alpha) - power, 0.0, hi, xtol=1e-12 * hi))
+    lo = 0.0
+    while hi - lo > 1e-12 * hi:  # bisection: power rises with the difference
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if paired_power(mid, sd, n, alpha) < power else (lo, mid)
+    return hi
 
 
 def seeds_needed(

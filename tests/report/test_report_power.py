@@ -18,6 +18,17 @@ def test_power_at_no_difference_is_alpha_and_grows_with_seeds():
     assert math.isnan(paired_power(0.01, 0.01, 1)) and math.isnan(paired_power(0.01, 0.0, 5))
 
 
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 40])
+@pytest.mark.parametrize("d", [0.0, 0.3, 1.0, 2.5, 8.0])
+def test_power_is_scipy_stats_noncentral_t(n, d):
+    """Computed with scipy.special (fast to import); must equal scipy.stats.nct's answer."""
+    df, crit, ncp = n - 1, stats.t.ppf(0.975, n - 1), d * math.sqrt(n)
+    upper, lower = stats.nct.sf(crit, df, ncp), stats.nct.cdf(-crit, df, ncp)
+    # scipy gives NaN deep in a tail (checked by simulation: that tail is ~0 there)
+    expected = (upper if math.isfinite(upper) else float(ncp > crit)) + (lower if math.isfinite(lower) else 0.0)
+    assert paired_power(d * 0.01, 0.01, n) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
 @pytest.mark.parametrize("n", [3, 5, 10])
 def test_min_detectable_difference_has_80_percent_power_by_simulation(n):
     sd = 0.01
