@@ -49,6 +49,7 @@ FLUSH_SECONDS = 5.0  # epoch values of runs that cannot be pruned are written th
 
 class Executor(Protocol):
     on_epoch: Callable[[str, dict[str, float]], bool]
+    background: bool  # trains in other processes, while the coordinator stores outcomes
 
     @property
     def capacity(self) -> int: ...
@@ -101,13 +102,19 @@ class Coordinator:
         pending = self._settle_stored(planned, retry_failed, retrain or set())
         groups = self.grouper(pending)
         waited = False
-        while True:
+
+        def refill() -> dict[str, tuple[str, float, str]]:
+            nonlocal pending
             states = self.claims.states()
             pending = [r for r in pending if states.get(r.key, ("",))[0] != DONE or r.key in self.tasks]
             keys = {r.key for r in pending if r.key not in self.tasks}
             self._fill([[r for r in g if r.key in keys] for g in groups])
+            return states
+
+        while True:
+            states = refill()
             if self.tasks:
-                self._drain(1.0)
+                self._drain(1.0, refill)
             elif not pending:
                 return
             elif not self._claimable(pending, states):
@@ -194,8 +201,13 @@ class Coordinator:
             self.tasks[key] = Task(key, run, trial, prune)
         return suggest_values(trial, self.config)
 
-    def _drain(self, timeout: float) -> None:
-        for kind, key, payload in self.executor.poll(timeout):
+    def _drain(self, timeout: float, refill: Callable[[], object] | None = None) -> None:
+        """Store what the executor hands back; ``refill`` first gives freed
+        workers new units, so they train while the outcomes are written."""
+        events = self.executor.poll(timeout)
+        if events and refill is not None and self.executor.background:
+            refill()
+        for kind, key, payload in events:
             self._handle(kind, key, payload)
 
     # --- outcomes -------------------------------------------------------------

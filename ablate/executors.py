@@ -111,6 +111,7 @@ class InlineExecutor:
     """Trains in this process, one run at a time (the default: `--jobs 1`)."""
 
     capacity = 1
+    background = False
 
     def __init__(self, registry: Registry, execution: Execution):
         self.registry, self.execution = registry, execution

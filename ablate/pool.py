@@ -99,6 +99,8 @@ class ProcessPool:
             raise self._failed
         return self._children
 
+    background = True
+
     @property
     def capacity(self) -> int:
         return self.jobs
@@ -120,15 +122,15 @@ class ProcessPool:
         child.inbox.put((list(keys), [s.to_json() for s in specs], self.execution))
 
     def poll(self, timeout: float) -> list[Event]:
-        """Outcomes that arrive within ``timeout`` (returning at the first); epoch
-        events are handled here, so the coordinator's loop turns once per outcome,
-        not once per epoch."""
+        """Outcomes that arrive within ``timeout`` (returning at the first, with
+        any already waiting behind it); epoch events are handled here, so the
+        coordinator's loop turns once per outcome, not once per epoch."""
         deadline = time.monotonic() + timeout
         out: list[Event] = []
-        while not out:
+        while True:
             left = deadline - time.monotonic()
             try:
-                event = self.outbox.get(timeout=left) if left > 0 else self.outbox.get_nowait()
+                event = self.outbox.get(timeout=left) if left > 0 and not out else self.outbox.get_nowait()
             except queue.Empty:
                 break
             if event[0] == "epoch":
