@@ -82,9 +82,12 @@ def failing_study(write_study, tmp_path, tiny):
 
 
 @pytest.mark.slow
-def test_a_component_raising_keyerror_fails_its_arm_only_and_the_report_shows_why(failing_study, run_cli, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])  # 2: workers start before the study loads, yet load its plugin file
+def test_a_component_raising_keyerror_fails_its_arm_only_and_the_report_shows_why(
+    failing_study, run_cli, tmp_path, jobs
+):
     out = tmp_path / "out"
-    code, _, err = run_cli("run", failing_study, "--out", out)
+    code, _, err = run_cli("run", failing_study, "--out", out, "--jobs", jobs)
     assert code == 3, err  # finished, with failed runs
     table = pd.read_csv(out / "results.csv")
     failed = table[table["status"] == "failed"]
