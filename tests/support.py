@@ -3,6 +3,12 @@ run components (imported as `support`, never through conftest)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch  # noqa: F401  (run_arm's annotations)
@@ -143,3 +149,25 @@ def _study(arms, seeds, failed=(), norms=None):
         runs_total=len(arms) * len(seeds),
     )
     return pd.DataFrame(rows), histories, record
+
+
+def pip_install(source: Path, work: Path) -> dict[str, str]:
+    """pip-install the distribution in ``source`` into ``work``/site (no network;
+    built from a copy, so the source folder stays clean); return the environment
+    that sees it, with any ABLATE_DISABLE_PLUGINS of the caller's cleared."""
+    site, build = work / "site", work / "src"
+    shutil.copytree(source, build, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--no-build-isolation"]
+        + ["--target", str(site), str(build)],
+        check=True,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ABLATE_DISABLE_PLUGINS"}
+    return {**env, "PYTHONPATH": str(site)}
+
+
+def ablate(env: dict[str, str], *args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m ablate ARGS` in a subprocess with ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "ablate", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import TINY
+from support import TINY, ablate, pip_install
 
 from ablate.errors import UserError
 from ablate.manager import build_registry, make_plugin_manager
@@ -19,45 +16,18 @@ FIXTURE = Path(__file__).parent / "fixtures" / "extra_plugin"
 
 @pytest.fixture(scope="module")
 def installed_plugin(tmp_path_factory):
-    """pip-install the fixture distribution into a private folder (no network)."""
-    target = tmp_path_factory.mktemp("site")
-    build = tmp_path_factory.mktemp("src")
-    for f in FIXTURE.iterdir():  # build from a copy: keep the fixture folder clean
-        (build / f.name).write_bytes(f.read_bytes())
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(build),
-        ],
-        check=True,
-    )
-    return {**os.environ, "PYTHONPATH": str(target)}
-
-
-def _ablate(env, *args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "ablate", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
-    )
+    return pip_install(FIXTURE, tmp_path_factory.mktemp("pip"))
 
 
 @pytest.mark.slow
 def test_installed_distribution_is_listed_and_usable(installed_plugin, write_study, tmp_path):
-    listing = _ablate(installed_plugin, "plugins")
+    listing = ablate(installed_plugin, "plugins")
     assert listing.returncode == 0, listing.stderr
     line = next(row for row in listing.stdout.splitlines() if "scalenorm" in row)
     assert "ablate-extra-plugin:norms" in line
     assert "batchnorm" in listing.stdout  # built-ins still there beside it
     study = write_study(TINY.replace('"batchnorm"]', '"scalenorm"]').replace("seeds = 2", "seeds = 1"))
-    done = _ablate(installed_plugin, "run", study, "--out", tmp_path / "out")
+    done = ablate(installed_plugin, "run", study, "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(tmp_path / "out" / "results.csv")
     assert set(table["norm"]) == {"none", "scalenorm"} and (table["status"] == "complete").all()

@@ -6,13 +6,10 @@ and help, a study's local plugin files, and one component in detail."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support import TINY
+from support import TINY, ablate, pip_install
 
 from ablate.manager import build_registry, make_plugin_manager
 
@@ -20,41 +17,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 STUDY = TINY.replace("seeds = 2", "seeds = 1")
 
 
-def pip_install(fixture: Path, tmp_path_factory) -> dict[str, str]:
-    """pip-install a fixture distribution into a private folder (no network); its environment."""
-    target, build = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src")
-    for f in fixture.iterdir():  # build from a copy: keep the fixture folder clean
-        if f.is_file():
-            (build / f.name).write_bytes(f.read_bytes())
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(build),
-        ],
-        check=True,
-    )
-    env = {k: v for k, v in os.environ.items() if k != "ABLATE_DISABLE_PLUGINS"}
-    return {**env, "PYTHONPATH": str(target)}
-
-
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory):
-    return pip_install(FIXTURES / "broken_plugin", tmp_path_factory)
-
-
-def ablate(env, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "ablate", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
-    )
+    return pip_install(FIXTURES / "broken_plugin", tmp_path_factory.mktemp("pip"))
 
 
 def test_broken_installed_plugins_warn_and_the_rest_still_works(broken):

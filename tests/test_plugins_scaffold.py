@@ -3,12 +3,12 @@ generated test (built on ``ablate.testing``) and is listed by `ablate plugins`."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
+from support import ablate, pip_install
 
 from ablate.testing import run_tiny_study, tiny_study
 
@@ -25,24 +25,7 @@ def test_new_plugin_installs_passes_its_test_and_is_listed(tmp_path, run_cli):
     ]
     assert '[project.entry-points.ablate]\ndemo = "ablate_demo"' in (package / "pyproject.toml").read_text()
 
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(package),
-        ],
-        check=True,
-    )
-    env = {**{k: v for k, v in os.environ.items() if k != "ABLATE_DISABLE_PLUGINS"}, "PYTHONPATH": str(site)}
+    env = pip_install(package, tmp_path / "pip")
 
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
@@ -55,9 +38,7 @@ def test_new_plugin_installs_passes_its_test_and_is_listed(tmp_path, run_cli):
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "1 passed" in tests.stdout
 
-    listing = subprocess.run(
-        [sys.executable, "-m", "ablate", "plugins"], env=env, capture_output=True, text=True, timeout=300
-    )
+    listing = ablate(env, "plugins")
     assert listing.returncode == 0, listing.stderr
     line = next(line for line in listing.stdout.splitlines() if line.split()[:1] == ["demo"])
     assert "[ablate-demo:demo]" in line and "warning" not in listing.stderr
