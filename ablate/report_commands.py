@@ -84,6 +84,8 @@ def load_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
+    from ablate.storage import cannot_open
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = optuna.storages.RDBStorage(url, skip_table_creation=True)  # read, never create
@@ -91,11 +93,7 @@ def load_study(url: str, name: str | None) -> optuna.Study:
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(
-            f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
-            key="report",
-            expected="sqlite:///PATH or postgresql://USER@HOST/DB",
-        ) from None
+        raise cannot_open(url, exc, key="report") from None
     if not names:
         raise UserError(f"the storage {url} holds no study", key="report")
     if name is None:

@@ -11,13 +11,15 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 import sqlalchemy as sa
 
-from ablate.config import StudyConfig
 from ablate.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: `ablate report` opens storage without torch
+    from ablate.config import StudyConfig
 
 OBJECTIVE = "val_accuracy"
 ADVISORY_KEY = 0x61626C61  # "abla": the lock ablate's processes take to set up a database
@@ -121,14 +123,19 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(
-            f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
-            key="--storage",
-            expected="sqlite:///PATH or postgresql://USER@HOST/DB, reachable from this machine",
-        ) from None
+        raise cannot_open(url, exc, key="--storage") from None
     if path is not None:
         begin_immediate(storage.engine)
     return storage
+
+
+def cannot_open(url: str, exc: Exception, key: str) -> UserError:
+    """The error for a storage that would not open: its URL and the driver's first line."""
+    return UserError(
+        f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
+        key=key,
+        expected="sqlite:///PATH or postgresql://USER@HOST/DB, reachable from this machine",
+    )
 
 
 def optuna_study_name(config: StudyConfig) -> str:

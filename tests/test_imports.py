@@ -112,3 +112,21 @@ def test_import_ablate_loads_no_heavy_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def loaded_after(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nprint(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+def test_the_worker_pool_starts_without_torch():
+    """The command line starts workers before the engine's imports: only if ablate.pool is light."""
+    loaded = loaded_after("import ablate.pool, ablate.study_file")
+    assert not {"torch", "optuna", "sklearn", "numpy"} & loaded
+
+
+def test_the_report_reads_stored_runs_without_torch_or_scipy_stats():
+    """`ablate report` took 9-10 s when these came in; it needs neither."""
+    loaded = loaded_after("import ablate.report_commands, ablate.outputs, ablate.storage, ablate.report")
+    assert not {"torch", "sklearn", "scipy.stats", "scipy.optimize"} & loaded
