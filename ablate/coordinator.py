@@ -20,6 +20,7 @@ from ablate.claims import DONE, RUNNING, ClaimStore
 from ablate.config import StudyConfig
 from ablate.design import sampled_arm
 from ablate.engine import PlannedRun, run_attrs, suggest_values
+from ablate.events import Event, OnEpoch
 from ablate.progress import Progress
 from ablate.spec import RunSpec
 from ablate.storage import OBJECTIVE
@@ -48,14 +49,14 @@ FLUSH_SECONDS = 5.0  # epoch values of runs that cannot be pruned are written th
 
 
 class Executor(Protocol):
-    on_epoch: Callable[[str, dict[str, float]], bool]
+    on_epoch: OnEpoch
     background: bool  # trains in other processes, while the coordinator stores outcomes
 
     @property
     def capacity(self) -> int: ...
 
     def submit(self, keys: list[str], specs: list[RunSpec]) -> None: ...
-    def poll(self, timeout: float) -> list[tuple[str, str, Any]]: ...
+    def poll(self, timeout: float) -> list[Event]: ...
     def busy(self) -> int: ...
     def close(self) -> None: ...
 

@@ -109,6 +109,14 @@ def test_retry_failed_trains_only_the_failed_runs_again(failing_study, run_cli, 
     assert code == 3 and trainings(out) == before + 4
 
 
+def test_a_bad_study_with_jobs_is_the_studys_user_error(write_study, run_cli, tmp_path, tiny):
+    """Workers start before the study is validated; the error must still be the study's."""
+    study = write_study(tiny.replace('name = "digits"', 'name = "digitz"'))
+    code, _, err = run_cli("run", study, "--out", tmp_path / "out", "--jobs", "2")
+    assert code == 2 and "data.name" in err and "did you mean 'digits'?" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "study.db").exists()
+
+
 @pytest.mark.slow
 def test_cuda_without_a_gpu_is_a_user_error_before_training(write_study, run_cli, tmp_path, tiny):
     import torch
