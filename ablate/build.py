@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -38,9 +39,21 @@ class RunParts:
     data: DataSplits
     model: torch.nn.Module
     hooks: pluggy.HookRelay
-    optimizer: torch.optim.Optimizer
-    pre_step: PreStep | None
     options: dict[str, Any] = field(default_factory=dict)  # the merged optimizer options (a stack reuses them)
+
+    @cached_property
+    def _optimizer(self) -> tuple[torch.optim.Optimizer, PreStep | None]:
+        return make_optimizer(self.model, self.spec.train, self.options)
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """Made on first use: a stacked group never uses its runs' own optimizers
+        (and making torch's first optimizer imports torch._dynamo, seconds)."""
+        return self._optimizer[0]
+
+    @property
+    def pre_step(self) -> PreStep | None:
+        return self._optimizer[1]
 
     def has(self, hook: str) -> bool:
         """Whether any active component implements ``hook`` (skip the call if not)."""
@@ -114,22 +127,43 @@ def merge_options(results: list[dict[str, Any] | None]) -> dict[str, Any]:
     return merged
 
 
-def make_optimizer(
-    model: torch.nn.Module, train: dict[str, Any], options: dict[str, Any]
-) -> tuple[torch.optim.Optimizer, PreStep | None]:
-    """The optimizer plus a pre-step action (decoupled weight decay for SGD), or None."""
+@dataclass(frozen=True)
+class OptimizerRecipe:
+    """Which torch optimizer a run makes and with what keyword arguments; ``shrink``
+    is SGD's decoupled weight decay (lr * wd), applied before each step, or 0."""
+
+    kind: type[torch.optim.Optimizer]
+    kwargs: dict[str, Any]
+    shrink: float = 0.0
+
+
+def optimizer_recipe(train: dict[str, Any], options: dict[str, Any]) -> OptimizerRecipe:
     options = dict(options)
     decoupled = options.pop("decoupled_weight_decay", False)
-    params = [p for p in model.parameters() if p.requires_grad]
     lr = train["lr"]
     if train["optimizer"] == "adam":
         if decoupled:
             options.setdefault("weight_decay", 0.0)
-            return torch.optim.AdamW(params, lr=lr, **options), None
-        return torch.optim.Adam(params, lr=lr, **options), None
+            return OptimizerRecipe(torch.optim.AdamW, {"lr": lr, **options})
+        return OptimizerRecipe(torch.optim.Adam, {"lr": lr, **options})
     wd = options.pop("weight_decay", 0.0) if decoupled else 0.0
-    opt = torch.optim.SGD(params, lr=lr, momentum=train["momentum"], **options)
-    return opt, (_shrinker(params, lr * wd) if wd else None)
+    return OptimizerRecipe(torch.optim.SGD, {"lr": lr, "momentum": train["momentum"], **options}, lr * wd)
+
+
+def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def pre_step_of(params: list[torch.nn.Parameter], recipe: OptimizerRecipe) -> PreStep | None:
+    return _shrinker(params, recipe.shrink) if recipe.shrink else None
+
+
+def make_optimizer(
+    model: torch.nn.Module, train: dict[str, Any], options: dict[str, Any]
+) -> tuple[torch.optim.Optimizer, PreStep | None]:
+    """The optimizer plus a pre-step action (decoupled weight decay for SGD), or None."""
+    recipe, params = optimizer_recipe(train, options), trainable(model)
+    return recipe.kind(params, **recipe.kwargs), pre_step_of(params, recipe)
 
 
 def _shrinker(params: list[torch.nn.Parameter], factor: float) -> PreStep:
@@ -151,5 +185,4 @@ def build_run(spec: RunSpec, registry: Registry, device: torch.device) -> RunPar
     model = build_model(spec, registry, data, hooks).to(device)
     hooks.ablate_configure_model(model=model)  # wrap or modify modules before the optimizer sees them
     options = merge_options(hooks.ablate_optimizer_options(model=model))
-    optimizer, pre_step = make_optimizer(model, spec.train, options)
-    return RunParts(spec, device, data, model, hooks, optimizer, pre_step, options)
+    return RunParts(spec, device, data, model, hooks, options)

@@ -11,10 +11,13 @@ capturable optimizer, another optimizer class) keeps torch's own optimizer.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+from ablate.build import OptimizerRecipe, PreStep, make_optimizer, optimizer_recipe, pre_step_of, trainable
 
 
 class FlatBuffers:
@@ -114,6 +117,46 @@ class FlatOptimizer:
         for role, tensors in per_role.items():
             self.buffers.gather(tensors, role)
         self.buffers.attach()
+
+
+_ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")
+_SGD_KEYS = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
+
+
+def stack_optimizer(
+    model: torch.nn.Module, train: dict[str, Any], options: dict[str, Any]
+) -> tuple[FlatOptimizer | torch.optim.Optimizer, PreStep | None]:
+    """The stack's optimizer: the flat one straight from the recipe where it can,
+    else torch's own (converted to flat where that is possible)."""
+    recipe, params = optimizer_recipe(train, options), trainable(model)
+    flat = flat_from_recipe(params, recipe)
+    if flat is not None:
+        return flat, pre_step_of(params, recipe)
+    optimizer, pre_step = make_optimizer(model, train, options)
+    return flat_optimizer(optimizer) or optimizer, pre_step
+
+
+def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerRecipe) -> FlatOptimizer | None:
+    """What ``flat_optimizer`` would make of the recipe's torch optimizer, without
+    making that (torch's first optimizer imports torch._dynamo: seconds per worker),
+    or None when the recipe asks for anything else. Defaults are torch's own."""
+    if recipe.kind in (torch.optim.Adam, torch.optim.AdamW):
+        kind, keys = "adam", _ADAM_KEYS
+    elif recipe.kind is torch.optim.SGD:
+        kind, keys = "sgd", _SGD_KEYS
+    else:
+        return None
+    signature = inspect.signature(recipe.kind.__init__).parameters
+    if not set(recipe.kwargs) <= set(keys) or not set(keys) - {"decoupled_weight_decay"} <= set(signature):
+        return None
+    if not params or any(p.dtype != params[0].dtype or p.device != params[0].device for p in params):
+        return None
+    hp = {k: recipe.kwargs.get(k, signature[k].default if k in signature else False) for k in keys}
+    if recipe.kind is torch.optim.AdamW:
+        hp["decoupled_weight_decay"] = True
+    if torch.is_tensor(hp["lr"]):
+        hp["lr"] = float(hp["lr"])
+    return FlatOptimizer(params, kind, hp)
 
 
 def flat_optimizer(optimizer: torch.optim.Optimizer) -> FlatOptimizer | None:

@@ -130,3 +130,18 @@ def test_the_report_reads_stored_runs_without_torch_or_scipy_stats():
     """`ablate report` took 9-10 s when these came in; it needs neither."""
     loaded = loaded_after("import ablate.report_commands, ablate.outputs, ablate.storage, ablate.report")
     assert not {"torch", "sklearn", "scipy.stats", "scipy.optimize"} & loaded
+
+
+def test_a_stacked_group_trains_without_torch_dynamo():
+    """Making torch's first optimizer imports torch._dynamo (seconds in every worker);
+    a stacked group makes its flat optimizer without one, and the pool then skips it."""
+    code = (
+        "import sys; sys.path.insert(0, 'tests')\n"
+        "from stacking_support import make_spec, seeds_of, stacked, plugin_registry\n"
+        "registry = plugin_registry()\n"
+        "spec = make_spec(registry, ('norm', 'batchnorm', {}), ('regularizer', 'dropout', {'rate': 0.1}), epochs=1)\n"
+        "results = stacked(seeds_of(spec, range(2)), registry)\n"
+        "assert all(r.stack == 2 for r in results), results\n"
+    )
+    loaded = loaded_after(code)
+    assert "torch" in loaded and "torch._dynamo" not in loaded

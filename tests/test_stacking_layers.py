@@ -17,7 +17,8 @@ from ablate.plugins.regularizers import DropPathLayer
 from ablate.stacked_forms import SeedStreams
 from ablate.stacked_layers import StackedConv
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
-from ablate.stacked_optim import flat_optimizer
+from ablate.build import make_optimizer, optimizer_recipe
+from ablate.stacked_optim import flat_from_recipe, flat_optimizer
 
 S = 3
 
@@ -224,3 +225,30 @@ def test_an_optimizer_the_flat_one_cannot_reproduce_is_kept():
     params = [nn.Parameter(torch.randn(3, 2))]
     assert flat_optimizer(torch.optim.Adam(params, amsgrad=True)) is None
     assert flat_optimizer(torch.optim.RMSprop(params)) is None
+
+
+RECIPES = [
+    ({"optimizer": "adam", "lr": 0.01}, {}),
+    ({"optimizer": "adam", "lr": 0.01}, {"weight_decay": 0.1, "betas": (0.8, 0.99)}),
+    ({"optimizer": "adam", "lr": 0.01}, {"decoupled_weight_decay": True}),
+    ({"optimizer": "adam", "lr": 0.01}, {"decoupled_weight_decay": True, "weight_decay": 0.05, "eps": 1e-6}),
+    ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.9}, {"nesterov": True, "weight_decay": 0.01}),
+    ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.0}, {"decoupled_weight_decay": True, "weight_decay": 0.01}),
+]
+
+
+@pytest.mark.parametrize("train, options", RECIPES)
+def test_the_flat_optimizer_made_from_the_recipe_is_the_one_torchs_converts_to(train, options):
+    """The stack skips torch's optimizer (its first import of torch._dynamo costs
+    seconds per worker); what it makes instead must be exactly the conversion."""
+    model = nn.Linear(4, 3)
+    direct = flat_from_recipe(list(model.parameters()), optimizer_recipe(train, options))
+    converted = flat_optimizer(make_optimizer(nn.Linear(4, 3), train, options)[0])
+    assert direct is not None and converted is not None
+    assert (direct.kind, direct.hp) == (converted.kind, converted.hp)
+
+
+def test_a_recipe_the_flat_optimizer_cannot_reproduce_makes_none():
+    params = list(nn.Linear(4, 3).parameters())
+    assert flat_from_recipe(params, optimizer_recipe({"optimizer": "adam", "lr": 0.01}, {"amsgrad": True})) is None
+    assert flat_from_recipe(params, optimizer_recipe({"optimizer": "sgd", "lr": 0.1, "momentum": 0}, {"maximize": True})) is None
