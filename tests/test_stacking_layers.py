@@ -14,10 +14,10 @@ from ablate.plugins.models import BasicBlock, Reshape
 from ablate.plugins.norms import ChannelRMSNorm
 from ablate.plugins.regularizers import DropPathLayer
 
+from ablate.build import make_optimizer, optimizer_recipe
 from ablate.stacked_forms import SeedStreams
 from ablate.stacked_layers import StackedConv
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
-from ablate.build import make_optimizer, optimizer_recipe
 from ablate.stacked_optim import flat_from_recipe, flat_optimizer
 
 S = 3
@@ -251,4 +251,5 @@ def test_the_flat_optimizer_made_from_the_recipe_is_the_one_torchs_converts_to(t
 def test_a_recipe_the_flat_optimizer_cannot_reproduce_makes_none():
     params = list(nn.Linear(4, 3).parameters())
     assert flat_from_recipe(params, optimizer_recipe({"optimizer": "adam", "lr": 0.01}, {"amsgrad": True})) is None
-    assert flat_from_recipe(params, optimizer_recipe({"optimizer": "sgd", "lr": 0.1, "momentum": 0}, {"maximize": True})) is None
+    sgd = {"optimizer": "sgd", "lr": 0.1, "momentum": 0}
+    assert flat_from_recipe(params, optimizer_recipe(sgd, {"maximize": True})) is None
