@@ -152,13 +152,23 @@ class Coordinator:
         return pending
 
     def _fill(self, groups: list[list[PlannedRun]]) -> None:
-        """Claim and start units of work (a run, or an arm's seeds stacked) while the executor has room."""
+        """Claim and start units of work (a run, or an arm's seeds stacked) while the executor has room.
+        A background executor gets every unit that fits before any trial is created."""
+        units: list[list[tuple[str, PlannedRun]]] = []
         for group in groups:
             if self.executor.busy() >= self.executor.capacity:
-                return
+                break
             runs = [r for r in group if self._claim_run(r)]
-            if runs:
-                self._launch([(r.key, r) for r in runs])
+            if not runs:
+                continue
+            unit = [(r.key, r) for r in runs]
+            if self.executor.background:
+                self.executor.submit([k for k, _ in unit], [r.spec for _, r in unit])
+                units.append(unit)
+            else:
+                self._launch(unit)
+        for unit in units:
+            self._begin_all(unit)
 
     def _claim_run(self, run: PlannedRun) -> bool:
         how = self._claim(run.key)
@@ -178,12 +188,18 @@ class Coordinator:
         self.claimed.discard(key)
 
     def _launch(self, items: list[tuple[str, PlannedRun]], trial: optuna.Trial | None = None) -> None:
-        """Start a trial for each claimed run and hand the unit to the executor."""
+        """Start a trial for each claimed run and hand the unit to the executor
+        (the trials first: an inline executor trains it at once)."""
         for key, run in items:
             self._begin(key, run, trial)
         self.executor.submit([k for k, _ in items], [r.spec for _, r in items])
         if self.executor.busy() == 0:  # an inline executor has already trained it
             self._drain(0.0)
+
+    def _begin_all(self, items: list[tuple[str, PlannedRun]]) -> None:
+        """Trials for a unit already submitted; its events are read only after this."""
+        for key, run in items:
+            self._begin(key, run)
 
     def _begin(self, key: str, run: PlannedRun, trial: optuna.Trial | None = None) -> None:
         abandon(self.study, self.claims.stale_trial(key), "its worker stopped; trained again")
