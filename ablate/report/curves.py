@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
+
+if TYPE_CHECKING:  # the page reads has_eval_train without matplotlib
+    import matplotlib.pyplot as plt
 
 TRAIN_COLOR, VAL_COLOR, RUN_COLOR = "#1f77b4", "#d62728", "#7f7f7f"
 

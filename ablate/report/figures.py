@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
-import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
@@ -29,130 +25,16 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line
 from ablate.report.effects import LevelStat, cell_means
+from ablate.report.figure_limits import DPI, MAX_PANELS
 from ablate.report.labels import place
 from ablate.report.stats import per_arm_values
 
-if TYPE_CHECKING:
-    from ablate.report.analysis import Analysis
-
-DPI = 110
-FIGURES = {
-    "arms": "fig_arms.png",
-    "learning_curves": "fig_learning_curves.png",
-    "loss_curves": "fig_loss_curves.png",
-    "accuracy_vs_gap": "fig_accuracy_vs_gap.png",
-    "main_effects": "fig_main_effects.png",
-    "interactions": "fig_interactions.png",
-    "fanova": "fig_fanova.png",
-}
 # Beyond this many arms the scatter shows leaderboard ranks instead of names,
 # because a dozen long labels in one plot overlap whatever we do.
 MAX_NAMED_POINTS = 10
-# Small multiples beyond a dozen panels are unreadable and slow; the page says which are shown.
-MAX_CURVE_ARMS = 12
-MAX_PANELS = 6
 MAX_LINES = 8
 TRAIN_COLOR, VAL_COLOR, POINT_COLOR, BASE_COLOR = "#1f77b4", "#d62728", "#333333", "#888888"
 FRONT_COLOR = "#2ca02c"
-
-
-def write_figures(
-    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
-) -> dict[str, str]:
-    """Write every figure that applies into ``out_dir``; return {key: file name} for the page."""
-    with rendering(out_dir, analysis, histories, workers) as written:
-        return written
-
-
-@contextmanager
-def rendering(
-    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
-) -> Iterator[dict[str, str]]:
-    """Start drawing every figure that applies into ``out_dir`` and yield {key: file name} at
-    once, so the caller writes the page while the figures render; leaving the block waits for
-    them (and re-raises a failure).
-
-    The four core figures are always written (a placeholder when empty) so links never break;
-    effects, interactions and the importance chart only when the study has what they need. Stale
-    optional figures from an earlier build are removed so the folder matches the page. Figures
-    render in forked processes (``workers``, default: the CPU count, at most 4).
-    """
-    out_dir = Path(out_dir)
-    jobs = figure_jobs(analysis, histories)
-    written = {key: FIGURES[key] for key, _, _ in jobs}
-    for key, name in FIGURES.items():
-        if key not in written and (out_dir / name).exists():
-            (out_dir / name).unlink()
-    tasks = [(fn, args, out_dir / FIGURES[key]) for key, fn, args in jobs]
-    pool = _pool(len(tasks), workers)
-    if pool is None:
-        for task in tasks:
-            render(task)
-        yield written
-        return
-    with pool:
-        futures = [pool.submit(render, task) for task in tasks]
-        yield written
-        for future in futures:
-            future.result()  # re-raise a worker's exception here
-
-
-Job = tuple[Callable[..., plt.Figure], tuple[Any, ...], Path]
-
-
-def figure_jobs(
-    an: Analysis, histories: Sequence[Mapping]
-) -> list[tuple[str, Callable[..., plt.Figure], tuple[Any, ...]]]:
-    """(key, figure function, its arguments) for every figure this study gets, slowest first."""
-    board, table, baseline = an.board, an.table, an.baseline
-    done = board[board["n_complete"] > 0] if not board.empty else board
-    arms = curve_arms(done, baseline)
-    epochs = stats_int(an.record.train.get("epochs"))
-    runs = [h for h in histories if str(h.get("arm")) in set(arms)]  # only what the curves draw
-    jobs: list[tuple[str, Callable[..., plt.Figure], tuple[Any, ...]]] = [
-        ("learning_curves", learning_curves_figure, (runs, arms, 4, "accuracy", epochs)),
-        ("loss_curves", learning_curves_figure, (runs, arms, 4, "loss", epochs)),
-        ("arms", arms_figure, (done, table, baseline)),
-        ("accuracy_vs_gap", accuracy_vs_gap_figure, (done, baseline, an.pareto)),
-    ]
-    if an.varied:
-        jobs.append(("main_effects", main_effects_figure, (an.main_effects, an.varied[:MAX_PANELS])))
-    if len(an.varied) >= 2:
-        jobs.append(("interactions", interactions_figure, (table, an.levels, an.varied)))
-    if an.fanova or an.shares:
-        jobs.append(("fanova", fanova_figure, (an.fanova, an.shares)))
-    return jobs
-
-
-def render(job: Job) -> None:
-    """Build one figure and save it (runs in a worker process)."""
-    fn, args, path = job
-    _save(fn(*args), path)
-
-
-def _pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
-    """Forked workers where the platform forks (they share the imported matplotlib, so each
-    starts in milliseconds); None where one process is as good."""
-    workers = min(workers or min(os.cpu_count() or 1, 4), jobs)
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-
-
-def stats_int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-
-
-def curve_arms(board: pd.DataFrame, baseline: str | None) -> list[str]:
-    """The best MAX_CURVE_ARMS arms by the leaderboard, the baseline always among them."""
-    arms = [str(a) for a in board.get("arm", [])]
-    top = arms[:MAX_CURVE_ARMS]
-    if baseline in arms and baseline not in top:
-        top = top[:-1] + [baseline]
-    return top
 
 
 def arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None = None) -> plt.Figure:

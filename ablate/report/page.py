@@ -21,7 +21,8 @@ from ablate.report.claims import ARM, BEST, INTERACTION, MAIN, Claim, arm_levels
 from ablate.report.curves import has_eval_train
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.exports import run_time, write_exports
-from ablate.report.figures import MAX_PANELS, curve_arms, rendering
+from ablate.report.figure_files import curve_arms, rendering
+from ablate.report.figure_limits import MAX_PANELS
 from ablate.report.findings import METRIC_WORDS, findings, saturation_lines, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_p, format_pct_ci, format_seconds, points, value
 from ablate.report.paired import METRICS, Comparison, sentence, summary_lines

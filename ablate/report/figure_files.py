@@ -1,0 +1,175 @@
+"""Which figure files a report gets, and drawing them: in forked processes, and
+only where a figure's inputs changed since it was last drawn into the folder.
+
+Matplotlib-free on purpose: a report whose figures are all current (``ablate
+report`` again, or a rerun that trained nothing) never imports it. A figure is
+current when its file exists and ``.figures.json`` holds the digest of what drew
+it: the figure function's name, its pickled inputs, the DPI, the report package's
+source and matplotlib's version. Anything else redraws it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import pickle
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ablate.report.figure_limits import DPI, MAX_CURVE_ARMS, MAX_PANELS
+
+if TYPE_CHECKING:
+    from ablate.report.analysis import Analysis
+
+FIGURES = {
+    "arms": "fig_arms.png",
+    "learning_curves": "fig_learning_curves.png",
+    "loss_curves": "fig_loss_curves.png",
+    "accuracy_vs_gap": "fig_accuracy_vs_gap.png",
+    "main_effects": "fig_main_effects.png",
+    "interactions": "fig_interactions.png",
+    "fanova": "fig_fanova.png",
+}
+DIGESTS = ".figures.json"
+
+Job = tuple[str, tuple[Any, ...], Path]  # (function name in figures.py, its arguments, the file)
+
+
+def write_figures(
+    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
+) -> dict[str, str]:
+    """Write every figure that applies into ``out_dir``; return {key: file name} for the page."""
+    with rendering(out_dir, analysis, histories, workers) as written:
+        return written
+
+
+@contextmanager
+def rendering(
+    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
+) -> Iterator[dict[str, str]]:
+    """Start drawing every figure that applies into ``out_dir`` and yield {key: file name} at
+    once, so the caller writes the page while the figures render; leaving the block waits for
+    them (and re-raises a failure).
+
+    The four core figures are always written (a placeholder when empty) so links never break;
+    effects, interactions and the importance chart only when the study has what they need. Stale
+    optional figures from an earlier build are removed so the folder matches the page. Figures
+    render in forked processes (``workers``, default: the CPU count, at most 4).
+    """
+    out_dir = Path(out_dir)
+    jobs = figure_jobs(analysis, histories)
+    written = {key: FIGURES[key] for key, _, _ in jobs}
+    for key, name in FIGURES.items():
+        if key not in written and (out_dir / name).exists():
+            (out_dir / name).unlink()
+    stored = _read_digests(out_dir)
+    digests = {FIGURES[key]: digest(fn, args) for key, fn, args in jobs}
+    tasks = [
+        (fn, args, out_dir / FIGURES[key])
+        for key, fn, args in jobs
+        if stored.get(FIGURES[key]) != digests[FIGURES[key]] or not (out_dir / FIGURES[key]).exists()
+    ]
+    (out_dir / DIGESTS).unlink(missing_ok=True)  # until the figures it describes are all written
+    if tasks:
+        import ablate.report.figures  # noqa: F401  (once here, shared by the forked workers)
+    pool = _pool(len(tasks), workers)
+    if pool is None:
+        for task in tasks:
+            render(task)
+        yield written
+    else:
+        with pool:
+            futures = [pool.submit(render, task) for task in tasks]
+            yield written
+            for future in futures:
+                future.result()  # re-raise a worker's exception here
+    (out_dir / DIGESTS).write_text(json.dumps(digests, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """(key, figure function's name, its arguments) for every figure this study gets, slowest first."""
+    board, table, baseline = an.board, an.table, an.baseline
+    done = board[board["n_complete"] > 0] if not board.empty else board
+    arms = curve_arms(done, baseline)
+    epochs = stats_int(an.record.train.get("epochs"))
+    runs = [h for h in histories if str(h.get("arm")) in set(arms)]  # only what the curves draw
+    jobs: list[tuple[str, str, tuple[Any, ...]]] = [
+        ("learning_curves", "learning_curves_figure", (runs, arms, 4, "accuracy", epochs)),
+        ("loss_curves", "learning_curves_figure", (runs, arms, 4, "loss", epochs)),
+        ("arms", "arms_figure", (done, table, baseline)),
+        ("accuracy_vs_gap", "accuracy_vs_gap_figure", (done, baseline, an.pareto)),
+    ]
+    if an.varied:
+        jobs.append(("main_effects", "main_effects_figure", (an.main_effects, an.varied[:MAX_PANELS])))
+    if len(an.varied) >= 2:
+        jobs.append(("interactions", "interactions_figure", (table, an.levels, an.varied)))
+    if an.fanova or an.shares:
+        jobs.append(("fanova", "fanova_figure", (an.fanova, an.shares)))
+    return jobs
+
+
+def render(job: Job) -> None:
+    """Build one figure and save it (runs in a worker process)."""
+    import ablate.report.figures as figures
+
+    name, args, path = job
+    figures.save_figure(getattr(figures, name)(*args), path)
+
+
+def digest(name: str, args: tuple[Any, ...]) -> str:
+    """What a figure is drawn from: a changed input, DPI, drawing code or matplotlib redraws it."""
+    h = hashlib.sha256(f"{name}|{DPI}|{_code_fingerprint()}".encode())
+    h.update(pickle.dumps(args, protocol=4))
+    return h.hexdigest()
+
+
+@cache
+def _code_fingerprint() -> str:
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    with suppress(metadata.PackageNotFoundError):
+        h.update(metadata.version("matplotlib").encode())
+    return h.hexdigest()
+
+
+def _read_digests(out_dir: Path) -> dict[str, str]:
+    try:
+        found = json.loads((out_dir / DIGESTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
+    """Forked workers where the platform forks (they share the imported matplotlib, so each
+    starts in milliseconds); None where one process is as good."""
+    workers = min(workers or min(os.cpu_count() or 1, 4), jobs)
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+
+
+def stats_int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+def curve_arms(board: pd.DataFrame, baseline: str | None) -> list[str]:
+    """The best MAX_CURVE_ARMS arms by the leaderboard, the baseline always among them."""
+    arms = [str(a) for a in board.get("arm", [])]
+    top = arms[:MAX_CURVE_ARMS]
+    if baseline in arms and baseline not in top:
+        top = top[:-1] + [baseline]
+    return top

@@ -1,0 +1,70 @@
+"""Figures are redrawn only where what they show changed: a report written again
+over the same runs draws nothing (and never imports matplotlib)."""
+
+import copy
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+from support import _study
+
+from ablate.report import write_report
+from ablate.report.figure_files import DIGESTS
+
+ARMS = ["baseline", "bn", "ln"]
+
+
+def _age(out: Path) -> None:
+    """Mark every figure as old, so a redrawn one shows a new modification time."""
+    for png in out.glob("*.png"):
+        os.utime(png, ns=(0, 0))
+
+
+def _redrawn(out: Path) -> set[str]:
+    return {p.name for p in out.glob("*.png") if p.stat().st_mtime_ns != 0}
+
+
+def test_the_same_runs_redraw_nothing_and_a_changed_history_redraws_only_the_curves(tmp_path):
+    table, histories, record = _study(ARMS, [0, 1, 2])
+    out = tmp_path / "r"
+    write_report(out, table, histories, record)
+    _age(out)
+    write_report(out, table, histories, record)
+    assert _redrawn(out) == set()
+
+    changed = copy.deepcopy(histories)
+    changed[0]["history"][-1]["val_accuracy"] -= 0.05
+    write_report(out, table, changed, record)
+    assert _redrawn(out) == {"fig_learning_curves.png", "fig_loss_curves.png"}
+
+
+def test_a_missing_figure_or_unreadable_digests_redraw(tmp_path):
+    table, histories, record = _study(ARMS, [0, 1, 2])
+    out = tmp_path / "r"
+    write_report(out, table, histories, record)
+    _age(out)
+    (out / "fig_arms.png").unlink()
+    write_report(out, table, histories, record)
+    assert _redrawn(out) == {"fig_arms.png"}
+
+    _age(out)
+    (out / DIGESTS).write_text("{not json", encoding="utf-8")
+    write_report(out, table, histories, record)
+    assert _redrawn(out) == {p.name for p in out.glob("*.png")}
+    assert set(json.loads((out / DIGESTS).read_text(encoding="utf-8"))) == {p.name for p in out.glob("*.png")}
+
+
+def test_a_report_with_current_figures_never_imports_matplotlib(tmp_path):
+    study = tmp_path / "study.pickle"
+    study.write_bytes(pickle.dumps(_study(ARMS, [0, 1, 2])))
+    code = (
+        "import pickle, sys; sys.path.insert(0, 'tests')\n"
+        "from ablate.report import write_report\n"
+        f"write_report({str(tmp_path / 'r')!r}, *pickle.loads(open({str(study)!r}, 'rb').read()))\n"
+        "print('matplotlib' in sys.modules)"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True) for _ in "12"]
+    assert [r.stdout.strip() for r in runs] == ["True", "False"]
