@@ -280,6 +280,9 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
         f"{len(config.seeds)} seeds as one stacked model"
     ]
     lines += [f"  not stacked: {name}: {reason}" for name, reason in why.items() if reason is not True]
+    stacks = {run_spec(config, a, config.seeds[0]).stack_key for a in arms if why[a.name] is True}
+    if len(stacks) < sum(v is True for v in why.values()):
+        lines.append(f"  arms that differ only in stopping rules share a stack: {len(stacks)} stacks")
     return lines
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SECTIONS = ("model", "train", "data")
@@ -62,6 +62,11 @@ class ComponentSpec:
         return cls(data["kind"], data["name"], dict(data.get("params", {})))
 
 
+# Components of these kinds act only between epochs, per seed (stopping rules):
+# arms that differ only in them build the same network and take the same steps.
+PER_SEED_KINDS = frozenset({"stopping"})
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that determines one run's numbers.
@@ -106,6 +111,13 @@ class RunSpec:
     def key(self) -> str:
         """The run's identity: equal for specs that train the same numbers."""
         return content_hash(self.to_json())
+
+    @property
+    def stack_key(self) -> str:
+        """What runs that may share one stack have in common: everything but the
+        seed and the per-seed components (the arms with and without early stopping)."""
+        shared = tuple(c for c in self.components if c.kind not in PER_SEED_KINDS)
+        return replace(self.with_seed(0), components=shared).key
 
     def with_seed(self, seed: int) -> RunSpec:
         """The same run with another seed (the seeds of one arm differ only here)."""

@@ -14,12 +14,13 @@ from torch import nn
 from ablate.build import RunParts, build_run
 from ablate.registry import Registry
 from ablate.spec import RunSpec
-from ablate.stacked_components import StepHook, component_problem, step_hooks
+from ablate.stacked_components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.stacked_forms import SeedStreams
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
 from ablate.stacked_optim import FlatOptimizer, stack_optimizer
 from ablate.training import RunResult
 
+STEP_HOOK_NAMES = (*STEP_HOOKS, "ablate_transform_batch")
 OnEpoch = Callable[[dict[str, float]], None]
 Outcome = RunResult | BaseException  # a run's result, or the exception that failed it
 
@@ -63,11 +64,26 @@ def build_seat(index: int, spec: RunSpec, registry: Registry, device: torch.devi
 
 
 def seats_problem(seats: Sequence[Seat]) -> str | None:
-    """Why these built runs cannot share a stack, or None."""
+    """Why these built runs cannot share a stack, or None. Runs of different arms
+    (which differ in stopping rules only) must also build the same network and
+    call the same per-step hooks."""
     first = seats[0].parts
     if any(s.parts.options != first.options for s in seats):
         return "the components gave the seeds different optimizer options"
-    return component_problem(first.hooks)
+    if len({s.parts.spec.with_seed(0).key for s in seats}) > 1:
+        if any(repr(s.parts.model) != repr(first.model) for s in seats):
+            return "the arms build different networks"
+        if any(_step_plugins(s.parts) != _step_plugins(first) for s in seats):
+            return "the arms' components act on different training steps"
+    for seat in seats:
+        problem = component_problem(seat.parts.hooks)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _step_plugins(parts: RunParts) -> dict[str, list[str]]:
+    return {h: [i.plugin_name for i in getattr(parts.hooks, h).get_hookimpls()] for h in STEP_HOOK_NAMES}
 
 
 class Stack:

@@ -1,6 +1,7 @@
 """Which runs train together: ``can_stack`` (can an arm's seeds share one model,
 and if not, why) and ``group_runs`` (the groups an executor hands to
-``train_group``, sized to fit the device's memory)."""
+``train_group``, sized to fit the device's memory). Arms that differ only in
+their stopping rules share a stack: each seed stops by its own rule."""
 
 from __future__ import annotations
 
@@ -81,28 +82,47 @@ def group_runs(
 
 
 def arm_groups(runs: Sequence[T], spec_of: Callable[[T], RunSpec]) -> list[list[T]]:
-    """The runs of each arm together (equal but for the seed), in first-appearance
-    order. Cheap: the coordinator's units of work; the worker decides how they train."""
-    by_arm: dict[str, list[T]] = {}
+    """Runs that may share a stack together (an arm's seeds, with the seeds of arms
+    that differ from it only in stopping rules), in first-appearance order. Cheap:
+    the coordinator's units of work; the worker decides how they train."""
+    by_key: dict[str, list[T]] = {}
     for run in runs:
-        by_arm.setdefault(spec_of(run).with_seed(0).key, []).append(run)
-    return list(by_arm.values())
+        by_key.setdefault(spec_of(run).stack_key, []).append(run)
+    return list(by_key.values())
 
 
 def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execution) -> list[list[int]]:
-    """How one arm's runs train (indices into ``specs``): stacked, in chunks that
-    fit in memory, when they can; else one by one."""
+    """How a unit's runs train (indices into ``specs``): stacked, in chunks that
+    fit in memory, when they can; else each arm on its own, or one by one."""
     alone = [[i] for i in range(len(specs))]
     if execution.stack == "off" or len(specs) < 2:
         return alone
+    arms: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        arms.setdefault(spec.with_seed(0).key, []).append(i)
+    if len(arms) > 1 and not _arms_share(specs, list(arms.values()), registry):
+        by_arm = [(idx, stack_splits([specs[i] for i in idx], registry, execution)) for idx in arms.values()]
+        return [[idx[i] for i in part] for idx, parts in by_arm for part in parts]
     try:
-        stackable = can_stack(specs[0], registry) is True
+        stackable = all(can_stack(specs[idx[0]], registry) is True for idx in arms.values())
     except Exception:  # a run that cannot even be built fails alone, with its own error
         return alone
     if not stackable:
         return alone
     size = max_stack(specs[0], registry, execution)
     return [list(range(i, min(i + size, len(specs)))) for i in range(0, len(specs), size)]
+
+
+def _arms_share(specs: Sequence[RunSpec], arms: list[list[int]], registry: Registry) -> bool:
+    """Whether one seed of each arm, built, can share a stack (same network, same
+    optimizer options, the same per-step hooks)."""
+    try:
+        with _own_random_state():
+            cpu = torch.device("cpu")
+            seats = [build_seat(n, specs[idx[0]], registry, cpu, None) for n, idx in enumerate(arms)]
+            return seats_problem(seats) is None
+    except Exception:
+        return False
 
 
 def max_stack(spec: RunSpec, registry: Registry, execution: Execution) -> int:

@@ -41,8 +41,8 @@ def train_group(
     on_epoch: Sequence[OnEpoch | None] | None = None,
     generic: bool = False,
 ) -> list[RunResult | BaseException]:
-    """Train runs that differ only in seed as one stacked model; one outcome per
-    spec, in order: its RunResult, or the exception that failed it.
+    """Train runs that differ only in seed (and stopping rules) as one stacked
+    model; one outcome per spec, in order: its RunResult, or the exception that failed it.
 
     ``on_epoch[i]`` sees run i's epoch metrics (an exception it raises ends run
     i alone). ``generic`` stacks every layer through torch.func (for measurement).
@@ -71,8 +71,8 @@ def train_group(
 
 
 def _check_one_arm(specs: Sequence[RunSpec]) -> None:
-    if len({s.with_seed(0).key for s in specs}) > 1:
-        raise ValueError("train_group takes runs that differ only in seed")
+    if len({s.stack_key for s in specs}) > 1:
+        raise ValueError("train_group takes runs that differ only in seed and stopping rules")
 
 
 def _not_again(seat: Seat) -> OnEpoch | None:

@@ -5,9 +5,10 @@
 
 Trains every run of the study's design (the quickstart: 12 arms x 3 seeds, 40
 epochs, early stopping in half the arms) twice per repeat, in the same process
-and in alternating order: each run alone with ``train_run``, and each arm's
-seeds as one stacked model with ``train_group``. No Optuna, storage or report:
-only the training the engine would do. ``--generic`` adds a third pass through
+and in alternating order: each run alone with ``train_run``, and stacked as the
+engine stacks them (``group_runs``: an arm's seeds, with the seeds of arms that
+differ only in stopping rules, as one model trained by ``train_group``). No
+Optuna, storage or report: only the training the engine would do. ``--generic`` adds a third pass through
 the generic torch.func path (every layer under vmap) to compare the two stacked
 forms. Prints wall and CPU seconds per pass, the median over repeats, runs per
 second, and checks the stacked results against the unstacked ones.
@@ -29,6 +30,7 @@ from ablate.design import build_arms, run_spec
 from ablate.manager import build_registry, make_plugin_manager
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
+from ablate.stacked_plan import group_runs
 from ablate.stacked_training import train_group
 from ablate.study_file import plugin_files_of
 from ablate.training import RunResult, train_run
@@ -49,13 +51,16 @@ def unstacked(groups: list[list[RunSpec]], registry: Registry, execution: Execut
 def stacked(
     groups: list[list[RunSpec]], registry: Registry, execution: Execution, generic: bool = False
 ) -> list[RunResult]:
-    out: list[RunResult] = []
-    for group in groups:
-        for result in train_group(group, registry, execution, generic=generic):
+    """As the engine trains them: grouped by ``group_runs`` (an arm's seeds, with
+    the arms that differ from it only in stopping rules), results in design order."""
+    specs = [spec for group in groups for spec in group]
+    by_key: dict[str, RunResult] = {}
+    for unit in group_runs(specs, registry, execution):
+        for spec, result in zip(unit, train_group(unit, registry, execution, generic=generic), strict=True):
             if isinstance(result, BaseException):
                 raise SystemExit(f"a stacked run failed: {result!r}")
-            out.append(result)
-    return out
+            by_key[spec.key] = result
+    return [by_key[spec.key] for spec in specs]
 
 
 def timed(run: Pass, device: torch.device) -> tuple[float, float, list[RunResult]]:

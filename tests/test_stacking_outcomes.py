@@ -33,6 +33,22 @@ def test_seeds_stop_early_at_their_own_epochs_and_keep_their_best_weights(regist
         assert_same_run(a, b)  # the final metrics are measured on each seed's restored best weights
 
 
+def test_arms_that_differ_only_in_stopping_rules_stack_together_and_train_their_own_runs(registry):
+    """The arms with and without a stopping rule share one stack (one network):
+    each seed stops by its own arm's rule and ends with exactly its run alone's numbers."""
+    rules = [
+        [],
+        [("stopping", "early_stopping", {"patience": 1, "restore_best": True})],
+        [("stopping", "max_epochs", {"epochs": 4})],
+    ]
+    specs = [s for rule in rules for s in seeds_of(make_spec(registry, *rule, epochs=10, lr=0.01), range(2))]
+    solo, group = alone(specs, registry), stacked(specs, registry)
+    assert {r.stop_reason for r in solo} >= {"early_stopping", "max_epochs"}
+    for a, b in zip(solo, group, strict=True):
+        assert b.stack == 6
+        assert_same_run(a, b)
+
+
 def _outcomes(results):
     return ["ok" if not isinstance(r, BaseException) else f"{type(r).__name__}: {r}" for r in results]
 

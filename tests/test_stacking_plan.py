@@ -98,3 +98,30 @@ def test_anything_that_carries_a_spec_can_be_grouped(registry):
     spec = make_spec(registry)
     planned = [(f"run {s}", spec.with_seed(s)) for s in range(3)]
     assert group_runs(planned, registry, CPU, spec_of=lambda run: run[1]) == [planned]
+
+
+ES = ("stopping", "early_stopping", {"patience": 2})
+
+
+def test_arms_that_differ_only_in_stopping_rules_share_a_unit_and_a_stack(registry):
+    plain, stopping, bn_stopping = (make_spec(registry, *c) for c in ([], [ES], [("norm", "batchnorm", {}), ES]))
+    specs = [plain.with_seed(0), stopping.with_seed(0), bn_stopping.with_seed(0)]
+    specs += [plain.with_seed(1), stopping.with_seed(1)]
+    groups = group_runs(specs, registry, CPU)
+    assert [[specs.index(s) for s in g] for g in groups] == [[0, 1, 3, 4], [2]]
+
+
+def test_arms_that_cannot_share_a_stack_split_into_their_own(registry, monkeypatch):
+    plain, stopping = make_spec(registry), make_spec(registry, ES)
+    specs = [plain.with_seed(0), stopping.with_seed(0), plain.with_seed(1), stopping.with_seed(1)]
+    assert stacked_plan.stack_splits(specs, registry, CPU) == [[0, 1, 2, 3]]
+    monkeypatch.setattr(stacked_plan, "_arms_share", lambda specs, arms, registry: False)
+    assert stacked_plan.stack_splits(specs, registry, CPU) == [[0, 2], [1, 3]]  # each arm's seeds still stack
+
+
+def test_seats_of_arms_with_different_networks_are_refused(registry):
+    from ablate.stacked_group import build_seat, seats_problem
+
+    a, b = make_spec(registry, ES), make_spec(registry, ("norm", "batchnorm", {}))
+    seats = [build_seat(i, s, registry, torch.device("cpu"), None) for i, s in enumerate([a, b])]
+    assert seats_problem(seats) == "the arms build different networks"
