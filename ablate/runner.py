@@ -26,7 +26,7 @@ from ablate.executors import InlineExecutor
 from ablate.pool import ProcessPool, usable_cores
 from ablate.progress import make_progress
 from ablate.registry import Registry
-from ablate.spec import Execution
+from ablate.spec import PER_SEED_KINDS, Execution
 from ablate.trials import is_done, run_outcome, run_states
 
 Log = Callable[[str], None]
@@ -67,9 +67,21 @@ def stacking_grouper(registry: Registry, execution: Execution) -> Grouper:
             return one_by_one(runs)
         from ablate.stacked_plan import arm_groups
 
-        return arm_groups(runs, lambda r: r.spec)
+        return sorted(arm_groups(runs, lambda r: r.spec), key=unit_cost, reverse=True)
 
     return group
+
+
+def unit_cost(unit: list[PlannedRun]) -> float:
+    """A rough guess of a unit's training time, to hand the longest out first (the
+    last unit then leaves less of a tail): epochs per run, halved for a run with a
+    stopping rule, weighted by its other components (each adds layers or work per step)."""
+    total = 0.0
+    for run in unit:
+        per_seed = sum(c.kind in PER_SEED_KINDS for c in run.spec.components)
+        others = len(run.spec.components) - per_seed
+        total += run.spec.train["epochs"] * (0.5 if per_seed else 1.0) * (1 + others)
+    return total
 
 
 def make_executor(

@@ -125,3 +125,17 @@ def test_seats_of_arms_with_different_networks_are_refused(registry):
     a, b = make_spec(registry, ES), make_spec(registry, ("norm", "batchnorm", {}))
     seats = [build_seat(i, s, registry, torch.device("cpu"), None) for i, s in enumerate([a, b])]
     assert seats_problem(seats) == "the arms build different networks"
+
+
+def test_the_coordinator_hands_out_the_longest_units_first(registry):
+    """Longest first leaves the shortest unit for last: less of a tail with --jobs N."""
+    from types import SimpleNamespace
+
+    from ablate.runner import stacking_grouper
+
+    plain = make_spec(registry)
+    bn_dropout = make_spec(registry, ("norm", "batchnorm", {}), ("regularizer", "dropout", {}))
+    runs = [SimpleNamespace(spec=s.with_seed(seed)) for s in (plain, bn_dropout) for seed in range(2)]
+    units = stacking_grouper(registry, CPU)(runs)
+    assert [[r.spec.stack_key for r in u] for u in units] == [[bn_dropout.stack_key] * 2, [plain.stack_key] * 2]
+    assert stacking_grouper(registry, Execution("cpu", 1, stack="off"))(runs) == [[r] for r in runs]
