@@ -75,11 +75,8 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
             return "the arms build different networks"
         if any(_step_plugins(s.parts) != _step_plugins(first) for s in seats):
             return "the arms' components act on different training steps"
-    for seat in seats:
-        problem = component_problem(seat.parts.hooks)
-        if problem is not None:
-            return problem
-    return None
+    one_per_arm = {s.parts.spec.with_seed(0).key: s for s in seats}.values()
+    return next((p for p in (component_problem(s.parts.hooks) for s in one_per_arm) if p is not None), None)
 
 
 def _step_plugins(parts: RunParts) -> dict[str, list[str]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ablate.build import OptimizerRecipe, PreStep, make_optimizer, optimizer_recipe, pre_step_of, trainable
+from ablate.build import OptimizerRecipe, PreStep, optimizer_recipe, pre_step_of, trainable
 
 
 class FlatBuffers:
@@ -129,11 +129,11 @@ def stack_optimizer(
     """The stack's optimizer: the flat one straight from the recipe where it can,
     else torch's own (converted to flat where that is possible)."""
     recipe, params = optimizer_recipe(train, options), trainable(model)
-    flat = flat_from_recipe(params, recipe)
-    if flat is not None:
-        return flat, pre_step_of(params, recipe)
-    optimizer, pre_step = make_optimizer(model, train, options)
-    return flat_optimizer(optimizer) or optimizer, pre_step
+    optimizer: FlatOptimizer | torch.optim.Optimizer | None = flat_from_recipe(params, recipe)
+    if optimizer is None:
+        made = recipe.kind(params, **recipe.kwargs)
+        optimizer = flat_optimizer(made) or made
+    return optimizer, pre_step_of(params, recipe)
 
 
 def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerRecipe) -> FlatOptimizer | None:
@@ -149,13 +149,11 @@ def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerReci
     signature = inspect.signature(recipe.kind.__init__).parameters
     if not set(recipe.kwargs) <= set(keys) or not set(keys) - {"decoupled_weight_decay"} <= set(signature):
         return None
-    if not params or any(p.dtype != params[0].dtype or p.device != params[0].device for p in params):
+    if not _one_kind(params):
         return None
-    hp = {k: recipe.kwargs.get(k, signature[k].default if k in signature else False) for k in keys}
-    if recipe.kind is torch.optim.AdamW:
+    hp = _hp({**{k: p.default for k, p in signature.items()}, **recipe.kwargs}, keys)
+    if recipe.kind is torch.optim.AdamW:  # AdamW is Adam with this set, not an argument
         hp["decoupled_weight_decay"] = True
-    if torch.is_tensor(hp["lr"]):
-        hp["lr"] = float(hp["lr"])
     return FlatOptimizer(params, kind, hp)
 
 
@@ -166,15 +164,18 @@ def flat_optimizer(optimizer: torch.optim.Optimizer) -> FlatOptimizer | None:
     group = optimizer.param_groups[0]
     params = group["params"]
     plain = not any(group.get(k) for k in ("maximize", "capturable", "differentiable", "fused", "foreach"))
-    if not plain or any(p.dtype != params[0].dtype or p.device != params[0].device for p in params):
+    if not plain or not _one_kind(params):
         return None
     if type(optimizer) in (torch.optim.Adam, torch.optim.AdamW) and not group["amsgrad"]:
-        return FlatOptimizer(
-            params, "adam", _hp(group, ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay"))
-        )
+        return FlatOptimizer(params, "adam", _hp(group, _ADAM_KEYS))
     if type(optimizer) is torch.optim.SGD:
-        return FlatOptimizer(params, "sgd", _hp(group, ("lr", "momentum", "dampening", "nesterov", "weight_decay")))
+        return FlatOptimizer(params, "sgd", _hp(group, _SGD_KEYS))
     return None
+
+
+def _one_kind(params: Sequence[torch.nn.Parameter]) -> bool:
+    """One flat tensor holds them: at least one, all of one dtype on one device."""
+    return bool(params) and all(p.dtype == params[0].dtype and p.device == params[0].device for p in params)
 
 
 def _hp(group: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -94,35 +94,31 @@ def write_values(
 
 
 def _put_epochs(session: Any, model: Any, trial_id: int, epochs: dict[int, float]) -> None:
-    """Insert (or overwrite) a trial's epoch values with one query for those already there."""
-    if not epochs:
-        return
-    there = {
-        row.step: row
-        for row in session.query(model).filter(model.trial_id == trial_id, model.step.in_(list(epochs))).all()
-    }
-    for step, value in epochs.items():
-        stored, kind = model.intermediate_value_to_stored_repr(value)
-        if step in there:
-            there[step].intermediate_value, there[step].intermediate_value_type = stored, kind
-        else:
-            session.add(model(trial_id=trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind))
+    """A trial's epoch values, stored as Optuna stores them."""
+    columns = ("intermediate_value", "intermediate_value_type")
+    stored = {step: model.intermediate_value_to_stored_repr(v) for step, v in epochs.items()}
+    _upsert(session, model, trial_id, "step", {s: dict(zip(columns, r, strict=True)) for s, r in stored.items()})
 
 
 def _put_attrs(session: Any, model: Any, trial_id: int, user_attrs: dict[str, Any]) -> None:
-    """Insert (or overwrite) user attributes, stored as Optuna stores them (JSON), with
-    one query for those already there (Optuna's own setter makes two per attribute)."""
-    if not user_attrs:
+    """User attributes, stored as Optuna stores them (JSON)."""
+    _upsert(session, model, trial_id, "key", {k: {"value_json": json.dumps(v)} for k, v in user_attrs.items()})
+
+
+def _upsert(session: Any, model: Any, trial_id: int, key: str, rows: dict[Any, dict[str, Any]]) -> None:
+    """Insert or overwrite one trial's rows (``key`` value -> column values) with one
+    query for those already there; Optuna's own setters make two per row."""
+    if not rows:
         return
-    there = {
-        row.key: row
-        for row in session.query(model).filter(model.trial_id == trial_id, model.key.in_(list(user_attrs))).all()
-    }
-    for key, value in user_attrs.items():
-        if key in there:
-            there[key].value_json = json.dumps(value)
+    column = getattr(model, key)
+    query = session.query(model).filter(model.trial_id == trial_id, column.in_(list(rows)))
+    there = {getattr(row, key): row for row in query.all()}
+    for value, columns in rows.items():
+        if value in there:
+            for name, stored in columns.items():
+                setattr(there[value], name, stored)
         else:
-            session.add(model(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+            session.add(model(trial_id=trial_id, **{key: value}, **columns))
 
 
 def _batchable(backend: Any) -> bool:
