@@ -84,11 +84,11 @@ def load_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
-    from ablate.storage import cannot_open
+    from ablate.storage import cannot_open, open_for_reading
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        storage = optuna.storages.RDBStorage(url, skip_table_creation=True)  # read, never create
+        storage = open_for_reading(url)  # read, never create
         names = [s.study_name for s in storage.get_all_studies()]
     except UserError:
         raise

@@ -132,6 +132,15 @@ def test_the_report_reads_stored_runs_without_torch_or_scipy_stats():
     assert not {"torch", "sklearn", "scipy.stats", "scipy.optimize"} & loaded
 
 
+def test_reading_a_storage_loads_no_alembic(tmp_path):
+    """Optuna's schema migrations (alembic, 0.3 s of imports) are for setting a database up, not reading it."""
+    db = tmp_path / "study.db"
+    setup = f"import optuna; optuna.create_study(storage='sqlite:///{db}', study_name='s')"
+    subprocess.run([sys.executable, "-c", setup], check=True, capture_output=True)
+    read = f"from ablate.storage import open_for_reading\nassert open_for_reading('sqlite:///{db}').get_all_studies()"
+    assert "alembic" not in loaded_after(read)
+
+
 def test_a_stacked_group_trains_without_torch_dynamo():
     """Making torch's first optimizer imports torch._dynamo (seconds in every worker);
     a stacked group makes its flat optimizer without one, and the pool then skips it."""

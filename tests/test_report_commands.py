@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 
 import optuna
 import pandas as pd
@@ -79,9 +80,11 @@ def test_report_from_a_storage_url_and_study_choice(finished, tmp_path, capsys):
         ("{tmp}/nowhere", "not a folder or a storage URL"),
         ("{tmp}", "no study.db in this folder"),
         ("sqlite:///{tmp}/missing.db", "no SQLite database at"),
+        ("sqlite:///{tmp}/empty.db", "cannot open storage"),
     ],
 )
 def test_report_user_mistakes_exit_2(tmp_path, capsys, source, message):
+    sqlite3.connect(tmp_path / "empty.db").close()  # an SQLite file without Optuna's tables
     assert report_cli("report", source.format(tmp=tmp_path)) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()  # reading never creates a database
