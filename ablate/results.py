@@ -144,8 +144,16 @@ def write_tables(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, A
         h = by_run.get((row["arm"], row["seed"]), {})
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         runs.append({**clean, "history": h.get("history", []), "config": h.get("config", {})})
-    payload = {"study": record.to_json(), "runs": runs}
-    (out_dir / "results.json").write_text(json.dumps(payload, indent=1, default=_json_default) + "\n")
+    (out_dir / "results.json").write_text(_results_json(record.to_json(), runs))
+
+
+def _results_json(study: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """{"study": ..., "runs": [...]} with one run per line: readable, and every run
+    written by json's C encoder (an indented dump runs the pure-Python one, 0.1 s
+    for the quickstart's 36 runs)."""
+    head = json.dumps(study, indent=1, default=_json_default)
+    lines = ",\n  ".join(json.dumps(run, default=_json_default) for run in runs)
+    return f'{{"study": {head},\n "runs": [\n  {lines}\n ]}}\n' if runs else f'{{"study": {head},\n "runs": []}}\n'
 
 
 def _json_default(value: Any) -> Any:
