@@ -60,6 +60,7 @@ class FlatOptimizer:
             self.buffers.gather([torch.zeros_like(p) for p in params], role)
         self.roles = ("param", "grad", *roles)
         self.buffers.attach()
+        self._scratch: torch.Tensor | None = None  # Adam's denominator, kept between steps
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero the flat gradient (gradients stay views; backward adds into them in place)."""
@@ -88,7 +89,9 @@ class FlatOptimizer:
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
         step_size = lr / bias_correction1
-        denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(hp["eps"])
+        if self._scratch is None:
+            self._scratch = torch.empty_like(exp_avg_sq)  # the same operations, in place: no allocation a step
+        denom = torch.sqrt(exp_avg_sq, out=self._scratch).div_(bias_correction2**0.5).add_(hp["eps"])
         param.addcdiv_(exp_avg, denom, value=-step_size)
 
     def _sgd(self) -> None:
@@ -117,6 +120,7 @@ class FlatOptimizer:
         for role, tensors in per_role.items():
             self.buffers.gather(tensors, role)
         self.buffers.attach()
+        self._scratch = None
 
 
 _ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")
