@@ -22,6 +22,10 @@ class SlotComponent:
     "dropout", ...): subclasses set ``slot`` and implement ``layer``."""
 
     slot = ""
+    # True when the layer's stacked form takes seeds without it and a setting per
+    # seed (``stacked_layer(..., absent=True)``, the dropout family): arms that
+    # differ only in this component then share one stack (docs/stacking.md)
+    shares_stacks = False
 
     def layer(self, features: int, dims: int) -> torch.nn.Module:
         """The layer for ``features`` channels; ``dims`` 0 after a linear layer,

@@ -272,6 +272,7 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
     if config.train["stack"] == "off" or len(config.seeds) < 2 or not arms:
         return ["stacking: off" if config.train["stack"] == "off" else "stacking: each run trains alone"]
     from ablate.design import run_spec
+    from ablate.stack_units import stack_key
     from ablate.stacked_plan import can_stack
 
     why = {a.name: can_stack(run_spec(config, a, config.seeds[0]), registry) for a in arms}
@@ -280,9 +281,9 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
         f"{len(config.seeds)} seeds as one stacked model"
     ]
     lines += [f"  not stacked: {name}: {reason}" for name, reason in why.items() if reason is not True]
-    stacks = {run_spec(config, a, config.seeds[0]).stack_key for a in arms if why[a.name] is True}
+    stacks = {stack_key(run_spec(config, a, config.seeds[0]), registry) for a in arms if why[a.name] is True}
     if len(stacks) < sum(v is True for v in why.values()):
-        lines.append(f"  arms that differ only in stopping rules share a stack: {len(stacks)} stacks")
+        lines.append(f"  arms that differ only in stopping rules or dropout share a stack: {len(stacks)} stacks")
     return lines
 
 

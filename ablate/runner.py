@@ -57,19 +57,37 @@ def execution_of(config: StudyConfig, options: RunOptions) -> Execution:
     return Execution(config.train["device"], worker_threads(config, options), stack=config.train["stack"])
 
 
-def stacking_grouper(registry: Registry, execution: Execution) -> Grouper:
-    """Units of work: the seeds of each arm together; the worker stacks them where
-    they can stack (and fit), else trains them one by one. Deciding there keeps
-    the coordinator from building models (seconds, serial) before any training."""
+def stacking_grouper(registry: Registry, execution: Execution, workers: int = 1) -> Grouper:
+    """Units of work: the seeds of each arm together (with the arms that may share
+    its stack); the worker stacks them where they can stack (and fit), else trains
+    them one by one. Deciding there keeps the coordinator from building models
+    (seconds, serial) before any training. With several workers, the largest units
+    are halved until there are two per worker, so no worker idles at the end."""
 
     def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
         if execution.stack == "off" or len(runs) < 2:
             return one_by_one(runs)
-        from ablate.stacked_plan import arm_groups
+        from ablate.stack_units import arm_groups
 
-        return sorted(arm_groups(runs, lambda r: r.spec), key=unit_cost, reverse=True)
+        units = arm_groups(runs, lambda r: r.spec, registry)
+        return sorted(shared_out(units, 2 * workers if workers > 1 else 1), key=unit_cost, reverse=True)
 
     return group
+
+
+def shared_out(units: list[list[PlannedRun]], count: int) -> list[list[PlannedRun]]:
+    """The units, the costliest halved (in order: an arm's seeds stay together
+    where they can) until there are ``count`` of them or none has two runs."""
+    units = list(units)
+    while len(units) < count:
+        splittable = [u for u in units if len(u) > 1]
+        if not splittable:
+            break
+        largest = max(splittable, key=unit_cost)
+        units.remove(largest)
+        half = (len(largest) + 1) // 2
+        units += [largest[:half], largest[half:]]
+    return units
 
 
 def unit_cost(unit: list[PlannedRun]) -> float:
@@ -202,7 +220,7 @@ def run_study(
         executor or make_executor(config, registry, options),
         progress,
         log,
-        grouper=stacking_grouper(registry, execution_of(config, options)),
+        grouper=stacking_grouper(registry, execution_of(config, options), options.jobs),
     )
     interrupted = True
     try:

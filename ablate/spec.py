@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -112,11 +113,12 @@ class RunSpec:
         """The run's identity: equal for specs that train the same numbers."""
         return content_hash(self.to_json())
 
-    @property
-    def stack_key(self) -> str:
+    def stack_key(self, varying: Collection[tuple[str, str]] = ()) -> str:
         """What runs that may share one stack have in common: everything but the
-        seed and the per-seed components (the arms with and without early stopping)."""
-        shared = tuple(c for c in self.components if c.kind not in PER_SEED_KINDS)
+        seed, the per-seed components (the arms with and without early stopping)
+        and the components whose (kind, name) is in ``varying`` (those whose layer
+        stacks with a setting per seed, or none: dropout)."""
+        shared = tuple(c for c in self.components if c.kind not in PER_SEED_KINDS and (c.kind, c.name) not in varying)
         return replace(self.with_seed(0), components=shared).key
 
     def with_seed(self, seed: int) -> RunSpec:

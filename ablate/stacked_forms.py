@@ -9,6 +9,10 @@ order, random draws, optimizer state). docs/stacking.md is the guide.
   nn.Module`` that turns the S per-seed copies of a layer into one module taking
   (S, N, ...) inputs. Return None to decline (the generic torch.func path is
   used instead). A layer type with no form is stacked by the generic path.
+  ``stacked_layer(LayerType, absent=True)`` says the form also takes None for a
+  seed whose network lacks the layer (it passes that seed's input through
+  unchanged) and copies whose settings differ (dropout's rate): arms whose
+  networks differ only in such layers can then share a stack (stacked_align).
 - ``stacked_component(ComponentType)`` registers ``form(instances, ctx) ->
   object`` for a component's per-step hooks that see the whole model
   (``ablate_loss_penalty``, ``ablate_after_step``): the object implements the
@@ -31,18 +35,29 @@ LayerForm = Callable[[list[Any], "StackContext"], "nn.Module | None"]
 ComponentForm = Callable[[list[Any], "StackContext"], object]
 
 _LAYER_FORMS: dict[type, LayerForm] = {}
+_TAKES_ABSENT: set[type] = set()
 _COMPONENT_FORMS: dict[type, ComponentForm] = {}
 
 
-def stacked_layer(*types: type) -> Callable[[LayerForm], LayerForm]:
-    """Decorator: ``form`` stacks layers of these exact types."""
+def stacked_layer(*types: type, absent: bool = False) -> Callable[[LayerForm], LayerForm]:
+    """Decorator: ``form`` stacks layers of these exact types (with ``absent``,
+    also seeds without the layer, given as None, and per-seed settings)."""
 
     def register(form: LayerForm) -> LayerForm:
         for t in types:
             _LAYER_FORMS[t] = form
+            if absent:
+                _TAKES_ABSENT.add(t)
+            else:
+                _TAKES_ABSENT.discard(t)
         return form
 
     return register
+
+
+def takes_absent(layer_type: type) -> bool:
+    """Whether this layer type's stacked form takes seeds without it (and per-seed settings)."""
+    return layer_type in _TAKES_ABSENT
 
 
 def stacked_component(*types: type) -> Callable[[ComponentForm], ComponentForm]:
@@ -82,16 +97,24 @@ class SeedStreams:
         """Keep the seeds at these stack positions (the others have stopped)."""
         self.generators = [self.generators[i] for i in keep]
 
-    def bernoulli(self, shape: Sequence[int], p: float, like: torch.Tensor) -> torch.Tensor:
-        """(S, *shape) of 0/1 draws with P(1) = p, each seed's slice from its own
-        generator: a standard normal below its p-quantile (on a CPU several times
-        faster than ``bernoulli_``, which draws one element at a time)."""
+    def bernoulli(self, shape: Sequence[int], p: float | Sequence[float], like: torch.Tensor) -> torch.Tensor:
+        """(S, *shape) of 0/1 draws with P(1) = p (one value, or one per seed),
+        each seed's slice from its own generator: a standard normal below its
+        p-quantile (on a CPU several times faster than ``bernoulli_``, which draws
+        one element at a time). A seed at p 0 or 1 draws nothing."""
+        keep = [float(p)] * len(self.generators) if isinstance(p, (int, float)) else [float(q) for q in p]
         out = torch.empty((len(self.generators), *shape), dtype=like.dtype, device=like.device)
-        if p >= 1 or p <= 0:
-            return out.fill_(float(p >= 1))
-        for i, generator in enumerate(self.generators):
-            torch.randn(tuple(shape), generator=generator, dtype=like.dtype, device=like.device, out=out[i])
-        return out.lt_(NormalDist().inv_cdf(p))
+        for i, (generator, q) in enumerate(zip(self.generators, keep, strict=True)):
+            if q >= 1 or q <= 0:
+                out[i].fill_(float(q >= 1))
+            else:
+                torch.randn(tuple(shape), generator=generator, dtype=like.dtype, device=like.device, out=out[i])
+        if len(set(keep)) == 1:
+            return out if keep[0] >= 1 or keep[0] <= 0 else out.lt_(NormalDist().inv_cdf(keep[0]))
+        for i, q in enumerate(keep):
+            if 0 < q < 1:
+                out[i].lt_(NormalDist().inv_cdf(q))
+        return out
 
 
 class StackContext:
@@ -110,9 +133,14 @@ class StackContext:
         self.pairs: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
         self._stacked: dict[int, torch.Tensor] = {}
 
-    def stack(self, layers: Sequence[nn.Module]) -> nn.Module:
-        """The stacked form of S per-seed copies of a layer (its form, else the generic path)."""
-        form = None if self.generic else layer_form(type(layers[0]))
+    def stack(self, layers: Sequence[nn.Module | None]) -> nn.Module:
+        """The stacked form of S per-seed copies of a layer (its form, else the
+        generic path). None stands for a seed without the layer (see ``absent``)."""
+        present = [m for m in layers if m is not None]
+        kind = type(present[0])
+        if len(present) < len(layers) and (self.generic or not takes_absent(kind)):
+            raise TypeError(f"{kind.__name__} has no stacked form for seeds without it")
+        form = None if self.generic else layer_form(kind)
         module = form(list(layers), self) if form is not None else None
         return module if module is not None else self._checked(self.fallback(list(layers), self))
 

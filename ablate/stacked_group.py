@@ -14,6 +14,7 @@ from torch import nn
 from ablate.build import RunParts, build_run
 from ablate.registry import Registry
 from ablate.spec import RunSpec
+from ablate.stacked_align import network_problem
 from ablate.stacked_components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.stacked_forms import SeedStreams
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
@@ -65,14 +66,15 @@ def build_seat(index: int, spec: RunSpec, registry: Registry, device: torch.devi
 
 def seats_problem(seats: Sequence[Seat]) -> str | None:
     """Why these built runs cannot share a stack, or None. Runs of different arms
-    (which differ in stopping rules only) must also build the same network and
-    call the same per-step hooks."""
+    (which differ in stopping rules or dropout only) must also build networks that
+    align (stacked_align) and call the same per-step hooks."""
     first = seats[0].parts
     if any(s.parts.options != first.options for s in seats):
         return "the components gave the seeds different optimizer options"
     if len({s.parts.spec.with_seed(0).key for s in seats}) > 1:
-        if any(repr(s.parts.model) != repr(first.model) for s in seats):
-            return "the arms build different networks"
+        problem = network_problem([s.parts.model for s in seats])
+        if problem is not None:
+            return problem
         if any(_step_plugins(s.parts) != _step_plugins(first) for s in seats):
             return "the arms' components act on different training steps"
     one_per_arm = {s.parts.spec.with_seed(0).key: s for s in seats}.values()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ablate.stacked_align import align
 from ablate.stacked_forms import (
     SeedStreams,
     StackContext,
@@ -24,7 +26,21 @@ from ablate.stacked_forms import (
     stacked_layer,
 )
 
-stacked_layer(nn.Sequential, nn.ModuleList, nn.ModuleDict)(same_forward)
+stacked_layer(nn.ModuleList, nn.ModuleDict)(same_forward)
+
+
+@stacked_layer(nn.Sequential)
+def _sequential(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None:
+    """A Sequential's children stacked in order; where the seeds' networks differ
+    only in layers that may be absent (dropout), those seeds get None there."""
+    columns = align(layers)
+    if columns is None:
+        raise TypeError("the seeds' networks differ in more than layers that may be absent")
+    if len(columns) == len(layers[0]._modules) and all(m is not None for c in columns for m in c):
+        return same_forward(layers, ctx)  # the same layers everywhere: keep the children's names
+    return nn.Sequential(*[ctx.stack(column) for column in columns])
+
+
 stacked_layer(
     nn.Identity,
     nn.ReLU,
@@ -348,34 +364,86 @@ ALPHA = 1.7580993408473766  # SELU's alpha * lambda, as ATen's alpha dropout use
 
 class StackedDropout(nn.Module):
     """Dropout (element-wise or whole channels, plain or alpha) whose masks come
-    from each seed's own stream, drawn as ATen draws them for one seed."""
+    from each seed's own stream. Each seed has its own rate (arms with different
+    rates, or without dropout: rate 0, share a stack); the rate follows the seed's
+    stream as seeds leave the stack. A seed at rate 0 draws nothing and passes
+    its input through unchanged."""
 
-    def __init__(self, p: float, streams: SeedStreams, feature: bool, alpha: bool):
+    def __init__(self, rates: Sequence[float], streams: SeedStreams, feature: bool, alpha: bool):
         super().__init__()
-        self.p, self.streams, self.feature, self.alpha = p, streams, feature, alpha
+        self.streams, self.feature, self.alpha = streams, feature, alpha
+        self.rate_of = {id(g): float(p) for g, p in zip(streams.generators, rates, strict=True)}
+        self.p = rates[0] if len(set(rates)) == 1 else None  # one rate for every seed, or None
+        self._tensors: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def rates(self) -> list[float]:
+        """The rate of each seed still in the stack, in stack order."""
+        return [self.rate_of[id(g)] for g in self.streams.generators]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or x.numel() == 0:
+        if not self.training or x.numel() == 0:
+            return x
+        rates = [self.p] if self.p is not None else self.rates()
+        if not any(rates):
             return x
         if self.p == 1:
             return x * torch.zeros((), dtype=x.dtype, device=x.device)
         shape = x.shape[1:3] + (1,) * (x.dim() - 3) if self.feature else x.shape[1:]
-        noise = self.streams.bernoulli(shape, 1 - self.p, x)
+        if self.p is not None:  # one rate: whole-stack operations
+            return self._scaled(x, self.streams.bernoulli(shape, 1 - self.p, x), self.p)
         if not self.alpha:
-            return x * noise.div_(1 - self.p)
-        a = 1.0 / math.sqrt((ALPHA * ALPHA * self.p + 1) * (1 - self.p))
-        b = noise.add(-1).mul_(ALPHA * a).add_(ALPHA * a * self.p)
+            thresholds, keep = self._per_seed(rates, x)
+            noise = torch.zeros((len(rates), *shape), dtype=x.dtype, device=x.device)
+            for i, (p, generator) in enumerate(zip(rates, self.streams.generators, strict=True)):
+                if p:  # a seed at rate 0 draws nothing: 0 < +inf keeps it whole
+                    torch.randn(tuple(shape), generator=generator, dtype=x.dtype, device=x.device, out=noise[i])
+            return x * noise.lt_(thresholds).div_(keep)  # per seed as the one-rate path: mask / (1 - p)
+        noise = self.streams.bernoulli(shape, [1 - p for p in rates], x)
+        offsets = torch.zeros_like(noise)
+        for i, p in enumerate(rates):
+            if p:
+                a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1) * (1 - p))
+                offsets[i] = noise[i].add(-1).mul_(ALPHA * a).add_(ALPHA * a * p)
+                noise[i].mul_(a)
+        return x * noise + offsets
+
+    def _per_seed(self, rates: list[float], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S, 1, ...) normal quantiles to draw below and keep probabilities, made
+        once per set of rates and device (no host-to-device copy a step)."""
+        key = (tuple(rates), x.device, x.dtype, x.dim())
+        if key not in self._tensors:
+            quantiles = [NormalDist().inv_cdf(1 - p) if p else math.inf for p in rates]
+            view = (len(rates),) + (1,) * (x.dim() - 1)
+            made = [
+                torch.tensor(v, dtype=x.dtype, device=x.device).view(view) for v in (quantiles, [1 - p for p in rates])
+            ]
+            self._tensors[key] = (made[0], made[1])
+        return self._tensors[key]
+
+    def _scaled(self, x: torch.Tensor, noise: torch.Tensor, p: float) -> torch.Tensor:
+        if not self.alpha:
+            return x * noise.div_(1 - p)
+        a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1) * (1 - p))
+        b = noise.add(-1).mul_(ALPHA * a).add_(ALPHA * a * p)
         return x * noise.mul_(a) + b
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, feature={self.feature}, alpha={self.alpha}"
+        return f"p={self.p if self.p is not None else self.rates()}, feature={self.feature}, alpha={self.alpha}"
 
 
-@stacked_layer(nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
-def _dropout(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None:
-    layer = layers[0]
-    if getattr(layer, "inplace", False):
+_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+
+@stacked_layer(*_DROPOUTS, absent=True)
+def _dropout(layers: list[nn.Module | None], ctx: StackContext) -> nn.Module | None:
+    """Seeds without the layer (None) get rate 0; the others must be of one type."""
+    present = [m for m in layers if m is not None]
+    layer = present[0]
+    if any(type(m) is not type(layer) or getattr(m, "inplace", False) for m in present):
         return None
     feature = isinstance(layer, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout))
     alpha = isinstance(layer, (nn.AlphaDropout, nn.FeatureAlphaDropout))
-    return StackedDropout(float(vars(layer)["p"]), ctx.streams, feature, alpha)
+    rates = [0.0 if m is None else float(vars(m)["p"]) for m in layers]
+    if len(set(rates)) > 1 and max(rates) >= 1:
+        return None
+    return StackedDropout(rates, ctx.streams, feature, alpha)

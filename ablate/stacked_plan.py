@@ -1,7 +1,8 @@
 """Which runs train together: ``can_stack`` (can an arm's seeds share one model,
 and if not, why) and ``group_runs`` (the groups an executor hands to
 ``train_group``, sized to fit the device's memory). Arms that differ only in
-their stopping rules share a stack: each seed stops by its own rule."""
+their stopping rules share a stack (each seed stops by its own rule), and so do
+arms that differ only in dropout (each seed drops at its own arm's rate, or not)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from ablate.build import RunParts, build_run, load_data, pick_device
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
+from ablate.stack_units import arm_groups
 from ablate.stacked_group import Seat, Stack, build_seat, seats_problem
 from ablate.stacked_training import evaluate_stacked, train_step
 from ablate.training import EVAL_CHUNK
@@ -76,19 +78,9 @@ def group_runs(
     ``runs`` may be RunSpecs or anything ``spec_of`` maps to one (a planned run)."""
     of = spec_of or cast(Callable[[T], RunSpec], lambda r: r)
     groups: list[list[T]] = []
-    for arm in arm_groups(runs, of):
+    for arm in arm_groups(runs, of, registry):
         groups += [[arm[i] for i in part] for part in stack_splits([of(r) for r in arm], registry, execution)]
     return groups
-
-
-def arm_groups(runs: Sequence[T], spec_of: Callable[[T], RunSpec]) -> list[list[T]]:
-    """Runs that may share a stack together (an arm's seeds, with the seeds of arms
-    that differ from it only in stopping rules), in first-appearance order. Cheap:
-    the coordinator's units of work; the worker decides how they train."""
-    by_key: dict[str, list[T]] = {}
-    for run in runs:
-        by_key.setdefault(spec_of(run).stack_key, []).append(run)
-    return list(by_key.values())
 
 
 def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execution) -> list[list[int]]:

@@ -27,6 +27,7 @@ from ablate.build import RunFailed, pick_device, set_threads
 from ablate.components import Batch, EpochState
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
+from ablate.stack_units import stack_key
 from ablate.stacked_components import StepHook, total_penalty
 from ablate.stacked_group import OnEpoch, Outcome, Seat, Stack, build_seat, seats_problem
 from ablate.training import EVAL_CHUNK, RunResult, batch_bounds, measure, train_run
@@ -48,7 +49,7 @@ def train_group(
     i alone). ``generic`` stacks every layer through torch.func (for measurement).
     """
     execution = execution or Execution()
-    _check_one_arm(specs)
+    _check_one_arm(specs, registry)
     callbacks = list(on_epoch) if on_epoch is not None else [None] * len(specs)
     if len(specs) < 2 or execution.stack == "off":
         return [_alone(s, registry, execution, cb) for s, cb in zip(specs, callbacks, strict=True)]
@@ -70,9 +71,9 @@ def train_group(
     return outcomes  # type: ignore[return-value]  # every entry is filled
 
 
-def _check_one_arm(specs: Sequence[RunSpec]) -> None:
-    if len({s.stack_key for s in specs}) > 1:
-        raise ValueError("train_group takes runs that differ only in seed and stopping rules")
+def _check_one_arm(specs: Sequence[RunSpec], registry: Registry) -> None:
+    if len({stack_key(s, registry) for s in specs}) > 1:
+        raise ValueError("train_group takes runs that differ only in seed, stopping rules and dropout")
 
 
 def _not_again(seat: Seat) -> OnEpoch | None:

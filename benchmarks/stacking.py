@@ -7,7 +7,7 @@ Trains every run of the study's design (the quickstart: 12 arms x 3 seeds, 40
 epochs, early stopping in half the arms) twice per repeat, in the same process
 and in alternating order: each run alone with ``train_run``, and stacked as the
 engine stacks them (``group_runs``: an arm's seeds, with the seeds of arms that
-differ only in stopping rules, as one model trained by ``train_group``). No
+differ only in stopping rules or dropout, as one model trained by ``train_group``). No
 Optuna, storage or report: only the training the engine would do. ``--generic`` adds a third pass through
 the generic torch.func path (every layer under vmap) to compare the two stacked
 forms. Prints wall and CPU seconds per pass, the median over repeats, runs per
@@ -51,8 +51,9 @@ def unstacked(groups: list[list[RunSpec]], registry: Registry, execution: Execut
 def stacked(
     groups: list[list[RunSpec]], registry: Registry, execution: Execution, generic: bool = False
 ) -> list[RunResult]:
-    """As the engine trains them: grouped by ``group_runs`` (an arm's seeds, with
-    the arms that differ from it only in stopping rules), results in design order."""
+    """As the engine trains them at ``--jobs 1``: grouped by ``group_runs`` (an arm's
+    seeds, with the arms that differ from it only in stopping rules or dropout),
+    results in design order."""
     specs = [spec for group in groups for spec in group]
     by_key: dict[str, RunResult] = {}
     for unit in group_runs(specs, registry, execution):

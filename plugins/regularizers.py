@@ -17,9 +17,12 @@ from ablate import Param, SlotComponent, hookimpl
 
 
 class _Rate(SlotComponent):
-    """A layer for one slot, parameterised by a drop rate."""
+    """A layer for one slot, parameterised by a drop rate. Torch's dropout layers
+    stack with a rate per seed (rate 0 for an arm without one), so arms that differ
+    only in these share a stack."""
 
     slot = "dropout"
+    shares_stacks = True
 
     def __init__(self, rate: float):
         self.rate = rate
@@ -71,6 +74,7 @@ class DropPath(_Rate):
     fills the slot "drop_path", which only residual models (resnet) have."""
 
     slot = "drop_path"
+    shares_stacks = False  # its layer's stacked form needs every seed to have it
 
     def layer(self, features, dims):
         return DropPathLayer(self.rate)
