@@ -82,22 +82,19 @@ def test_four_run_commands_started_at_once_on_one_fresh_sqlite_folder(tmp_path):
     assert states == Counter({"COMPLETE": RUNS})
 
 
-def _claims(db: Path) -> list[tuple[int, str, int]]:
-    """(worker pid, run key, trial id) of the runs in training right now (the claims table)."""
+def _claims(db: Path) -> list[tuple[int, str, int | None]]:
+    """(worker pid, run key, trial id or None) of the runs claimed right now (the claims table)."""
     engine = sa.create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.text(
-                    "SELECT worker, run_key, trial_id FROM ablate_claims "
-                    "WHERE state = 'running' AND trial_id IS NOT NULL"
-                )
+                sa.text("SELECT worker, run_key, trial_id FROM ablate_claims WHERE state = 'running'")
             ).all()
     except sa.exc.OperationalError:
         return []
     finally:
         engine.dispose()
-    return [(int(r[0].rsplit(":", 1)[1]), r[1], int(r[2])) for r in rows]
+    return [(int(r[0].rsplit(":", 1)[1]), r[1], None if r[2] is None else int(r[2])) for r in rows]
 
 
 def _wait_for_training(db: Path, pids: set[int], timeout: float = 120) -> tuple[int, dict[str, int]]:
@@ -105,13 +102,15 @@ def _wait_for_training(db: Path, pids: set[int], timeout: float = 120) -> tuple[
     one run, or the seeds of an arm trained stacked."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        held = [c for c in _claims(db) if c[0] in pids]
-        if held:
-            time.sleep(0.5)  # into its first epochs
-            pid = held[0][0]
-            return pid, {key: trial for p, key, trial in _claims(db) if p == pid} or {held[0][1]: held[0][2]}
+        claims = _claims(db)
+        training = {p for p, _, trial in claims if p in pids and trial is not None}
+        for pid in training:  # a unit's runs are all claimed before its trials are made
+            mine = {key: trial for p, key, trial in claims if p == pid}
+            if all(trial is not None for trial in mine.values()):
+                time.sleep(0.5)  # into its first epochs
+                return pid, {key: trial for key, trial in mine.items() if trial is not None}
         time.sleep(0.2)
-    raise AssertionError("no worker claimed a run")
+    raise AssertionError("no worker started training")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
