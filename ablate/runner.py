@@ -61,7 +61,7 @@ def stacking_grouper(registry: Registry, execution: Execution, workers: int = 1)
     """Units of work: the seeds of each arm together (with the arms that may share
     its stack); the worker stacks them where they can stack (and fit), else trains
     them one by one. Deciding there keeps the coordinator from building models
-    (seconds, serial) before any training. With several workers, the largest units
+    (seconds, serial) before any training. With several workers, the cheapest units
     are halved until there are two per worker, so no worker idles at the end."""
 
     def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
@@ -76,17 +76,18 @@ def stacking_grouper(registry: Registry, execution: Execution, workers: int = 1)
 
 
 def shared_out(units: list[list[PlannedRun]], count: int) -> list[list[PlannedRun]]:
-    """The units, the costliest halved (in order: an arm's seeds stay together
-    where they can) until there are ``count`` of them or none has two runs."""
+    """The units, the cheapest halved (in order: an arm's seeds stay together where
+    they can) until there are ``count`` of them or none has two runs. Halving the
+    cheapest keeps the big stacks whole and leaves small units to even out the end."""
     units = list(units)
     while len(units) < count:
         splittable = [u for u in units if len(u) > 1]
         if not splittable:
             break
-        largest = max(splittable, key=unit_cost)
-        units.remove(largest)
-        half = (len(largest) + 1) // 2
-        units += [largest[:half], largest[half:]]
+        cheapest = min(splittable, key=unit_cost)
+        units.remove(cheapest)
+        half = (len(cheapest) + 1) // 2
+        units += [cheapest[:half], cheapest[half:]]
     return units
 
 

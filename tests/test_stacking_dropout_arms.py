@@ -89,8 +89,8 @@ def test_units_are_halved_until_every_worker_has_two(registry):
     runs = [SimpleNamespace(spec=s.with_seed(seed)) for s in specs for seed in range(3)]
     assert [len(u) for u in stacking_grouper(registry, CPU)(runs)] == [6]  # one worker: one stack of both arms
     halves = stacking_grouper(registry, CPU, workers=2)(runs)
-    assert len(halves) == 4  # the costliest unit halved first: the arm with dropout
-    assert [r.spec.key for r in halves[0]] == [r.spec.key for r in runs[:3]]
+    assert len(halves) == 4  # halved, then the cheaper half halved again, and so on
+    assert [len(u) for u in halves] == [3, 1, 1, 1]  # longest first
     assert sorted(r.spec.key for u in halves for r in u) == sorted(r.spec.key for r in runs)
     assert shared_out([runs[:1]], 4) == [runs[:1]]  # a single run is never split
 
