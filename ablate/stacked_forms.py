@@ -97,24 +97,16 @@ class SeedStreams:
         """Keep the seeds at these stack positions (the others have stopped)."""
         self.generators = [self.generators[i] for i in keep]
 
-    def bernoulli(self, shape: Sequence[int], p: float | Sequence[float], like: torch.Tensor) -> torch.Tensor:
-        """(S, *shape) of 0/1 draws with P(1) = p (one value, or one per seed),
-        each seed's slice from its own generator: a standard normal below its
-        p-quantile (on a CPU several times faster than ``bernoulli_``, which draws
-        one element at a time). A seed at p 0 or 1 draws nothing."""
-        keep = [float(p)] * len(self.generators) if isinstance(p, (int, float)) else [float(q) for q in p]
+    def bernoulli(self, shape: Sequence[int], p: float, like: torch.Tensor) -> torch.Tensor:
+        """(S, *shape) of 0/1 draws with P(1) = p, each seed's slice from its own
+        generator: a standard normal below its p-quantile (on a CPU several times
+        faster than ``bernoulli_``, which draws one element at a time)."""
         out = torch.empty((len(self.generators), *shape), dtype=like.dtype, device=like.device)
-        for i, (generator, q) in enumerate(zip(self.generators, keep, strict=True)):
-            if q >= 1 or q <= 0:
-                out[i].fill_(float(q >= 1))
-            else:
-                torch.randn(tuple(shape), generator=generator, dtype=like.dtype, device=like.device, out=out[i])
-        if len(set(keep)) == 1:
-            return out if keep[0] >= 1 or keep[0] <= 0 else out.lt_(NormalDist().inv_cdf(keep[0]))
-        for i, q in enumerate(keep):
-            if 0 < q < 1:
-                out[i].lt_(NormalDist().inv_cdf(q))
-        return out
+        if p >= 1 or p <= 0:
+            return out.fill_(float(p >= 1))
+        for i, generator in enumerate(self.generators):
+            torch.randn(tuple(shape), generator=generator, dtype=like.dtype, device=like.device, out=out[i])
+        return out.lt_(NormalDist().inv_cdf(p))
 
 
 class StackContext:

@@ -364,10 +364,10 @@ ALPHA = 1.7580993408473766  # SELU's alpha * lambda, as ATen's alpha dropout use
 
 class StackedDropout(nn.Module):
     """Dropout (element-wise or whole channels, plain or alpha) whose masks come
-    from each seed's own stream. Each seed has its own rate (arms with different
-    rates, or without dropout: rate 0, share a stack); the rate follows the seed's
-    stream as seeds leave the stack. A seed at rate 0 draws nothing and passes
-    its input through unchanged."""
+    from each seed's own stream. Plain and channel dropout take a rate per seed
+    (arms with different rates, or without dropout: rate 0, share a stack); the
+    rate follows the seed's stream as seeds leave the stack. A seed at rate 0
+    draws nothing and passes its input through unchanged."""
 
     def __init__(self, rates: Sequence[float], streams: SeedStreams, feature: bool, alpha: bool):
         super().__init__()
@@ -381,31 +381,27 @@ class StackedDropout(nn.Module):
         return [self.rate_of[id(g)] for g in self.streams.generators]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or x.numel() == 0:
-            return x
-        rates = [self.p] if self.p is not None else self.rates()
-        if not any(rates):
+        if not self.training or x.numel() == 0 or self.p == 0:
             return x
         if self.p == 1:
             return x * torch.zeros((), dtype=x.dtype, device=x.device)
         shape = x.shape[1:3] + (1,) * (x.dim() - 3) if self.feature else x.shape[1:]
         if self.p is not None:  # one rate: whole-stack operations
-            return self._scaled(x, self.streams.bernoulli(shape, 1 - self.p, x), self.p)
-        if not self.alpha:
-            thresholds, keep = self._per_seed(rates, x)
-            noise = torch.zeros((len(rates), *shape), dtype=x.dtype, device=x.device)
-            for i, (p, generator) in enumerate(zip(rates, self.streams.generators, strict=True)):
-                if p:  # a seed at rate 0 draws nothing: 0 < +inf keeps it whole
-                    torch.randn(tuple(shape), generator=generator, dtype=x.dtype, device=x.device, out=noise[i])
-            return x * noise.lt_(thresholds).div_(keep)  # per seed as the one-rate path: mask / (1 - p)
-        noise = self.streams.bernoulli(shape, [1 - p for p in rates], x)
-        offsets = torch.zeros_like(noise)
-        for i, p in enumerate(rates):
-            if p:
-                a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1) * (1 - p))
-                offsets[i] = noise[i].add(-1).mul_(ALPHA * a).add_(ALPHA * a * p)
-                noise[i].mul_(a)
-        return x * noise + offsets
+            noise = self.streams.bernoulli(shape, 1 - self.p, x)
+            if not self.alpha:
+                return x * noise.div_(1 - self.p)
+            a = 1.0 / math.sqrt((ALPHA * ALPHA * self.p + 1) * (1 - self.p))
+            b = noise.add(-1).mul_(ALPHA * a).add_(ALPHA * a * self.p)
+            return x * noise.mul_(a) + b
+        rates = self.rates()
+        if not any(rates):
+            return x
+        thresholds, keep = self._per_seed(rates, x)
+        noise = torch.zeros((len(rates), *shape), dtype=x.dtype, device=x.device)
+        for i, (p, generator) in enumerate(zip(rates, self.streams.generators, strict=True)):
+            if p:  # a seed at rate 0 draws nothing: 0 < +inf keeps it whole
+                torch.randn(tuple(shape), generator=generator, dtype=x.dtype, device=x.device, out=noise[i])
+        return x * noise.lt_(thresholds).div_(keep)  # per seed as the one-rate path: mask / (1 - p)
 
     def _per_seed(self, rates: list[float], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(S, 1, ...) normal quantiles to draw below and keep probabilities, made
@@ -420,30 +416,28 @@ class StackedDropout(nn.Module):
             self._tensors[key] = (made[0], made[1])
         return self._tensors[key]
 
-    def _scaled(self, x: torch.Tensor, noise: torch.Tensor, p: float) -> torch.Tensor:
-        if not self.alpha:
-            return x * noise.div_(1 - p)
-        a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1) * (1 - p))
-        b = noise.add(-1).mul_(ALPHA * a).add_(ALPHA * a * p)
-        return x * noise.mul_(a) + b
-
     def extra_repr(self) -> str:
         return f"p={self.p if self.p is not None else self.rates()}, feature={self.feature}, alpha={self.alpha}"
 
 
-_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
-
-
-@stacked_layer(*_DROPOUTS, absent=True)
+@stacked_layer(nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, absent=True)
 def _dropout(layers: list[nn.Module | None], ctx: StackContext) -> nn.Module | None:
     """Seeds without the layer (None) get rate 0; the others must be of one type."""
     present = [m for m in layers if m is not None]
     layer = present[0]
     if any(type(m) is not type(layer) or getattr(m, "inplace", False) for m in present):
         return None
-    feature = isinstance(layer, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout))
-    alpha = isinstance(layer, (nn.AlphaDropout, nn.FeatureAlphaDropout))
     rates = [0.0 if m is None else float(vars(m)["p"]) for m in layers]
     if len(set(rates)) > 1 and max(rates) >= 1:
         return None
-    return StackedDropout(rates, ctx.streams, feature, alpha)
+    feature = isinstance(layer, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d))
+    return StackedDropout(rates, ctx.streams, feature, alpha=False)
+
+
+@stacked_layer(nn.AlphaDropout, nn.FeatureAlphaDropout)
+def _alpha_dropout(layers: list[nn.Module], ctx: StackContext) -> nn.Module | None:
+    """One rate for every seed (its arm's): alpha dropout's offsets depend on the rate."""
+    if getattr(layers[0], "inplace", False):
+        return None
+    feature = isinstance(layers[0], nn.FeatureAlphaDropout)
+    return StackedDropout([float(vars(m)["p"]) for m in layers], ctx.streams, feature, alpha=True)

@@ -12,14 +12,17 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ABLATE = [sys.executable, "-m", "ablate"]
 
 
-def wall(cmd: list[str], repeat: int) -> float:
+def wall(cmd: list[str], repeat: int, before: Callable[[], object] = lambda: None) -> float:
+    """Median wall seconds of ``cmd`` over ``repeat`` runs (``before`` runs untimed before each)."""
     times = []
     for _ in range(repeat):
+        before()
         start = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - start)

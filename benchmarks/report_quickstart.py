@@ -15,28 +15,17 @@ Without --from it first runs the quickstart (`--jobs 2`) into a temporary folder
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from cli_start import wall  # this folder's: benchmarks run as scripts
 
 from ablate.report.figure_files import DIGESTS
 
 FLOOR = "import pandas, optuna, sqlalchemy, scipy.special, jinja2"
 STUDY = Path(__file__).resolve().parent.parent / "studies" / "quickstart.toml"
-
-
-def wall(cmd: list[str], repeat: int, before: Callable[[], None] = lambda: None) -> float:
-    times = []
-    for _ in range(repeat):
-        before()
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -46,6 +46,8 @@ class AlphaDropout(_Rate):
     SELU-like activations; element-wise after a linear layer, per channel
     (nn.FeatureAlphaDropout) after a convolution."""
 
+    shares_stacks = False  # its stacked form takes one rate for every seed
+
     def layer(self, features, dims):
         return nn.AlphaDropout(self.rate) if dims == 0 else nn.FeatureAlphaDropout(self.rate)
 

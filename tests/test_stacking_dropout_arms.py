@@ -82,6 +82,11 @@ def test_arms_that_differ_only_in_dropout_are_one_unit_of_work(registry):
     assert stack_key(plain, registry) == stack_key(with_dropout, registry) == stack_key(other_rate, registry)
     assert stack_key(plain, registry) != stack_key(make_spec(registry, ("regularizer", "l1", {})), registry)
     assert stack_key(plain, registry) != stack_key(make_spec(registry, ("norm", "batchnorm", {})), registry)
+    # alpha dropout's offsets depend on its rate: its arms stack one rate each
+    assert stack_key(plain, registry) != stack_key(make_spec(registry, ("regularizer", "alpha_dropout", {})), registry)
+    assert network_problem(
+        [mlp(None), nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.AlphaDropout(0.2), nn.Linear(8, 3))]
+    )
 
 
 def test_units_are_halved_until_every_worker_has_two(registry):
