@@ -28,7 +28,7 @@ name = "digits"
 name = "mlp"
 hidden = [32]
 [train]
-epochs = 40
+epochs = 400  # long enough to outlast the dashboard's start (4 runs train as one stack)
 batch_size = 64
 [factors.dropout]
 kind = "regularizer"
