@@ -1,5 +1,3 @@
-import sys
+from ablate.cli import program
 
-from ablate.cli import main
-
-sys.exit(main())
+program()

@@ -15,9 +15,13 @@ import sys
 import traceback
 from pathlib import Path
 
-from ablate import __version__, plugins_command, report_commands, scaffold
-from ablate.disabling import set_disabled
-from ablate.errors import UserError
+from ablate import quick_exit
+
+quick_exit.install()  # before any other exit handler is registered: it runs after them all
+
+from ablate import __version__, plugins_command, report_commands, scaffold  # noqa: E402
+from ablate.disabling import set_disabled  # noqa: E402
+from ablate.errors import UserError  # noqa: E402
 
 EXIT_USER = 2
 
@@ -131,5 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def program() -> None:
+    """The `ablate` program: main's status, without the interpreter's teardown (seconds
+    once torch is imported); exit handlers still run. Tests and scripts call ``main``."""
+    status = main()
+    quick_exit.set_status(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    program()

@@ -22,6 +22,7 @@ from ablate.spec import Execution, RunSpec
 
 # Imported once in the fork server, shared by every worker forked from it.
 PRELOAD = [
+    "ablate.server_exit",
     "torch",
     "sklearn.model_selection",
     "ablate.executors",
