@@ -22,6 +22,7 @@ _LAZY = {
     "EpochState": "ablate.components",
     "UserError": "ablate.errors",
     "make_splits": "ablate.splits",
+    "stratified_split": "ablate.stratified",
     "DataInfo": "ablate.components",
     "DatasetLoader": "ablate.components",
     "ModelBuilder": "ablate.components",
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ablate.params import Param
     from ablate.registry import Registrar
     from ablate.splits import make_splits
+    from ablate.stratified import stratified_split
 
 
 def __getattr__(name: str) -> Any:
@@ -72,4 +74,5 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "make_splits",
+    "stratified_split",
 ]

@@ -9,3 +9,9 @@ from typing import Any
 
 Event = tuple[str, str, Any]
 OnEpoch = Callable[[str, dict[str, float]], bool]  # (run key, metrics) -> prune now?
+
+
+class RunPruned(Exception):
+    """Raised in a worker's epoch callback when the coordinator prunes the run:
+    ends that run as pruned (Optuna's own TrialPruned would import Optuna, a
+    third of a second, into every worker)."""

@@ -15,9 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import optuna
-
-from ablate.events import Event, OnEpoch
+from ablate.events import Event, OnEpoch, RunPruned
 from ablate.failures import describe
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
@@ -74,7 +72,7 @@ def _stacked(
     outcomes = train_group(specs, registry, execution, on_epoch=[callback(k) for k in keys])
     events: list[Event] = []
     for key, spec, outcome in zip(keys, specs, outcomes, strict=True):
-        if isinstance(outcome, optuna.TrialPruned):
+        if isinstance(outcome, RunPruned):
             events.append(("pruned", key, histories[key]))
         elif isinstance(outcome, BaseException):
             events.append(("failed", key, describe(outcome, registry)))
@@ -99,7 +97,7 @@ def train_events(
 
     try:
         result = train_run(spec, registry, execution, on_epoch=record)
-    except optuna.TrialPruned:
+    except RunPruned:
         return ("pruned", key, history)
     except Exception as exc:  # one failure policy: the run fails, the study goes on
         return ("failed", key, describe(exc, registry))
@@ -121,7 +119,7 @@ class InlineExecutor:
     def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
         def on_epoch(key: str, metrics: dict[str, float]) -> None:
             if self.on_epoch(key, metrics):
-                raise optuna.TrialPruned(f"pruned at epoch {metrics['epoch']}")
+                raise RunPruned(f"pruned at epoch {metrics['epoch']}")
 
         self.events += train_unit(keys, specs, self.registry, self.execution, on_epoch)
 
@@ -160,7 +158,7 @@ def child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], dis
         def on_epoch(key: str, metrics: dict[str, float]) -> None:
             outbox.put(("epoch", key, metrics))
             if prune.value:
-                raise optuna.TrialPruned(f"pruned at epoch {metrics['epoch']}")
+                raise RunPruned(f"pruned at epoch {metrics['epoch']}")
 
         for event in train_unit(keys, [RunSpec.from_json(s) for s in spec_jsons], registry, execution, on_epoch):
             outbox.put(event)

@@ -24,7 +24,6 @@ from ablate.spec import Execution, RunSpec
 PRELOAD = [
     "ablate.server_exit",
     "torch",
-    "sklearn.model_selection",
     "ablate.executors",
     "ablate.training",
     "ablate.stacked_plan",

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ablate.components import DataSplits
+from ablate.stratified import stratified_split
 
 
 def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -37,16 +38,14 @@ def make_splits(
     ``val_fraction`` of the rest (of the whole, when the test split is carved
     out here) becomes the validation split.
     """
-    from sklearn.model_selection import train_test_split  # 2.5 s to import: only when data is split
-
     y = np.asarray(y).astype(np.int64)
     if x_test is None:
-        x, x_test, y, y_test = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
+        x, x_test, y, y_test = stratified_split(x, y, test_size=test_fraction, seed=seed)
         val_size = val_fraction / (1.0 - test_fraction)
     else:
         val_size = val_fraction
     if val_size > 0:
-        x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=val_size, stratify=y, random_state=seed)
+        x_train, x_val, y_train, y_val = stratified_split(x, y, test_size=val_size, seed=seed)
     else:  # val_fraction = 0: train on everything; no component may need validation
         x_train, x_val, y_train, y_val = x, x[:0], y, y[:0]
     if standardise:

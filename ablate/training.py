@@ -89,7 +89,7 @@ def train_run(
     """Train one run and measure it; raise RunFailed on divergence.
 
     ``on_epoch`` sees each epoch's metrics (the engine reports them to Optuna's
-    pruner; an exception it raises, such as TrialPruned, ends the run).
+    pruner; an exception it raises, such as RunPruned, ends the run).
     """
     started = time.perf_counter()
     execution = execution or Execution()

@@ -13,12 +13,14 @@ channel, always with training-split statistics only.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ablate import Param, UserError, hookimpl, make_splits
+from ablate import Param, UserError, hookimpl, make_splits, stratified_split
 
 SPLIT_PARAMS = {
     "val_fraction": Param(
@@ -55,10 +57,24 @@ def subsample(x, y, n: int, seed: int):
     """A stratified, seeded subset of n samples (all when n is 0 or too large)."""
     if not n or n >= len(y):
         return x, y
-    from sklearn.model_selection import train_test_split
-
-    x, _, y, _ = train_test_split(x, y, train_size=n, stratify=y, random_state=seed)
+    x, _, y, _ = stratified_split(x, y, train_size=n, seed=seed)
     return x, y
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits (pixels 0-16, labels), read from its data file
+    without importing scikit-learn (over a second per process); through
+    ``load_digits`` where that file is not where it has always been."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(folders[0]) / "datasets" / "data" / "digits.csv.gz" if folders else None
+    if path is None or not path.is_file():
+        from sklearn.datasets import load_digits
+
+        return load_digits(return_X_y=True)
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(int)
 
 
 class Digits:
@@ -69,9 +85,7 @@ class Digits:
         self.val_fraction, self.test_fraction, self.image = val_fraction, test_fraction, image
 
     def load(self, split_seed: int):
-        from sklearn.datasets import load_digits
-
-        x, y = load_digits(return_X_y=True)
+        x, y = digits_arrays()
         if self.image:
             return image_splits(
                 (x / 16.0).reshape(-1, 1, 8, 8),

@@ -154,3 +154,20 @@ def test_a_stacked_group_trains_without_torch_dynamo():
     )
     loaded = loaded_after(code)
     assert "torch" in loaded and "torch._dynamo" not in loaded
+
+
+def test_the_workers_preload_neither_optuna_nor_scikit_learn():
+    """A worker's start-up is on the critical path of `--jobs N`: it imports torch and
+    the training code only (Optuna is the coordinator's; digits load without scikit-learn)."""
+    from ablate.pool import PRELOAD
+
+    code = (
+        f"import importlib\nfor name in {PRELOAD!r}:\n    importlib.import_module(name)\n"
+        "from ablate.build import load_data\nfrom ablate.manager import build_registry, make_plugin_manager\n"
+        "from ablate.spec import ComponentSpec, RunSpec\nimport torch\n"
+        "spec = RunSpec(data=ComponentSpec('dataset', 'digits', {'val_fraction': 0.2, 'test_fraction': 0.2, "
+        "'image': False}), split_seed=0, model=ComponentSpec('model', 'mlp', {}), train={}, components=(), seed=0)\n"
+        "load_data(spec, build_registry(make_plugin_manager()), torch.device('cpu'))"
+    )
+    loaded = loaded_after(code)
+    assert "torch" in loaded and not {"optuna", "sklearn", "scipy"} & loaded
