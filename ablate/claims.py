@@ -53,23 +53,43 @@ class ClaimStore:
             return None
 
     def _claim(self, run_key: str, now: float) -> str | None:
+        return self._claim_in(run_key, now=now)[run_key]
+
+    def claim_many(self, run_keys: list[str]) -> dict[str, str | None]:
+        """``claim`` for each key, in one transaction (one by one if another worker
+        inserts one of them meanwhile, so each race is lost or won alone)."""
+        try:
+            return self._claim_in(*run_keys, now=time.time())
+        except sa.exc.IntegrityError:
+            return {key: self.claim(key) for key in run_keys}
+
+    def _claim_in(self, *run_keys: str, now: float) -> dict[str, str | None]:
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(CLAIMS).where(self._key(run_key))).first()
-            if row is None:
-                conn.execute(
-                    sa.insert(CLAIMS).values(
-                        study=self.study, run_key=run_key, state=RUNNING, worker=self.worker, heartbeat=now
-                    )
-                )
-                return "new"
-            if row.state != RUNNING or now - row.heartbeat < self.grace:
-                return None
-            taken = conn.execute(
-                sa.update(CLAIMS)
-                .where(self._key(run_key), CLAIMS.c.worker == row.worker, CLAIMS.c.heartbeat == row.heartbeat)
-                .values(worker=self.worker, heartbeat=now)
-            )
-            return "takeover" if taken.rowcount == 1 else None
+            found = conn.execute(
+                sa.select(CLAIMS).where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(run_keys))
+            ).all()
+            rows = {r.run_key: r for r in found}
+            new = [k for k in run_keys if k not in rows]
+            if new:
+                values = [
+                    dict(study=self.study, run_key=k, state=RUNNING, worker=self.worker, heartbeat=now) for k in new
+                ]
+                conn.execute(sa.insert(CLAIMS), values)
+            out: dict[str, str | None] = dict.fromkeys(new, "new")
+            for key, row in rows.items():
+                out[key] = self._take_over(conn, row, now)
+            return {k: out[k] for k in run_keys}
+
+    def _take_over(self, conn: sa.Connection, row: sa.Row, now: float) -> str | None:
+        """Take a run whose worker stopped sending heartbeats (compare and swap)."""
+        if row.state != RUNNING or now - row.heartbeat < self.grace:
+            return None
+        taken = conn.execute(
+            sa.update(CLAIMS)
+            .where(self._key(row.run_key), CLAIMS.c.worker == row.worker, CLAIMS.c.heartbeat == row.heartbeat)
+            .values(worker=self.worker, heartbeat=now)
+        )
+        return "takeover" if taken.rowcount == 1 else None
 
     def stale_trial(self, run_key: str) -> int | None:
         """The trial a dead worker left behind on a run this worker took over."""
@@ -77,10 +97,17 @@ class ClaimStore:
             return conn.execute(sa.select(CLAIMS.c.trial_id).where(self._key(run_key))).scalar()
 
     def set_trial(self, run_key: str, trial_id: int) -> None:
+        self.set_trials({run_key: trial_id})
+
+    def set_trials(self, trial_ids: dict[str, int]) -> None:
+        """Record the trial each of this worker's runs trains in (for a takeover to close)."""
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(CLAIMS).where(self._key(run_key), CLAIMS.c.worker == self.worker).values(trial_id=trial_id)
-            )
+            for run_key, trial_id in trial_ids.items():
+                conn.execute(
+                    sa.update(CLAIMS)
+                    .where(self._key(run_key), CLAIMS.c.worker == self.worker)
+                    .values(trial_id=trial_id)
+                )
 
     def beat(self, run_keys: Iterable[str]) -> None:
         """Tell other workers these runs are alive."""
@@ -94,9 +121,14 @@ class ClaimStore:
                 .values(heartbeat=time.time())
             )
 
-    def finish(self, run_key: str) -> None:
+    def finish(self, *run_keys: str) -> None:
+        """Mark runs done (their outcomes are stored)."""
         with self.engine.begin() as conn:
-            conn.execute(sa.update(CLAIMS).where(self._key(run_key)).values(state=DONE, heartbeat=time.time()))
+            conn.execute(
+                sa.update(CLAIMS)
+                .where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(run_keys))
+                .values(state=DONE, heartbeat=time.time())
+            )
 
     def release(self, run_keys: Iterable[str]) -> None:
         """Give runs back at once (an interrupted worker): another worker may take them."""

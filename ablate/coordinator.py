@@ -26,13 +26,16 @@ from ablate.spec import RunSpec
 from ablate.storage import OBJECTIVE
 from ablate.training import RunResult
 from ablate.trials import (
+    AnyTrial,
+    Outcome,
     abandon,
+    failure_outcome,
+    pruned_outcome,
+    result_outcome,
     run_outcome,
     run_states,
-    start_trial,
-    store_failure,
-    store_pruned,
-    store_result,
+    start_trials,
+    store_outcomes,
     write_values,
 )
 
@@ -67,7 +70,7 @@ class Task:
 
     key: str
     run: PlannedRun
-    trial: optuna.Trial
+    trial: AnyTrial  # an optuna.Trial where it may be pruned (a search's), else a TrialRef
     prune: bool = False
     epochs: dict[int, float] = field(default_factory=dict)  # epoch values not yet written
 
@@ -84,6 +87,7 @@ class Coordinator:
     grouper: Grouper = one_by_one  # which runs train together (the seeds of an arm, stacked)
     tasks: dict[str, Task] = field(default_factory=dict)
     claimed: set[str] = field(default_factory=set)  # claims taken and not yet settled
+    taken_over: set[str] = field(default_factory=set)  # claims of dead workers' runs, their trials not yet closed
 
     def __post_init__(self) -> None:
         self.executor.on_epoch = self.on_epoch
@@ -158,7 +162,7 @@ class Coordinator:
         for group in groups:
             if self.executor.busy() >= self.executor.capacity:
                 break
-            runs = [r for r in group if self._claim_run(r)]
+            runs = self._claim_runs(group)
             if not runs:
                 continue
             unit = [(r.key, r) for r in runs]
@@ -170,12 +174,24 @@ class Coordinator:
         for unit in units:
             self._begin_all(unit)
 
-    def _claim_run(self, run: PlannedRun) -> bool:
-        how = self._claim(run.key)
-        if how == "takeover" and run_outcome(run_states(self.study).get(run.key, [])) is not None:
-            self._finish(run.key)  # stored by a worker that died before saying so
-            return False
-        return how is not None
+    def _claim_runs(self, runs: list[PlannedRun]) -> list[PlannedRun]:
+        """The runs of a unit this coordinator could claim (one transaction for all)."""
+        if not runs:
+            return []
+        hows = self.claims.claim_many([r.key for r in runs])
+        taken = []
+        for run in runs:
+            how = hows[run.key]
+            if how is None:
+                continue
+            self.claimed.add(run.key)
+            if how == "takeover":
+                if run_outcome(run_states(self.study).get(run.key, [])) is not None:
+                    self._finish(run.key)  # stored by a worker that died before saying so
+                    continue
+                self.taken_over.add(run.key)
+            taken.append(run)
+        return taken
 
     def _claim(self, key: str) -> str | None:
         how = self.claims.claim(key)
@@ -183,40 +199,45 @@ class Coordinator:
             self.claimed.add(key)
         return how
 
-    def _finish(self, key: str) -> None:
-        self.claims.finish(key)
-        self.claimed.discard(key)
+    def _finish(self, *keys: str) -> None:
+        self.claims.finish(*keys)
+        self.claimed.difference_update(keys)
 
     def _launch(self, items: list[tuple[str, PlannedRun]], trial: optuna.Trial | None = None) -> None:
-        """Start a trial for each claimed run and hand the unit to the executor
-        (the trials first: an inline executor trains it at once)."""
-        for key, run in items:
-            self._begin(key, run, trial)
+        """Start a trial for each claimed run (``trial``: one a search already asked
+        for) and hand the unit to the executor (the trials first: an inline executor
+        trains it at once)."""
+        if trial is None:
+            self._begin_all(items)
+        else:
+            self._begin(items, [trial])
         self.executor.submit([k for k, _ in items], [r.spec for _, r in items])
         if self.executor.busy() == 0:  # an inline executor has already trained it
             self._drain(0.0)
 
     def _begin_all(self, items: list[tuple[str, PlannedRun]]) -> None:
-        """Trials for a unit already submitted; its events are read only after this."""
-        for key, run in items:
-            self._begin(key, run)
+        """Trials for a unit's runs, made in one transaction, their arms as fixed parameters."""
+        fingerprint = self.config.fingerprint()
+        made = start_trials(
+            self.study,
+            [(dict(run.arm.values), run_attrs(run, fingerprint)) for _, run in items],
+            lambda trial: suggest_values(trial, self.config),
+        )
+        self._begin(items, made)
 
-    def _begin(self, key: str, run: PlannedRun, trial: optuna.Trial | None = None) -> None:
-        abandon(self.study, self.claims.stale_trial(key), "its worker stopped; trained again")
-        prune = self.config.design.pruner != "none" and run.stage == attrs.SEARCH
-        if trial is None:
-            user_attrs = run_attrs(run, self.config.fingerprint())
-            trial = start_trial(self.study, dict(run.arm.values), user_attrs, lambda t: self._track(t, key, run, prune))
-        else:
-            self._track(trial, key, run, prune)
-        self.claims.set_trial(key, trial._trial_id)
-        self.progress.started(run)
-
-    def _track(self, trial: optuna.Trial, key: str, run: PlannedRun, prune: bool) -> dict[str, Any]:
-        """Register the training as soon as its trial exists (an interrupt then closes it)."""
+    def _begin(self, items: list[tuple[str, PlannedRun]], made: list[AnyTrial]) -> None:
+        """Register the trainings with their trials (an interrupt then closes them)."""
+        for key, _ in items:
+            if key in self.taken_over:  # the dead worker's trial is closed, its run trained here
+                self.taken_over.discard(key)
+                abandon(self.study, self.claims.stale_trial(key), "its worker stopped; trained again")
         with self._lock:
-            self.tasks[key] = Task(key, run, trial, prune)
-        return suggest_values(trial, self.config)
+            for (key, run), trial in zip(items, made, strict=True):
+                prune = self.config.design.pruner != "none" and run.stage == attrs.SEARCH
+                self.tasks[key] = Task(key, run, trial, prune)
+        self.claims.set_trials({key: trial._trial_id for (key, _), trial in zip(items, made, strict=True)})
+        for _, run in items:
+            self.progress.started(run)
 
     def _drain(self, timeout: float, refill: Callable[[], object] | None = None) -> None:
         """Store what the executor hands back; ``refill`` first gives freed
@@ -224,37 +245,44 @@ class Coordinator:
         events = self.executor.poll(timeout)
         if events and refill is not None and self.executor.background:
             refill()
-        for kind, key, payload in events:
-            self._handle(kind, key, payload)
+        self._handle(events)
 
     # --- outcomes -------------------------------------------------------------
-    def _handle(self, kind: str, key: str, payload: Any) -> None:
-        with self._lock:
-            task = self.tasks.pop(key, None)
-        if task is None:
+    def _handle(self, events: list[Event]) -> None:
+        """Store the outcomes that arrived together in one transaction; a worker
+        that died gives its runs back at once."""
+        stored: list[tuple[Task, Outcome, str]] = []
+        for kind, key, payload in events:
+            with self._lock:
+                task = self.tasks.pop(key, None)
+            if task is None:
+                continue
+            if kind == "died":
+                abandon(self.study, task.trial._trial_id, payload)
+                self.claims.release([key])
+                self.claimed.discard(key)
+                self.progress.note(f"{task.run.arm.name} seed={task.run.seed}: {payload}; trained again")
+                continue
+            stored.append((task, *self._outcome(task, kind, payload)))
+        if not stored:
             return
-        run, trial = task.run, task.trial
+        store_outcomes(self.study, [outcome for _, outcome, _ in stored])
+        self._finish(*(task.key for task, _, _ in stored))
+        for task, _, text in stored:
+            self.progress.finished(task.run, text)
+
+    def _outcome(self, task: Task, kind: str, payload: Any) -> tuple[Outcome, str]:
+        """What to store for a finished training, and its progress line."""
         if kind == "done":
-            store_result(self.study, trial, payload, self._objective(payload), task.epochs)
             m = payload.metrics
             text = (
                 f"test {m['test_accuracy']:.3f} gap {m['gap']:+.3f} ({payload.epochs} ep, "
                 f"{payload.stop_reason}, {payload.seconds:.1f}s)"
             )
-        elif kind == "failed":
-            store_failure(self.study, trial, payload, task.epochs)
-            text = f"FAILED: {payload['reason']}"
-        elif kind == "pruned":
-            store_pruned(self.study, trial, payload, task.epochs)
-            text = f"pruned at epoch {len(payload)}"
-        else:  # the worker died: give the run back at once
-            abandon(self.study, trial._trial_id, payload)
-            self.claims.release([key])
-            self.claimed.discard(key)
-            self.progress.note(f"{run.arm.name} seed={run.seed}: {payload}; trained again")
-            return
-        self._finish(key)
-        self.progress.finished(run, text)
+            return result_outcome(task.trial, payload, self._objective(payload), task.epochs), text
+        if kind == "failed":
+            return failure_outcome(task.trial, payload, task.epochs), f"FAILED: {payload['reason']}"
+        return pruned_outcome(task.trial, payload, task.epochs), f"pruned at epoch {len(payload)}"
 
     def _objective(self, result: RunResult) -> float | list[float]:
         m = result.metrics
@@ -272,7 +300,7 @@ class Coordinator:
         self.progress.epoch(task.run, metrics)
         if self.pareto:  # Optuna keeps intermediate values for single-objective studies only
             return False
-        if task.prune:
+        if task.prune and isinstance(task.trial, optuna.Trial):
             task.trial.report(metrics[OBJECTIVE], int(metrics["epoch"]))
             return task.trial.should_prune()
         task.epochs[int(metrics["epoch"])] = metrics[OBJECTIVE]

@@ -4,15 +4,16 @@ Optuna's queue), and finished with the run's outcome stored on it."""
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate import attrs
+from ablate import attrs, trial_rows
 
 if TYPE_CHECKING:  # torch: the report reads stored runs without it
     from ablate.training import RunResult
@@ -55,6 +56,69 @@ def run_outcome(trials: list[FrozenTrial]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TrialRef:
+    """A trial created in bulk: its id (named as optuna.Trial names it, so code
+    that writes to trials takes either) and its number (to tell a sampler)."""
+
+    _trial_id: int
+    number: int
+
+
+AnyTrial = optuna.Trial | TrialRef
+
+
+class NotFixed(Exception):
+    """A parameter the arm does not fix: the sampler must choose it (``start_trial``)."""
+
+
+class FixedSuggestions:
+    """Stands in for a trial in ``suggest``: answers each ``suggest_*`` with the
+    fixed value and records the distribution, as Optuna's Trial records a fixed parameter."""
+
+    def __init__(self, fixed: dict[str, Any]):
+        self.fixed = fixed
+        self.params: dict[str, Any] = {}
+        self.distributions: dict[str, BaseDistribution] = {}
+
+    def _record(self, name: str, distribution: BaseDistribution) -> Any:
+        if name not in self.fixed:
+            raise NotFixed(name)
+        value = self.fixed[name]
+        distribution.to_internal_repr(value)  # a value outside its distribution raises, as in Optuna
+        self.params[name], self.distributions[name] = value, distribution
+        return value
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self._record(name, CategoricalDistribution(choices))
+
+    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> Any:
+        return self._record(name, IntDistribution(low, high, log=log))
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> Any:
+        return self._record(name, FloatDistribution(low, high, log=log))
+
+
+def start_trials(
+    study: optuna.Study, runs: Sequence[tuple[dict[str, Any], dict[str, Any]]], suggest: Suggest
+) -> list[AnyTrial]:
+    """RUNNING trials, one per (fixed parameters, user attributes), in one transaction:
+    ``suggest`` is called on a stand-in that records the fixed parameters. Where a
+    parameter is not fixed, or this Optuna lacks the internals, each trial is made
+    through Optuna's API instead (``start_trial``)."""
+    try:
+        made = []
+        for fixed, user_attrs in runs:
+            recorder = FixedSuggestions(fixed)
+            suggest(recorder)  # type: ignore[arg-type]  # it answers every suggest_* used
+            made.append(trial_rows.NewTrial(recorder.params, recorder.distributions, user_attrs, fixed))
+    except NotFixed:
+        made = []
+    if not made or not trial_rows.batchable(study):
+        return [start_trial(study, fixed, user_attrs, suggest) for fixed, user_attrs in runs]
+    return [TrialRef(trial_id, number) for trial_id, number in trial_rows.create_running(study, made)]
+
+
 def start_trial(
     study: optuna.Study, fixed: dict[str, Any], user_attrs: dict[str, Any], suggest: Suggest
 ) -> optuna.Trial:
@@ -65,7 +129,7 @@ def start_trial(
     )
     trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
     trial = optuna.Trial(study, trial_id)
-    suggest(trial)  # also registers the training with its coordinator
+    suggest(trial)
     return trial
 
 
@@ -74,78 +138,42 @@ def write_values(
 ) -> None:
     """Epoch values and attributes of one trial in one transaction. Optuna's
     public API commits each value alone (about 7 ms each on SQLite: a run's 40
-    epochs cost a third of its training); here a run's outcome costs about 20 ms."""
-    user_attrs = user_attrs or {}
-    backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
-    if not _batchable(backend):
-        for step, value in epochs.items():
-            study._storage.set_trial_intermediate_value(trial_id, step, value)
-        for name, attr in user_attrs.items():
-            study._storage.set_trial_user_attr(trial_id, name, attr)
+    epochs cost a third of its training)."""
+    write_outcomes(study, [trial_rows.TrialUpdate(trial_id, epochs, user_attrs or {})])
+
+
+def write_outcomes(study: optuna.Study, updates: Sequence[trial_rows.TrialUpdate]) -> None:
+    """Several trials' epoch values, attributes and final states: one transaction
+    where this Optuna allows it, else through its public API."""
+    if trial_rows.batchable(study):
+        trial_rows.write(study, updates)
         return
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    with _create_scoped_session(backend.scoped_session) as session:
-        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-        backend.check_trial_is_updatable(trial_id, trial.state)
-        _put_epochs(session, models.TrialIntermediateValueModel, trial_id, epochs)
-        _put_attrs(session, models.TrialUserAttributeModel, trial_id, user_attrs)
-
-
-def _put_epochs(session: Any, model: Any, trial_id: int, epochs: dict[int, float]) -> None:
-    """A trial's epoch values, stored as Optuna stores them."""
-    columns = ("intermediate_value", "intermediate_value_type")
-    stored = {step: model.intermediate_value_to_stored_repr(v) for step, v in epochs.items()}
-    _upsert(session, model, trial_id, "step", {s: dict(zip(columns, r, strict=True)) for s, r in stored.items()})
+    for u in updates:
+        for step, value in u.epochs.items():
+            study._storage.set_trial_intermediate_value(u.trial_id, step, value)
+        for name, attr in u.user_attrs.items():
+            study._storage.set_trial_user_attr(u.trial_id, name, attr)
+        if u.state is not None:
+            study._storage.set_trial_state_values(u.trial_id, u.state, u.values)
 
 
-def _put_attrs(session: Any, model: Any, trial_id: int, user_attrs: dict[str, Any]) -> None:
-    """User attributes, stored as Optuna stores them (JSON)."""
-    _upsert(session, model, trial_id, "key", {k: {"value_json": json.dumps(v)} for k, v in user_attrs.items()})
+@dataclass
+class Outcome:
+    """A run's outcome, to store on its trial: attributes, final state, objective values."""
+
+    trial: AnyTrial
+    user_attrs: dict[str, Any]
+    state: TrialState
+    values: list[float] | None = None
+    epochs: dict[int, float] = field(default_factory=dict)  # epoch values not yet written
 
 
-def _upsert(session: Any, model: Any, trial_id: int, key: str, rows: dict[Any, dict[str, Any]]) -> None:
-    """Insert or overwrite one trial's rows (``key`` value -> column values) with one
-    query for those already there; Optuna's own setters make two per row."""
-    if not rows:
-        return
-    column = getattr(model, key)
-    query = session.query(model).filter(model.trial_id == trial_id, column.in_(list(rows)))
-    there = {getattr(row, key): row for row in query.all()}
-    for value, columns in rows.items():
-        if value in there:
-            for name, stored in columns.items():
-                setattr(there[value], name, stored)
-        else:
-            session.add(model(trial_id=trial_id, **{key: value}, **columns))
-
-
-def _batchable(backend: Any) -> bool:
-    """Optuna's RDB storage with the internals this relies on (Optuna 4 and 5); else the public API."""
-    try:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session  # noqa: F401
-    except ImportError:
-        return False
-    return (
-        all(hasattr(backend, n) for n in ("scoped_session", "check_trial_is_updatable"))
-        and hasattr(models.TrialIntermediateValueModel, "intermediate_value_to_stored_repr")
-        and hasattr(models.TrialModel, "find_or_raise_by_id")
-        and all(hasattr(models.TrialUserAttributeModel, c) for c in ("trial_id", "key", "value_json"))
-    )
-
-
-def store_result(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    result: RunResult,
-    value: float | list[float],
-    epochs: dict[int, float] | None = None,
-) -> None:
-    """The run's outcome on its trial, in one transaction with its unwritten
-    epoch values: one attribute with everything, each final metric on its own
-    (optuna-dashboard lists them); then the objective."""
+def result_outcome(
+    trial: AnyTrial, result: RunResult, value: float | list[float], epochs: dict[int, float] | None = None
+) -> Outcome:
+    """One attribute with everything, each final metric on its own (optuna-dashboard
+    lists them), and the objective; a NaN objective (no validation split) fails the
+    trial, with its result stored."""
     record = {
         "metrics": result.metrics,
         "history": result.history,
@@ -160,36 +188,47 @@ def store_result(
         "stacked_with": result.stack,
     }
     metrics = {attrs.METRIC_PREFIX + name: metric for name, metric in result.metrics.items()}
-    write_values(study, trial._trial_id, epochs or {}, {attrs.RESULT: record, **metrics})
     values = value if isinstance(value, list) else [value]
-    if any(math.isnan(v) for v in values):  # no validation split: no objective; the result is stored
-        finish(study, trial, TrialState.FAIL)
+    if any(math.isnan(v) for v in values):
+        return Outcome(trial, {attrs.RESULT: record, **metrics}, TrialState.FAIL, None, epochs or {})
+    return Outcome(trial, {attrs.RESULT: record, **metrics}, TrialState.COMPLETE, values, epochs or {})
+
+
+def failure_outcome(trial: AnyTrial, failure: dict[str, Any], epochs: dict[int, float] | None = None) -> Outcome:
+    failed = {attrs.FAILURE_DETAIL: failure, attrs.FAILURE: failure["reason"]}
+    return Outcome(trial, failed, TrialState.FAIL, None, epochs or {})
+
+
+def pruned_outcome(trial: AnyTrial, history: list[dict[str, float]], epochs: dict[int, float] | None = None) -> Outcome:
+    pruned = {attrs.PRUNED: {"history": history, "epochs": len(history)}}
+    return Outcome(trial, pruned, TrialState.PRUNED, None, epochs or {})
+
+
+def store_outcomes(study: optuna.Study, outcomes: Sequence[Outcome]) -> None:
+    """Store the outcomes, each with its unwritten epoch values: all in one transaction
+    where the sampler learns nothing from finished trials (grids, random); else each
+    through ``tell``, so the sampler hears of it."""
+    if learns(study.sampler):
+        for o in outcomes:
+            write_values(study, o.trial._trial_id, o.epochs, o.user_attrs)
+            finish(study, o.trial, o.state, o.values)
         return
-    finish(study, trial, TrialState.COMPLETE, values)
+    write_outcomes(
+        study, [trial_rows.TrialUpdate(o.trial._trial_id, o.epochs, o.user_attrs, o.state, o.values) for o in outcomes]
+    )
 
 
-def finish(study: optuna.Study, trial: optuna.Trial, state: TrialState, values: list[float] | None = None) -> None:
+def learns(sampler: optuna.samplers.BaseSampler) -> bool:
+    return type(sampler).after_trial is not optuna.samplers.BaseSampler.after_trial
+
+
+def finish(study: optuna.Study, trial: AnyTrial, state: TrialState, values: list[float] | None = None) -> None:
     """``study.tell``, without its three reads of the trial (a third of a run's
     storage time) where the sampler does nothing after a trial (grids, random)."""
-    if type(study.sampler).after_trial is not optuna.samplers.BaseSampler.after_trial:
-        study.tell(trial, values, state=state)
+    if learns(study.sampler):
+        study.tell(trial if isinstance(trial, optuna.Trial) else trial.number, values, state=state)
         return
     study._storage.set_trial_state_values(trial._trial_id, state, values)
-
-
-def store_failure(
-    study: optuna.Study, trial: optuna.Trial, failure: dict[str, Any], epochs: dict[int, float] | None = None
-) -> None:
-    failed = {attrs.FAILURE_DETAIL: failure, attrs.FAILURE: failure["reason"]}
-    write_values(study, trial._trial_id, epochs or {}, failed)
-    finish(study, trial, TrialState.FAIL)
-
-
-def store_pruned(
-    study: optuna.Study, trial: optuna.Trial, history: list[dict[str, float]], epochs: dict[int, float] | None = None
-) -> None:
-    write_values(study, trial._trial_id, epochs or {}, {attrs.PRUNED: {"history": history, "epochs": len(history)}})
-    finish(study, trial, TrialState.PRUNED)
 
 
 def abandon(study: optuna.Study, trial_id: int | None, why: str) -> None:
