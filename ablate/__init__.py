@@ -28,6 +28,8 @@ _LAZY = {
     "ModelBuilder": "ablate.components",
     "MakeLayer": "ablate.components",
     "Registrar": "ablate.registry",
+    "stacked_layer": "ablate.form_registry",
+    "stacked_component": "ablate.form_registry",
 }
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
         SlotComponent,
     )
     from ablate.errors import UserError
+    from ablate.form_registry import stacked_component, stacked_layer
     from ablate.params import Param
     from ablate.registry import Registrar
     from ablate.splits import make_splits
@@ -74,5 +77,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "make_splits",
+    "stacked_component",
+    "stacked_layer",
     "stratified_split",
 ]

@@ -1,18 +1,20 @@
 """The small public types plugins build on: hook payloads and the slot base.
 
-``Param`` lives in ablate.params (no torch) and is re-exported here.
+``Param`` lives in ablate.params and is re-exported here. Nothing here imports
+torch: the command that coordinates a study loads and checks it without torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
-
-import torch
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ablate.markers import hookimpl
 from ablate.params import Param
+
+if TYPE_CHECKING:  # annotations only: a study is loaded and checked without torch
+    import torch
 
 __all__ = ["Batch", "DataSplits", "EpochState", "Param", "SlotComponent"]
 
@@ -101,7 +103,7 @@ class EpochState:
 
 # --- the typed contract of data sets, models and data checks ----------------
 
-MakeLayer = Callable[[str, int, int], torch.nn.Module]
+MakeLayer = Callable[[str, int, int], "torch.nn.Module"]
 """``make_layer(slot, features, dims)``: the active component's layer for a slot,
 ``torch.nn.Identity()`` when no component fills it."""
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 
@@ -24,7 +24,6 @@ from ablate.events import Event, OnEpoch
 from ablate.progress import Progress
 from ablate.spec import RunSpec
 from ablate.storage import OBJECTIVE
-from ablate.training import RunResult
 from ablate.trials import (
     AnyTrial,
     Outcome,
@@ -38,6 +37,10 @@ from ablate.trials import (
     store_outcomes,
     write_values,
 )
+
+if TYPE_CHECKING:  # the coordinator never imports torch: workers train
+    from ablate.environment import Environment
+    from ablate.run_result import RunResult
 
 Log = Callable[[str], None]
 Grouper = Callable[[list["PlannedRun"]], list[list["PlannedRun"]]]
@@ -61,6 +64,7 @@ class Executor(Protocol):
     def submit(self, keys: list[str], specs: list[RunSpec]) -> None: ...
     def poll(self, timeout: float) -> list[Event]: ...
     def busy(self) -> int: ...
+    def environment(self, specs: list[RunSpec], wanted_device: str) -> Environment: ...
     def close(self) -> None: ...
 
 

@@ -11,14 +11,19 @@ the database, so no two processes race on SQLite.
 from __future__ import annotations
 
 import signal
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ablate.errors import UserError
 from ablate.events import Event, OnEpoch, RunPruned
 from ablate.failures import describe
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
+
+if TYPE_CHECKING:
+    from ablate.environment import Environment
 
 
 def train_unit(
@@ -130,6 +135,11 @@ class InlineExecutor:
     def busy(self) -> int:
         return 0
 
+    def environment(self, specs: list[RunSpec], wanted_device: str) -> Environment:
+        from ablate.environment import probe
+
+        return probe(specs, self.registry, wanted_device)
+
     def close(self) -> None:
         pass
 
@@ -138,7 +148,7 @@ def child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], dis
     """A pool worker (ablate.pool): build the registry once, then train what the
     coordinator sends, each unit with the execution settings sent with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
-    from ablate.build import set_threads
+    from ablate.build import prepare_process
     from ablate.disabling import set_disabled
     from ablate.manager import build_registry, make_plugin_manager
 
@@ -149,10 +159,13 @@ def child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], dis
         task = inbox.get()
         if task is None:
             return
+        if task[0] == "environment":  # asked once, before anything trains
+            outbox.put(_environment(task[1], task[2], registry))
+            continue
         keys, spec_jsons, execution = task
         if execution.threads != threads:
             threads = execution.threads
-            set_threads(threads)
+            prepare_process(threads)
         prune.value = 0
 
         def on_epoch(key: str, metrics: dict[str, float]) -> None:
@@ -162,3 +175,15 @@ def child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], dis
 
         for event in train_unit(keys, [RunSpec.from_json(s) for s in spec_jsons], registry, execution, on_epoch):
             outbox.put(event)
+
+
+def _environment(spec_jsons: list[dict[str, Any]], wanted_device: str, registry: Registry) -> Event:
+    """A worker's answer to ``ProcessPool.environment``: the environment, or the error to raise there."""
+    from ablate.environment import probe
+
+    try:
+        return ("environment", "", probe([RunSpec.from_json(s) for s in spec_jsons], registry, wanted_device))
+    except UserError as err:
+        return ("environment_failed", "", err)
+    except Exception:
+        return ("environment_failed", "", RuntimeError("a worker could not load the data:\n" + traceback.format_exc()))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from ablate import hookspec
-from ablate.components import Batch, DataInfo, EpochState
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: plugins register without torch
+    import torch
+
+    from ablate.components import Batch, DataInfo, EpochState
     from ablate.registry import Registrar
 
 # --- registration hooks --------------------------------------------------

@@ -15,14 +15,17 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ablate.events import Event, OnEpoch
 from ablate.spec import Execution, RunSpec
 
+if TYPE_CHECKING:
+    from ablate.environment import Environment
+
 # Imported once in the fork server, shared by every worker forked from it.
 PRELOAD = [
-    "ablate.server_exit",
+    "ablate.fork_server",
     "torch",
     "ablate.executors",
     "ablate.training",
@@ -81,6 +84,7 @@ class ProcessPool:
         self.outbox: Any = self.ctx.Queue()
         self.on_epoch: OnEpoch = lambda key, metrics: False
         self._children: list[_Child] = []
+        self._early: list[Event] = []  # events read while waiting for the environment (none expected)
         self._failed: BaseException | None = None
         self._closed = False
         self._starting = threading.Thread(target=self._start, daemon=True)
@@ -119,6 +123,25 @@ class ProcessPool:
     def busy(self) -> int:
         return sum(1 for c in self.children if c.keys)
 
+    def environment(self, specs: list[RunSpec], wanted_device: str) -> Environment:
+        """What runs will see in the workers (ablate.environment), asked of the first
+        one before anything trains; its error (a data set that will not load) is raised here."""
+        child = self.children[0]
+        child.inbox.put(("environment", [s.to_json() for s in specs], wanted_device))
+        while True:
+            try:
+                event = self.outbox.get(timeout=1.0)
+            except queue.Empty:
+                if not child.process.is_alive():
+                    raise RuntimeError(f"a worker process exited ({child.process.exitcode}) as it started") from None
+                continue
+            if event[0] == "environment":
+                found: Environment = event[2]
+                return found
+            if event[0] == "environment_failed":
+                raise event[2]
+            self._early.append(event)
+
     def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
         child = next(c for c in self.children if not c.keys)
         child.keys = list(keys)
@@ -129,7 +152,7 @@ class ProcessPool:
         any already waiting behind it); epoch events are handled here, so the
         coordinator's loop turns once per outcome, not once per epoch."""
         deadline = time.monotonic() + timeout
-        out: list[Event] = []
+        out, self._early = self._early, []
         while True:
             left = deadline - time.monotonic()
             try:

@@ -3,7 +3,8 @@ configuration the study uses (and the model) sees the data's shape, classes
 and split sizes through ``ablate_check_data`` and may reject the study with a
 ``UserError``, so a mismatch (cutout on 1-D signals, early stopping without a
 validation split) is exit 2 naming the component, not a failed run after
-others trained."""
+others trained. The data is described by whichever process will train
+(ablate.environment), so this module needs no torch."""
 
 from __future__ import annotations
 
@@ -13,25 +14,31 @@ from typing import Any
 from ablate.components import DataInfo
 from ablate.config import StudyConfig
 from ablate.design import Arm, run_spec
+from ablate.environment import data_key
 from ablate.errors import UserError
 from ablate.manager import trial_manager
 from ablate.registry import Registry
 from ablate.spec import RunSpec, canonical_json
 
 
-def check_study(config: StudyConfig, registry: Registry, arms: list[Arm]) -> None:
-    """Load the data once per distinct data setting; call every component's check on it."""
-    infos: dict[str, DataInfo] = {}
+def data_specs(config: StudyConfig, arms: list[Arm]) -> list[RunSpec]:
+    """One spec per distinct data setting the study trains on (what ``check_study`` needs loaded)."""
+    found: dict[str, RunSpec] = {}
+    for spec, _, _, _ in _uses(config, arms):
+        found.setdefault(data_key(spec), spec)
+    return list(found.values())
+
+
+def check_study(config: StudyConfig, registry: Registry, arms: list[Arm], infos: dict[str, DataInfo]) -> None:
+    """Call every component's data check on each data setting it trains on
+    (``infos``: ``data_key`` -> its DataInfo, from ``ablate.environment.probe``)."""
     checked: set[str] = set()
     for spec, kind, name, params in _uses(config, arms):
-        data_key = canonical_json([spec.data.to_json(), spec.split_seed, spec.data_hash])
-        if data_key not in infos:
-            infos[data_key] = _data_info(config, registry, spec)
-        key = canonical_json([data_key, kind, name, params])
+        key = canonical_json([data_key(spec), kind, name, params])
         if key in checked:
             continue
         checked.add(key)
-        _check(registry, kind, name, params, infos[data_key], _key(config, kind, name))
+        _check(registry, kind, name, params, infos[data_key(spec)], _key(config, kind, name))
     if config.design.sampled and any(info.val_size == 0 for info in infos.values()):
         raise UserError(
             f"the {config.design.kind} design chooses arms on the validation split, and this study has none",
@@ -65,14 +72,6 @@ def _uses(config: StudyConfig, arms: list[Arm]) -> Iterator[tuple[RunSpec, str, 
         yield spec, "model", spec.model.name, dict(spec.model.params)
         for comp in spec.components:
             yield spec, comp.kind, comp.name, dict(comp.params)
-
-
-def _data_info(config: StudyConfig, registry: Registry, spec: RunSpec) -> DataInfo:
-    """Load the data as a run would (the per-process cache is filled for training too)."""
-    from ablate.build import load_data, pick_device
-
-    data = load_data(spec, registry, pick_device(config.train["device"]))
-    return DataInfo.of(data, config.data.name)
 
 
 def _key(config: StudyConfig, kind: str, name: str) -> str:

@@ -19,7 +19,8 @@ from ablate.config import StudyConfig, load_study
 from ablate.design import Arm, baseline_arm, build_arms
 from ablate.errors import UserError
 from ablate.manager import build_registry, make_plugin_manager
-from ablate.preflight import check_study
+from ablate.prefetch import REPORT, STORAGE, prefetch
+from ablate.preflight import check_study, data_specs
 from ablate.record import StudyRecord
 from ablate.registry import Registry
 from ablate.runner import RunOptions
@@ -27,6 +28,7 @@ from ablate.study_file import plugin_files_of
 
 if TYPE_CHECKING:
     from ablate.coordinator import Executor
+    from ablate.environment import Environment
     from ablate.pool import ProcessPool
 
 EXIT_FAILED_RUNS = 3
@@ -39,13 +41,11 @@ def load(study_path: Path) -> tuple[StudyConfig, Registry]:
     return load_study(study_path, registry), registry
 
 
-def versions() -> dict[str, str]:
-    import torch
-
+def versions(env: Environment) -> dict[str, str]:
     return {
         "ablate": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": env.torch,
         "optuna": optuna.__version__,
     }
 
@@ -78,6 +78,7 @@ def study_record(
     baseline: str | None,
     storage: str,
     last_command: dict[str, Any],
+    env: Environment,
 ) -> StudyRecord:
     """The study's record from its config, its arms and what its storage holds."""
     old = StudyRecord.from_json(study.user_attrs.get(attrs.RECORD, {}))
@@ -111,7 +112,7 @@ def study_record(
         runs_total=0,
         test_size=sizes.get("test"),
         devices=tuple(sorted({str(r.get("device")) for r in results if r.get("device")})),
-        versions=versions(),
+        versions=versions(env),
         started=old.started or last_command.get("started", ""),
         training_seconds=round(sum(float(r.get("seconds") or 0.0) for r in results), 2),
         last_command=last_command,
@@ -151,19 +152,17 @@ def output_dir(given: Path | None, config: StudyConfig) -> Path:
     return out
 
 
-def check_device(config: StudyConfig) -> str:
-    """The device runs will use; asking for CUDA without a usable GPU is a user error, before training."""
-    import torch
-
-    wanted = config.train["device"]
-    if wanted == "cuda" and not torch.cuda.is_available():
+def check_environment(config: StudyConfig, registry: Registry, arms: list[Arm], env: Environment) -> None:
+    """Before training: CUDA asked for without a usable GPU, or a component that
+    rejects the data, is a user error."""
+    if config.train["device"] == "cuda" and not env.cuda:
         raise UserError(
             'device = "cuda" but no usable CUDA GPU is visible to torch',
             key="train.device",
             where=str(config.path),
             expected='"auto" (CUDA when present, else the CPU) or "cpu"',
         )
-    return "cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu"
+    check_study(config, registry, arms, env.data)
 
 
 def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
@@ -185,10 +184,9 @@ def execute(args: argparse.Namespace, report: bool, pool: ProcessPool | None = N
     try:
         config, registry = load(args.study)
         options = run_options(args, config)
-        device = check_device(config)
         executor = make_executor(config, registry, options, pool)
         try:
-            return _execute(args, report, config, registry, options, device, executor)
+            return _execute(args, report, config, registry, options, executor)
         finally:
             executor.close()
     finally:
@@ -202,7 +200,6 @@ def _execute(
     config: StudyConfig,
     registry: Registry,
     options: RunOptions,
-    device: str,
     executor: Executor,
 ) -> int:
     from ablate.engine import plan_runs
@@ -213,7 +210,10 @@ def _execute(
 
     arms = build_arms(config, registry)
     baseline = baseline_arm(config, arms)
-    check_study(config, registry, arms)
+    # this process only waits for the workers' start-up here: load what it needs next meanwhile
+    loading = prefetch(*STORAGE, *(REPORT if report else ())) if executor.background else None
+    env = executor.environment(data_specs(config, arms), config.train["device"])
+    check_environment(config, registry, arms, env)
     out = output_dir(args.out, config) if report or not args.storage else None
     storage = args.storage or default_storage(out or Path("."))
     what = (
@@ -223,19 +223,22 @@ def _execute(
     )
     jobs = f", {options.jobs} worker processes" if options.jobs > 1 else ""
     print(
-        f"study {config.name}: {what} = {run_count(config, arms)} runs on {device}{jobs}; storage {storage}", flush=True
+        f"study {config.name}: {what} = {run_count(config, arms)} runs on {env.device}{jobs}; storage {storage}",
+        flush=True,
     )
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
     print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
     if not config.design.sampled:  # stored before training, so a report can be made after a crash
-        save_record(study, study_record(config, study, arms, baseline, storage, command), plan_runs(config, arms))
+        save_record(study, study_record(config, study, arms, baseline, storage, command, env), plan_runs(config, arms))
     planned = run_study(config, registry, arms, study, storage, options, lambda s: print(s, flush=True), executor)
     trained = time.perf_counter() - wall
     arm_list = list({r.arm.name: r.arm for r in planned}.values())
     command["seconds"] = round(trained, 2)
-    save_record(study, study_record(config, study, arm_list, baseline, storage, command), planned)
+    save_record(study, study_record(config, study, arm_list, baseline, storage, command, env), planned)
+    if loading is not None:
+        loading.join()  # before the report forks its figure processes
     if report and out is not None:
         print(f"writing the report to {out}...", flush=True)
         written = write_outputs(out, study)
@@ -248,13 +251,13 @@ def _execute(
 
 
 def cmd_plan(study_path: Path, calibrate: bool) -> int:
+    from ablate.environment import probe
     from ablate.plan import describe, duration, estimate_seconds
 
     config, registry = load(study_path)
     arms = build_arms(config, registry)
     baseline_arm(config, arms)
-    check_device(config)
-    check_study(config, registry, arms)
+    check_environment(config, registry, arms, probe(data_specs(config, arms), registry, config.train["device"]))
     describe(config, arms)
     for line in stacking_lines(config, registry, arms):
         print(line)

@@ -22,7 +22,6 @@ from ablate.config import StudyConfig
 from ablate.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
-from ablate.executors import InlineExecutor
 from ablate.pool import ProcessPool, usable_cores
 from ablate.progress import make_progress
 from ablate.registry import Registry
@@ -110,9 +109,10 @@ def make_executor(
     processes (``pool``: started earlier by the command line, else now)."""
     execution = execution_of(config, options)
     if options.jobs <= 1:
-        from ablate.build import set_threads
+        from ablate.build import prepare_process
+        from ablate.executors import InlineExecutor  # trains here: torch only for this command
 
-        set_threads(execution.threads)
+        prepare_process(execution.threads)
         return InlineExecutor(registry, execution)
     if pool is None:
         from ablate.disabling import disabled_names
@@ -143,7 +143,7 @@ def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[Planne
 
 def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: Registry) -> dict[str, str]:
     """run key -> what changed, for stored runs trained with other plugin versions than installed now."""
-    from ablate.versions import run_versions
+    from ablate.versions import plugin_versions
 
     states = run_states(study)
     changed: dict[str, str] = {}
@@ -155,7 +155,7 @@ def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: R
         ]
         if not stored:
             continue
-        now = run_versions(run.spec, registry)
+        now = plugin_versions(run.spec, registry)
         diff = [
             f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}"
             for k, v in now.items()

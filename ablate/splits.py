@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from ablate.components import DataSplits
 from ablate.stratified import stratified_split
@@ -48,6 +47,8 @@ def make_splits(
         x_train, x_val, y_train, y_val = stratified_split(x, y, test_size=val_size, seed=seed)
     else:  # val_fraction = 0: train on everything; no component may need validation
         x_train, x_val, y_train, y_val = x, x[:0], y, y[:0]
+    import torch  # here, not at import: data set plugins load without torch
+
     if standardise:
         scale = _standardiser(x_train.astype(np.float64))
         x_train, x_val, x_test = scale(x_train), scale(x_val), scale(x_test)

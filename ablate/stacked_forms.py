@@ -24,59 +24,36 @@ Lookups use the exact type: a subclass may change ``forward``, so it declares it
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Any
 
 import torch
 from torch import nn
 
-LayerForm = Callable[[list[Any], "StackContext"], "nn.Module | None"]
-ComponentForm = Callable[[list[Any], "StackContext"], object]
+from ablate.form_registry import (
+    ComponentForm,
+    LayerForm,
+    component_form,
+    layer_form,
+    stacked_component,
+    stacked_layer,
+    takes_absent,
+)
 
-_LAYER_FORMS: dict[type, LayerForm] = {}
-_TAKES_ABSENT: set[type] = set()
-_COMPONENT_FORMS: dict[type, ComponentForm] = {}
-
-
-def stacked_layer(*types: type, absent: bool = False) -> Callable[[LayerForm], LayerForm]:
-    """Decorator: ``form`` stacks layers of these exact types (with ``absent``,
-    also seeds without the layer, given as None, and per-seed settings)."""
-
-    def register(form: LayerForm) -> LayerForm:
-        for t in types:
-            _LAYER_FORMS[t] = form
-            if absent:
-                _TAKES_ABSENT.add(t)
-            else:
-                _TAKES_ABSENT.discard(t)
-        return form
-
-    return register
-
-
-def takes_absent(layer_type: type) -> bool:
-    """Whether this layer type's stacked form takes seeds without it (and per-seed settings)."""
-    return layer_type in _TAKES_ABSENT
-
-
-def stacked_component(*types: type) -> Callable[[ComponentForm], ComponentForm]:
-    """Decorator: ``form`` gives the stacked per-step hooks of components of these exact types."""
-
-    def register(form: ComponentForm) -> ComponentForm:
-        for t in types:
-            _COMPONENT_FORMS[t] = form
-        return form
-
-    return register
-
-
-def layer_form(layer_type: type) -> LayerForm | None:
-    return _LAYER_FORMS.get(layer_type)
-
-
-def component_form(component_type: type) -> ComponentForm | None:
-    return _COMPONENT_FORMS.get(component_type)
+__all__ = [
+    "ComponentForm",
+    "LayerForm",
+    "SeedStreams",
+    "StackContext",
+    "component_form",
+    "elementwise",
+    "layer_form",
+    "per_sample",
+    "same_forward",
+    "stacked_component",
+    "stacked_layer",
+    "takes_absent",
+]
 
 
 class SeedStreams:

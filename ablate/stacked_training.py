@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ablate.build import RunFailed, pick_device, set_threads
+from ablate.build import RunFailed, pick_device, prepare_process
 from ablate.components import Batch, EpochState
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
@@ -53,7 +53,7 @@ def train_group(
     callbacks = list(on_epoch) if on_epoch is not None else [None] * len(specs)
     if len(specs) < 2 or execution.stack == "off":
         return [_alone(s, registry, execution, cb) for s, cb in zip(specs, callbacks, strict=True)]
-    set_threads(execution.threads)
+    prepare_process(execution.threads)
     device = pick_device(execution.device)
     started = time.perf_counter()
     outcomes: list[Outcome | None] = [None] * len(specs)

@@ -11,36 +11,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ablate.build import RunFailed, RunParts, build_run, pick_device, set_threads
+from ablate.build import RunFailed, RunParts, build_run, pick_device, prepare_process
 from ablate.components import Batch, EpochState
 from ablate.registry import Registry
+from ablate.run_result import RunResult
 from ablate.spec import Execution, RunSpec
 
 EVAL_CHUNK = 8192
 OnEpoch = Callable[[dict[str, float]], None]
 
 __all__ = ["RunFailed", "RunResult", "batch_bounds", "evaluate", "train_run"]
-
-
-@dataclass
-class RunResult:
-    metrics: dict[str, float]
-    history: list[dict[str, float]]
-    epochs: int
-    stop_reason: str
-    seconds: float
-    config: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-    threads: int = 0
-    sizes: dict[str, int] = field(default_factory=dict)  # samples per split
-    versions: dict[str, str] = field(default_factory=dict)  # ablate, torch and the components' plugins
-    stack: int = 1  # runs trained together as one stacked model (1: trained alone)
 
 
 @torch.no_grad()
@@ -93,7 +77,7 @@ def train_run(
     """
     started = time.perf_counter()
     execution = execution or Execution()
-    set_threads(execution.threads)
+    prepare_process(execution.threads)
     parts = build_run(spec, registry, pick_device(execution.device))
     history, stop_reason = train_epochs(parts, on_epoch, started)
     parts.hooks.ablate_train_end(model=parts.model, stop_reason=stop_reason)

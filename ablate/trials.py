@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ablate import attrs, trial_rows
 
 if TYPE_CHECKING:  # torch: the report reads stored runs without it
-    from ablate.training import RunResult
+    from ablate.run_result import RunResult
 
 Suggest = Callable[[optuna.Trial], dict[str, Any]]
 

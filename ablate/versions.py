@@ -22,11 +22,17 @@ def plugin_version(plugin: str) -> str:
         return plugin
 
 
+def plugin_versions(spec: RunSpec, registry: Registry) -> dict[str, str]:
+    """{"plugin:KIND:NAME": "dist version"} for each component of the run (no torch needed)."""
+    return {
+        f"plugin:{comp.kind}:{comp.name}": plugin_version(registry.get(comp.kind, comp.name).plugin)
+        for comp in (spec.data, spec.model, *spec.components)
+    }
+
+
 def run_versions(spec: RunSpec, registry: Registry) -> dict[str, str]:
     """{"ablate": ..., "torch": ..., "python": ..., "plugin:KIND:NAME": "dist version"}."""
     import torch
 
-    out = {"ablate": __version__, "torch": torch.__version__, "python": platform.python_version()}
-    for comp in (spec.data, spec.model, *spec.components):
-        out[f"plugin:{comp.kind}:{comp.name}"] = plugin_version(registry.get(comp.kind, comp.name).plugin)
-    return out
+    out = {"ablate": __version__, "torch": str(torch.__version__), "python": platform.python_version()}
+    return out | plugin_versions(spec, registry)

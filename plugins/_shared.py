@@ -11,10 +11,12 @@ whose output is (n, classes), third-party ones included.
 from __future__ import annotations
 
 import contextlib
-
-import torch
+from typing import TYPE_CHECKING
 
 from ablate import hookimpl
+
+if TYPE_CHECKING:  # torch is imported where it is used: the plugins load without it
+    import torch
 
 
 class SoftTargets:
@@ -35,6 +37,8 @@ class SoftTargets:
                 raise ValueError(
                     f"{type(self).__name__}: cannot tell the number of classes; set its 'classes' parameter"
                 )
+            import torch
+
             was = self._model.training
             self._model.eval()
             with torch.no_grad():
@@ -43,6 +47,8 @@ class SoftTargets:
         return self.classes
 
     def soft_targets(self, batch) -> torch.Tensor:
+        import torch
+
         k = self.num_classes(batch)
         if batch.y.dtype.is_floating_point:
             return batch.y
@@ -52,6 +58,8 @@ class SoftTargets:
 
 
 def draw_seed(generator: torch.Generator) -> int:
+    import torch
+
     return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
 
 
@@ -60,6 +68,8 @@ def global_rng_from(generator: torch.Generator):
     """Run code that draws from torch's global CPU RNG (torchvision v2 transforms,
     Beta sampling) with a seed drawn from the run's generator, leaving the global
     RNG as it was: augmentation is reproducible from the run's seed alone."""
+    import torch
+
     seed = draw_seed(generator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -19,15 +19,19 @@ per sample, and mapped back with the inverse map (quantisation error <= range/51
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from ablate.plugins._shared import SoftTargets, global_rng_from
 
 from ablate import DataInfo, Param, UserError, hookimpl
 
+if TYPE_CHECKING:  # torch is imported where a batch is transformed: the plugin loads without it
+    import torch
+
 
 def _uniform(n: int, batch, low=0.0, high=1.0) -> torch.Tensor:
+    import torch
+
     return low + (high - low) * torch.rand(n, generator=batch.generator, device=batch.x.device)
 
 
@@ -62,6 +66,8 @@ class Flip:
 
     @hookimpl
     def ablate_transform_batch(self, batch):
+        import torch
+
         x = batch.x
         mask = (_uniform(len(x), batch) < self.p).view((-1,) + (1,) * (x.dim() - 1))
         batch.x = torch.where(mask, x.flip(-1), x)
@@ -76,6 +82,8 @@ class Crop(ImagesOnly):
 
     @hookimpl
     def ablate_transform_batch(self, batch):
+        import torch
+
         x = batch.x
         _need_images(x, "crop")
         n, c, h, w = x.shape
@@ -101,6 +109,8 @@ class _PerSampleV2(ImagesOnly):
 
     @hookimpl
     def ablate_transform_batch(self, batch):
+        import torch
+
         x = batch.x
         _need_images(x, self.name)
         if not hasattr(self, "_t"):
@@ -183,6 +193,8 @@ class Mixup(SoftTargets):
         self.alpha, self.classes = alpha, classes
 
     def _lam(self, batch) -> torch.Tensor:
+        import torch
+
         with global_rng_from(batch.generator):
             a = torch.tensor(self.alpha)
             lam = torch.distributions.Beta(a, a).sample((len(batch.x),))
@@ -190,6 +202,8 @@ class Mixup(SoftTargets):
 
     @hookimpl
     def ablate_transform_batch(self, batch):
+        import torch
+
         y = self.soft_targets(batch)
         x = batch.x
         perm = torch.randperm(len(x), generator=batch.generator, device=x.device)
@@ -205,6 +219,8 @@ class CutMix(ImagesOnly, Mixup):
 
     @hookimpl
     def ablate_transform_batch(self, batch):
+        import torch
+
         x = batch.x
         _need_images(x, "cutmix")
         y = self.soft_targets(batch)
@@ -234,6 +250,8 @@ class GaussianNoise:
 
     @hookimpl
     def ablate_transform_batch(self, batch):
+        import torch
+
         noise = torch.randn(batch.x.shape, generator=batch.generator, device=batch.x.device)
         batch.x = batch.x + self.std * noise.to(batch.x.dtype)
 
@@ -248,6 +266,8 @@ class Shift:
 
     @hookimpl
     def ablate_transform_batch(self, batch):
+        import torch
+
         x = batch.x
         n, length = len(x), x.shape[-1]
         s = torch.randint(-self.max_shift, self.max_shift + 1, (n,), generator=batch.generator, device=x.device)

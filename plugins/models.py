@@ -7,20 +7,20 @@ blocks; ``resnet`` residual branches have norm and dropout slots and a
 "drop_path" slot (stochastic depth) on the branch. Convolutional models take
 1-D inputs (L,) or (C, L) -- MNIST-1D's (40,) is treated as (1, 40) -- and 2-D
 images (C, H, W), and ask for norm/dropout layers with ``dims`` 1 or 2.
+
+The networks themselves are built in ``_networks``, imported when a model is
+built: the plugin loads, and a study is checked, without torch.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-import torch.nn as nn
 
 from ablate import DataInfo, Param, UserError, hookimpl
 
 SLOTS = ("linear", "norm", "act", "dropout")
 CONV_SLOTS = ("conv", "norm", "act", "dropout")
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid")
 
 
 def parse_slots(order: str, slots: tuple[str, ...] = SLOTS, main: str = "linear") -> list[str]:
@@ -68,23 +68,6 @@ class PerLayer(Param):
         return [Param.check(self, v, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
-def dense_blocks(
-    widths: list[int], slots: list[str], activation: str, features: int, make_layer
-) -> tuple[list[nn.Module], int]:
-    """Linear blocks running their slots in order ("conv" counts as the linear slot)."""
-    layers: list[nn.Module] = []
-    for width in widths:
-        for slot in slots:
-            if slot in ("linear", "conv"):
-                layers.append(nn.Linear(features, width))
-                features = width
-            elif slot == "act":
-                layers.append(ACTIVATIONS[activation]())
-            else:
-                layers.append(make_layer(slot, features, 0))
-    return layers, features
-
-
 class MLP:
     """A multilayer perceptron; each hidden block runs its slots in the given order.
     With no hidden layers it is multinomial logistic regression."""
@@ -93,9 +76,9 @@ class MLP:
         self.hidden, self.activation, self.slots = hidden, activation, parse_slots(slots)
 
     def build(self, input_shape, num_classes, make_layer):
-        blocks, features = dense_blocks(self.hidden, self.slots, self.activation, math.prod(input_shape), make_layer)
-        layers = [nn.Flatten(), *blocks, nn.Linear(features, num_classes)]
-        return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+        from ablate.plugins._networks import mlp_network
+
+        return mlp_network(self, input_shape, num_classes, make_layer)
 
 
 def conv_geometry(input_shape) -> tuple[int, int, tuple[int, ...]]:
@@ -106,23 +89,6 @@ def conv_geometry(input_shape) -> tuple[int, int, tuple[int, ...]]:
     if len(shape) in (2, 3):
         return len(shape) - 1, shape[0], shape
     raise ValueError(f"convolutional models take (L,), (C, L) or (C, H, W) inputs, not {shape}")
-
-
-class Reshape(nn.Module):
-    def __init__(self, shape):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        return x.reshape((len(x),) + self.shape)
-
-    def extra_repr(self) -> str:
-        return f"{self.shape}"
-
-
-CONV = {1: nn.Conv1d, 2: nn.Conv2d}
-MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
-AVGPOOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d}
 
 
 class CNN:
@@ -183,56 +149,9 @@ class CNN:
             raise UserError(f"cnn: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
 
     def build(self, input_shape, num_classes, make_layer):
-        dims, features, shape = conv_geometry(input_shape)
-        sizes = self.sizes(input_shape)
-        layers: list[nn.Module] = [Reshape(shape)]
-        for i, (width, k, s) in enumerate(zip(self.channels, self.kernels, self.strides)):
-            for slot in self.slots:
-                if slot == "conv":
-                    layers.append(CONV[dims](features, width, k, stride=s, padding=k // 2))
-                    features = width
-                elif slot == "act":
-                    layers.append(ACTIVATIONS[self.activation]())
-                else:
-                    layers.append(make_layer(slot, features, dims))
-            if self.pool and min(self._after_conv(sizes[i], k, s)) >= 2:
-                layers.append(MAXPOOL[dims](2))
-        if self.head == "flatten":
-            layers.append(nn.Flatten())
-            features *= math.prod(sizes[-1])
-        else:
-            layers += [AVGPOOL[dims](1), nn.Flatten()]
-        dense, features = dense_blocks(self.hidden, self.slots, self.activation, features, make_layer)
-        layers += [*dense, nn.Linear(features, num_classes)]
-        return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+        from ablate.plugins._networks import cnn_network
 
-
-class BasicBlock(nn.Module):
-    """x + drop_path(branch(x)), branch = conv > norm > act > dropout > conv > norm,
-    then the activation (He et al., 2016); a 1x1 conv + norm shortcut when the
-    shape changes."""
-
-    def __init__(self, dims, cin, cout, stride, activation, make_layer):
-        super().__init__()
-        conv = CONV[dims]
-        self.branch = nn.Sequential(
-            conv(cin, cout, 3, stride=stride, padding=1, bias=False),
-            make_layer("norm", cout, dims),
-            ACTIVATIONS[activation](),
-            make_layer("dropout", cout, dims),
-            conv(cout, cout, 3, padding=1, bias=False),
-            make_layer("norm", cout, dims),
-        )
-        self.drop_path = make_layer("drop_path", cout, dims)
-        self.shortcut = (
-            nn.Identity()
-            if stride == 1 and cin == cout
-            else nn.Sequential(conv(cin, cout, 1, stride=stride, bias=False), make_layer("norm", cout, dims))
-        )
-        self.act = ACTIVATIONS[activation]()
-
-    def forward(self, x):
-        return self.act(self.shortcut(x) + self.drop_path(self.branch(x)))
+        return cnn_network(self, input_shape, conv_geometry(input_shape), num_classes, make_layer)
 
 
 class ResNet:
@@ -246,22 +165,9 @@ class ResNet:
         self.widths, self.blocks, self.activation = widths, blocks, activation
 
     def build(self, input_shape, num_classes, make_layer):
-        dims, cin, shape = conv_geometry(input_shape)
-        conv = CONV[dims]
-        layers: list[nn.Module] = [
-            Reshape(shape),
-            conv(cin, self.widths[0], 3, padding=1, bias=False),
-            make_layer("norm", self.widths[0], dims),
-            ACTIVATIONS[self.activation](),
-        ]
-        features = self.widths[0]
-        for stage, width in enumerate(self.widths):
-            for b in range(self.blocks):
-                stride = 2 if stage > 0 and b == 0 else 1
-                layers.append(BasicBlock(dims, features, width, stride, self.activation, make_layer))
-                features = width
-        layers += [AVGPOOL[dims](1), nn.Flatten(), nn.Linear(features, num_classes)]
-        return nn.Sequential(*layers)
+        from ablate.plugins._networks import resnet_network
+
+        return resnet_network(self, conv_geometry(input_shape), num_classes, make_layer)
 
 
 def _odd(value: int) -> None:
@@ -269,7 +175,7 @@ def _odd(value: int) -> None:
         raise ValueError("an odd kernel size (so 'same' padding keeps the size)")
 
 
-ACTIVATION = Param("relu", choices=tuple(ACTIVATIONS), help="activation")
+ACTIVATION = Param("relu", choices=ACTIVATIONS, help="activation")
 
 
 @hookimpl
@@ -319,17 +225,3 @@ def ablate_register_models(registry):
             "activation": ACTIVATION,
         },
     )
-
-
-# --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---
-# Declared as a third-party plugin declares its own (docs/stacking.md).
-
-
-def _declare_stacked_forms() -> None:
-    from ablate.stacked_forms import per_sample, same_forward, stacked_layer
-
-    stacked_layer(Reshape)(per_sample)  # reshapes each sample: works with the seeds folded into the batch
-    stacked_layer(BasicBlock)(same_forward)  # its forward only adds its children's outputs
-
-
-_declare_stacked_forms()

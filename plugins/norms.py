@@ -1,11 +1,11 @@
 """Normalization layers for the "norm" slot, picking the variant for the slot's
 ``dims`` by itself: 0 after a linear layer (input (N, C)), 1 or 2 after a 1-D or
-2-D convolution (input (N, C, L) or (N, C, H, W))."""
+2-D convolution (input (N, C, L) or (N, C, H, W)).
+
+Torch is imported where a layer is made, not when the plugin loads: a study is
+loaded and checked without it (the layer of its own lives in ``_norm_layers``)."""
 
 from __future__ import annotations
-
-import torch
-import torch.nn as nn
 
 from ablate import Param, SlotComponent, hookimpl
 
@@ -19,6 +19,8 @@ class BatchNorm(SlotComponent):
         self.momentum, self.eps = momentum, eps
 
     def layer(self, features, dims):
+        from torch import nn
+
         cls = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
         return cls(features, eps=self.eps, momentum=self.momentum)
 
@@ -32,6 +34,8 @@ class LayerNorm(SlotComponent):
         self.eps = eps
 
     def layer(self, features, dims):
+        from torch import nn
+
         if dims == 0:
             return nn.LayerNorm(features, eps=self.eps)
         return nn.GroupNorm(1, features, eps=self.eps)  # one group = layer norm over (C, ...)
@@ -56,6 +60,8 @@ class GroupNorm(SlotComponent):
         return max(g for g in range(1, min(groups, features) + 1) if features % g == 0)
 
     def layer(self, features, dims):
+        from torch import nn
+
         return nn.GroupNorm(self.fit(self.groups, features), features, eps=self.eps)
 
 
@@ -69,28 +75,12 @@ class InstanceNorm(LayerNorm):
     """
 
     def layer(self, features, dims):
+        from torch import nn
+
         if dims == 0:
             return super().layer(features, dims)
         cls = nn.InstanceNorm2d if dims == 2 else nn.InstanceNorm1d
         return cls(features, eps=self.eps, affine=True, track_running_stats=False)
-
-
-class ChannelRMSNorm(nn.Module):
-    """RMS norm over the channels at each position of a conv feature map
-    (channels-last RMSNorm, as in ConvNeXt-style layer norms): x / rms_c(x) * g."""
-
-    def __init__(self, features: int, eps: float):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rms = x.pow(2).mean(dim=1, keepdim=True).add(self.eps).rsqrt()
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return x * rms * self.weight.view(shape)
-
-    def extra_repr(self) -> str:
-        return f"{self.weight.numel()}, eps={self.eps}"
 
 
 class RMSNorm(SlotComponent):
@@ -106,7 +96,11 @@ class RMSNorm(SlotComponent):
 
     def layer(self, features, dims):
         if dims == 0:
+            from torch import nn
+
             return nn.RMSNorm(features, eps=self.eps)
+        from ablate.plugins._norm_layers import ChannelRMSNorm
+
         return ChannelRMSNorm(features, self.eps)
 
 
@@ -143,31 +137,3 @@ def ablate_register_norms(registry):
         help="RMS normalization (Zhang & Sennrich, 2019), over channels per position after a conv",
         params={"eps": EPS},
     )
-
-
-# --- stacked forms (issue 10): how these train when the seeds of an arm are one model ---
-# Declared as a third-party plugin declares its own (docs/stacking.md).
-
-
-class StackedChannelRMSNorm(nn.Module):
-    """ChannelRMSNorm for all seeds at once: (S, N, C, ...) inputs, weight (S, C)."""
-
-    def __init__(self, weight: nn.Parameter, eps: float):
-        super().__init__()
-        self.weight, self.eps = weight, eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rms = x.pow(2).mean(dim=2, keepdim=True).add(self.eps).rsqrt()
-        shape = (x.shape[0], 1, -1) + (1,) * (x.dim() - 3)
-        return x * rms * self.weight.view(shape)
-
-
-def _declare_stacked_forms() -> None:
-    from ablate.stacked_forms import stacked_layer
-
-    stacked_layer(ChannelRMSNorm)(
-        lambda layers, ctx: StackedChannelRMSNorm(ctx.parameter(layers, "weight"), layers[0].eps)
-    )
-
-
-_declare_stacked_forms()

@@ -3,17 +3,23 @@ dropout, alpha dropout, stochastic depth); loss penalties (L1, coupled L2);
 decoupled weight decay, applied by the optimizer (AdamW/SGDW style); a max-norm
 constraint after each step; spectral normalisation of the weights, which
 re-parametrises the built model (``ablate_configure_model``); label smoothing
-of the training targets."""
+of the training targets.
+
+Torch is imported where it is used, not when the plugin loads: a study is loaded
+and checked without it (the layers of its own live in ``_regularizer_layers``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn as nn
 from ablate.plugins._shared import SoftTargets
 
-from ablate import Param, SlotComponent, hookimpl
+from ablate import Param, SlotComponent, hookimpl, stacked_component
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
 
 
 class _Rate(SlotComponent):
@@ -30,6 +36,8 @@ class _Rate(SlotComponent):
 
 class Dropout(_Rate):
     def layer(self, features, dims):
+        from torch import nn
+
         return nn.Dropout(self.rate)
 
 
@@ -38,6 +46,8 @@ class Dropout2d(_Rate):
     maps are dropped (nn.Dropout1d/2d by ``dims``); after a linear layer, plain dropout."""
 
     def layer(self, features, dims):
+        from torch import nn
+
         return {0: nn.Dropout, 1: nn.Dropout1d, 2: nn.Dropout2d}[dims](self.rate)
 
 
@@ -49,26 +59,9 @@ class AlphaDropout(_Rate):
     shares_stacks = False  # its stacked form takes one rate for every seed
 
     def layer(self, features, dims):
+        from torch import nn
+
         return nn.AlphaDropout(self.rate) if dims == 0 else nn.FeatureAlphaDropout(self.rate)
-
-
-class DropPathLayer(nn.Module):
-    """Zero a residual branch for a random subset of samples, scaling the kept ones
-    by 1/(1-rate); identity in eval (timm's drop_path)."""
-
-    def __init__(self, rate: float):
-        super().__init__()
-        self.rate = rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = 1.0 - self.rate
-        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"rate={self.rate}"
 
 
 class DropPath(_Rate):
@@ -79,16 +72,18 @@ class DropPath(_Rate):
     shares_stacks = False  # its layer's stacked form needs every seed to have it
 
     def layer(self, features, dims):
+        from ablate.plugins._regularizer_layers import DropPathLayer
+
         return DropPathLayer(self.rate)
 
 
-NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
-
-
-def penalised_parameters(model: nn.Module, include_biases: bool):
+def penalised_parameters(model: nn.Module, include_biases: bool) -> Iterator[nn.Parameter]:
     """Weights of linear/conv layers; biases and norm parameters only when asked."""
+    from torch import nn
+
+    norm_types = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
     for module in model.modules():
-        is_norm = isinstance(module, NORM_TYPES) or "Norm" in type(module).__name__
+        is_norm = isinstance(module, norm_types) or "Norm" in type(module).__name__
         for name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
@@ -123,7 +118,7 @@ class L2(_WeightPenalty):
 class L1(_WeightPenalty):
     """L1 penalty coef * sum|w| added to the loss (sparsity-inducing)."""
 
-    term = staticmethod(torch.abs)
+    term = staticmethod(lambda p: p.abs())
 
 
 class WeightDecay:
@@ -148,58 +143,20 @@ class MaxNorm:
 
     @hookimpl
     def ablate_after_step(self, model):
+        import torch
+
         if self._weights is None:
-            self._weights = [
-                m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
-            ]
+            self._weights = [m.weight for m in model.modules() if isinstance(m, weighted_types())]
         with torch.no_grad():
             for w in self._weights:
                 w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
 
 
-WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def weighted_types() -> tuple[type, ...]:
+    """The layers whose weights spectral norm and max-norm act on."""
+    from torch import nn
 
-
-class SpectralNormalised(nn.Module):
-    """The parametrization W -> W / sigma(W), sigma estimated by power iteration
-    on W as an (out, rest) matrix, as in torch.nn.utils.parametrizations.spectral_norm
-    (Miyato et al., 2018): ``steps`` iterations per training forward pass, the
-    vectors kept between steps; eval mode uses them as they are."""
-
-    def __init__(self, weight: torch.Tensor, steps: int, eps: float = 1e-12):
-        super().__init__()
-        self.steps, self.eps = steps, eps
-        mat = weight.detach().flatten(1)
-        gen = torch.Generator(device=weight.device).manual_seed(0)
-        self.register_buffer("u", self._unit(torch.randn(mat.shape[0], generator=gen, device=weight.device)))
-        self.register_buffer("v", self._unit(torch.randn(mat.shape[1], generator=gen, device=weight.device)))
-        self.iterate(mat, 15)
-
-    def _unit(self, x: torch.Tensor) -> torch.Tensor:
-        return x / x.norm().clamp_min(self.eps)
-
-    @torch.no_grad()
-    def iterate(self, mat: torch.Tensor, steps: int) -> None:
-        for _ in range(steps):
-            self.v.copy_(self._unit(mat.t() @ self.u))
-            self.u.copy_(self._unit(mat @ self.v))
-
-    @torch.no_grad()
-    def converge(self, mat: torch.Tensor, tol: float = 1e-7, max_steps: int = 10_000) -> None:
-        """Iterate until the estimate settles: the final weights then have spectral norm 1."""
-        last = 0.0
-        for _ in range(max_steps):
-            self.iterate(mat, 1)
-            est = float(self.u @ mat @ self.v)
-            if abs(est - last) <= tol * abs(est):
-                return
-            last = est
-
-    def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        mat = weight.flatten(1)
-        if self.training:
-            self.iterate(mat.detach(), self.steps)
-        return weight / (self.u @ mat @ self.v)
+    return (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 class SpectralNorm:
@@ -218,7 +175,9 @@ class SpectralNorm:
 
     def layers(self, model: nn.Module) -> list[nn.Module]:
         """The layers it wraps: every linear/conv layer, less the classifier unless ``head``."""
-        found = [m for m in model.modules() if isinstance(m, WEIGHTED)]
+        from torch import nn
+
+        found = [m for m in model.modules() if isinstance(m, weighted_types())]
         linear = [m for m in found if isinstance(m, nn.Linear)]
         if not self.head and linear:
             found.remove(linear[-1])
@@ -226,6 +185,7 @@ class SpectralNorm:
 
     @hookimpl
     def ablate_configure_model(self, model: nn.Module) -> None:
+        from ablate.plugins._regularizer_layers import SpectralNormalised
         from torch.nn.utils import parametrize
 
         self._wrapped = self.layers(model)
@@ -349,22 +309,6 @@ def _register_penalties_and_constraints(registry: Any) -> None:
 # Declared as a third-party plugin declares its own (docs/stacking.md).
 
 
-class StackedDropPath(nn.Module):
-    """drop_path for all seeds at once: (S, N, ...) inputs, each seed's masks from
-    its own stream, drawn as DropPathLayer draws them."""
-
-    def __init__(self, rate: float, streams):
-        super().__init__()
-        self.rate, self.streams = rate, streams
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = 1.0 - self.rate
-        mask = self.streams.bernoulli((x.shape[1],) + (1,) * (x.dim() - 2), keep, x)
-        return x * mask / keep
-
-
 class StackedWeightPenalty:
     """L1/L2 over stacked weights: summed over the seed axis it is the sum of the
     seeds' own penalties, so each seed's gradient is its own."""
@@ -383,24 +327,15 @@ class StackedMaxNorm:
 
     def __init__(self, rules: list[MaxNorm], ctx):
         self.max_norm = rules[0].max_norm
-        self.weights = [
-            ctx.stacked(m.weight)
-            for m in ctx.models[0].modules()
-            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
-        ]
+        self.weights = [ctx.stacked(m.weight) for m in ctx.models[0].modules() if isinstance(m, weighted_types())]
 
     def ablate_after_step(self, model: nn.Module) -> None:
+        import torch
+
         with torch.no_grad():
             for w in self.weights:
                 w.copy_(torch.renorm(w.flatten(0, 1), p=2, dim=0, maxnorm=self.max_norm).view_as(w))
 
 
-def _declare_stacked_forms() -> None:
-    from ablate.stacked_forms import stacked_component, stacked_layer
-
-    stacked_layer(DropPathLayer)(lambda layers, ctx: StackedDropPath(layers[0].rate, ctx.streams))
-    stacked_component(L1, L2)(StackedWeightPenalty)
-    stacked_component(MaxNorm)(StackedMaxNorm)
-
-
-_declare_stacked_forms()
+stacked_component(L1, L2)(StackedWeightPenalty)
+stacked_component(MaxNorm)(StackedMaxNorm)

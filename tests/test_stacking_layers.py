@@ -10,9 +10,9 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
-from ablate.plugins.models import BasicBlock, Reshape
-from ablate.plugins.norms import ChannelRMSNorm
-from ablate.plugins.regularizers import DropPathLayer
+from ablate.plugins._networks import BasicBlock, Reshape
+from ablate.plugins._norm_layers import ChannelRMSNorm
+from ablate.plugins._regularizer_layers import DropPathLayer
 
 from ablate.build import make_optimizer, optimizer_recipe
 from ablate.stacked_forms import SeedStreams
