@@ -9,7 +9,6 @@ cannot build different networks for the same spec.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,10 +20,9 @@ import torch
 from ablate.allocator import keep_freed_memory
 from ablate.components import DataSplits
 from ablate.manager import trial_manager
+from ablate.optimizers import Optimizer, PreStep, make_optimizer
 from ablate.registry import Registry
 from ablate.spec import ComponentSpec, RunSpec, canonical_json
-
-PreStep = Callable[[], None]
 
 
 class RunFailed(Exception):
@@ -43,13 +41,12 @@ class RunParts:
     options: dict[str, Any] = field(default_factory=dict)  # the merged optimizer options (a stack reuses them)
 
     @cached_property
-    def _optimizer(self) -> tuple[torch.optim.Optimizer, PreStep | None]:
+    def _optimizer(self) -> tuple[Optimizer, PreStep | None]:
         return make_optimizer(self.model, self.spec.train, self.options)
 
     @property
-    def optimizer(self) -> torch.optim.Optimizer:
-        """Made on first use: a stacked group never uses its runs' own optimizers
-        (and making torch's first optimizer imports torch._dynamo, seconds)."""
+    def optimizer(self) -> Optimizer:
+        """Made on first use: a stacked group never uses its runs' own optimizers."""
         return self._optimizer[0]
 
     @property
@@ -129,55 +126,6 @@ def merge_options(results: list[dict[str, Any] | None]) -> dict[str, Any]:
                 raise RunFailed(f"two components set the optimizer option {k!r}")
             merged[k] = v
     return merged
-
-
-@dataclass(frozen=True)
-class OptimizerRecipe:
-    """Which torch optimizer a run makes and with what keyword arguments; ``shrink``
-    is SGD's decoupled weight decay (lr * wd), applied before each step, or 0."""
-
-    kind: type[torch.optim.Optimizer]
-    kwargs: dict[str, Any]
-    shrink: float = 0.0
-
-
-def optimizer_recipe(train: dict[str, Any], options: dict[str, Any]) -> OptimizerRecipe:
-    options = dict(options)
-    decoupled = options.pop("decoupled_weight_decay", False)
-    lr = train["lr"]
-    if train["optimizer"] == "adam":
-        if decoupled:
-            options.setdefault("weight_decay", 0.0)
-            return OptimizerRecipe(torch.optim.AdamW, {"lr": lr, **options})
-        return OptimizerRecipe(torch.optim.Adam, {"lr": lr, **options})
-    wd = options.pop("weight_decay", 0.0) if decoupled else 0.0
-    return OptimizerRecipe(torch.optim.SGD, {"lr": lr, "momentum": train["momentum"], **options}, lr * wd)
-
-
-def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def pre_step_of(params: list[torch.nn.Parameter], recipe: OptimizerRecipe) -> PreStep | None:
-    return _shrinker(params, recipe.shrink) if recipe.shrink else None
-
-
-def make_optimizer(
-    model: torch.nn.Module, train: dict[str, Any], options: dict[str, Any]
-) -> tuple[torch.optim.Optimizer, PreStep | None]:
-    """The optimizer plus a pre-step action (decoupled weight decay for SGD), or None."""
-    recipe, params = optimizer_recipe(train, options), trainable(model)
-    return recipe.kind(params, **recipe.kwargs), pre_step_of(params, recipe)
-
-
-def _shrinker(params: list[torch.nn.Parameter], factor: float) -> PreStep:
-    @torch.no_grad()
-    def shrink() -> None:  # SGDW: shrink weights by lr * wd, outside the gradient
-        for p in params:
-            if p.grad is not None:
-                p.mul_(1 - factor)
-
-    return shrink
 
 
 def build_run(spec: RunSpec, registry: Registry, device: torch.device) -> RunParts:

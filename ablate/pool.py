@@ -34,9 +34,6 @@ PRELOAD = [
     "ablate.manager",
     *(f"ablate.plugins.{m}" for m in ("norms", "regularizers", "stopping", "datasets", "models", "augmentations")),
 ]
-# Making torch's first optimizer imports this (2.5-3.5 s). Stacked groups make
-# none, so it is preloaded only for studies that train every run on its own.
-UNSTACKED_PRELOAD = ["torch._dynamo"]
 
 
 def usable_cores() -> int:
@@ -205,14 +202,13 @@ def start_early(study: str, jobs: str | int) -> ProcessPool | None:
     command then says why, as it would without a pool)."""
     from ablate.disabling import disabled_names
     from ablate.errors import UserError
-    from ablate.study_file import plugin_files_of, stacks
+    from ablate.study_file import plugin_files_of
 
     count = resolve_jobs(jobs)
     if count <= 1:
         return None
     try:
         files = plugin_files_of(study)
-        preload = PRELOAD if stacks(study) else PRELOAD + UNSTACKED_PRELOAD
     except UserError:
         return None
-    return ProcessPool(count, [str(f) for f in files], disabled_names(), preload=preload)
+    return ProcessPool(count, [str(f) for f in files], disabled_names())

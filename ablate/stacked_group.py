@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 from ablate.build import RunParts, build_run
+from ablate.optimizers import Optimizer, make_optimizer
 from ablate.registry import Registry
 from ablate.spec import RunSpec
 from ablate.stacked_align import network_problem
 from ablate.stacked_components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.stacked_forms import SeedStreams
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
-from ablate.stacked_optim import FlatOptimizer, stack_optimizer
 from ablate.training import RunResult
 
 STEP_HOOK_NAMES = (*STEP_HOOKS, "ablate_transform_batch")
@@ -97,8 +97,8 @@ class Stack:
         self.model, self.ctx = stack_models(
             [s.parts.model for s in self.seats], SeedStreams([s.stream for s in self.seats]), generic
         )
-        self.optimizer: torch.optim.Optimizer | FlatOptimizer
-        self.optimizer, self.pre_step = stack_optimizer(self.model, first.spec.train, first.options)
+        self.optimizer: Optimizer
+        self.optimizer, self.pre_step = make_optimizer(self.model, first.spec.train, first.options)
         relays = [s.parts.hooks for s in self.seats]
         self.penalties = step_hooks(relays, self.ctx, "ablate_loss_penalty")
         self.after: list[StepHook] = step_hooks(relays, self.ctx, "ablate_after_step")

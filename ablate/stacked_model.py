@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import ablate.stacked_layers  # noqa: F401  (registers the forms of torch's layers)
+from ablate.optimizers import FlatOptimizer, Optimizer
 from ablate.stacked_forms import SeedStreams, StackContext
 from ablate.stacked_generic import vmap_form
-from ablate.stacked_optim import FlatOptimizer
 
 
 def stack_models(
@@ -32,7 +32,7 @@ def uses_generic(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def select_seeds(model: nn.Module, optimizer: torch.optim.Optimizer | FlatOptimizer, keep: Sequence[int]) -> None:
+def select_seeds(model: nn.Module, optimizer: Optimizer, keep: Sequence[int]) -> None:
     """Keep only the seeds at these stack positions. Tensors are sliced in place
     (``.data``), so everything holding them (the optimizer, a component's cached
     parameter list, the context's pairs) stays valid."""

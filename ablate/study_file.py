@@ -39,13 +39,6 @@ def plugin_files_of(path: str | Path) -> list[Path]:
     return [(path.parent / f) for f in files]
 
 
-def stacks(path: str | Path) -> bool:
-    """Whether the study may train stacked (``[train] stack`` is not "off"); a
-    malformed value counts as stacking, and the study's own check reports it."""
-    train = read_toml(Path(path)).get("train", {})
-    return not (isinstance(train, dict) and train.get("stack") == "off")
-
-
 def as_table(value: Any, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(f"{value!r} is not a table", key=key, expected=f"a [{key}] table")

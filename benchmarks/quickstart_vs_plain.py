@@ -1,7 +1,8 @@
-"""Wall time of `ablate run studies/quickstart.toml` against the same training
-written as a plain PyTorch loop, in the same process. Prints the ratio.
+"""Wall time of `ablate run studies/quickstart.toml` with stacking off (each run
+trained alone, one process, one thread) against the same training written as a
+plain PyTorch loop, in the same process. Prints the ratio (target: at most 1.10).
 
-    .venv/bin/python benchmarks/quickstart_vs_plain.py [--study studies/quickstart.toml]
+    .venv/bin/python benchmarks/quickstart_vs_plain.py [--study studies/quickstart.toml] [--stack off|auto]
 
 The plain loop trains the same arms (norm x dropout x early stopping), seeds,
 epochs, batch size and optimizer, on the same digits split, with the same
@@ -85,9 +86,20 @@ def plain_run(data, norm, dropout, early, seed, epochs=40, batch=64, lr=1e-3, pa
     return [evaluate(x, y) for x, y in ((x_tr, y_tr), (x_val, y_val), (x_te, y_te))]
 
 
+def with_stack(study: Path, stack: str, folder: Path) -> Path:
+    """A copy of the study file with ``[train] stack`` set (beside the original's plugin files)."""
+    text = study.read_text(encoding="utf-8")
+    if "\n[train]\n" not in text or "\nstack =" in text:
+        raise SystemExit(f"{study}: expected a [train] table without a stack setting")
+    path = study.parent / f".{study.stem}-stack-{stack}-{folder.name}.toml"
+    path.write_text(text.replace("\n[train]\n", f'\n[train]\nstack = "{stack}"\n', 1), encoding="utf-8")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--study", default="studies/quickstart.toml")
+    parser.add_argument("--stack", default="off", choices=("off", "auto"), help="[train] stack for the ablate run")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the same deliberate thread count ablate uses
 
@@ -96,8 +108,12 @@ def main() -> None:
     from ablate.cli import main as ablate_main
 
     with tempfile.TemporaryDirectory() as tmp:
+        study = with_stack(Path(args.study), args.stack, Path(tmp))
         start = time.perf_counter()
-        code = ablate_main(["run", args.study, "--out", str(Path(tmp) / "out")])
+        try:
+            code = ablate_main(["run", str(study), "--out", str(Path(tmp) / "out")])
+        finally:
+            study.unlink()
         if code != 0:
             raise SystemExit(f"ablate run {args.study} failed with exit status {code}")
         ablate_seconds = time.perf_counter() - start
@@ -111,7 +127,7 @@ def main() -> None:
             plain_run(data, norm, dropout, early, seed)
             runs += 1
     plain_seconds = time.perf_counter() - start
-    print(f"\nablate run {args.study}: {ablate_seconds:.1f} s (training, storage, report)")
+    print(f"\nablate run {args.study} (stack = {args.stack!r}): {ablate_seconds:.1f} s (training, storage, report)")
     print(f"plain PyTorch loop, same {runs} runs: {plain_seconds:.1f} s")
     print(
         f"ratio ablate / plain: {ablate_seconds / plain_seconds:.2f} (whole command); "

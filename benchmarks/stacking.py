@@ -99,9 +99,6 @@ def main() -> None:
     groups = study_groups(args.study, registry)
     device = torch.device(args.device)
     load_data(groups[0][0], registry, device)  # both passes share the cached data
-    # torch's first optimizer imports torch._dynamo (seconds, once per process); only the
-    # unstacked pass makes torch optimizers, so import it here: both passes time training alone
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     passes: dict[str, Pass] = {
         "unstacked": lambda: unstacked(groups, registry, execution),
         "stacked": lambda: stacked(groups, registry, execution),

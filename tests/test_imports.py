@@ -141,16 +141,18 @@ def test_reading_a_storage_loads_no_alembic(tmp_path):
     assert "alembic" not in loaded_after(read)
 
 
-def test_a_stacked_group_trains_without_torch_dynamo():
+def test_runs_stacked_and_alone_train_without_torch_dynamo():
     """Making torch's first optimizer imports torch._dynamo (seconds in every worker);
-    a stacked group makes its flat optimizer without one, and the pool then skips it."""
+    stacked groups and runs alone make the flat optimizer without one."""
     code = (
         "import sys; sys.path.insert(0, 'tests')\n"
-        "from stacking_support import make_spec, seeds_of, stacked, plugin_registry\n"
+        "from stacking_support import alone, make_spec, seeds_of, stacked, plugin_registry\n"
         "registry = plugin_registry()\n"
         "spec = make_spec(registry, ('norm', 'batchnorm', {}), ('regularizer', 'dropout', {'rate': 0.1}), epochs=1)\n"
         "results = stacked(seeds_of(spec, range(2)), registry)\n"
         "assert all(r.stack == 2 for r in results), results\n"
+        "sgd = make_spec(registry, ('regularizer', 'weight_decay', {'decay': 0.1}), optimizer='sgd', epochs=1)\n"
+        "assert all(r.stack == 1 for r in alone([spec, sgd], registry))\n"
     )
     loaded = loaded_after(code)
     assert "torch" in loaded and "torch._dynamo" not in loaded

@@ -20,19 +20,6 @@ def test_a_started_pool_trains_nothing_until_asked_and_closes():
     assert not any(child.process.is_alive() for child in pool.children)
 
 
-def test_only_a_study_that_never_stacks_preloads_torch_dynamo(tmp_path):
-    """Stacked groups make no torch optimizer, so the workers need no torch._dynamo (seconds)."""
-    from ablate.pool import UNSTACKED_PRELOAD, start_early
-
-    for stack, expected in (("auto", False), ("off", True)):
-        study = tmp_path / f"{stack}.toml"
-        study.write_text(f'[study]\nname = "s"\n[train]\nstack = "{stack}"\n')
-        pool = start_early(str(study), 2)
-        assert pool is not None
-        pool.close()
-        assert (set(UNSTACKED_PRELOAD) <= set(pool.preload)) is expected
-
-
 COORDINATOR = """
 import sys
 from ablate.cli import main

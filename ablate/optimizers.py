@@ -1,23 +1,82 @@
-"""The stack's optimizer: Adam, AdamW and SGD computed exactly as torch's
-single-tensor path computes them, on every parameter of the stack held in one
-flat buffer (parameters, gradients and moments are views into flat tensors).
+"""A run's optimizer: which one its settings and components ask for (the
+recipe), and the flat optimizer that carries it out wherever it can.
 
-Each element gets the same operations with the same constants as in torch's
-per-parameter loop, so a seed's weights stay bit-for-bit those of its unstacked
-run, but a step is a handful of operations on one tensor instead of several per
-parameter. Anything this does not reproduce (amsgrad, maximize, a fused or
-capturable optimizer, another optimizer class) keeps torch's own optimizer.
+The flat optimizer keeps every trainable parameter in one flat buffer
+(parameters, gradients and moments are views into flat tensors), so a step is a
+handful of operations on one tensor instead of several per parameter, whether
+the parameters are one run's or a whole stack's. Each element gets the
+operations of torch's single-tensor Adam, AdamW or SGD with the same constants,
+so a run's weights are bit for bit those torch's optimizer gives, and a seed in
+a stack gets exactly the steps of its run alone. (Torch's fused Adam kernel is
+faster, but not position-independent: the same element gave a different result
+at another place in the buffer, and Adam turns such differences in a bias
+before batch norm into steps of the full learning rate.) Anything the flat
+optimizer does not reproduce (amsgrad, maximize, another optimizer class) gets
+torch's own.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ablate.build import OptimizerRecipe, PreStep, optimizer_recipe, pre_step_of, trainable
+PreStep = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class OptimizerRecipe:
+    """Which torch optimizer a run makes and with what keyword arguments; ``shrink``
+    is SGD's decoupled weight decay (lr * wd), applied before each step, or 0."""
+
+    kind: type[torch.optim.Optimizer]
+    kwargs: dict[str, Any]
+    shrink: float = 0.0
+
+
+def optimizer_recipe(train: dict[str, Any], options: dict[str, Any]) -> OptimizerRecipe:
+    options = dict(options)
+    decoupled = options.pop("decoupled_weight_decay", False)
+    lr = train["lr"]
+    if train["optimizer"] == "adam":
+        if decoupled:
+            options.setdefault("weight_decay", 0.0)
+            return OptimizerRecipe(torch.optim.AdamW, {"lr": lr, **options})
+        return OptimizerRecipe(torch.optim.Adam, {"lr": lr, **options})
+    wd = options.pop("weight_decay", 0.0) if decoupled else 0.0
+    return OptimizerRecipe(torch.optim.SGD, {"lr": lr, "momentum": train["momentum"], **options}, lr * wd)
+
+
+def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def pre_step_of(params: list[torch.nn.Parameter], recipe: OptimizerRecipe) -> PreStep | None:
+    return _shrinker(params, recipe.shrink) if recipe.shrink else None
+
+
+def make_optimizer(
+    model: torch.nn.Module, train: dict[str, Any], options: dict[str, Any]
+) -> tuple[Optimizer, PreStep | None]:
+    """The optimizer (flat where it can be: one run's, or a stack's) plus a pre-step
+    action (decoupled weight decay for SGD), or None. Making torch's own optimizer
+    the first time imports torch._dynamo (seconds per process); the flat one does not."""
+    recipe, params = optimizer_recipe(train, options), trainable(model)
+    optimizer: Optimizer = flat_from_recipe(params, recipe) or recipe.kind(params, **recipe.kwargs)
+    return optimizer, pre_step_of(params, recipe)
+
+
+def _shrinker(params: list[torch.nn.Parameter], factor: float) -> PreStep:
+    @torch.no_grad()
+    def shrink() -> None:  # SGDW: shrink weights by lr * wd, outside the gradient
+        for p in params:
+            if p.grad is not None:
+                p.mul_(1 - factor)
+
+    return shrink
 
 
 class FlatBuffers:
@@ -123,27 +182,15 @@ class FlatOptimizer:
         self._scratch = None
 
 
+Optimizer = FlatOptimizer | torch.optim.Optimizer
+
 _ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")
 _SGD_KEYS = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
 
 
-def stack_optimizer(
-    model: torch.nn.Module, train: dict[str, Any], options: dict[str, Any]
-) -> tuple[FlatOptimizer | torch.optim.Optimizer, PreStep | None]:
-    """The stack's optimizer: the flat one straight from the recipe where it can,
-    else torch's own (converted to flat where that is possible)."""
-    recipe, params = optimizer_recipe(train, options), trainable(model)
-    optimizer: FlatOptimizer | torch.optim.Optimizer | None = flat_from_recipe(params, recipe)
-    if optimizer is None:
-        made = recipe.kind(params, **recipe.kwargs)
-        optimizer = flat_optimizer(made) or made
-    return optimizer, pre_step_of(params, recipe)
-
-
 def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerRecipe) -> FlatOptimizer | None:
-    """What ``flat_optimizer`` would make of the recipe's torch optimizer, without
-    making that (torch's first optimizer imports torch._dynamo: seconds per worker),
-    or None when the recipe asks for anything else. Defaults are torch's own."""
+    """The flat optimizer for the recipe's settings (torch's defaults where it sets
+    none), or None when the recipe asks for anything it does not reproduce."""
     if recipe.kind in (torch.optim.Adam, torch.optim.AdamW):
         kind, keys = "adam", _ADAM_KEYS
     elif recipe.kind is torch.optim.SGD:
@@ -159,22 +206,6 @@ def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerReci
     if recipe.kind is torch.optim.AdamW:  # AdamW is Adam with this set, not an argument
         hp["decoupled_weight_decay"] = True
     return FlatOptimizer(params, kind, hp)
-
-
-def flat_optimizer(optimizer: torch.optim.Optimizer) -> FlatOptimizer | None:
-    """The flat equivalent of a freshly made torch optimizer, or None when it has none."""
-    if len(optimizer.param_groups) != 1:
-        return None
-    group = optimizer.param_groups[0]
-    params = group["params"]
-    plain = not any(group.get(k) for k in ("maximize", "capturable", "differentiable", "fused", "foreach"))
-    if not plain or not _one_kind(params):
-        return None
-    if type(optimizer) in (torch.optim.Adam, torch.optim.AdamW) and not group["amsgrad"]:
-        return FlatOptimizer(params, "adam", _hp(group, _ADAM_KEYS))
-    if type(optimizer) is torch.optim.SGD:
-        return FlatOptimizer(params, "sgd", _hp(group, _SGD_KEYS))
-    return None
 
 
 def _one_kind(params: Sequence[torch.nn.Parameter]) -> bool:
