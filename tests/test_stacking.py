@@ -133,3 +133,14 @@ def test_the_paired_interval_matches_scipy():
     low, high = paired_interval(a, b)
     expected = stats.ttest_rel(a, b).confidence_interval(0.95)
     assert low == pytest.approx(expected.low) and high == pytest.approx(expected.high)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_weight_gradients_batched_or_per_seed_give_each_seed_its_run_alone(registry, monkeypatch, batched):
+    """grad_w is one batched matmul where that is exact on this machine, else one mm per seed."""
+    from ablate import stacked_layers
+
+    monkeypatch.setattr(stacked_layers, "_bmm_is_exact", lambda *shapes: batched)
+    specs = seeds_of(make_spec(registry, ("norm", "batchnorm", {}), ("regularizer", "l2", {}), epochs=3), range(3))
+    for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
+        assert_same_run(a, b)
