@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any
 
 import torch
@@ -398,7 +397,7 @@ class StackedDropout(nn.Module):
         self.streams, self.feature, self.alpha = streams, feature, alpha
         self.rate_of = {id(g): float(p) for g, p in zip(streams.generators, rates, strict=True)}
         self.p = rates[0] if len(set(rates)) == 1 else None  # one rate for every seed, or None
-        self._tensors: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._tensors: dict[tuple[Any, ...], torch.Tensor] = {}
 
     def rates(self) -> list[float]:
         """The rate of each seed still in the stack, in stack order."""
@@ -420,24 +419,17 @@ class StackedDropout(nn.Module):
         rates = self.rates()
         if not any(rates):
             return x
-        thresholds, keep = self._per_seed(rates, x)
-        noise = torch.zeros((len(rates), *shape), dtype=x.dtype, device=x.device)
-        for i, (p, generator) in enumerate(zip(rates, self.streams.generators, strict=True)):
-            if p:  # a seed at rate 0 draws nothing: 0 < +inf keeps it whole
-                torch.randn(tuple(shape), generator=generator, dtype=x.dtype, device=x.device, out=noise[i])
-        return x * noise.lt_(thresholds).div_(keep)  # per seed as the one-rate path: mask / (1 - p)
+        keep = self._keep(rates, x)
+        mask = self.streams.keep_masks(shape, [1 - p for p in rates], x)  # a seed at rate 0 draws nothing
+        return x * mask.div_(keep)  # per seed as the one-rate path: mask / (1 - p)
 
-    def _per_seed(self, rates: list[float], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(S, 1, ...) normal quantiles to draw below and keep probabilities, made
-        once per set of rates and device (no host-to-device copy a step)."""
+    def _keep(self, rates: list[float], x: torch.Tensor) -> torch.Tensor:
+        """(S, 1, ...) keep probabilities, made once per set of rates and device (no
+        host-to-device copy a step)."""
         key = (tuple(rates), x.device, x.dtype, x.dim())
         if key not in self._tensors:
-            quantiles = [NormalDist().inv_cdf(1 - p) if p else math.inf for p in rates]
             view = (len(rates),) + (1,) * (x.dim() - 1)
-            made = [
-                torch.tensor(v, dtype=x.dtype, device=x.device).view(view) for v in (quantiles, [1 - p for p in rates])
-            ]
-            self._tensors[key] = (made[0], made[1])
+            self._tensors[key] = torch.tensor([1 - p for p in rates], dtype=x.dtype, device=x.device).view(view)
         return self._tensors[key]
 
     def extra_repr(self) -> str:
