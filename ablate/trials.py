@@ -213,9 +213,28 @@ def store_outcomes(study: optuna.Study, outcomes: Sequence[Outcome]) -> None:
             write_values(study, o.trial._trial_id, o.epochs, o.user_attrs)
             finish(study, o.trial, o.state, o.values)
         return
-    write_outcomes(
-        study, [trial_rows.TrialUpdate(o.trial._trial_id, o.epochs, o.user_attrs, o.state, o.values) for o in outcomes]
-    )
+    try:
+        write_outcomes(
+            study,
+            [trial_rows.TrialUpdate(o.trial._trial_id, o.epochs, o.user_attrs, o.state, o.values) for o in outcomes],
+        )
+    except RuntimeError:  # a trial already finished (closed by a worker that took the run over)
+        if len(outcomes) == 1:
+            raise
+        _store_each(study, outcomes)
+
+
+def _store_each(study: optuna.Study, outcomes: Sequence[Outcome]) -> None:
+    """Store the outcomes one by one, so one that cannot be stored loses none of the
+    others; then raise the first error."""
+    errors: list[RuntimeError] = []
+    for outcome in outcomes:
+        try:
+            store_outcomes(study, [outcome])
+        except RuntimeError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def learns(sampler: optuna.samplers.BaseSampler) -> bool:
