@@ -52,6 +52,7 @@ def one_by_one(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
 
 MAX_PROPOSALS = 10  # per budgeted search arm: a space smaller than its budget ends, not loops
 FLUSH_SECONDS = 5.0  # epoch values of runs that cannot be pruned are written this often, batched
+MAX_DEATHS = 3  # a run whose worker process dies this often fails (killed for memory each time, say)
 
 
 class Executor(Protocol):
@@ -92,6 +93,7 @@ class Coordinator:
     tasks: dict[str, Task] = field(default_factory=dict)
     claimed: set[str] = field(default_factory=set)  # claims taken and not yet settled
     taken_over: set[str] = field(default_factory=set)  # claims of dead workers' runs, their trials not yet closed
+    deaths: dict[str, int] = field(default_factory=dict)  # run key -> how often its worker process died
 
     def __post_init__(self) -> None:
         self.executor.on_epoch = self.on_epoch
@@ -262,11 +264,11 @@ class Coordinator:
             if task is None:
                 continue
             if kind == "died":
-                abandon(self.study, task.trial._trial_id, payload)
-                self.claims.release([key])
-                self.claimed.discard(key)
-                self.progress.note(f"{task.run.arm.name} seed={task.run.seed}: {payload}; trained again")
-                continue
+                self.deaths[key] = self.deaths.get(key, 0) + 1
+                if self.deaths[key] < MAX_DEATHS:
+                    self._give_back(task, payload)
+                    continue
+                kind, payload = "failed", died(payload, self.deaths[key])
             stored.append((task, *self._outcome(task, kind, payload)))
         if not stored:
             return
@@ -274,6 +276,13 @@ class Coordinator:
         self._finish(*(task.key for task, _, _ in stored))
         for task, _, text in stored:
             self.progress.finished(task.run, text)
+
+    def _give_back(self, task: Task, why: str) -> None:
+        """A run whose worker died: its trial closed, its claim released, so it trains again."""
+        abandon(self.study, task.trial._trial_id, why)
+        self.claims.release([task.key])
+        self.claimed.discard(task.key)
+        self.progress.note(f"{task.run.arm.name} seed={task.run.seed}: {why}; trained again")
 
     def _outcome(self, task: Task, kind: str, payload: Any) -> tuple[Outcome, str]:
         """What to store for a finished training, and its progress line."""
@@ -381,6 +390,12 @@ class Coordinator:
             self.progress.note(f"search proposed {arm.name} again: not retrained")
         self.log("the sampler keeps proposing arms already run: this search slot ends without a new arm")
         self._finish(slot)
+
+
+def died(why: str, times: int) -> dict[str, Any]:
+    """The failure record of a run whose worker process died every time it trained it."""
+    reason = f"its worker process died {times} times while training it (last: {why}); killed for memory?"
+    return {"reason": reason, "component": "", "type": "WorkerDied", "message": reason, "traceback": ""}
 
 
 def _spec(config: StudyConfig, arm: Any, seed: int) -> RunSpec:

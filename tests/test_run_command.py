@@ -214,3 +214,39 @@ def test_plan_states_what_the_stored_seeds_can_detect_once_runs_exist(
     code, stdout, _ = run_cli("plan", study, "--no-calibrate")
     assert code == 0 and "from the 8 runs stored in reports/tiny" in stdout
     assert "smallest difference" in stdout and "seeds at this spread" in stdout
+
+
+KILLER = """
+import os
+
+from ablate import hookimpl
+
+
+class Killer:
+    @hookimpl
+    def ablate_after_step(self, model):
+        os._exit(9)  # the worker process dies, as one killed for memory does
+
+
+@hookimpl
+def ablate_register_regularizers(registry):
+    registry.add("killer", Killer, help="kills its worker process at the first step")
+"""
+
+
+def test_a_run_whose_worker_dies_every_time_fails_instead_of_looping(write_study, run_cli, tmp_path, tiny):
+    """A dead worker's runs are trained again, but not for ever: after a third death
+    the run fails with the reason, and the study goes on (exit 3)."""
+    (tmp_path / "killer.py").write_text(KILLER)
+    text = tiny.replace('question = "Does dropout help a tiny MLP on digits?"', 'plugins = ["killer.py"]')
+    text = text.replace('levels = ["none", "dropout"]', 'levels = ["none", "killer"]').replace("epochs = 4", "epochs = 1")
+    text = text.replace("dropout = { rate = 0.2 }\n", "")
+    out = tmp_path / "out"
+    code, printed, err = run_cli("run", write_study(text), "--out", out, "--jobs", "2")
+    assert code == 3, err
+    table = pd.read_csv(out / "results.csv")
+    failed = table[table["status"] == "failed"]
+    assert set(failed["dropout"]) == {"killer"} and len(failed) == 4  # 2 norms x 2 seeds
+    assert failed["failure"].str.contains("worker process died 3 times").all()
+    assert (table[table["dropout"] == "none"]["status"] == "complete").all()
+    assert "trained again" in printed
