@@ -239,8 +239,8 @@ def test_a_run_whose_worker_dies_every_time_fails_instead_of_looping(write_study
     the run fails with the reason, and the study goes on (exit 3)."""
     (tmp_path / "killer.py").write_text(KILLER)
     text = tiny.replace('question = "Does dropout help a tiny MLP on digits?"', 'plugins = ["killer.py"]')
-    text = text.replace('levels = ["none", "dropout"]', 'levels = ["none", "killer"]').replace("epochs = 4", "epochs = 1")
-    text = text.replace("dropout = { rate = 0.2 }\n", "")
+    text = text.replace('levels = ["none", "dropout"]', 'levels = ["none", "killer"]')
+    text = text.replace("epochs = 4", "epochs = 1").replace("dropout = { rate = 0.2 }\n", "")
     out = tmp_path / "out"
     code, printed, err = run_cli("run", write_study(text), "--out", out, "--jobs", "2")
     assert code == 3, err
