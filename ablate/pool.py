@@ -33,6 +33,7 @@ PRELOAD = [
     "ablate.stacked_training",
     "ablate.manager",
     *(f"ablate.plugins.{m}" for m in ("norms", "regularizers", "stopping", "datasets", "models", "augmentations")),
+    *(f"ablate.plugins.{m}" for m in ("_networks", "_norm_layers", "_regularizer_layers")),  # their layers
 ]
 
 
