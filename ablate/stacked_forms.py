@@ -96,7 +96,7 @@ class SeedStreams:
         out = torch.empty((len(self.generators), *shape), dtype=like.dtype, device=like.device)
         draw = [i for i, p in enumerate(keep) if 0 < p < 1]
         for i, p in enumerate(keep):
-            if i not in draw:
+            if not 0 < p < 1:
                 out[i].fill_(float(p >= 1))
         if like.device.type == "cpu" and like.dtype in _NUMPY_FLOATS and len(self._bits) == len(keep):
             for i in draw:
