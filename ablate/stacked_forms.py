@@ -76,6 +76,7 @@ class SeedStreams:
             for g in self.generators
             if g.device.type == "cpu"
         ]
+        self._divisors: dict[tuple[object, ...], torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.generators)
@@ -86,29 +87,63 @@ class SeedStreams:
         if self._bits:
             self._bits = [self._bits[i] for i in keep]
 
-    def bernoulli(self, shape: Sequence[int], p: float, like: torch.Tensor) -> torch.Tensor:
+    def bernoulli(self, shape: Sequence[int], p: float, like: torch.Tensor, scaled: bool = False) -> torch.Tensor:
         """(S, *shape) of 0/1 draws with P(1) = p, each seed's slice from its own stream."""
-        return self.keep_masks(shape, [p] * len(self.generators), like)
+        return self.keep_masks(shape, [p] * len(self.generators), like, scaled)
 
-    def keep_masks(self, shape: Sequence[int], keep: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    def keep_masks(
+        self, shape: Sequence[int], keep: Sequence[float], like: torch.Tensor, scaled: bool = False
+    ) -> torch.Tensor:
         """(S, *shape) of 0/1 draws, seed i's with P(1) = keep[i]; a seed whose
-        ``keep`` is 0 or 1 draws nothing (its slice is all 0 or all 1)."""
+        ``keep`` is 0 or 1 draws nothing (its slice is all 0 or all 1). ``scaled``:
+        a kept element is 1 / keep[i] instead of 1 (dropout's mask), the number
+        torch's division of the 0/1 mask by keep gives, made while the seed's slice
+        is in cache instead of in another pass over the whole stack."""
         out = torch.empty((len(self.generators), *shape), dtype=like.dtype, device=like.device)
         draw = [i for i, p in enumerate(keep) if 0 < p < 1]
-        for i, p in enumerate(keep):
-            if not 0 < p < 1:
-                out[i].fill_(float(p >= 1))
+        for start, stop, value in _constant_runs(keep):
+            out[start:stop].fill_(value)
         if like.device.type == "cpu" and like.dtype in _NUMPY_FLOATS and len(self._bits) == len(keep):
             for i in draw:
-                _below(self._bits[i], keep[i], out[i].numpy().reshape(-1))
+                flat = out[i].numpy().reshape(-1)
+                _below(self._bits[i], keep[i], flat)
+                if scaled:
+                    flat *= flat.dtype.type(1) / flat.dtype.type(keep[i])
             return out
         for i in draw:  # a standard normal below its p-quantile
             torch.randn(tuple(shape), generator=self.generators[i], dtype=like.dtype, device=like.device, out=out[i])
         if len(draw) == len(keep) and len(set(keep)) == 1:
-            return out.lt_(NormalDist().inv_cdf(keep[0]))  # one rate: one comparison for the whole stack
+            out.lt_(NormalDist().inv_cdf(keep[0]))  # one rate: one comparison for the whole stack
+            return out.div_(keep[0]) if scaled else out
         for i in draw:
             out[i] = out[i] < NormalDist().inv_cdf(keep[i])
-        return out
+        return out.div_(self._divisor(keep, out)) if scaled else out
+
+    def _divisor(self, keep: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+        """(S, 1, ...) keep probabilities (1 for a seed that draws nothing), made once
+        per set of rates and device: no host-to-device copy a step."""
+        key = (tuple(keep), like.device, like.dtype, like.dim())
+        if key not in self._divisors:
+            values = [p if 0 < p < 1 else 1.0 for p in keep]
+            self._divisors[key] = torch.tensor(values, dtype=like.dtype, device=like.device).view(
+                (len(keep),) + (1,) * (like.dim() - 1)
+            )
+        return self._divisors[key]
+
+
+def _constant_runs(keep: Sequence[float]) -> list[tuple[int, int, float]]:
+    """(start, stop, value) for each run of consecutive seeds that draw nothing
+    and share a value (1 at keep >= 1, else 0): one fill per run, not per seed."""
+    runs: list[tuple[int, int, float]] = []
+    for i, p in enumerate(keep):
+        if 0 < p < 1:
+            continue
+        value = float(p >= 1)
+        if runs and runs[-1][1] == i and runs[-1][2] == value:
+            runs[-1] = (runs[-1][0], i + 1, value)
+        else:
+            runs.append((i, i + 1, value))
+    return runs
 
 
 _NUMPY_FLOATS = (torch.float32, torch.float64, torch.float16)

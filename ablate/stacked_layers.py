@@ -397,7 +397,6 @@ class StackedDropout(nn.Module):
         self.streams, self.feature, self.alpha = streams, feature, alpha
         self.rate_of = {id(g): float(p) for g, p in zip(streams.generators, rates, strict=True)}
         self.p = rates[0] if len(set(rates)) == 1 else None  # one rate for every seed, or None
-        self._tensors: dict[tuple[Any, ...], torch.Tensor] = {}
 
     def rates(self) -> list[float]:
         """The rate of each seed still in the stack, in stack order."""
@@ -409,28 +408,16 @@ class StackedDropout(nn.Module):
         if self.p == 1:
             return x * torch.zeros((), dtype=x.dtype, device=x.device)
         shape = x.shape[1:3] + (1,) * (x.dim() - 3) if self.feature else x.shape[1:]
-        if self.p is not None:  # one rate: whole-stack operations
+        if self.p is not None and self.alpha:  # one rate for every seed: alpha dropout's offsets
             noise = self.streams.bernoulli(shape, 1 - self.p, x)
-            if not self.alpha:
-                return x * noise.div_(1 - self.p)
             a = 1.0 / math.sqrt((ALPHA * ALPHA * self.p + 1) * (1 - self.p))
             b = noise.add(-1).mul_(ALPHA * a).add_(ALPHA * a * self.p)
             return x * noise.mul_(a) + b
-        rates = self.rates()
+        rates = self.rates() if self.p is None else [self.p] * len(self.streams)
         if not any(rates):
             return x
-        keep = self._keep(rates, x)
-        mask = self.streams.keep_masks(shape, [1 - p for p in rates], x)  # a seed at rate 0 draws nothing
-        return x * mask.div_(keep)  # per seed as the one-rate path: mask / (1 - p)
-
-    def _keep(self, rates: list[float], x: torch.Tensor) -> torch.Tensor:
-        """(S, 1, ...) keep probabilities, made once per set of rates and device (no
-        host-to-device copy a step)."""
-        key = (tuple(rates), x.device, x.dtype, x.dim())
-        if key not in self._tensors:
-            view = (len(rates),) + (1,) * (x.dim() - 1)
-            self._tensors[key] = torch.tensor([1 - p for p in rates], dtype=x.dtype, device=x.device).view(view)
-        return self._tensors[key]
+        # each kept element scaled by 1 / (1 - p), as x * mask.div_(1 - p) would; a seed at rate 0 draws nothing
+        return x * self.streams.keep_masks(shape, [1 - p for p in rates], x, scaled=True)
 
     def extra_repr(self) -> str:
         return f"p={self.p if self.p is not None else self.rates()}, feature={self.feature}, alpha={self.alpha}"
