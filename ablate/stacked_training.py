@@ -64,7 +64,9 @@ def train_group(
         except Exception as exc:  # as train_run would raise it
             outcomes[i] = exc
     if len(seats) > 1 and seats_problem(seats) is None:
-        _train_stacked(seats, outcomes, started, generic)
+        for part in _vmap_parts(seats) if generic else [seats]:
+            if len(part) > 1:
+                _train_stacked(part, outcomes, started, generic)
     for seat in seats:
         if outcomes[seat.index] is None:
             outcomes[seat.index] = _alone(seat.parts.spec, registry, execution, _not_again(seat))
@@ -74,6 +76,16 @@ def train_group(
 def _check_one_arm(specs: Sequence[RunSpec], registry: Registry) -> None:
     if len({stack_key(s, registry) for s in specs}) > 1:
         raise ValueError("train_group takes runs that differ only in seed, stopping rules and dropout")
+
+
+def _vmap_parts(seats: list[Seat]) -> list[list[Seat]]:
+    """The seats whose networks are the same module for module, settings included:
+    the generic path runs one template under vmap, so arms that share hand-stacked
+    forms (with and without dropout, or at other rates) stack apart there."""
+    parts: dict[str, list[Seat]] = {}
+    for seat in seats:
+        parts.setdefault(repr(seat.parts.model), []).append(seat)
+    return list(parts.values())
 
 
 def _not_again(seat: Seat) -> OnEpoch | None:

@@ -78,9 +78,10 @@ def agreement(a: list[RunResult], b: list[RunResult]) -> str:
     draw differently when stacked, so they agree in distribution, not per run."""
     same = sum(x.metrics["test_accuracy"] == y.metrics["test_accuracy"] for x, y in zip(a, b, strict=True))
     mean = [statistics.mean(r.metrics["test_accuracy"] for r in rs) for rs in (a, b)]
+    together = sum(r.stack > 1 for r in b)  # a stack that failed to build trains its runs alone, silently
     return (
-        f"test accuracy identical in {same} of {len(a)} runs; mean test accuracy "
-        f"{mean[0]:.4f} unstacked, {mean[1]:.4f} here"
+        f"{together} of {len(b)} runs trained in a stack; test accuracy identical in {same} of {len(a)} runs; "
+        f"mean test accuracy {mean[0]:.4f} unstacked, {mean[1]:.4f} here"
     )
 
 

@@ -144,6 +144,18 @@ def test_runs_left_to_train_alone_mid_study_report_each_epoch_once(preg):
 def test_the_generic_torch_func_path_trains_the_same_runs(registry, arm):
     specs = seeds_of(make_spec(registry, *arm), range(3))
     for a, b in zip(alone(specs, registry), stacked(specs, registry, generic=True), strict=True):
+        assert b.stack == 3
+        assert_same_run(a, b, rtol=1e-3, accuracy_atol=0.01)
+
+
+def test_the_generic_path_stacks_arms_apart_where_their_networks_differ(registry):
+    """Arms with and without dropout share hand-stacked forms, but vmap runs one
+    template: under the generic path each arm's seeds stack on their own."""
+    plain = seeds_of(make_spec(registry), range(2))
+    dropped = seeds_of(make_spec(registry, ("regularizer", "dropout", {"rate": 0.3})), range(2))
+    results = stacked(plain + dropped, registry, generic=True)
+    assert [r.stack for r in results] == [2, 2, 2, 2]
+    for a, b in zip(alone(plain, registry), results[:2], strict=True):
         assert_same_run(a, b, rtol=1e-3, accuracy_atol=0.01)
 
 
