@@ -292,6 +292,8 @@ class Coordinator:
                 f"test {m['test_accuracy']:.3f} gap {m['gap']:+.3f} ({payload.epochs} ep, "
                 f"{payload.stop_reason}, {payload.seconds:.1f}s)"
             )
+            if payload.unstacked:
+                text += f"; trained alone: {payload.unstacked}"
             return result_outcome(task.trial, payload, self._objective(payload), task.epochs), text
         if kind == "failed":
             return failure_outcome(task.trial, payload, task.epochs), f"FAILED: {payload['reason']}"

@@ -20,3 +20,4 @@ class RunResult:
     sizes: dict[str, int] = field(default_factory=dict)  # samples per split
     versions: dict[str, str] = field(default_factory=dict)  # ablate, torch and the components' plugins
     stack: int = 1  # runs trained together as one stacked model (1: trained alone)
+    unstacked: str = ""  # why a run that was to train in a stack trained alone ("" where it did not)

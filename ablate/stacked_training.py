@@ -63,13 +63,20 @@ def train_group(
             seats.append(build_seat(i, spec, registry, device, callbacks[i]))
         except Exception as exc:  # as train_run would raise it
             outcomes[i] = exc
-    if len(seats) > 1 and seats_problem(seats) is None:
+    why_alone: dict[int, str] = {}
+    problem = seats_problem(seats) if len(seats) > 1 else None
+    if problem is not None:
+        why_alone = {seat.index: f"could not share a stack: {problem}" for seat in seats}
+    elif len(seats) > 1:
         for part in _vmap_parts(seats) if generic else [seats]:
             if len(part) > 1:
-                _train_stacked(part, outcomes, started, generic)
+                why_alone.update(_train_stacked(part, outcomes, started, generic))
     for seat in seats:
         if outcomes[seat.index] is None:
-            outcomes[seat.index] = _alone(seat.parts.spec, registry, execution, _not_again(seat))
+            outcome = _alone(seat.parts.spec, registry, execution, _not_again(seat))
+            if isinstance(outcome, RunResult):
+                outcome.unstacked = why_alone.get(seat.index, "")
+            outcomes[seat.index] = outcome
     return outcomes  # type: ignore[return-value]  # every entry is filled
 
 
@@ -109,17 +116,26 @@ def _alone(spec: RunSpec, registry: Registry, execution: Execution, on_epoch: On
         return exc
 
 
-def _train_stacked(seats: list[Seat], outcomes: list[Outcome | None], started: float, generic: bool) -> None:
-    """Train the stack; on a failure of the stacking itself, leave the unfinished runs to train alone."""
+def _train_stacked(seats: list[Seat], outcomes: list[Outcome | None], started: float, generic: bool) -> dict[int, str]:
+    """Train the stack; on a failure of the stacking itself, leave the unfinished
+    runs to train alone, and say why (by seat index: the run records it)."""
     try:
         stack = Stack(seats, generic)
-    except Exception:
-        return
+    except Exception as exc:
+        return {seat.index: f"its stack could not be built ({_brief(exc)})" for seat in seats}
     try:
         _epochs(stack, outcomes, started)
-    except Exception:
-        for seat in stack.seats:
+    except Exception as exc:
+        unfinished = list(stack.seats)
+        for seat in unfinished:
             outcomes[seat.index] = None
+        return {seat.index: f"its stack failed in training ({_brief(exc)}); trained again alone" for seat in unfinished}
+    return {}
+
+
+def _brief(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _epochs(stack: Stack, outcomes: list[Outcome | None], started: float) -> None:

@@ -186,6 +186,7 @@ def result_outcome(
         "sizes": result.sizes,
         "versions": result.versions,
         "stacked_with": result.stack,
+        **({"unstacked": result.unstacked} if result.unstacked else {}),
     }
     metrics = {attrs.METRIC_PREFIX + name: metric for name, metric in result.metrics.items()}
     values = value if isinstance(value, list) else [value]

@@ -126,6 +126,8 @@ def test_a_stacked_form_that_raises_leaves_every_seed_to_train_alone(preg):
     specs = seeds_of(make_spec(preg, ("norm", "broken_scalenorm", {})), range(3))
     for a, b in zip(alone(specs, preg), stacked(specs, preg), strict=True):
         assert b.stack == 1
+        assert b.unstacked.startswith("its stack failed in training (RuntimeError: this stacked form is broken)")
+        assert a.unstacked == ""
         assert_same_run(a, b)
 
 
@@ -137,6 +139,7 @@ def test_runs_left_to_train_alone_mid_study_report_each_epoch_once(preg):
     assert seen == {0: [1, 2, 3], 1: [1, 2, 3]}
     for a, b in zip(alone(specs, preg), group, strict=True):
         assert b.stack == 1
+        assert b.unstacked.startswith("its stack failed in training (") and b.unstacked.endswith("trained again alone")
         assert_same_run(a, b)
 
 
