@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import math
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from stacking import study_groups
@@ -29,15 +28,6 @@ from ablate.stacked_training import train_group
 from ablate.study_file import plugin_files_of
 
 
-def with_epochs(study: str, epochs: int, folder: str) -> str:
-    """A copy of the study file with ``[train] epochs`` replaced (a short check)."""
-    lines = Path(study).read_text().splitlines()
-    out = [f"epochs = {epochs}" if line.replace(" ", "").startswith("epochs=") else line for line in lines]
-    path = Path(folder) / Path(study).name
-    path.write_text("\n".join(out) + "\n")
-    return str(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--study", default="studies/quickstart.toml")
@@ -48,9 +38,11 @@ def main() -> None:
         raise SystemExit("cuda_syncs.py needs a CUDA device; none is available here")
     registry = build_registry(make_plugin_manager(plugin_files_of(args.study)))
     execution = Execution("cuda", 1)
-    with tempfile.TemporaryDirectory() as folder:
-        groups = study_groups(with_epochs(args.study, args.epochs, folder), registry)
-    specs = [spec for group in groups for spec in group]
+    specs = [  # a short check: the study's runs with fewer epochs
+        dataclasses.replace(spec, train={**spec.train, "epochs": args.epochs})
+        for group in study_groups(args.study, registry)
+        for spec in group
+    ]
     units = group_runs(specs, registry, execution)
     unit = units[min(args.stack, len(units) - 1)]
     train_group(unit, registry, execution)  # warm-up: kernels loaded, memory pooled
