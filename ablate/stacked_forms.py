@@ -101,8 +101,9 @@ class SeedStreams:
         is in cache instead of in another pass over the whole stack."""
         out = torch.empty((len(self.generators), *shape), dtype=like.dtype, device=like.device)
         draw = [i for i, p in enumerate(keep) if 0 < p < 1]
-        for start, stop, value in _constant_runs(keep):
-            out[start:stop].fill_(value)
+        for i, p in enumerate(keep):
+            if not 0 < p < 1:
+                out[i].fill_(float(p >= 1))
         if like.device.type == "cpu" and like.dtype in _NUMPY_FLOATS and len(self._bits) == len(keep):
             for i in draw:
                 flat = out[i].numpy().reshape(-1)
@@ -129,21 +130,6 @@ class SeedStreams:
                 (len(keep),) + (1,) * (like.dim() - 1)
             )
         return self._divisors[key]
-
-
-def _constant_runs(keep: Sequence[float]) -> list[tuple[int, int, float]]:
-    """(start, stop, value) for each run of consecutive seeds that draw nothing
-    and share a value (1 at keep >= 1, else 0): one fill per run, not per seed."""
-    runs: list[tuple[int, int, float]] = []
-    for i, p in enumerate(keep):
-        if 0 < p < 1:
-            continue
-        value = float(p >= 1)
-        if runs and runs[-1][1] == i and runs[-1][2] == value:
-            runs[-1] = (runs[-1][0], i + 1, value)
-        else:
-            runs.append((i, i + 1, value))
-    return runs
 
 
 _NUMPY_FLOATS = (torch.float32, torch.float64, torch.float16)
