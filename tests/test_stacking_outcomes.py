@@ -8,6 +8,7 @@ import pytest
 import torch
 from stacking_support import CPU, alone, assert_same_run, make_spec, plugin_registry, seeds_of, stacked
 
+from ablate import stacked_training
 from ablate.build import RunFailed
 from ablate.spec import Execution
 from ablate.stacked_group import Stack, build_seat
@@ -140,6 +141,25 @@ def test_runs_left_to_train_alone_mid_study_report_each_epoch_once(preg):
     for a, b in zip(alone(specs, preg), group, strict=True):
         assert b.stack == 1
         assert b.unstacked.startswith("its stack failed in training (") and b.unstacked.endswith("trained again alone")
+        assert_same_run(a, b)
+
+
+def _raise(*args, **kwargs):
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    "patch, why",
+    [
+        (("Stack", _raise), "its stack could not be built (RuntimeError: boom)"),
+        (("seats_problem", lambda seats: "the seeds disagree"), "could not share a stack: the seeds disagree"),
+    ],
+)
+def test_runs_kept_out_of_their_stack_record_why(registry, monkeypatch, patch, why):
+    monkeypatch.setattr(stacked_training, *patch)
+    specs = seeds_of(make_spec(registry), range(2))
+    for a, b in zip(alone(specs, registry), stacked(specs, registry), strict=True):
+        assert (b.stack, b.unstacked) == (1, why)
         assert_same_run(a, b)
 
 
