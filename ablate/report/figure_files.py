@@ -10,6 +10,7 @@ source and matplotlib's version. Anything else redraws it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -81,18 +82,33 @@ def rendering(
     (out_dir / DIGESTS).unlink(missing_ok=True)  # until the figures it describes are all written
     if tasks:
         import ablate.report.figures  # noqa: F401  (once here, shared by the forked workers)
-    pool = _pool(len(tasks), workers)
-    if pool is None:
-        for task in tasks:
-            render(task)
-        yield written
-    else:
-        with pool:
-            futures = [pool.submit(render, task) for task in tasks]
+    with _heap_frozen():
+        pool = _pool(len(tasks), workers)
+        if pool is None:
+            for task in tasks:
+                render(task)
             yield written
-            for future in futures:
-                future.result()  # re-raise a worker's exception here
+        else:
+            with pool:
+                futures = [pool.submit(render, task) for task in tasks]
+                yield written
+                for future in futures:
+                    future.result()  # re-raise a worker's exception here
     (out_dir / DIGESTS).write_text(json.dumps(digests, indent=1, sort_keys=True), encoding="utf-8")
+
+
+@contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Keep the objects that exist now out of the garbage collector's scans while the
+    figures draw. Matplotlib makes tens of thousands of objects a figure, so full
+    collections run often, and each would walk everything the command loaded before
+    (optuna, pandas, the study's trials): a fifth of the drawing time. Forked workers
+    inherit the frozen heap, and leave its pages unwritten, as Python's docs advise."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, str, tuple[Any, ...]]]:

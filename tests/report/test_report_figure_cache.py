@@ -68,3 +68,36 @@ def test_a_report_with_current_figures_never_imports_matplotlib(tmp_path):
     )
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True) for _ in "12"]
     assert [r.stdout.strip() for r in runs] == ["True", "False"]
+
+
+def test_figures_draw_with_the_heap_frozen_and_the_collector_is_left_as_it_was(tmp_path, monkeypatch):
+    """Drawing freezes what the process holds (no full collection walks it; forked
+    workers inherit that) and unfreezes it after, also when a figure fails."""
+    import gc
+
+    import pytest
+
+    from ablate.report import figure_files
+    from ablate.report.analysis import analyse
+
+    frozen: list[int] = []
+    real_render = figure_files.render
+
+    def render(job):
+        frozen.append(gc.get_freeze_count())
+        real_render(job)
+
+    monkeypatch.setattr(figure_files, "render", render)
+    table, histories, record = _study(ARMS, [0, 1, 2])
+    before = gc.get_freeze_count()
+    (tmp_path / "r").mkdir()
+    figure_files.write_figures(tmp_path / "r", analyse(table, record), histories, workers=1)
+    assert frozen and min(frozen) > before and gc.get_freeze_count() == before
+
+    def failing(job):
+        raise RuntimeError("a figure that fails")
+
+    monkeypatch.setattr(figure_files, "render", failing)
+    with pytest.raises(RuntimeError, match="a figure that fails"):
+        figure_files.write_figures(tmp_path, analyse(table, record), histories, workers=1)
+    assert gc.get_freeze_count() == before
