@@ -272,8 +272,12 @@ def cmd_plan(study_path: Path, calibrate: bool) -> int:
 
 def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> list[str]:
     """Which arms train their seeds as one stacked model, and why the others do not."""
-    if config.train["stack"] == "off" or len(config.seeds) < 2 or not arms:
-        return ["stacking: off" if config.train["stack"] == "off" else "stacking: each run trains alone"]
+    if config.train["stack"] == "off":
+        return ["stacking: off"]
+    if config.design.sampled:
+        return [_sampled_stacking(config)]
+    if len(config.seeds) < 2 or not arms:
+        return ["stacking: each run trains alone"]
     from ablate.design import run_spec
     from ablate.stack_units import stack_key
     from ablate.stacked_plan import can_stack
@@ -288,6 +292,19 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
     if len(stacks) < sum(v is True for v in why.values()):
         lines.append(f"  arms that differ only in stopping rules or dropout share a stack: {len(stacks)} stacks")
     return lines
+
+
+def _sampled_stacking(config: StudyConfig) -> str:
+    """A sampled design's arms are not known before it runs: its search trains one
+    seed per arm; a confirmation stage then trains its arms' seeds stacked where they can."""
+    design, seeds = config.design, len(config.seeds)
+    confirm = design.confirm_top if design.kind == "search" else 0
+    if not confirm or seeds < 2:
+        return "stacking: each run trains alone (a sampled arm trains one seed)"
+    return (
+        f"stacking: the search's runs train alone (one seed per sampled arm); the confirmation (top {confirm}) "
+        f"trains each confirmed arm's {seeds} seeds as one stacked model (one by one for an arm that cannot stack)"
+    )
 
 
 def stored_power(config: StudyConfig, arms: list[Arm]) -> list[str]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 
+import optuna
 import pandas as pd
 import pytest
 
+from ablate import attrs
 from ablate.config import load_study
 from ablate.design import baseline_arm, build_arms, factorial
 
@@ -173,6 +175,12 @@ def test_search_runs_budget_then_confirms_top_arms_over_fresh_seeds(write_study,
     assert set(confirm["arm"]) == set(top3)
     assert search["lr"].between(0.0005, 0.05).all()
     assert "[27/27]" in stdout
+    trials = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / 'out' / 'study.db'}").trials
+    stacked = {t.user_attrs[attrs.STAGE]: set() for t in trials if attrs.RESULT in t.user_attrs}
+    for t in trials:
+        if attrs.RESULT in t.user_attrs:
+            stacked[t.user_attrs[attrs.STAGE]].add(t.user_attrs[attrs.RESULT]["stacked_with"])
+    assert stacked == {"search": {1}, "confirm": {5}}  # a confirmed arm's seeds train as one stacked model
     html = (tmp_path / "out" / "index.html").read_text()
     assert html.count('class="search-row"') == 12  # the search stage, listed apart
     assert html.count('class="arm-row"') == 3  # the leaderboard: confirmed arms only

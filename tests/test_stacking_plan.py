@@ -139,3 +139,49 @@ def test_the_coordinator_hands_out_the_longest_units_first(registry):
     units = stacking_grouper(registry, CPU)(runs)
     assert [[r.spec.key for r in u] for u in units] == [[r.spec.key for r in runs[2:]], [r.spec.key for r in runs[:2]]]
     assert stacking_grouper(registry, Execution("cpu", 1, stack="off"))(runs) == [[r] for r in runs]
+
+
+def _plan_lines(write_study, text: str, registry) -> list[str]:
+    from ablate.run_command import stacking_lines
+
+    config = load_study(write_study(text), registry)
+    return stacking_lines(config, registry, build_arms(config, registry))
+
+
+def test_ablate_plan_says_which_arms_stack_and_which_share_a_stack(write_study, tiny, registry):
+    assert _plan_lines(write_study, tiny, registry) == [
+        "stacking: 4 of 4 arms train their 2 seeds as one stacked model",
+        "  arms that differ only in stopping rules or dropout share a stack: 2 stacks",
+    ]
+    off = tiny.replace("batch_size = 128", 'batch_size = 128\nstack = "off"')
+    assert _plan_lines(write_study, off, registry) == ["stacking: off"]
+    one_seed = tiny.replace("seeds = 2", "seeds = 1")
+    assert _plan_lines(write_study, one_seed, registry) == ["stacking: each run trains alone"]
+
+
+def test_ablate_plan_names_an_arm_that_cannot_stack_and_why(write_study, tiny, preg):
+    text = tiny.replace('levels = ["none", "dropout"]', 'levels = ["none", "center_penalty"]')
+    text = text.replace("dropout = { rate = 0.2 }", "").replace("[factors.dropout]", "[factors.penalty]")
+    lines = _plan_lines(write_study, text, preg)
+    assert lines[0] == "stacking: 2 of 4 arms train their 2 seeds as one stacked model"
+    alone = [line for line in lines if line.startswith("  not stacked: ")]
+    assert len(alone) == 2 and all("'center_penalty' implements a loss penalty" in line for line in alone)
+
+
+SEARCH = """
+[design]
+kind = "search"
+sampler = "random"
+budget = 3
+confirm_top = {top}
+"""
+
+
+def test_ablate_plan_says_a_search_stacks_only_its_confirmation(write_study, tiny, registry):
+    """A sampled arm trains one seed, alone; the confirmed arms train their seeds stacked
+    (their records say ``stacked_with``; checked end to end in test_designs)."""
+    confirmed = _plan_lines(write_study, tiny + SEARCH.format(top=2), registry)
+    assert len(confirmed) == 1 and "search's runs train alone" in confirmed[0]
+    assert "confirmation (top 2) trains each confirmed arm's 2 seeds as one stacked model" in confirmed[0]
+    unconfirmed = _plan_lines(write_study, tiny + SEARCH.format(top=0), registry)
+    assert unconfirmed == ["stacking: each run trains alone (a sampled arm trains one seed)"]
