@@ -6,13 +6,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ablate.config import Factor, StudyConfig
 from ablate.design import Arm, run_spec, sampled_arm
 from ablate.registry import Registry
 
+if TYPE_CHECKING:
+    from ablate.spec import Execution, RunSpec
+
 MAX_CALIBRATED = 3
-STARTUP_SECONDS = 8.0  # imports, storage set-up and the report: measured on the quickstart here
+# `ablate run --jobs 1` of the quickstart here, beyond training: imports, storage set-up and
+# the report (whole command 16.3 s against 12.3 s of training, benchmarks/jobs.py, 2026-12-04)
+STARTUP_SECONDS = 4.0
 
 
 def run_count(config: StudyConfig, arms: list[Arm]) -> int:
@@ -40,35 +46,59 @@ def _calibration_arms(config: StudyConfig, arms: list[Arm]) -> list[Arm]:
 
 
 def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -> tuple[float, str]:
-    """Time 1- and 2-epoch runs of a few arms: their difference is one epoch,
-    the rest is per-run overhead (model set-up, final measurement)."""
+    """Train a few units of work as `ablate run --jobs 1` trains them (an arm's seeds
+    stacked where they stack) for 1 and 3 epochs: half the difference is one epoch,
+    the rest of the first is per-unit overhead (model set-up, final measurements).
+    Per run, that is what the whole study costs."""
     from ablate.spec import Execution
-    from ablate.training import train_run
 
-    execution = Execution(config.train["device"], config.train["threads"])
-
-    def timed(arm: Arm, epochs: int) -> float:
-        spec = run_spec(config, arm, config.seeds[0])
-        start = time.perf_counter()
-        train_run(dataclasses.replace(spec, train={**spec.train, "epochs": epochs}), registry, execution)
-        return time.perf_counter() - start
-
-    chosen = _calibration_arms(config, arms)
-    timed(chosen[0], 1)  # warm-up: loads the data, first-call costs
+    execution = Execution(config.train["device"], config.train["threads"], stack=config.train["stack"])
+    units = _calibration_units(config, registry, arms, execution)
+    _timed(units[0], 1, registry, execution)  # warm-up: loads the data, first-call costs
     per_epoch, overhead = [], []
-    for arm in chosen:
-        one, two = timed(arm, 1), timed(arm, 2)
-        per_epoch.append(max(two - one, 1e-4))
-        overhead.append(max(one - per_epoch[-1], 0.0))
+    for unit in units:
+        one, three = _timed(unit, 1, registry, execution), _timed(unit, 3, registry, execution)
+        epoch = max((three - one) / 2, 1e-4)
+        per_epoch.append(epoch / len(unit))
+        overhead.append(max(one - epoch, 0.0) / len(unit))
     epoch_s = sum(per_epoch) / len(per_epoch)
     run_s = sum(overhead) / len(overhead) + config.train["epochs"] * epoch_s
     total = STARTUP_SECONDS + run_count(config, arms) * run_s
+    runs = sum(len(u) for u in units)
+    how = f"{len(units)} unit(s) of work, {runs} runs" + (", stacked as they will train" if runs > len(units) else "")
     note = (
-        f"calibrated on 1- and 2-epoch runs of {len(chosen)} arm(s): {epoch_s * 1000:.0f} ms per epoch, "
-        f"~{run_s:.1f} s per {config.train['epochs']}-epoch run, plus ~{STARTUP_SECONDS:.0f} s of start-up "
-        "and report; assumes every run trains all its epochs"
+        f"calibrated on 1- and 3-epoch trainings of {how}: {epoch_s * 1000:.0f} ms per epoch of a run, "
+        f"~{run_s:.2f} s per {config.train['epochs']}-epoch run, plus ~{STARTUP_SECONDS:.0f} s of start-up "
+        "and report, at --jobs 1; assumes every run trains all its epochs"
     )
     return total, note
+
+
+def _calibration_units(
+    config: StudyConfig, registry: Registry, arms: list[Arm], execution: Execution
+) -> list[list[RunSpec]]:
+    """Up to MAX_CALIBRATED of the study's units of work (first, middle, last) as the
+    engine groups them; a sampled design's search trains one seed per arm, alone."""
+    from ablate.stacked_plan import group_runs
+
+    if config.design.sampled or not arms:
+        return [[run_spec(config, arm, config.seeds[0])] for arm in _calibration_arms(config, arms)]
+    units = group_runs([run_spec(config, a, seed) for a in arms for seed in config.seeds], registry, execution)
+    return [units[i] for i in sorted({0, len(units) // 2, len(units) - 1})[:MAX_CALIBRATED]]
+
+
+def _timed(unit: list[RunSpec], epochs: int, registry: Registry, execution: Execution) -> float:
+    """Seconds to train the unit with ``epochs`` epochs per run; a run's failure is raised."""
+    from ablate.stacked_training import train_group
+
+    specs = [dataclasses.replace(s, train={**s.train, "epochs": epochs}) for s in unit]
+    start = time.perf_counter()
+    outcomes = train_group(specs, registry, execution)
+    seconds = time.perf_counter() - start
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return seconds
 
 
 def duration(seconds: float) -> str:
