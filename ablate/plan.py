@@ -65,13 +65,18 @@ def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -
     run_s = sum(overhead) / len(overhead) + config.train["epochs"] * epoch_s
     total = STARTUP_SECONDS + run_count(config, arms) * run_s
     runs = sum(len(u) for u in units)
-    how = f"{len(units)} unit(s) of work, {runs} runs" + (", stacked as they will train" if runs > len(units) else "")
+    how = f"{_count(len(units), 'unit')} of work, {_count(runs, 'run')}"
+    how += ", stacked as they will train" if runs > len(units) else ""
     note = (
         f"calibrated on 1- and 3-epoch trainings of {how}: {epoch_s * 1000:.0f} ms per epoch of a run, "
         f"~{run_s:.2f} s per {config.train['epochs']}-epoch run, plus ~{STARTUP_SECONDS:.0f} s of start-up "
         "and report, at --jobs 1; assumes every run trains all its epochs"
     )
     return total, note
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _calibration_units(

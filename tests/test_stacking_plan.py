@@ -195,7 +195,7 @@ def test_the_plan_estimate_is_calibrated_on_units_of_work_as_they_will_train(wri
     config = load_study(write_study(tiny), registry)
     seconds, note = estimate_seconds(config, registry, build_arms(config, registry))
     assert seconds > STARTUP_SECONDS
-    assert "trainings of 2 unit(s) of work, 8 runs, stacked as they will train" in note  # 2 stacks of 4
+    assert "trainings of 2 units of work, 8 runs, stacked as they will train" in note  # 2 stacks of 4
     off = load_study(write_study(tiny.replace("batch_size = 128", 'batch_size = 128\nstack = "off"')), registry)
     _, note = estimate_seconds(off, registry, build_arms(off, registry))
-    assert "trainings of 3 unit(s) of work, 3 runs:" in note  # runs alone: the first, middle and last
+    assert "trainings of 3 units of work, 3 runs:" in note  # runs alone: the first, middle and last
