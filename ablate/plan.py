@@ -82,14 +82,18 @@ def _count(n: int, noun: str) -> str:
 def _calibration_units(
     config: StudyConfig, registry: Registry, arms: list[Arm], execution: Execution
 ) -> list[list[RunSpec]]:
-    """Up to MAX_CALIBRATED of the study's units of work (first, middle, last) as the
-    engine groups them; a sampled design's search trains one seed per arm, alone."""
-    from ablate.stacked_plan import group_runs
+    """Up to MAX_CALIBRATED units of work as the engine makes them: the first stack
+    (or run) of the first, middle and last groups of arms that share stacks. Only
+    those are split (splitting builds models). Runs that train alone (a sampled
+    design's search, stacking off, one seed): one run of the first, middle and last arms."""
+    from ablate.stack_units import arm_groups
+    from ablate.stacked_plan import stack_splits
 
-    if config.design.sampled or not arms:
+    if config.design.sampled or not arms or execution.stack == "off" or len(config.seeds) < 2:
         return [[run_spec(config, arm, config.seeds[0])] for arm in _calibration_arms(config, arms)]
-    units = group_runs([run_spec(config, a, seed) for a in arms for seed in config.seeds], registry, execution)
-    return [units[i] for i in sorted({0, len(units) // 2, len(units) - 1})[:MAX_CALIBRATED]]
+    groups = arm_groups([run_spec(config, a, seed) for a in arms for seed in config.seeds], lambda s: s, registry)
+    chosen = [groups[i] for i in sorted({0, len(groups) // 2, len(groups) - 1})[:MAX_CALIBRATED]]
+    return [[group[i] for i in stack_splits(group, registry, execution)[0]] for group in chosen]
 
 
 def _timed(unit: list[RunSpec], epochs: int, registry: Registry, execution: Execution) -> float:
