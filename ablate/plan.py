@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from ablate.config import Factor, StudyConfig
 from ablate.design import Arm, run_spec, sampled_arm
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ablate.spec import Execution, RunSpec
 
 MAX_CALIBRATED = 3
+T = TypeVar("T")
 # `ablate run --jobs 1` of the quickstart here, beyond training: imports, storage set-up and
 # the report (whole command 16.3 s against 12.3 s of training, benchmarks/jobs.py, 2026-12-04)
 STARTUP_SECONDS = 4.0
@@ -28,10 +29,14 @@ def run_count(config: StudyConfig, arms: list[Arm]) -> int:
     return len(arms) * len(config.seeds)
 
 
+def _spread(items: Sequence[T]) -> list[T]:
+    """The first, middle and last items (fewer where there are fewer): what calibration times."""
+    return [items[i] for i in sorted({0, len(items) // 2, len(items) - 1})[:MAX_CALIBRATED]]
+
+
 def _calibration_arms(config: StudyConfig, arms: list[Arm]) -> list[Arm]:
     if arms:
-        picks = sorted({0, len(arms) // 2, len(arms) - 1})[:MAX_CALIBRATED]
-        return [arms[i] for i in picks]
+        return _spread(arms)
     values = {}  # a sampled design: the middle of its space
     for f in config.factors:
         if f.range is not None:
@@ -92,8 +97,7 @@ def _calibration_units(
     if config.design.sampled or not arms or execution.stack == "off" or len(config.seeds) < 2:
         return [[run_spec(config, arm, config.seeds[0])] for arm in _calibration_arms(config, arms)]
     groups = arm_groups([run_spec(config, a, seed) for a in arms for seed in config.seeds], lambda s: s, registry)
-    chosen = [groups[i] for i in sorted({0, len(groups) // 2, len(groups) - 1})[:MAX_CALIBRATED]]
-    return [[group[i] for i in stack_splits(group, registry, execution)[0]] for group in chosen]
+    return [[group[i] for i in stack_splits(group, registry, execution)[0]] for group in _spread(groups)]
 
 
 def _timed(unit: list[RunSpec], epochs: int, registry: Registry, execution: Execution) -> float:

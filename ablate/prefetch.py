@@ -23,8 +23,13 @@ def _configure_mappers() -> None:
 
 # Optuna's models module is internal: where it moves, the import fails here and costs nothing.
 STORAGE: tuple[str | Callable[[], None], ...] = (
-    *("alembic.command", "alembic.config", "alembic.migration", "alembic.script"),
-    *("sqlalchemy.dialects.sqlite.pysqlite", "optuna.storages._rdb.models", _configure_mappers),
+    "alembic.command",
+    "alembic.config",
+    "alembic.migration",
+    "alembic.script",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "optuna.storages._rdb.models",
+    _configure_mappers,
 )
 REPORT = ("ablate.outputs", "ablate.results", "ablate.report", "ablate.report.figures")
 

@@ -40,7 +40,7 @@ class Progress:
     started_at: float = field(default_factory=time.perf_counter)
     epochs_done: int = 0  # epochs reported by the runs of this command
     _left: dict[tuple[str, int, str], int] = field(default_factory=dict)  # per run in training: epochs it may train
-    _planned: list[int] = field(default_factory=list)  # the epochs of each run that started
+    _planned: tuple[int, int] = (0, 0)  # (runs started, their epochs): a run's epochs on average
 
     def _id(self, run: RunLike) -> tuple[str, int, str]:
         return (run.arm.name, run.seed, run.stage)
@@ -50,7 +50,7 @@ class Progress:
         epochs = _max_epochs(run)
         if epochs is not None:
             self._left[self._id(run)] = epochs
-            self._planned.append(epochs)
+            self._planned = (self._planned[0] + 1, self._planned[1] + epochs)
 
     def epoch(self, run: RunLike, metrics: dict[str, float]) -> None:
         """A run finished an epoch (the plain form says nothing)."""
@@ -65,23 +65,25 @@ class Progress:
     def eta(self) -> float:
         elapsed = time.perf_counter() - self.started_at
         left = max(self.total - self.already - self.finished_runs, 0)
-        if not self.epochs_done or not self._planned:  # nothing reported per epoch: by runs
+        started, epochs = self._planned
+        if not self.epochs_done or not started:  # nothing reported per epoch: by runs
             return elapsed / max(self.finished_runs, 1) * left
         waiting = max(left - len(self._left), 0)  # not started yet: as many epochs as those that did
-        epochs_left = sum(self._left.values()) + waiting * sum(self._planned) / len(self._planned)
+        epochs_left = sum(self._left.values()) + waiting * epochs / started
         return elapsed / self.epochs_done * epochs_left
 
     def close(self) -> None:
         """Stop any live display."""
 
     def finished(self, run: RunLike, text: str) -> None:
+        self.log(f"{self._count_finished(run, text)}  (eta {self.eta():.0f}s)")
+
+    def _count_finished(self, run: RunLike, text: str) -> str:
+        """Count the run as finished (its epochs not trained are given back); its line."""
         self._left.pop(self._id(run), None)
         self.finished_runs += 1
         stage = f"{run.stage} " if run.stage != "main" else ""
-        self.log(
-            f"[{self.already + self.finished_runs}/{self.total}] {stage}{run.arm.name} seed={run.seed}: "
-            f"{text}  (eta {self.eta():.0f}s)"
-        )
+        return f"[{self.already + self.finished_runs}/{self.total}] {stage}{run.arm.name} seed={run.seed}: {text}"
 
 
 def _max_epochs(run: RunLike) -> int | None:
@@ -132,18 +134,12 @@ class LiveProgress(Progress):
         self.bars.console.print(text)
 
     def finished(self, run: RunLike, text: str) -> None:
-        self._left.pop(self._id(run), None)
         task = self.running.pop(self._id(run), None)
         if task is not None:
             self.bars.remove_task(task)
-        self.finished_runs += 1
+        line = self._count_finished(run, text)
         self.bars.update(self.overall, advance=1, eta=f"eta {self.eta():.0f}s")
-        stage = f"{run.stage} " if run.stage != "main" else ""
-        self.bars.console.print(
-            f"[{self.already + self.finished_runs}/{self.total}] {stage}{run.arm.name} seed={run.seed}: {text}",
-            markup=False,
-            highlight=False,
-        )
+        self.bars.console.print(line, markup=False, highlight=False)
 
     def close(self) -> None:
         self.bars.stop()
