@@ -459,9 +459,22 @@ def _levels(table: dict[str, Any], model: Choice, design: DesignConfig, key: str
         levels = [">".join(p) for p in itertools.permutations(slots)]
     if not isinstance(levels, list) or not levels:
         raise UserError(f"{levels!r} is not valid", key=f"{key}.levels", expected="a non-empty list of levels")
-    if len({json.dumps(lv) for lv in levels}) != len(levels):
-        raise UserError("levels repeat", key=f"{key}.levels", expected="distinct levels")
+    _check_distinct(levels, levels, f"{key}.levels")
     return levels
+
+
+def _check_distinct(given: list[Any], meant: list[Any], key: str) -> None:
+    """Values that mean the same (``meant``: as checked, e.g. 1 and 1.0 for a float,
+    "BatchNorm" and "batchnorm") would make arms that train the same runs, which the
+    report would then count as separate results."""
+    seen: dict[str, Any] = {}
+    for shown, value in zip(given, meant, strict=True):
+        text = json.dumps(value, sort_keys=True, default=str)
+        if text in seen:
+            same = "" if repr(seen[text]) == repr(shown) else f" ({seen[text]!r} and {shown!r} are the same value)"
+            what = "levels" if key.endswith(".levels") else "values"
+            raise UserError(f"{what} repeat{same}", key=key, expected=f"distinct {what}")
+        seen[text] = shown
 
 
 def _component_names(registry: Registry | None, kind: str, levels: list[Any], key: str) -> list[str]:
@@ -475,6 +488,7 @@ def _component_names(registry: Registry | None, kind: str, levels: list[Any], ke
             names.append(normalise(level))
         else:
             names.append(registry.get(kind, level, key=lkey).name)
+    _check_distinct(levels, names, f"{key}.levels")
     return names
 
 
@@ -498,6 +512,15 @@ def _component_options(registry: Registry | None, kind: str, level: str, sub: di
     grids = {
         p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v]) for p, v in sub.items()
     }
+    for p, values in grids.items():
+        if not values:
+            raise UserError(
+                f"{p} = [] gives the factor no {level} to try",
+                key=f"{key}.{p}",
+                expected="one value, or a non-empty list of values to cross",
+            )
+        meant = values if registry is None else [registry.resolve_params(kind, level, {p: v}, key)[p] for v in values]
+        _check_distinct(values, meant, f"{key}.{p}")
     options = []
     for combo in _product(grids):
         params = combo if registry is None else registry.resolve_params(kind, level, combo, key)
@@ -532,6 +555,14 @@ def _setting_specs(
             expected='"model.PARAM", "train.PARAM" or "data.PARAM"',
         )
     section, param = parts
+    if section == "train" and param in EXECUTION_SETTINGS:
+        raise UserError(
+            f"{setting!r} says where and how fast runs execute, not what they train: "
+            "arms that differ only there would share their runs",
+            key=f"{key}.setting",
+            expected="a setting that changes results: "
+            + ", ".join(f"train.{p}" for p in TRAIN_PARAMS if p not in EXECUTION_SETTINGS),
+        )
     if section == "train":
         specs = TRAIN_PARAMS
     elif registry is None:
@@ -569,6 +600,7 @@ def _setting_factor(
 ) -> Factor:
     param, specs = _setting_specs(registry, setting, model, data, key)
     checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
+    _check_distinct(levels, checked, f"{key}.levels")
     options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
 

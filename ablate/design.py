@@ -83,7 +83,29 @@ def build_arms(config: StudyConfig, registry: Registry | None = None) -> list[Ar
         arms = factorial(config)
     if kind == "orderings" and registry is not None:
         arms = distinct_networks(config, registry, arms)
+    check_distinct_runs(config, arms)
     return unique_names(arms)
+
+
+def check_distinct_runs(config: StudyConfig, arms: list[Arm]) -> None:
+    """Two arms that train the same runs would share them in storage and count each
+    run twice in the report (narrower intervals from no new data): refuse, naming
+    the factor whose levels came to the same configuration."""
+    seen: dict[str, Arm] = {}
+    for arm in arms:
+        key = run_spec(config, arm, config.seeds[0]).key
+        if key not in seen:
+            seen[key] = arm
+            continue
+        first = seen[key]
+        factors = sorted({k.split(".")[0] for k in arm.values if arm.values[k] != first.values.get(k)})
+        raise UserError(
+            f"arms {first.name!r} and {arm.name!r} train the same runs: "
+            + (f"factor {factors[0]!r}'s levels there come to one configuration" if factors else "they are one arm"),
+            where=str(config.path),
+            key=f"factors.{factors[0]}" if factors else "factors",
+            expected=f"levels of {factors[0]!r} that change what is trained" if factors else "distinct arms",
+        )
 
 
 def factorial(config: StudyConfig) -> list[Arm]:
