@@ -51,8 +51,10 @@ def make_plugin_manager(plugin_files: Iterable[str | Path] = (), disable: Iterab
     pm.add_hookspecs(hookspecs)
     off = disabled_names(disable)
     load_entry_points(pm, off)
-    for path in plugin_files:
-        name = f"file:{Path(path).name}"
+    named: dict[str, Path] = {}
+    for path in map(Path, plugin_files):
+        name = f"file:{path.name}"
+        _check_once(path, named.setdefault(name, path))
         if aliases(name) & set(off):
             pm.disabled.append(name)
             continue
@@ -61,6 +63,20 @@ def make_plugin_manager(plugin_files: Iterable[str | Path] = (), disable: Iterab
     _check_pending(pm)
     _warn_unmatched(pm, off)
     return pm
+
+
+def _check_once(path: Path, first: Path) -> None:
+    """A plugin is known by its file's name: the same file twice, or two files of one
+    name, would register one name twice."""
+    if path is first:
+        return
+    if path.resolve() == first.resolve():
+        raise UserError(f"plugin file {str(path)!r} is listed twice", key="study.plugins", expected="each file once")
+    raise UserError(
+        f"plugin files {str(first)!r} and {str(path)!r} have the same name",
+        key="study.plugins",
+        expected="plugin files with distinct file names",
+    )
 
 
 def load_entry_points(pm: PluginManager, off: Iterable[str] = ()) -> None:
@@ -196,7 +212,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
         registry.disabled.extend(pm.disabled)
     for kind, hook_name in KINDS.items():
         caller = getattr(pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order: installed plugins, then the study's files
             if impl.plugin_name in registry.failed:
                 continue
             registrar = Registrar(registry, kind, impl.plugin_name)
@@ -211,6 +227,7 @@ def _registration_failed(pm: pluggy.PluginManager, registry: Registry, plugin: s
     why = _reason(exc, plugin) if isinstance(exc, UserError) else f"{hook} raised {_brief(exc)}"
     if plugin.startswith("file:"):
         if isinstance(exc, UserError):
+            exc.key = exc.key or "study.plugins"
             raise exc
         raise UserError(f"plugin {plugin!r}: {why}", key="study.plugins") from exc
     registry.drop_plugin(plugin)

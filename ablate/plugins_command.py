@@ -31,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """List the components (or detail one); exit 0."""
+    from ablate.errors import UserError
     from ablate.manager import build_registry, make_plugin_manager
 
     files: list[Path] = []
@@ -38,7 +39,10 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
         from ablate.study_file import plugin_files_of
 
         files = plugin_files_of(args.study)
-    registry = build_registry(make_plugin_manager(files))
+    try:
+        registry = build_registry(make_plugin_manager(files))
+    except UserError as err:  # a plugin file's error, told with the study that names it
+        raise (err.located(str(args.study)) if args.study is not None else err) from None
     if args.name:
         for comp in find(registry, args.name):
             detail(comp, out)

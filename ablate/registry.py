@@ -142,7 +142,8 @@ class Registry:
         if have is not None:
             raise UserError(
                 f"{comp.kind} {comp.name!r} is registered twice: by plugin "
-                f"{have.plugin!r} and by plugin {comp.plugin!r}"
+                f"{have.plugin!r} and by plugin {comp.plugin!r}",
+                expected="a name of its own for each component ('ablate plugins' lists the names taken)",
             )
         self._items[comp.kind][comp.name] = comp
 

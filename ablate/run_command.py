@@ -36,8 +36,10 @@ EXIT_FAILED_RUNS = 3
 
 def load(study_path: Path) -> tuple[StudyConfig, Registry]:
     """The validated study and the registry of every component it may name."""
-    pm = make_plugin_manager(plugin_files_of(study_path))
-    registry = build_registry(pm)
+    try:
+        registry = build_registry(make_plugin_manager(plugin_files_of(study_path)))
+    except UserError as err:  # a plugin file's error, told with the study that names it
+        raise err.located(str(study_path)) from None
     return load_study(study_path, registry), registry
 
 
