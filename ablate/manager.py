@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable
+from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -210,6 +211,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     if isinstance(pm, PluginManager):
         registry.failed.update(pm.failed)
         registry.disabled.extend(pm.disabled)
+    registry.file_versions.update(_file_versions(pm))
     for kind, hook_name in KINDS.items():
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():  # registration order: installed plugins, then the study's files
@@ -221,6 +223,18 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
             except Exception as exc:
                 _registration_failed(pm, registry, impl.plugin_name, hook_name, exc)
     return registry
+
+
+def _file_versions(pm: pluggy.PluginManager) -> dict[str, str]:
+    """A plugin file has no version number: its text's digest stands for one, so runs
+    stored before an edit of the file are told apart (as an upgraded plugin's are)."""
+    out = {}
+    for name, module in pm.list_name_plugin():
+        path = getattr(module, "__file__", None)
+        if name and name.startswith("file:") and path:
+            with suppress(OSError):
+                out[name] = f"{name} sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]}"
+    return out
 
 
 def _registration_failed(pm: pluggy.PluginManager, registry: Registry, plugin: str, hook: str, exc: Exception) -> None:

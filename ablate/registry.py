@@ -128,6 +128,7 @@ class Registry:
         self._items: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
         self.failed: dict[str, str] = {}  # plugin -> why it did not load (its components are missing)
         self.disabled: list[str] = []  # plugins switched off by the user
+        self.file_versions: dict[str, str] = {}  # "file:NAME.py" -> its name and a digest of its text
 
     def drop_plugin(self, plugin: str) -> None:
         """Forget every component a plugin added (it failed part-way through loading)."""

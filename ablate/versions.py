@@ -11,11 +11,12 @@ from ablate.registry import Registry
 from ablate.spec import RunSpec
 
 
-def plugin_version(plugin: str) -> str:
-    """'dist:entrypoint' -> 'dist version'; a local plugin file stays its name."""
+def plugin_version(plugin: str, registry: Registry | None = None) -> str:
+    """'dist:entrypoint' -> 'dist version'; a local plugin file -> its name and the
+    digest of its text (where the registry loaded it)."""
     dist = plugin.split(":", 1)[0]
     if dist == "file":
-        return plugin
+        return registry.file_versions.get(plugin, plugin) if registry is not None else plugin
     try:
         return f"{dist} {metadata.version(dist)}"
     except metadata.PackageNotFoundError:
@@ -25,7 +26,7 @@ def plugin_version(plugin: str) -> str:
 def plugin_versions(spec: RunSpec, registry: Registry) -> dict[str, str]:
     """{"plugin:KIND:NAME": "dist version"} for each component of the run (no torch needed)."""
     return {
-        f"plugin:{comp.kind}:{comp.name}": plugin_version(registry.get(comp.kind, comp.name).plugin)
+        f"plugin:{comp.kind}:{comp.name}": plugin_version(registry.get(comp.kind, comp.name).plugin, registry)
         for comp in (spec.data, spec.model, *spec.components)
     }
 
