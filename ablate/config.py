@@ -457,6 +457,12 @@ def _levels(table: dict[str, Any], model: Choice, design: DesignConfig, key: str
             )
         slots = str(model.params.get("slots", "")).split(">")
         levels = [">".join(p) for p in itertools.permutations(slots)]
+    if levels is None:
+        raise UserError(
+            "missing levels",
+            key=f"{key}.levels",
+            expected='a list of the levels to compare, e.g. levels = ["none", "batchnorm"]',
+        )
     if not isinstance(levels, list) or not levels:
         raise UserError(f"{levels!r} is not valid", key=f"{key}.levels", expected="a non-empty list of levels")
     _check_distinct(levels, levels, f"{key}.levels")

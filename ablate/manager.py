@@ -127,6 +127,8 @@ def _reason(exc: UserError, plugin: str) -> str:
 
 def _brief(exc: BaseException) -> str:
     """'Type: message (at file:line)': the exception and where in plugin code it arose."""
+    if isinstance(exc, SyntaxError) and exc.filename:  # its place is the file's, not the importer's frame
+        return f"{type(exc).__name__}: {exc.msg} (at {exc.filename}:{exc.lineno})"
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
@@ -194,9 +196,10 @@ def load_plugin_file(path: str | Path) -> ModuleType:
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # a broken user file is a user error, shown briefly
+    except (Exception, SystemExit) as exc:  # a broken user file is a user error, shown briefly
         del sys.modules[mod_name]
-        raise UserError(f"plugin file {str(path)!r} failed to import: {_brief(exc)}", key="study.plugins") from exc
+        why = f"it called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else _brief(exc)
+        raise UserError(f"plugin file {str(path)!r} failed to import: {why}", key="study.plugins") from exc
     return module
 
 

@@ -62,7 +62,13 @@ def _check_sqlite_file(path: Path) -> None:
                 "choose another --out folder (nothing was changed)",
             )
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
-        raise UserError(f"cannot write the database in {path.parent}", key="--out", expected="a folder you can write")
+        # --out is checked (and made) first, so here the folder is one that --storage names
+        why = "does not exist" if not path.parent.is_dir() else "is not writable"
+        raise UserError(
+            f"cannot write the database {path}: the folder {path.parent} {why}",
+            key="--storage",
+            expected="sqlite:///PATH in a folder you can write",
+        )
 
 
 @contextlib.contextmanager
