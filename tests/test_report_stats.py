@@ -122,3 +122,17 @@ def test_leaderboard_ranks_on_validation_not_test_accuracy():
     table.loc[table["arm"] == "val_best", "val_accuracy"] = 0.95
     board = leaderboard(table, ["test_best", "val_best"], [])
     assert list(board["arm"]) == ["val_best", "test_best"]
+
+
+def test_leaderboard_intervals_stop_where_the_metric_does():
+    """Two seeds far apart give a t interval (df 1) past 0% and 100%; cut to what an accuracy
+    can be it keeps its coverage, and the unbounded loss gap is left as it is."""
+    rows = [_run("wide", 0, 0.30), _run("wide", 1, 0.95)]
+    board = leaderboard(pd.DataFrame(rows), ["wide"], []).set_index("arm")
+    _m, lo, hi = mean_ci([0.30, 0.95])
+    assert lo < 0 and hi > 1  # what Student's t gives
+    assert (board.loc["wide", "test_low"], board.loc["wide", "test_high"]) == (0.0, 1.0)
+    assert board.loc["wide", "test_mean"] == pytest.approx(0.625)
+    table = pd.DataFrame(rows).assign(loss_gap=[-5.0, 5.0])
+    board = leaderboard(table, ["wide"], []).set_index("arm")
+    assert board.loc["wide", "loss_gap_low"] == pytest.approx(mean_ci([-5.0, 5.0])[1])

@@ -114,6 +114,11 @@ def leaderboard(table: pd.DataFrame, arms: Sequence[str], factors: Sequence[str]
     return board.drop(columns="_missing").reset_index(drop=True)
 
 
+# What a mean can be: an interval cut to these keeps its coverage (the mean lies inside
+# them), and no longer shows accuracies below 0% or above 100%. NaN stays NaN (max/min
+# with NaN first keep it).
+BOUNDS = {"test_accuracy": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "train_accuracy": (0.0, 1.0), "gap": (-1.0, 1.0)}
+
 LEADERBOARD_METRICS = {
     "test_accuracy": "test",
     "gap": "gap",
@@ -140,7 +145,10 @@ def _board_row(
         row[f] = vals[0] if vals else None
     row["n_complete"], row["n_failed"], row["n_runs"] = done.size, idx.size - done.size, idx.size
     for col, key in LEADERBOARD_METRICS.items():
-        row[f"{key}_mean"], row[f"{key}_low"], row[f"{key}_high"] = mean_ci(metrics[col][done])
+        mean, low, high = mean_ci(metrics[col][done])
+        if col in BOUNDS:  # the t interval of 2-3 seeds can reach past what the metric can be
+            low, high = max(low, BOUNDS[col][0]), min(high, BOUNDS[col][1])
+        row[f"{key}_mean"], row[f"{key}_low"], row[f"{key}_high"] = mean, low, high
     epochs = metrics["epochs"][done]
     row["epochs_mean"] = float(np.nanmean(epochs)) if np.isfinite(epochs).any() else math.nan
     reasons = count_reasons(columns["stop_reason"][i] for i in done) if "stop_reason" in columns else []
