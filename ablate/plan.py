@@ -23,10 +23,26 @@ STARTUP_SECONDS = 4.0
 
 
 def run_count(config: StudyConfig, arms: list[Arm]) -> int:
-    d = config.design
-    if d.sampled:
-        return d.budget + (d.confirm_top * len(config.seeds) if d.kind == "search" else 0)
+    """The runs a study trains (for a sampled design: at most)."""
+    if config.design.sampled:
+        searched, confirmed = sampled_counts(config)
+        return searched + confirmed * len(config.seeds)
     return len(arms) * len(config.seeds)
+
+
+def sampled_counts(config: StudyConfig) -> tuple[int, int]:
+    """A sampled design's arms at most: (tried, confirmed). A sampler proposing an arm
+    again trains nothing new, so a finite space caps the budget; and only arms that
+    were tried can be confirmed."""
+    d = config.design
+    space: int | None = 1
+    for f in config.factors:
+        if f.range is not None or f.ranges:
+            space = None  # a continuous range: no end to the arms
+            break
+        space *= len(f.options)
+    tried = d.budget if space is None else min(d.budget, space)
+    return tried, min(d.confirm_top, tried) if d.kind == "search" else 0
 
 
 def _spread(items: Sequence[T]) -> list[T]:
@@ -132,8 +148,11 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
         out(f"arms: chosen by {d.sampler} within a budget of {d.budget}, each run with seed {d.search_seed}")
         for f in config.factors:
             out(f"  {f.name}: {_space(f)}")
-        if d.kind == "search" and d.confirm_top:
-            out(f"then the top {d.confirm_top} arms are confirmed over seeds {config.seeds}")
+        tried, confirmed = sampled_counts(config)
+        if tried < d.budget:
+            out(f"  the space holds {tried} arms: the search tries each at most once")
+        if confirmed:
+            out(f"then the top {confirmed} arms are confirmed over seeds {config.seeds}")
         if d.pruner != "none":
             out(f"pruning: {d.pruner} on validation accuracy per epoch")
     else:
@@ -147,8 +166,9 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
             out("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     n = run_count(config, arms)
     if d.sampled:
-        extra = f" + {d.confirm_top} x {len(config.seeds)} seeds" if d.kind == "search" and d.confirm_top else ""
-        out(f"runs: {d.budget}{extra} = {n}")
+        tried, confirmed = sampled_counts(config)
+        extra = f" + {confirmed} x {len(config.seeds)} seeds" if confirmed else ""
+        out(f"runs: at most {tried}{extra} = {n}")
     else:
         out(f"runs: {len(arms)} arms x {len(config.seeds)} seeds = {n}")
 

@@ -22,6 +22,7 @@ from ablate.config import StudyConfig
 from ablate.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
+from ablate.plan import run_count
 from ablate.pool import ProcessPool, usable_cores
 from ablate.progress import make_progress
 from ablate.registry import Registry
@@ -199,7 +200,7 @@ def run_study(
     logging.getLogger("optuna").setLevel(logging.ERROR)
     d = config.design
     planned = [] if d.sampled else plan_runs(config, arms)
-    total = d.budget + (d.confirm_top * len(config.seeds) if d.kind == "search" else 0) if d.sampled else len(planned)
+    total = run_count(config, []) if d.sampled else len(planned)
     already = announce(study, config, planned, total, options, log)
     changed = changed_versions(study, planned, registry)
     if changed:
