@@ -4,6 +4,7 @@ before anything trains. The estimate comes from short calibration runs."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -35,13 +36,9 @@ def sampled_counts(config: StudyConfig) -> tuple[int, int]:
     again trains nothing new, so a finite space caps the budget; and only arms that
     were tried can be confirmed."""
     d = config.design
-    space: int | None = 1
-    for f in config.factors:
-        if f.range is not None or f.ranges:
-            space = None  # a continuous range: no end to the arms
-            break
-        space *= len(f.options)
-    tried = d.budget if space is None else min(d.budget, space)
+    tried = d.budget
+    if not any(f.range is not None or f.ranges for f in config.factors):  # a continuous range: no end to the arms
+        tried = min(d.budget, math.prod(len(f.options) for f in config.factors))
     return tried, min(d.confirm_top, tried) if d.kind == "search" else 0
 
 
