@@ -3,8 +3,9 @@
 Exit status: 0 success; 2 a mistake the user can fix (printed in a few lines
 naming the file, the key, what was expected and the nearest valid name, no
 traceback); 3 a study that finished with failed runs; 1 an internal error;
-130 interrupted. Commands import what they need when they run, so `--help`
-answers at once.
+130 interrupted; 141 output cut short by a reader that closed the pipe (`ablate
+plan study.toml | head -1`; `ablate run` trains on and keeps its own status).
+Commands import what they need when they run, so `--help` answers at once.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from ablate import quick_exit
 
 quick_exit.install()  # before any other exit handler is registered: it runs after them all
 
-from ablate import __version__, plugins_command, report_commands, scaffold  # noqa: E402
+from ablate import __version__, closed_stdout, plugins_command, report_commands, scaffold  # noqa: E402
 from ablate.disabling import set_disabled  # noqa: E402
 from ablate.errors import UserError  # noqa: E402
 
 EXIT_USER = 2
+# A reader that closed stdout early (`| head -1`) ends a command that only prints
+# with 128 + SIGPIPE, the status a shell shows for standard tools killed by that
+# signal (`git log | head -1`, `yes | head -1`): the output is cut short, and a
+# script under `set -o pipefail` learns it as it would from them; 0 would claim a
+# complete output (plan's estimate, say) that nobody received.
+EXIT_STDOUT_CLOSED = 128 + signal.SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     _execution_options(worker)
     plan = sub.add_parser("plan", help="print the design, its arms, the run count and a time estimate")
     plan.add_argument("study", type=Path, help="the study file (TOML)")
+    plan.add_argument(
+        "--out", type=Path, default=None, help="the folder of its stored runs (default: reports/<study name>)"
+    )
     plan.add_argument(
         "--no-calibrate", action="store_true", help="skip the short calibration runs behind the time estimate"
     )
@@ -102,10 +112,17 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "plan" or getattr(args, "dry_run", False):
         from ablate import run_command  # optuna and the engine: only for the commands that use them
 
-        return run_command.cmd_plan(args.study, calibrate=not getattr(args, "no_calibrate", False))
+        return run_command.cmd_plan(args.study, not getattr(args, "no_calibrate", False), getattr(args, "out", None))
     signal.signal(signal.SIGTERM, _terminate)
-    from ablate.pool import start_early
+    from ablate.pool import start_early, usable_cores
 
+    if args.jobs != "auto" and args.jobs > usable_cores():  # each worker imports torch: hundreds of MB
+        print(
+            f"note: --jobs {args.jobs} is more than this machine's usable cores: starting one worker "
+            f"process per core ({usable_cores()}); more would only share the cores",
+            file=sys.stderr,
+        )
+        args.jobs = usable_cores()
     pool = start_early(args.study, args.jobs)  # its imports run beside ours: on another core
     from ablate import run_command
 
@@ -118,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_USER
+    # training goes on when nobody reads its progress: results are stored, the report is written
+    trains = args.command in ("run", "worker") and not getattr(args, "dry_run", False)
     try:
-        return dispatch(args)
+        with closed_stdout.guard(keep_going=trains):
+            return dispatch(args)
+    except closed_stdout.StdoutClosed:
+        return EXIT_STDOUT_CLOSED
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER

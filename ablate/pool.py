@@ -9,6 +9,7 @@ as "died" so the coordinator gives them back at once.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 import queue
@@ -91,10 +92,13 @@ class ProcessPool:
     def _start(self) -> None:
         """Start the workers in the background: the caller goes on at once."""
         try:
-            self._children = [self._spawn() for _ in range(self.jobs)]
+            for _ in range(self.jobs):
+                if self._closed:
+                    break
+                self._children.append(self._spawn())
         except BaseException as exc:  # raised where the workers are first needed
             self._failed = exc
-        if self._closed:  # closed while starting (a bad study file): nothing to wait for
+        if self._closed:  # closed while starting (a bad study file): stop what was started
             self._stop(self._children)
 
     @property
@@ -182,10 +186,16 @@ class ProcessPool:
         return events
 
     def close(self) -> None:
-        """Stop the workers; a pool still starting is not waited for (it stops
-        what it starts, and the fork server ends with this process)."""
+        """Stop the workers. A pool still starting (a bad study file) is not waited
+        for here, so the error shows at once; it stops what it starts, and the
+        process waits for that as it exits: a worker still reading its start-up
+        data when multiprocessing's exit handler removes the queues' semaphores
+        would print a traceback. Handlers run last-registered first: this one
+        before multiprocessing's."""
         self._closed = True
-        if not self._starting.is_alive():
+        if self._starting.is_alive():
+            atexit.register(self._starting.join, 30)
+        else:
             self._stop(self._children)
 
     @staticmethod

@@ -8,7 +8,7 @@ import datetime as dt
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ablate.coordinator import Executor
     from ablate.environment import Environment
     from ablate.pool import ProcessPool
+    from ablate.spec import RunSpec
 
 EXIT_FAILED_RUNS = 3
 
@@ -167,6 +168,25 @@ def check_environment(config: StudyConfig, registry: Registry, arms: list[Arm], 
     check_study(config, registry, arms, env.data)
 
 
+def study_environment(
+    config: StudyConfig,
+    registry: Registry,
+    arms: list[Arm],
+    ask: Callable[[list[RunSpec], str], Environment],
+) -> Environment:
+    """What the runs will see (``ask``: the executor's or this process's probe), each
+    data setting loaded, split and checked before anything trains. A data set that
+    cannot load or split with the study's settings, or a component that rejects
+    it, is a user error; it names the study file, where the keys it names live."""
+    try:
+        env = ask(data_specs(config, arms), config.train["device"])
+        check_environment(config, registry, arms, env)
+    except UserError as err:
+        err.located(str(config.path))
+        raise
+    return env
+
+
 def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
     from ablate.pool import resolve_jobs
 
@@ -214,8 +234,7 @@ def _execute(
     baseline = baseline_arm(config, arms)
     # this process only waits for the workers' start-up here: load what it needs next meanwhile
     loading = prefetch(*STORAGE, *(REPORT if report else ())) if executor.background else None
-    env = executor.environment(data_specs(config, arms), config.train["device"])
-    check_environment(config, registry, arms, env)
+    env = study_environment(config, registry, arms, executor.environment)
     out = output_dir(args.out, config) if report or not args.storage else None
     storage = args.storage or default_storage(out or Path("."))
     what = (
@@ -252,18 +271,18 @@ def _execute(
     return EXIT_FAILED_RUNS if has_failures(study) else 0
 
 
-def cmd_plan(study_path: Path, calibrate: bool) -> int:
+def cmd_plan(study_path: Path, calibrate: bool, out: Path | None = None) -> int:
     from ablate.environment import probe
     from ablate.plan import describe, duration, estimate_seconds
 
     config, registry = load(study_path)
     arms = build_arms(config, registry)
     baseline_arm(config, arms)
-    check_environment(config, registry, arms, probe(data_specs(config, arms), registry, config.train["device"]))
+    study_environment(config, registry, arms, lambda specs, device: probe(specs, registry, device))
     describe(config, arms)
     for line in stacking_lines(config, registry, arms):
         print(line)
-    for line in stored_power(config, arms):
+    for line in stored_power(config, arms, out):
         print(line)
     if calibrate:
         print("calibrating...", flush=True)
@@ -309,9 +328,9 @@ def _sampled_stacking(config: StudyConfig) -> str:
     )
 
 
-def stored_power(config: StudyConfig, arms: list[Arm]) -> list[str]:
-    """Once runs of this study are stored (in its default output folder), what its seeds can detect."""
-    db = Path("reports") / config.name / "study.db"
+def stored_power(config: StudyConfig, arms: list[Arm], out: Path | None = None) -> list[str]:
+    """Once runs of this study are stored (in ``out``, by default its output folder), what its seeds can detect."""
+    db = (out if out is not None else Path("reports") / config.name) / "study.db"
     if config.design.sampled or not db.is_file():
         return []
     import optuna

@@ -103,6 +103,9 @@ levels = ["none", "{name}"]
 """
 
 
+DIR_EXPECTED = "a folder you can write, or a path where one can be created (default: here)"
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `new-plugin` sub-command's arguments."""
     p = sub.add_parser("new-plugin", help="write a plugin package skeleton that installs and passes its test")
@@ -135,14 +138,31 @@ def run(args: argparse.Namespace) -> int:
             expected="a lower-case name of letters, digits and '_' starting with a letter ('none' is reserved)",
         )
     root = args.dir / f"ablate-{name.replace('_', '-')}"
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise UserError(f"{root} already exists", key="NAME", expected="a new folder name")
-    for rel, text in files(name).items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    try:
+        _check_dir(args.dir)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise UserError(f"{root} already exists", key="NAME", expected="a new folder name")
+        for rel, text in files(name).items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a folder that cannot be made, read or written
+        where = f": {exc.filename}" if exc.filename else ""
+        raise UserError(
+            f"cannot write the package under {str(args.dir)!r}{where}: {exc.strerror or exc}",
+            key="--dir",
+            expected=DIR_EXPECTED,
+        ) from None
     print(
         f"wrote {root}/: pyproject.toml (entry point ablate:{name}), ablate_{name}/__init__.py, "
         f"tests/test_ablate_{name}.py\nnext: pip install -e {root} && python -m pytest {root}"
     )
     return 0
+
+
+def _check_dir(given: Path) -> None:
+    """``--dir`` (or a folder above it) must not be a file."""
+    blocking = next((p for p in (given, *given.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        what = "is a file" if blocking == given else f"is inside {str(blocking)!r}, which is a file"
+        raise UserError(f"{str(given)!r} {what}, not a folder", key="--dir", expected=DIR_EXPECTED)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ablate.components import DataSplits
-from ablate.stratified import stratified_split
+from ablate.stratified import SplitError, stratified_split
 
 
 def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -17,6 +17,28 @@ def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     std = x_train.std(axis=0, keepdims=True)
     std[std < 1e-8] = 1.0
     return lambda x: (x - mean) / std
+
+
+def _three_ways(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> tuple[np.ndarray, ...]:
+    """(x_train, x_val, x_test, y_train, y_val, y_test); a SplitError if a split cannot hold every class."""
+    if x_test is None:
+        x, x_test, y, y_test = stratified_split(x, y, test_size=test_fraction, seed=seed)
+        val_size = val_fraction / (1.0 - test_fraction)
+    else:
+        val_size = val_fraction
+    if val_size > 0:
+        x_train, x_val, y_train, y_val = stratified_split(x, y, test_size=val_size, seed=seed)
+    else:  # val_fraction = 0: train on everything; no component may need validation
+        x_train, x_val, y_train, y_val = x, x[:0], y, y[:0]
+    return x_train, x_val, x_test, y_train, y_val, np.asarray(y_test)
 
 
 def make_splits(
@@ -30,23 +52,30 @@ def make_splits(
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     standardise: bool = True,
+    size_key: str | None = None,
 ) -> DataSplits:
     """Split stratified by class with ``seed``; a given test split is kept as is.
 
     Without ``x_test``, ``test_fraction`` of the data becomes the test split;
     ``val_fraction`` of the rest (of the whole, when the test split is carved
-    out here) becomes the validation split.
+    out here) becomes the validation split. Fractions that leave a split too
+    small for the classes raise a ``UserError`` on ``data.val_fraction`` and
+    ``data.test_fraction`` that says which values work; ``size_key`` names the
+    data key that sets the number of samples (e.g. ``data.n_samples``), for
+    data too small for any fractions.
     """
     y = np.asarray(y).astype(np.int64)
-    if x_test is None:
-        x, x_test, y, y_test = stratified_split(x, y, test_size=test_fraction, seed=seed)
-        val_size = val_fraction / (1.0 - test_fraction)
-    else:
-        val_size = val_fraction
-    if val_size > 0:
-        x_train, x_val, y_train, y_val = stratified_split(x, y, test_size=val_size, seed=seed)
-    else:  # val_fraction = 0: train on everything; no component may need validation
-        x_train, x_val, y_train, y_val = x, x[:0], y, y[:0]
+    try:
+        x_train, x_val, x_test, y_train, y_val, y_test = _three_ways(
+            x, y, x_test, y_test, val_fraction, test_fraction, seed
+        )
+    except SplitError:  # fractions in range that together leave a split too small
+        from ablate.split_errors import split_error
+
+        given = x_test is not None
+        raise split_error(
+            y, val_fraction, test_fraction, seed=seed, name=name, test_given=given, size_key=size_key
+        ) from None
     import torch  # here, not at import: data set plugins load without torch
 
     if standardise:

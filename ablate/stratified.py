@@ -14,11 +14,16 @@ import math
 import numpy as np
 
 
+class SplitError(ValueError):
+    """Sizes or classes that no stratified split can honour (too few samples, a
+    class of one); ``ablate.splits`` turns it into a user error naming the study's keys."""
+
+
 def split_sizes(n: int, test_size: float | int | None, train_size: float | int | None) -> tuple[int, int]:
     """(train, test) sample counts: a float is a fraction (test rounded up, train
     down), an int a count, None the rest."""
     if test_size is None and train_size is None:
-        raise ValueError("give test_size, train_size or both")
+        raise ValueError("give test_size, train_size or both")  # a caller's mistake, not the data's
     n_test = math.ceil(test_size * n) if isinstance(test_size, float) else test_size
     n_train = math.floor(train_size * n) if isinstance(train_size, float) else train_size
     if n_train is None:
@@ -26,7 +31,7 @@ def split_sizes(n: int, test_size: float | int | None, train_size: float | int |
     if n_test is None:
         n_test = n - n_train
     if n_train + n_test > n or n_train <= 0:
-        raise ValueError(f"cannot split {n} samples into {n_train} for training and {n_test} for testing")
+        raise SplitError(f"cannot split {n} samples into {n_train} for training and {n_test} for testing")
     return int(n_train), int(n_test)
 
 
@@ -48,24 +53,45 @@ def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState
     return floored.astype(int)
 
 
+def _class_counts(
+    counts: np.ndarray,
+    classes: list[object],
+    test_size: float | int | None,
+    train_size: float | int | None,
+    rng: np.random.RandomState,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, its (training, test) sample counts; a SplitError if no stratified split fits."""
+    n_train, n_test = split_sizes(int(counts.sum()), test_size, train_size)
+    if counts.min() < 2:
+        rare = [c for c, k in zip(classes, counts, strict=True) if k < 2]
+        raise SplitError(f"classes with a single sample cannot be split in proportion: {rare}")
+    if n_train < len(counts) or n_test < len(counts):
+        raise SplitError(
+            f"a split of {n_train} training and {n_test} test samples cannot hold each of {len(counts)} classes"
+        )
+    train_counts = _approximate_mode(counts, n_train, rng)
+    return train_counts, _approximate_mode(counts - train_counts, n_test, rng)
+
+
+def split_counts(
+    counts: np.ndarray, *, seed: int, test_size: float | int | None = None, train_size: float | int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the (training, test) counts ``stratified_indices`` gives labels
+    with these class ``counts`` (sorted by class), without making the indices:
+    a cheap check of whether a split fits (a SplitError says why not)."""
+    counts = np.asarray(counts)
+    return _class_counts(counts, list(range(len(counts))), test_size, train_size, np.random.RandomState(seed))
+
+
 def stratified_indices(
     y: np.ndarray, *, seed: int, test_size: float | int | None = None, train_size: float | int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, test indices), each class in proportion, in a seeded random order."""
     y = np.asarray(y)
-    n_train, n_test = split_sizes(len(y), test_size, train_size)
     classes, y_indices, counts = np.unique(y, return_inverse=True, return_counts=True)
-    if counts.min() < 2:
-        rare = classes[counts < 2].tolist()
-        raise ValueError(f"classes with a single sample cannot be split in proportion: {rare}")
-    if n_train < len(classes) or n_test < len(classes):
-        raise ValueError(
-            f"a split of {n_train} training and {n_test} test samples cannot hold each of {len(classes)} classes"
-        )
-    by_class = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(counts)[:-1])
     rng = np.random.RandomState(seed)
-    train_counts = _approximate_mode(counts, n_train, rng)
-    test_counts = _approximate_mode(counts - train_counts, n_test, rng)
+    train_counts, test_counts = _class_counts(counts, classes.tolist(), test_size, train_size, rng)
+    by_class = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(counts)[:-1])
     train: list[int] = []
     test: list[int] = []
     for members, k_train, k_test in zip(by_class, train_counts, test_counts, strict=True):

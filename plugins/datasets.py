@@ -31,7 +31,7 @@ SPLIT_PARAMS = {
 VAL_FRACTION = SPLIT_PARAMS["val_fraction"]
 
 
-def image_splits(x, y, *, seed, name, val_fraction, test_fraction=0.2, x_test=None, y_test=None):
+def image_splits(x, y, *, seed, name, val_fraction, test_fraction=0.2, x_test=None, y_test=None, size_key=None):
     """make_splits for images (N, C, H, W): stratified, seeded; standardised per
     channel with the training split's mean and std."""
     splits = make_splits(
@@ -44,6 +44,7 @@ def image_splits(x, y, *, seed, name, val_fraction, test_fraction=0.2, x_test=No
         seed=seed,
         name=name,
         standardise=False,
+        size_key=size_key,
     )
     dims = [0] + list(range(2, splits.x_train.dim()))
     mean = splits.x_train.mean(dim=dims, keepdim=True)
@@ -54,10 +55,22 @@ def image_splits(x, y, *, seed, name, val_fraction, test_fraction=0.2, x_test=No
 
 
 def subsample(x, y, n: int, seed: int):
-    """A stratified, seeded subset of n samples (all when n is 0 or too large)."""
+    """A stratified, seeded subset of n samples (all when n is 0 or too large);
+    a subset too small to hold every class is a user error on ``data.train_samples``."""
     if not n or n >= len(y):
         return x, y
-    x, _, y, _ = stratified_split(x, y, train_size=n, seed=seed)
+    from ablate.stratified import SplitError
+
+    try:
+        x, _, y, _ = stratified_split(x, y, train_size=n, seed=seed)
+    except SplitError as exc:
+        classes = len(np.unique(y))
+        raise UserError(
+            f"a stratified subset of {n} of the {len(y)} training samples cannot be drawn: {exc}",
+            key="data.train_samples",
+            expected=f"0 (all {len(y)}), or from {classes} to {len(y) - classes} (one sample of each of "
+            f"the {classes} classes in the subset and in what is left out)",
+        ) from None
     return x, y
 
 
@@ -135,6 +148,7 @@ class MNIST1D:
             test_fraction=0.0,
             seed=split_seed,
             name="mnist1d",
+            size_key="data.num_samples",
         )
 
 
@@ -194,6 +208,7 @@ class TorchvisionMNIST:
             seed=split_seed,
             name=self.name,
             val_fraction=self.val_fraction,
+            size_key="data.train_samples",
         )
 
 
@@ -271,6 +286,7 @@ class CIFAR10:
             seed=split_seed,
             name="cifar10",
             val_fraction=self.val_fraction,
+            size_key="data.train_samples",
         )
 
 
@@ -405,10 +421,22 @@ class CSV:
             x = x.reshape((len(x),) + tuple(self.shape))
             if len(self.shape) >= 2:
                 return image_splits(
-                    x, y, seed=split_seed, name="csv", val_fraction=self.val_fraction, test_fraction=self.test_fraction
+                    x,
+                    y,
+                    seed=split_seed,
+                    name="csv",
+                    val_fraction=self.val_fraction,
+                    test_fraction=self.test_fraction,
+                    size_key="data.path",
                 )
         return make_splits(
-            x, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction, seed=split_seed, name="csv"
+            x,
+            y,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=split_seed,
+            name="csv",
+            size_key="data.path",
         )
 
 
@@ -455,6 +483,7 @@ class MakeClassification:
             test_fraction=self.test_fraction,
             seed=split_seed,
             name="make_classification",
+            size_key="data.n_samples",
         )
 
 
@@ -470,7 +499,13 @@ class MakeMoons:
 
         x, y = make_moons(n_samples=self.n_samples, noise=self.noise, random_state=self.seed)
         return make_splits(
-            x, y, val_fraction=self.val_fraction, test_fraction=self.test_fraction, seed=split_seed, name="make_moons"
+            x,
+            y,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=split_seed,
+            name="make_moons",
+            size_key="data.n_samples",
         )
 
 

@@ -7,7 +7,7 @@ def test_a_pool_closed_at_once_stops_what_it_starts():
     pool = ProcessPool(2, [], [])
     pool.close()  # a fresh fork server is still importing torch then: close does not wait for it
     pool._starting.join(timeout=120)
-    assert len(pool._children) == 2
+    assert len(pool._children) < 2  # the one being started when it closed, at most: no more
     assert not any(child.process.is_alive() for child in pool._children)
 
 
