@@ -221,6 +221,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     ]
     _check_factor_overlap(factors)
     _check_design(design, factors)
+    _check_momentum_moves(train, factors)
     if design.sampled and design.search_seed in seeds:
         raise UserError(
             f"the search seed {design.search_seed} is also a study seed",
@@ -609,6 +610,22 @@ def _setting_factor(
     _check_distinct(levels, checked, f"{key}.levels")
     options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
+
+
+def _check_momentum_moves(train: dict[str, Any], factors: list[Factor]) -> None:
+    """Momentum is SGD's: under Adam a factor over it makes arms that train the same
+    numbers, which the report would compare as if they differed."""
+    optimizers = {train["optimizer"]}
+    for f in factors:
+        if f.setting == "train.optimizer":
+            optimizers = set(f.levels)
+    for f in factors:
+        if f.setting == "train.momentum" and len(f.options) > 1 and optimizers == {"adam"}:
+            raise UserError(
+                "momentum only moves SGD; this study trains with adam, so its arms would train the same numbers",
+                key=f"factors.{f.name}.setting",
+                expected='optimizer = "sgd" in [train], or a factor over train.optimizer',
+            )
 
 
 def _check_factor_overlap(factors: list[Factor]) -> None:

@@ -54,6 +54,11 @@ REFUSED = {
         "factors.device.setting",
         "not what they train",
     ),
+    "momentum under adam": (
+        '[factors.momentum]\nsetting = "train.momentum"\nlevels = [0.5, 0.9]\n',
+        "factors.momentum.setting",
+        "momentum only moves SGD",
+    ),
     "a factor over the stacking switch": (
         '[factors.stack]\nsetting = "train.stack"\nlevels = ["auto", "off"]\n',
         "factors.stack.setting",
@@ -90,3 +95,11 @@ def test_two_arms_with_one_configuration_are_refused_naming_the_factor(write_stu
     assert caught.value.key == "factors.norm"
     assert "'batchnorm' and 'batchnorm again' train the same runs" in str(caught.value)
     assert caught.value.where == str(config.path)
+
+
+def test_momentum_varies_where_sgd_trains(write_study, registry):
+    text = '[factors.momentum]\nsetting = "train.momentum"\nlevels = [0.5, 0.9]\n'
+    sgd = HEAD.replace("epochs = 1", 'epochs = 1\noptimizer = "sgd"')
+    assert len(build_arms(load_study(write_study(sgd + text), registry), registry)) == 2
+    both = text + '[factors.optimizer]\nsetting = "train.optimizer"\nlevels = ["adam", "sgd"]\n'
+    assert len(build_arms(load_study(write_study(HEAD + both), registry), registry)) == 4
