@@ -6,6 +6,10 @@ report`` again, or a rerun that trained nothing) never imports it. A figure is
 current when its file exists and ``.figures.json`` holds the digest of what drew
 it: the figure function's name, its pickled inputs, the DPI, the report package's
 source and matplotlib's version. Anything else redraws it.
+
+Ctrl-C while figures draw reaches only the command's own process: the workers
+ignore it, and the command kills them, so it stops at once; a figure goes to its
+name only when wholly written, and ``.figures.json`` names only those.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import json
 import multiprocessing
 import os
 import pickle
+import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from functools import cache
 from importlib import metadata
@@ -65,6 +71,10 @@ def rendering(
     effects, interactions and the importance chart only when the study has what they need. Stale
     optional figures from an earlier build are removed so the folder matches the page. Figures
     render in forked processes (``workers``, default: the CPU count, at most 4).
+
+    An exception or Ctrl-C (KeyboardInterrupt) in the block or in a figure stops the
+    workers at once and is re-raised; ``.figures.json`` then records only the figures
+    wholly written, so the next build draws the rest.
     """
     out_dir = Path(out_dir)
     jobs = figure_jobs(analysis, histories)
@@ -79,22 +89,90 @@ def rendering(
         for key, fn, args in jobs
         if stored.get(FIGURES[key]) != digests[FIGURES[key]] or not (out_dir / FIGURES[key]).exists()
     ]
-    (out_dir / DIGESTS).unlink(missing_ok=True)  # until the figures it describes are all written
+    (out_dir / DIGESTS).unlink(missing_ok=True)  # until the figures it describes are written
+    drawn = [name for name in digests if name not in {path.name for _, _, path in tasks}]  # current ones
     if tasks:
         import ablate.report.figures  # noqa: F401  (once here, shared by the forked workers)
-    with _heap_frozen():
-        pool = _pool(len(tasks), workers)
-        if pool is None:
-            for task in tasks:
-                render(task)
-            yield written
-        else:
-            with pool:
-                futures = [pool.submit(render, task) for task in tasks]
+    try:
+        with _heap_frozen():
+            pool = _pool(len(tasks), workers)
+            if pool is None:
+                for task in tasks:
+                    render(task)
+                    drawn.append(task[2].name)
                 yield written
-                for future in futures:
-                    future.result()  # re-raise a worker's exception here
-    (out_dir / DIGESTS).write_text(json.dumps(digests, indent=1, sort_keys=True), encoding="utf-8")
+            else:
+                yield from _drawing_forked(pool, tasks, written, drawn)
+    except BaseException:  # stopped: what was wholly drawn stays current, and the cause goes on
+        with suppress(OSError):
+            _write_digests(out_dir, {name: digests[name] for name in drawn})
+        raise
+    _write_digests(out_dir, {name: digests[name] for name in drawn})
+
+
+def _drawing_forked(
+    pool: ProcessPoolExecutor, tasks: list[Job], written: dict[str, str], drawn: list[str]
+) -> Iterator[dict[str, str]]:
+    """``rendering``'s forked half: submit every figure, yield while they draw, wait for
+    them (a worker's exception re-raised here), adding each finished file's name to
+    ``drawn``. On any exception, Ctrl-C included, the workers are killed before it goes on."""
+    futures: list[Future[None]] = []
+    try:
+        with _interrupts_deferred():  # every worker forks here: none is left unknown to the pool
+            futures = [pool.submit(render, task) for task in tasks]
+        yield written
+        for task, future in zip(tasks, futures):
+            future.result()
+            drawn.append(task[2].name)
+        pool.shutdown()
+    except BaseException:
+        _stop(pool, tasks)
+        finished = [task[2].name for task, future in zip(tasks, futures) if _succeeded(future)]
+        drawn.extend(name for name in finished if name not in drawn)
+        raise
+
+
+def _succeeded(future: Future[None]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
+def _stop(pool: ProcessPoolExecutor, tasks: list[Job]) -> None:
+    """Kill the pool's workers (a figure half drawn dies with its temporary file, removed
+    here), then wait for them and the pool's thread: nothing is left running or waiting."""
+    with _interrupts_deferred():  # a second Ctrl-C waits the few milliseconds this takes
+        workers = dict(pool._processes or {})  # {pid: process}; the pool has no public way to them
+        for process in workers.values():
+            process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)  # its thread sees the workers gone and ends
+        for pid, process in workers.items():
+            process.join()
+            for _, _, path in tasks:
+                _partial(path, pid).unlink(missing_ok=True)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) back until the block ends, then raise it as it would have been.
+    Python runs signal handlers in the main thread only; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(signal.SIGINT, None)
+
+
+def _ignore_interrupts() -> None:
+    """A figure worker's start: Ctrl-C, sent to the whole process group, is the command's to
+    handle (it kills the workers), and a kill ends a worker even under `ablate run`'s
+    SIGTERM handler, which it inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextmanager
@@ -138,7 +216,19 @@ def render(job: Job) -> None:
     import ablate.report.figures as figures
 
     name, args, path = job
-    figures.save_figure(getattr(figures, name)(*args), path)
+    partial = _partial(path, os.getpid())
+    try:  # drawn under a temporary name, so the file's own name never holds a half-written figure
+        figures.save_figure(getattr(figures, name)(*args), partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _partial(path: Path, pid: int) -> Path:
+    """Where process ``pid`` writes ``path`` before it is complete (ends in .png, which
+    tells matplotlib the format)."""
+    return path.with_name(f".{path.name}.{pid}.partial.png")
 
 
 def digest(name: str, args: tuple[Any, ...]) -> str:
@@ -158,6 +248,13 @@ def _code_fingerprint() -> str:
     return h.hexdigest()
 
 
+def _write_digests(out_dir: Path, digests: Mapping[str, str]) -> None:
+    """``.figures.json``, replaced whole: a reader never finds it half written."""
+    partial = out_dir / f"{DIGESTS}.{os.getpid()}.partial"
+    partial.write_text(json.dumps(dict(digests), indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(partial, out_dir / DIGESTS)
+
+
 def _read_digests(out_dir: Path) -> dict[str, str]:
     try:
         found = json.loads((out_dir / DIGESTS).read_text(encoding="utf-8"))
@@ -172,7 +269,9 @@ def _pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
     workers = min(workers or min(os.cpu_count() or 1, 4), jobs)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
+    )
 
 
 def stats_int(value: object) -> int | None:
