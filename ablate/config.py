@@ -357,6 +357,12 @@ def _check_design(design: DesignConfig, factors: list[Factor]) -> None:
                     key=f"factors.{f.name}",
                     expected='one level for a setting factor, or design.kind = "factorial"',
                 )
+            if f.kind and OFF not in f.levels:
+                raise UserError(
+                    f"{design.kind} switches each component factor on and off; {f.name!r} has no 'none' level",
+                    key=f"factors.{f.name}.levels",
+                    expected=f'levels = ["none", {f.levels[0]!r}]'.replace("'", '"'),
+                )
             on = [o for o in f.options if o.level != OFF]
             if f.kind and len(on) != 1:
                 raise UserError(
@@ -614,17 +620,18 @@ def _setting_factor(
 
 def _check_momentum_moves(train: dict[str, Any], factors: list[Factor]) -> None:
     """Momentum is SGD's: under Adam a factor over it makes arms that train the same
-    numbers, which the report would compare as if they differed."""
+    numbers (their run keys differ, so no later check sees it), which the report
+    would compare as if they differed."""
     optimizers = {train["optimizer"]}
     for f in factors:
         if f.setting == "train.optimizer":
             optimizers = set(f.levels)
     for f in factors:
-        if f.setting == "train.momentum" and len(f.options) > 1 and optimizers == {"adam"}:
+        if f.setting == "train.momentum" and (f.range is not None or len(f.options) > 1) and "adam" in optimizers:
             raise UserError(
-                "momentum only moves SGD; this study trains with adam, so its arms would train the same numbers",
+                "momentum only moves SGD; arms that train with adam would train the same numbers at each momentum",
                 key=f"factors.{f.name}.setting",
-                expected='optimizer = "sgd" in [train], or a factor over train.optimizer',
+                expected='optimizer = "sgd" in [train] (and no adam level of a factor over train.optimizer)',
             )
 
 

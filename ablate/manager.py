@@ -10,7 +10,6 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable
-from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -55,7 +54,9 @@ def make_plugin_manager(plugin_files: Iterable[str | Path] = (), disable: Iterab
     named: dict[str, Path] = {}
     for path in map(Path, plugin_files):
         name = f"file:{path.name}"
-        _check_once(path, named.setdefault(name, path))
+        if name in named:
+            _refuse_twice(path, named[name])
+        named[name] = path
         if aliases(name) & set(off):
             pm.disabled.append(name)
             continue
@@ -66,11 +67,9 @@ def make_plugin_manager(plugin_files: Iterable[str | Path] = (), disable: Iterab
     return pm
 
 
-def _check_once(path: Path, first: Path) -> None:
+def _refuse_twice(path: Path, first: Path) -> None:
     """A plugin is known by its file's name: the same file twice, or two files of one
     name, would register one name twice."""
-    if path is first:
-        return
     if path.resolve() == first.resolve():
         raise UserError(f"plugin file {str(path)!r} is listed twice", key="study.plugins", expected="each file once")
     raise UserError(
@@ -143,6 +142,9 @@ def _register(pm: PluginManager, module: ModuleType, name: str) -> None:
         raise UserError(f"plugin {name!r}: {exc}") from None
 
 
+DIGEST = "__ablate_digest__"  # a plugin file module's digest of its text, taken as it was imported
+
+
 def _check_pending(pm: PluginManager) -> None:
     """pluggy's check that every hook implementation has a spec (a misspelt hook)."""
     try:
@@ -187,12 +189,15 @@ def load_plugin_file(path: str | Path) -> ModuleType:
         raise UserError(f"plugin file {str(path)!r} is not readable", key="study.plugins", expected=expected)
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     mod_name = f"ablate_local_plugin_{path.stem}_{digest}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
+    text_digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    loaded = sys.modules.get(mod_name)
+    if loaded is not None and loaded.__dict__.get(DIGEST) == text_digest:  # imported already, unedited since
+        return loaded
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
         raise UserError(f"plugin file {str(path)!r} cannot be imported", key="study.plugins", expected=expected)
     module = importlib.util.module_from_spec(spec)
+    module.__dict__[DIGEST] = text_digest  # of the text that runs
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
@@ -231,13 +236,11 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
 def _file_versions(pm: pluggy.PluginManager) -> dict[str, str]:
     """A plugin file has no version number: its text's digest stands for one, so runs
     stored before an edit of the file are told apart (as an upgraded plugin's are)."""
-    out = {}
-    for name, module in pm.list_name_plugin():
-        path = getattr(module, "__file__", None)
-        if name and name.startswith("file:") and path:
-            with suppress(OSError):
-                out[name] = f"{name} sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]}"
-    return out
+    return {
+        name: f"{name} sha256:{module.__dict__[DIGEST]}"
+        for name, module in pm.list_name_plugin()
+        if name and name.startswith("file:") and DIGEST in getattr(module, "__dict__", {})
+    }
 
 
 def _registration_failed(pm: pluggy.PluginManager, registry: Registry, plugin: str, hook: str, exc: Exception) -> None:

@@ -160,11 +160,17 @@ def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: R
         diff = [
             f"{k.split(':', 1)[1]}: {stored[-1][k]} -> {v}"
             for k, v in now.items()
-            if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v
+            if k.startswith("plugin:") and k in stored[-1] and stored[-1][k] != v and _comparable(stored[-1][k], v)
         ]
         if diff:
             changed[run.key] = diff[0]
     return changed
+
+
+def _comparable(stored: str, now: str) -> bool:
+    """A plugin file's runs stored before files had digests say only its name: nothing
+    to compare (else every such run would read as changed)."""
+    return not (stored.startswith("file:") and " sha256:" not in stored and now.startswith(stored + " sha256:"))
 
 
 def announce(

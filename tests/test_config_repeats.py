@@ -102,4 +102,18 @@ def test_momentum_varies_where_sgd_trains(write_study, registry):
     sgd = HEAD.replace("epochs = 1", 'epochs = 1\noptimizer = "sgd"')
     assert len(build_arms(load_study(write_study(sgd + text), registry), registry)) == 2
     both = text + '[factors.optimizer]\nsetting = "train.optimizer"\nlevels = ["adam", "sgd"]\n'
-    assert len(build_arms(load_study(write_study(HEAD + both), registry), registry)) == 4
+    with pytest.raises(UserError, match="momentum only moves SGD"):  # its two adam arms would be one
+        load_study(write_study(HEAD + both), registry)
+    ranged = (
+        '[design]\nkind = "search"\n[factors.momentum]\nsetting = "train.momentum"\nrange = { low = 0.1, high = 0.9 }\n'
+    )
+    with pytest.raises(UserError, match="momentum only moves SGD"):
+        load_study(write_study(HEAD + ranged), registry)
+
+
+def test_leave_one_out_needs_an_off_level_to_switch_to(write_study, registry):
+    text = '[design]\nkind = "leave_one_out"\n[factors.dropout]\nkind = "regularizer"\nlevels = ["dropout"]\n'
+    with pytest.raises(UserError) as caught:
+        load_study(write_study(HEAD + text), registry)
+    assert caught.value.key == "factors.dropout.levels" and "has no 'none' level" in str(caught.value)
+    assert 'levels = ["none", "dropout"]' in str(caught.value)

@@ -55,3 +55,25 @@ def test_an_edited_plugin_file_is_named_and_retrain_changed_trains_its_runs(tmp_
     assert code == 0 and trainings(out) == 3  # only the run that uses the file
     code, stdout, _ = run_cli("run", study, "--out", out)
     assert "other plugin versions" not in stdout  # the newest training counts
+
+
+def test_runs_stored_before_files_had_digests_are_not_called_changed(tmp_path, run_cli):
+    import json
+
+    plugin, study, out = tmp_path / "mine.py", tmp_path / "study.toml", tmp_path / "out"
+    plugin.write_text(PENALTY.replace("SCALE", "1.0"))
+    study.write_text(STUDY)
+    assert run_cli("run", study, "--out", out)[0] == 0
+    with sqlite3.connect(out / "study.db") as db:  # as an earlier version stored it: the file's name alone
+        for trial_id, value in db.execute(
+            "SELECT trial_id, value_json FROM trial_user_attributes WHERE key = 'result'"
+        ).fetchall():
+            result = json.loads(value)
+            if "plugin:regularizer:mypen" in result["versions"]:
+                result["versions"]["plugin:regularizer:mypen"] = "file:mine.py"
+                db.execute(
+                    "UPDATE trial_user_attributes SET value_json = ? WHERE trial_id = ? AND key = 'result'",
+                    (json.dumps(result), trial_id),
+                )
+    code, stdout, _ = run_cli("run", study, "--out", out)
+    assert code == 0 and "other plugin versions" not in stdout and trainings(out) == 2
