@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 
-class StdoutClosed(Exception):
-    """Standard output was closed by its reader; the command's output is cut short."""
+class StdoutClosed(BaseException):
+    """Standard output was closed by its reader; the command's output is cut short. A
+    BaseException, as KeyboardInterrupt is, so no ``except Exception`` on the way (a
+    plugin's print during calibration) takes it for a failed run."""
 
 
 def discard(stream: TextIO) -> None:
@@ -68,6 +70,13 @@ class _Guarded:
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...: the stream's own
         return getattr(self._stream, name)
+
+
+def tolerate() -> None:
+    """For a worker process, for good: what it prints once its stdout's reader left is
+    dropped, so a plugin's print cannot fail the run it trains."""
+    if not isinstance(sys.stdout, _Guarded):
+        sys.stdout = _Guarded(sys.stdout, keep_going=True)
 
 
 @contextlib.contextmanager

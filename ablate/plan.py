@@ -24,7 +24,8 @@ STARTUP_SECONDS = 4.0
 
 
 def run_count(config: StudyConfig, arms: list[Arm]) -> int:
-    """The runs a study trains (for a sampled design: at most)."""
+    """The runs a study trains (for a sampled design: as planned; an arm proposed
+    again while its first run is still training may train twice)."""
     if config.design.sampled:
         searched, confirmed = sampled_counts(config)
         return searched + confirmed * len(config.seeds)
@@ -147,7 +148,7 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
             out(f"  {f.name}: {_space(f)}")
         tried, confirmed = sampled_counts(config)
         if tried < d.budget:
-            out(f"  the space holds {tried} arms: the search tries each at most once")
+            out(f"  the space holds {tried} arms: a proposal made again trains nothing new")
         if confirmed:
             out(f"then the top {confirmed} arms are confirmed over seeds {config.seeds}")
         if d.pruner != "none":
@@ -165,7 +166,7 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
     if d.sampled:
         tried, confirmed = sampled_counts(config)
         extra = f" + {confirmed} x {len(config.seeds)} seeds" if confirmed else ""
-        out(f"runs: at most {tried}{extra} = {n}")
+        out(f"runs: {tried}{extra} = {n}")
     else:
         out(f"runs: {len(arms)} arms x {len(config.seeds)} seeds = {n}")
 

@@ -51,8 +51,10 @@ def resolve_jobs(value: str | int) -> int:
 
 
 def _worker(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str]) -> None:
+    from ablate import closed_stdout
     from ablate.executors import child_main  # in the worker only: this module stays torch-free
 
+    closed_stdout.tolerate()  # a plugin printing after `ablate run | head` must not fail its run
     child_main(inbox, outbox, prune, plugin_files, disabled)
 
 
@@ -194,9 +196,15 @@ class ProcessPool:
         before multiprocessing's."""
         self._closed = True
         if self._starting.is_alive():
-            atexit.register(self._starting.join, 30)
+            atexit.register(self._stop_when_started)
         else:
             self._stop(self._children)
+
+    def _stop_when_started(self) -> None:
+        """At exit: the starting thread stops what it started, unless it had passed its
+        last look at ``_closed`` as close() set it; stopping twice does no harm."""
+        self._starting.join(30)
+        self._stop(self._children)
 
     @staticmethod
     def _stop(children: list[_Child]) -> None:

@@ -77,6 +77,7 @@ def rendering(
     wholly written, so the next build draws the rest.
     """
     out_dir = Path(out_dir)
+    _remove_orphans(out_dir)
     jobs = figure_jobs(analysis, histories)
     written = {key: FIGURES[key] for key, _, _ in jobs}
     for key, name in FIGURES.items():
@@ -165,6 +166,8 @@ def _interrupts_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if caught and callable(previous):
         previous(signal.SIGINT, None)
+    elif caught and previous == signal.SIG_DFL:  # no handler of Python's: the signal's own default
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def _ignore_interrupts() -> None:
@@ -223,6 +226,25 @@ def render(job: Job) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _remove_orphans(out_dir: Path) -> None:
+    """Temporary files of a process that was killed mid-write (SIGKILL, out of memory):
+    their pid is in their name, and one still running keeps its own."""
+    for path in out_dir.glob(".*.partial*"):
+        pid = next((int(part) for part in path.name.split(".") if part.isdigit()), None)
+        if pid is not None and not _alive(pid):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _partial(path: Path, pid: int) -> Path:

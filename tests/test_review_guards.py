@@ -1,0 +1,37 @@
+"""Small guards from review: a figure's temporary file left by a killed process is
+removed by the next report (one of a live process is not), and a worker process's
+stdout drops what a plugin prints once the reader is gone instead of failing its run."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+from ablate import closed_stdout
+from ablate.report.figure_files import _remove_orphans
+
+
+def test_temporary_figure_files_of_dead_processes_are_removed(tmp_path):
+    dead = 4_194_305  # above Linux's largest pid: no such process
+    orphans = [tmp_path / f".fig_arms.png.{dead}.partial.png", tmp_path / f".figures.json.{dead}.partial"]
+    mine = tmp_path / f".fig_arms.png.{os.getpid()}.partial.png"
+    for path in [*orphans, mine]:
+        path.write_bytes(b"half a figure")
+    (tmp_path / "fig_arms.png").write_bytes(b"a whole figure")
+    _remove_orphans(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["fig_arms.png", mine.name])
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError
+
+
+def test_a_worker_keeps_going_when_its_stdout_reader_left(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    closed_stdout.tolerate()
+    print("a plugin's progress line")  # would raise BrokenPipeError and fail the run
+    print("and another")
+    closed_stdout.tolerate()  # once is enough: not wrapped twice
+    assert not isinstance(sys.stdout._stream, closed_stdout._Guarded)
