@@ -9,7 +9,7 @@ import os
 import sys
 
 from ablate import closed_stdout
-from ablate.report.figure_files import _remove_orphans
+from ablate.report.figure_workers import remove_orphans
 
 
 def test_temporary_figure_files_of_dead_processes_are_removed(tmp_path):
@@ -19,7 +19,7 @@ def test_temporary_figure_files_of_dead_processes_are_removed(tmp_path):
     for path in [*orphans, mine]:
         path.write_bytes(b"half a figure")
     (tmp_path / "fig_arms.png").write_bytes(b"a whole figure")
-    _remove_orphans(tmp_path)
+    remove_orphans(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["fig_arms.png", mine.name])
 
 

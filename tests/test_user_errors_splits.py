@@ -146,7 +146,9 @@ def test_a_stratified_subset_too_small_for_its_classes_names_train_samples():
 
 
 def test_splits_that_fit_are_unchanged():
-    """The same indices as before the check was added (scikit-learn's, via stratified_split)."""
+    """A split that fits is made as before the check was added: the test split first, then
+    validation from the rest (stratified_split itself is checked against scikit-learn in
+    test_stratified.py)."""
     from ablate.stratified import stratified_split
 
     x, y = _digits_like()

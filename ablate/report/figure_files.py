@@ -17,13 +17,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 import pickle
-import signal
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from functools import cache
 from importlib import metadata
@@ -33,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ablate.report.figure_limits import DPI, MAX_CURVE_ARMS, MAX_PANELS
+from ablate.report.figure_workers import Job, drawing_forked, fork_pool, partial_path, remove_orphans
 
 if TYPE_CHECKING:
     from ablate.report.analysis import Analysis
@@ -47,8 +44,6 @@ FIGURES = {
     "fanova": "fig_fanova.png",
 }
 DIGESTS = ".figures.json"
-
-Job = tuple[str, tuple[Any, ...], Path]  # (function name in figures.py, its arguments, the file)
 
 
 def write_figures(
@@ -77,7 +72,7 @@ def rendering(
     wholly written, so the next build draws the rest.
     """
     out_dir = Path(out_dir)
-    _remove_orphans(out_dir)
+    remove_orphans(out_dir)
     jobs = figure_jobs(analysis, histories)
     written = {key: FIGURES[key] for key, _, _ in jobs}
     for key, name in FIGURES.items():
@@ -96,86 +91,19 @@ def rendering(
         import ablate.report.figures  # noqa: F401  (once here, shared by the forked workers)
     try:
         with _heap_frozen():
-            pool = _pool(len(tasks), workers)
+            pool = fork_pool(len(tasks), workers)
             if pool is None:
                 for task in tasks:
                     render(task)
                     drawn.append(task[2].name)
                 yield written
             else:
-                yield from _drawing_forked(pool, tasks, written, drawn)
+                yield from drawing_forked(pool, render, tasks, written, drawn)
     except BaseException:  # stopped: what was wholly drawn stays current, and the cause goes on
         with suppress(OSError):
             _write_digests(out_dir, {name: digests[name] for name in drawn})
         raise
     _write_digests(out_dir, {name: digests[name] for name in drawn})
-
-
-def _drawing_forked(
-    pool: ProcessPoolExecutor, tasks: list[Job], written: dict[str, str], drawn: list[str]
-) -> Iterator[dict[str, str]]:
-    """``rendering``'s forked half: submit every figure, yield while they draw, wait for
-    them (a worker's exception re-raised here), adding each finished file's name to
-    ``drawn``. On any exception, Ctrl-C included, the workers are killed before it goes on."""
-    futures: list[Future[None]] = []
-    try:
-        with _interrupts_deferred():  # every worker forks here: none is left unknown to the pool
-            futures = [pool.submit(render, task) for task in tasks]
-        yield written
-        for task, future in zip(tasks, futures):
-            future.result()
-            drawn.append(task[2].name)
-        pool.shutdown()
-    except BaseException:
-        _stop(pool, tasks)
-        finished = [task[2].name for task, future in zip(tasks, futures) if _succeeded(future)]
-        drawn.extend(name for name in finished if name not in drawn)
-        raise
-
-
-def _succeeded(future: Future[None]) -> bool:
-    return future.done() and not future.cancelled() and future.exception() is None
-
-
-def _stop(pool: ProcessPoolExecutor, tasks: list[Job]) -> None:
-    """Kill the pool's workers (a figure half drawn dies with its temporary file, removed
-    here), then wait for them and the pool's thread: nothing is left running or waiting."""
-    with _interrupts_deferred():  # a second Ctrl-C waits the few milliseconds this takes
-        workers = dict(pool._processes or {})  # {pid: process}; the pool has no public way to them
-        for process in workers.values():
-            process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)  # its thread sees the workers gone and ends
-        for pid, process in workers.items():
-            process.join()
-            for _, _, path in tasks:
-                _partial(path, pid).unlink(missing_ok=True)
-
-
-@contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) back until the block ends, then raise it as it would have been.
-    Python runs signal handlers in the main thread only; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught and callable(previous):
-        previous(signal.SIGINT, None)
-    elif caught and previous == signal.SIG_DFL:  # no handler of Python's: the signal's own default
-        os.kill(os.getpid(), signal.SIGINT)
-
-
-def _ignore_interrupts() -> None:
-    """A figure worker's start: Ctrl-C, sent to the whole process group, is the command's to
-    handle (it kills the workers), and a kill ends a worker even under `ablate run`'s
-    SIGTERM handler, which it inherited."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextmanager
@@ -219,38 +147,13 @@ def render(job: Job) -> None:
     import ablate.report.figures as figures
 
     name, args, path = job
-    partial = _partial(path, os.getpid())
+    partial = partial_path(path, os.getpid())
     try:  # drawn under a temporary name, so the file's own name never holds a half-written figure
         figures.save_figure(getattr(figures, name)(*args), partial)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-
-
-def _remove_orphans(out_dir: Path) -> None:
-    """Temporary files of a process that was killed mid-write (SIGKILL, out of memory):
-    their pid is in their name, and one still running keeps its own."""
-    for path in out_dir.glob(".*.partial*"):
-        pid = next((int(part) for part in path.name.split(".") if part.isdigit()), None)
-        if pid is not None and not _alive(pid):
-            path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
-def _partial(path: Path, pid: int) -> Path:
-    """Where process ``pid`` writes ``path`` before it is complete (ends in .png, which
-    tells matplotlib the format)."""
-    return path.with_name(f".{path.name}.{pid}.partial.png")
 
 
 def digest(name: str, args: tuple[Any, ...]) -> str:
@@ -283,17 +186,6 @@ def _read_digests(out_dir: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
-
-
-def _pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
-    """Forked workers where the platform forks (they share the imported matplotlib, so each
-    starts in milliseconds); None where one process is as good."""
-    workers = min(workers or min(os.cpu_count() or 1, 4), jobs)
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
-    )
 
 
 def stats_int(value: object) -> int | None:
