@@ -171,3 +171,15 @@ def ablate(env: dict[str, str], *args: object, cwd: Path | None = None) -> subpr
     return subprocess.run(
         [sys.executable, "-m", "ablate", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
     )
+
+
+def one_epoch_study(name: str = "tiny", seeds: int = 1, data: str = 'name = "digits"', train: str = "") -> str:
+    """A one-epoch study of an 8-unit MLP, the smallest that trains for real, without
+    factors: a test adds the ones it needs."""
+    return (
+        f'[study]\nname = "{name}"\nseeds = {seeds}\n\n[data]\n{data}\n\n'
+        f'[model]\nname = "mlp"\nhidden = [8]\n\n[train]\nepochs = 1\n{train}\n'
+    )
+
+
+DROPOUT_FACTOR = '[factors.dropout]\nkind = "regularizer"\nlevels = ["none", "dropout"]\n'

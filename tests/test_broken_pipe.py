@@ -13,29 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import DROPOUT_FACTOR, one_epoch_study
 
 from ablate import closed_stdout
 from ablate.cli import EXIT_STDOUT_CLOSED
 
-STUDY = """
-[study]
-name = "pipe"
-seeds = 1
-
-[data]
-name = "digits"
-
-[model]
-name = "mlp"
-hidden = [8]
-
-[train]
-epochs = 1
-
-[factors.dropout]
-kind = "regularizer"
-levels = ["none", "dropout"]
-"""
+STUDY = one_epoch_study("pipe") + DROPOUT_FACTOR
 
 
 def _ablate(*args: object) -> list[str]:

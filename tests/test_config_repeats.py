@@ -6,22 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from support import one_epoch_study
 
 from ablate.config import load_study
 from ablate.design import build_arms, check_distinct_runs
 from ablate.errors import UserError
 
-HEAD = """
-[study]
-seeds = 2
-[data]
-name = "digits"
-[model]
-name = "mlp"
-hidden = [8]
-[train]
-epochs = 1
-"""
+HEAD = one_epoch_study(seeds=2)
 
 REFUSED = {
     "a repeated component value": (

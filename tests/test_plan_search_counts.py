@@ -4,30 +4,17 @@ proposal made again trains nothing) and only tried arms can be confirmed. It sai
 
 from __future__ import annotations
 
+from support import DROPOUT_FACTOR, one_epoch_study
+
 from ablate.config import load_study
 from ablate.plan import run_count, sampled_counts
 
-SEARCH = """
-[study]
-seeds = 2
-[data]
-name = "digits"
-[model]
-name = "mlp"
-hidden = [8]
-[train]
-epochs = 1
-[design]
-kind = "search"
-{design}
-[factors.norm]
-kind = "norm"
-levels = ["none", "batchnorm"]
-[factors.dropout]
-kind = "regularizer"
-levels = ["none", "dropout"]
-{rate}
-"""
+SEARCH = (
+    one_epoch_study(seeds=2)
+    + '[design]\nkind = "search"\n{design}\n[factors.norm]\nkind = "norm"\nlevels = ["none", "batchnorm"]\n'
+    + DROPOUT_FACTOR
+    + "{rate}\n"
+)
 
 
 def config_of(write_study, registry, design: str, rate: str = ""):

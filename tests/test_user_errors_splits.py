@@ -7,29 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import DROPOUT_FACTOR, one_epoch_study
 
 from ablate import UserError, make_splits
 from ablate.split_errors import GRID, fits
-
-STUDY = """
-[study]
-name = "splits"
-seeds = 1
-
-[data]
-{data}
-
-[model]
-name = "mlp"
-hidden = [8]
-
-[train]
-epochs = 1
-
-[factors.dropout]
-kind = "regularizer"
-levels = ["none", "dropout"]
-"""
 
 DIGITS_HALVES = 'name = "digits"\nval_fraction = 0.5\ntest_fraction = 0.5'
 TOO_FEW_FOR_CLASSES = 'name = "make_classification"\nn_samples = 20\nn_classes = 10'
@@ -41,7 +22,7 @@ def _digits_like() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _study(write_study, data: str):
-    return write_study(STUDY.format(data=data))
+    return write_study(one_epoch_study("splits", data=data) + DROPOUT_FACTOR)
 
 
 def _is_user_error(code: int, err: str) -> None:
