@@ -64,7 +64,10 @@ def split_error(
     fraction_keys = "data.val_fraction" if test_given else "data.val_fraction, data.test_fraction"
     smallest = int(counts.min()) if k else 0
     return UserError(
-        message, key=size_key or fraction_keys, expected=expected, hint=_too_small(n, k, smallest, need, size_key)
+        message,
+        key=size_key or fraction_keys,
+        expected=expected,
+        hint=_too_small(n, k, smallest, need, size_key, test_given),
     )
 
 
@@ -127,14 +130,15 @@ def _span(values: list[float]) -> str:
     return f"= {lo:g} or {hi:g} (not every value between)"
 
 
-def _too_small(n: int, k: int, smallest: int, need: int | None, size_key: str | None) -> str:
+def _too_small(n: int, k: int, smallest: int, need: int | None, size_key: str | None, test_given: bool) -> str:
     """What a data set this small lacks: the samples the fractions need with balanced classes."""
-    head = f"no val_fraction or test_fraction up to {GRID[-1]:g} can split these {n} samples"
+    which = "val_fraction" if test_given else "val_fraction or test_fraction"
+    head = f"no {which} up to {GRID[-1]:g} can split these {n} samples"
     if need is None:
         return head
     text = (
-        f"{head}: with these fractions {k} classes take at least {need} samples, "
-        f"{need // k} or more of each class (the smallest class here has {smallest})"
+        f"{head}: with these fractions {k} classes of equal size take at least {need} samples, "
+        f"about {math.ceil(need / k)} of each (the smallest class here has {smallest})"
     )
     return text + (f"; {size_key} sets the data set's size" if size_key else "")
 

@@ -68,8 +68,8 @@ def subsample(x, y, n: int, seed: int):
         raise UserError(
             f"a stratified subset of {n} of the {len(y)} training samples cannot be drawn: {exc}",
             key="data.train_samples",
-            expected=f"0 (all {len(y)}), or from {classes} to {len(y) - classes} (one sample of each of "
-            f"the {classes} classes in the subset and in what is left out)",
+            expected=f"0 or {len(y)} and more (all of them), or from {classes} to {len(y) - classes} (one "
+            f"sample of each of the {classes} classes in the subset and in what is left out)",
         ) from None
     return x, y
 

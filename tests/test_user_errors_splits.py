@@ -71,7 +71,7 @@ def test_too_few_generated_samples_for_the_classes_name_n_samples_and_how_many_w
     _is_user_error(code, err)
     assert err.startswith(f"error: {path}: data.n_samples: data set 'make_classification' (20 samples, 10 classes)")
     assert "that leaves 12 for training, 4 for validation and 4 for test" in err
-    assert "10 classes take at least 47 samples" in err
+    assert "10 classes of equal size take at least 47 samples, about 5 of each" in err
     assert "data.n_samples sets the data set's size" in err
 
 
