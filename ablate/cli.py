@@ -146,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
-        print("\ninterrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        trained = args.command in ("run", "worker")
+        print(
+            "\ninterrupted" + (": finished runs are stored; run the same command again to resume" if trained else ""),
+            file=sys.stderr,
+        )
         return 130
     except Exception:
         traceback.print_exc()

@@ -484,7 +484,11 @@ def _check_distinct(given: list[Any], meant: list[Any], key: str) -> None:
     for shown, value in zip(given, meant, strict=True):
         text = json.dumps(value, sort_keys=True, default=str)
         if text in seen:
-            same = "" if repr(seen[text]) == repr(shown) else f" ({seen[text]!r} and {shown!r} are the same value)"
+            same = (
+                f" ({shown!r} twice)"
+                if repr(seen[text]) == repr(shown)
+                else f" ({seen[text]!r} and {shown!r} are the same value)"
+            )
             what = "levels" if key.endswith(".levels") else "values"
             raise UserError(f"{what} repeat{same}", key=key, expected=f"distinct {what}")
         seen[text] = shown
@@ -613,7 +617,8 @@ def _setting_factor(
 ) -> Factor:
     param, specs = _setting_specs(registry, setting, model, data, key)
     checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
-    _check_distinct(levels, checked, f"{key}.levels")
+    meant = [">".join(s.strip() for s in v.split(">")) if setting == "model.slots" else v for v in checked]
+    _check_distinct(levels, meant, f"{key}.levels")  # slot orders the same but for spaces build one network
     options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
 

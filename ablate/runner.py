@@ -220,7 +220,7 @@ def run_study(
             )
         )
     retrain = set(changed) if options.retrain_changed else set()
-    progress = make_progress(total, already, log, live=sys.stdout.isatty())
+    progress = make_progress(total, already - len(retrain), log, live=sys.stdout.isatty())
     coordinator = Coordinator(
         study,
         config,

@@ -63,12 +63,14 @@ def split_error(
     need = _samples_needed(k, lambda m: works_balanced(m, k, val_fraction, test_fraction, seed, test_given))
     fraction_keys = "data.val_fraction" if test_given else "data.val_fraction, data.test_fraction"
     smallest = int(counts.min()) if k else 0
-    return UserError(
-        message,
-        key=size_key or fraction_keys,
-        expected=expected,
-        hint=_too_small(n, k, smallest, need, size_key, test_given),
-    )
+    hint = _too_small(n, k, smallest, need, size_key, test_given)
+    without_val = [] if test_given else [t for t in GRID if fits(counts, 0.0, t, seed=seed, test_given=False)]
+    if without_val:  # two changes at once: no validation split, and another test share
+        hint += (
+            f"; or val_fraction = 0 (no validation split, when no component needs one) with "
+            f"test_fraction {_span(without_val)}"
+        )
+    return UserError(message, key=size_key or fraction_keys, expected=expected, hint=hint)
 
 
 def _message(name: str, n: int, counts: np.ndarray, val_fraction: float, test_fraction: float, test_given: bool) -> str:
@@ -132,7 +134,7 @@ def _span(values: list[float]) -> str:
 
 def _too_small(n: int, k: int, smallest: int, need: int | None, size_key: str | None, test_given: bool) -> str:
     """What a data set this small lacks: the samples the fractions need with balanced classes."""
-    which = "val_fraction" if test_given else "val_fraction or test_fraction"
+    which = "val_fraction" if test_given else "val_fraction or test_fraction alone"
     head = f"no {which} up to {GRID[-1]:g} can split these {n} samples"
     if need is None:
         return head

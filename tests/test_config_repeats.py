@@ -35,6 +35,17 @@ REFUSED = {
         "factors.norm.levels",
         "('batchnorm' and 'BatchNorm' are the same value)",
     ),
+    "a level listed twice": (
+        '[factors.norm]\nkind = "norm"\nlevels = ["none", "batchnorm", "batchnorm"]\n',
+        "factors.norm.levels",
+        "levels repeat ('batchnorm' twice)",
+    ),
+    "slot orders the same but for spaces": (
+        '[factors.order]\nsetting = "model.slots"\n'
+        'levels = ["linear>norm>act>dropout", "linear > norm > act > dropout"]\n',
+        "factors.order.levels",
+        "are the same value",
+    ),
     "an empty list of values": (
         '[factors.norm]\nkind = "norm"\nlevels = ["none", "batchnorm"]\nbatchnorm = { momentum = [] }\n',
         "factors.norm.batchnorm.momentum",

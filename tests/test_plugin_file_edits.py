@@ -53,6 +53,7 @@ def test_an_edited_plugin_file_is_named_and_retrain_changed_trains_its_runs(tmp_
     assert "--retrain-changed trains them again" in stdout
     code, stdout, _ = run_cli("run", study, "--out", out, "--retrain-changed")
     assert code == 0 and trainings(out) == 3  # only the run that uses the file
+    assert "[2/2]" in stdout and "[3/2]" not in stdout  # the progress counts the run trained again
     code, stdout, _ = run_cli("run", study, "--out", out)
     assert "other plugin versions" not in stdout  # the newest training counts
 

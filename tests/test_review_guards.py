@@ -35,3 +35,12 @@ def test_a_worker_keeps_going_when_its_stdout_reader_left(monkeypatch):
     print("and another")
     closed_stdout.tolerate()  # once is enough: not wrapped twice
     assert not isinstance(sys.stdout._stream, closed_stdout._Guarded)
+
+
+def test_an_emptied_figure_file_is_drawn_again(tmp_path):
+    from ablate.report.figure_files import _whole
+
+    (tmp_path / "fig_arms.png").write_bytes(b"")
+    (tmp_path / "fig_loss_curves.png").write_bytes(b"\x89PNG")
+    assert not _whole(tmp_path / "fig_arms.png") and not _whole(tmp_path / "missing.png")
+    assert _whole(tmp_path / "fig_loss_curves.png")

@@ -61,7 +61,7 @@ def test_a_two_row_csv_names_the_file_key_and_the_samples_a_split_needs(write_st
     _is_user_error(code, err)
     assert err.startswith(f"error: {path}: data.path: data set 'csv' (2 samples, 2 classes)")
     assert "its smallest class has only 1 sample" in err
-    assert "no val_fraction or test_fraction up to 0.5 can split these 2 samples" in err
+    assert "no val_fraction or test_fraction alone up to 0.5 can split these 2 samples" in err
     assert "data.path sets the data set's size" in err
 
 
@@ -73,6 +73,15 @@ def test_too_few_generated_samples_for_the_classes_name_n_samples_and_how_many_w
     assert "that leaves 12 for training, 4 for validation and 4 for test" in err
     assert "10 classes of equal size take at least 47 samples, about 5 of each" in err
     assert "data.n_samples sets the data set's size" in err
+    # two changes at once do it too, and the advice says so (found by trying them)
+    assert (
+        "or val_fraction = 0 (no validation split, when no component needs one) with test_fraction from 0.46 to 0.5"
+        in err
+    )
+    y = np.arange(20) % 10
+    make_splits(np.zeros((20, 2)), y, val_fraction=0.0, test_fraction=0.46, seed=0)
+    with pytest.raises(UserError):
+        make_splits(np.zeros((20, 2)), y, val_fraction=0.0, test_fraction=0.45, seed=0)
 
 
 def test_the_suggested_size_is_the_smallest_that_splits_with_those_fractions():

@@ -83,7 +83,7 @@ def rendering(
     tasks = [
         (fn, args, out_dir / FIGURES[key])
         for key, fn, args in jobs
-        if stored.get(FIGURES[key]) != digests[FIGURES[key]] or not (out_dir / FIGURES[key]).exists()
+        if stored.get(FIGURES[key]) != digests[FIGURES[key]] or not _whole(out_dir / FIGURES[key])
     ]
     (out_dir / DIGESTS).unlink(missing_ok=True)  # until the figures it describes are written
     drawn = [name for name in digests if name not in {path.name for _, _, path in tasks}]  # current ones
@@ -154,6 +154,14 @@ def render(job: Job) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _whole(path: Path) -> bool:
+    """A figure file there and not emptied (a full disk, a user's truncation): else redrawn."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def digest(name: str, args: tuple[Any, ...]) -> str:

@@ -137,7 +137,7 @@ def test_ctrl_c_while_figures_draw_exits_130_at_once_and_leaves_no_process_or_ha
 
     assert proc.returncode == 130, err
     assert took < 10, f"took {took:.1f}s to stop"  # it hung forever; a loaded machine may be slow
-    assert "interrupted: finished runs are stored" in err
+    assert err.strip().endswith("interrupted")  # `ablate report` trains nothing: no word of stored runs
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     # No half-written figure under a figure's name, no temporary file left behind.
     left = _figures_left(out)
