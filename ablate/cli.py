@@ -116,13 +116,14 @@ def dispatch(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     from ablate.pool import start_early, usable_cores
 
-    if args.jobs != "auto" and args.jobs > usable_cores():  # each worker imports torch: hundreds of MB
+    cores = usable_cores()
+    if args.jobs != "auto" and args.jobs > cores:  # each worker imports torch: hundreds of MB
         print(
             f"note: --jobs {args.jobs} is more than this machine's usable cores: starting one worker "
-            f"process per core ({usable_cores()}); more would only share the cores",
+            f"process per core ({cores}); more would only share the cores",
             file=sys.stderr,
         )
-        args.jobs = usable_cores()
+        args.jobs = cores
     pool = start_early(args.study, args.jobs)  # its imports run beside ours: on another core
     from ablate import run_command
 
@@ -146,9 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
-        trained = args.command in ("run", "worker")
         print(
-            "\ninterrupted" + (": finished runs are stored; run the same command again to resume" if trained else ""),
+            "\ninterrupted" + (": finished runs are stored; run the same command again to resume" if trains else ""),
             file=sys.stderr,
         )
         return 130

@@ -472,8 +472,7 @@ def _levels(table: dict[str, Any], model: Choice, design: DesignConfig, key: str
         )
     if not isinstance(levels, list) or not levels:
         raise UserError(f"{levels!r} is not valid", key=f"{key}.levels", expected="a non-empty list of levels")
-    _check_distinct(levels, levels, f"{key}.levels")
-    return levels
+    return levels  # distinct once normalised: _component_names and _setting_factor check
 
 
 def _check_distinct(given: list[Any], meant: list[Any], key: str) -> None:

@@ -233,6 +233,17 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     return registry
 
 
+def study_registry(study: Path | None) -> Registry:
+    """The registry a study sees: the installed plugins and the plugin files it names
+    (none without a study). A plugin file's error is told with the study that names it."""
+    from ablate.study_file import plugin_files_of
+
+    try:
+        return build_registry(make_plugin_manager(plugin_files_of(study) if study is not None else []))
+    except UserError as err:
+        raise (err.located(str(study)) if study is not None else err) from None
+
+
 def _file_versions(pm: pluggy.PluginManager) -> dict[str, str]:
     """A plugin file has no version number: its text's digest stands for one, so runs
     stored before an edit of the file are told apart (as an upgraded plugin's are)."""

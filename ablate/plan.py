@@ -142,11 +142,11 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
     out(f"study {config.name}: design {d.kind}" + (f" ({d.sampler})" if d.sampler else ""))
     if config.question:
         out(f"question: {config.question}")
+    tried, confirmed = sampled_counts(config) if d.sampled else (0, 0)
     if d.sampled:
         out(f"arms: chosen by {d.sampler} within a budget of {d.budget}, each run with seed {d.search_seed}")
         for f in config.factors:
             out(f"  {f.name}: {_space(f)}")
-        tried, confirmed = sampled_counts(config)
         if tried < d.budget:
             out(f"  the space holds {tried} arms: a proposal made again trains nothing new")
         if confirmed:
@@ -164,7 +164,6 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
             out("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     n = run_count(config, arms)
     if d.sampled:
-        tried, confirmed = sampled_counts(config)
         extra = f" + {confirmed} x {len(config.seeds)} seeds" if confirmed else ""
         out(f"runs: {tried}{extra} = {n}")
     else:

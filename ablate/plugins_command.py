@@ -31,18 +31,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """List the components (or detail one); exit 0."""
-    from ablate.errors import UserError
-    from ablate.manager import build_registry, make_plugin_manager
+    from ablate.manager import study_registry
 
-    files: list[Path] = []
-    if args.study is not None:
-        from ablate.study_file import plugin_files_of
-
-        files = plugin_files_of(args.study)
-    try:
-        registry = build_registry(make_plugin_manager(files))
-    except UserError as err:  # a plugin file's error, told with the study that names it
-        raise (err.located(str(args.study)) if args.study is not None else err) from None
+    registry = study_registry(args.study)
     if args.name:
         for comp in find(registry, args.name):
             detail(comp, out)

@@ -18,13 +18,12 @@ from ablate import __version__, attrs
 from ablate.config import StudyConfig, load_study
 from ablate.design import Arm, baseline_arm, build_arms
 from ablate.errors import UserError
-from ablate.manager import build_registry, make_plugin_manager
+from ablate.manager import study_registry
 from ablate.prefetch import REPORT, STORAGE, prefetch
 from ablate.preflight import check_study, data_specs
 from ablate.record import StudyRecord
 from ablate.registry import Registry
 from ablate.runner import RunOptions
-from ablate.study_file import plugin_files_of
 
 if TYPE_CHECKING:
     from ablate.coordinator import Executor
@@ -37,10 +36,7 @@ EXIT_FAILED_RUNS = 3
 
 def load(study_path: Path) -> tuple[StudyConfig, Registry]:
     """The validated study and the registry of every component it may name."""
-    try:
-        registry = build_registry(make_plugin_manager(plugin_files_of(study_path)))
-    except UserError as err:  # a plugin file's error, told with the study that names it
-        raise err.located(str(study_path)) from None
+    registry = study_registry(study_path)
     return load_study(study_path, registry), registry
 
 

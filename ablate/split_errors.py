@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ablate.errors import UserError
+from ablate.splits import val_share
 from ablate.stratified import SplitError, split_counts
 
 # the values tried for "what would work": the bundled data sets allow fractions up to 0.5
@@ -24,13 +25,11 @@ GRID = tuple(round(0.01 * i, 2) for i in range(1, 51))
 
 def fits(counts: np.ndarray, val_fraction: float, test_fraction: float, *, seed: int, test_given: bool) -> bool:
     """Whether ``make_splits`` splits labels with these class counts (sorted by class)."""
+    val_size = val_share(val_fraction, test_fraction, test_given)
     try:
         if not test_given:
             counts, _ = split_counts(counts, seed=seed, test_size=test_fraction)
             counts = counts[counts > 0]
-            val_size = val_fraction / (1.0 - test_fraction)
-        else:
-            val_size = val_fraction
         if val_size > 0:
             split_counts(counts, seed=seed, test_size=val_size)
     except SplitError:
@@ -114,8 +113,7 @@ def _sizes(n: int, val_fraction: float, test_fraction: float, test_given: bool) 
     """The split sizes the fractions ask for (as the split rounds them: held-out parts up)."""
     n_test = 0 if test_given else min(math.ceil(test_fraction * n), n)
     rest = n - n_test
-    share = val_fraction if test_given else (val_fraction / (1.0 - test_fraction) if test_fraction < 1 else 1.0)
-    n_val = min(math.ceil(share * rest), rest) if val_fraction > 0 else 0
+    n_val = min(math.ceil(val_share(val_fraction, test_fraction, test_given) * rest), rest) if val_fraction > 0 else 0
     n_train = rest - n_val
     if test_given:
         return f"that leaves {n_train} for training and {n_val} for validation"

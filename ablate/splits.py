@@ -19,6 +19,14 @@ def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: (x - mean) / std
 
 
+def val_share(val_fraction: float, test_fraction: float, test_given: bool) -> float:
+    """The share of what is left after the test split that goes to validation:
+    ``val_fraction`` is of the whole when the test split is carved out here."""
+    if test_given:
+        return val_fraction
+    return val_fraction / (1.0 - test_fraction) if test_fraction < 1 else 1.0
+
+
 def _three_ways(
     x: np.ndarray,
     y: np.ndarray,
@@ -29,11 +37,9 @@ def _three_ways(
     seed: int,
 ) -> tuple[np.ndarray, ...]:
     """(x_train, x_val, x_test, y_train, y_val, y_test); a SplitError if a split cannot hold every class."""
+    val_size = val_share(val_fraction, test_fraction, test_given=x_test is not None)
     if x_test is None:
         x, x_test, y, y_test = stratified_split(x, y, test_size=test_fraction, seed=seed)
-        val_size = val_fraction / (1.0 - test_fraction)
-    else:
-        val_size = val_fraction
     if val_size > 0:
         x_train, x_val, y_train, y_val = stratified_split(x, y, test_size=val_size, seed=seed)
     else:  # val_fraction = 0: train on everything; no component may need validation
