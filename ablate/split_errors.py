@@ -16,8 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ablate.errors import UserError
-from ablate.splits import val_share
-from ablate.stratified import SplitError, split_counts
+from ablate.stratified import SplitError, split_counts, val_share
 
 # the values tried for "what would work": the bundled data sets allow fractions up to 0.5
 GRID = tuple(round(0.01 * i, 2) for i in range(1, 51))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ablate.components import DataSplits
-from ablate.stratified import SplitError, stratified_split
+from ablate.stratified import SplitError, stratified_split, val_share
 
 
 def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -17,14 +17,6 @@ def _standardiser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     std = x_train.std(axis=0, keepdims=True)
     std[std < 1e-8] = 1.0
     return lambda x: (x - mean) / std
-
-
-def val_share(val_fraction: float, test_fraction: float, test_given: bool) -> float:
-    """The share of what is left after the test split that goes to validation:
-    ``val_fraction`` is of the whole when the test split is carved out here."""
-    if test_given:
-        return val_fraction
-    return val_fraction / (1.0 - test_fraction) if test_fraction < 1 else 1.0
 
 
 def _three_ways(

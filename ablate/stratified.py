@@ -19,6 +19,15 @@ class SplitError(ValueError):
     class of one); ``ablate.splits`` turns it into a user error naming the study's keys."""
 
 
+def val_share(val_fraction: float, test_fraction: float, test_given: bool) -> float:
+    """The share of what is left after the test split that goes to validation, as
+    ``make_splits`` composes its splits: ``val_fraction`` is of the whole when the
+    test split is carved out of the same data."""
+    if test_given:
+        return val_fraction
+    return val_fraction / (1.0 - test_fraction) if test_fraction < 1 else 1.0
+
+
 def split_sizes(n: int, test_size: float | int | None, train_size: float | int | None) -> tuple[int, int]:
     """(train, test) sample counts: a float is a fraction (test rounded up, train
     down), an int a count, None the rest."""
