@@ -5,7 +5,7 @@ the per-step hooks), which shrinks as runs stop."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -26,24 +26,33 @@ OnEpoch = Callable[[dict[str, float]], None]
 Outcome = RunResult | BaseException  # a run's result, or the exception that failed it
 
 
-@dataclass
+@dataclass(eq=False)  # a seat is itself: compared and hashed by identity
 class Seat:
-    """One run of the group. ``index`` is its place in the caller's list, ``slot``
-    its place when the stack was built (the per-seed lists are in that order)."""
+    """One run of the group; ``index`` is its place in the caller's list (its
+    outcome's place), the one name a seat goes by."""
 
     index: int
     parts: RunParts
     generator: torch.Generator  # batch order and augmentation draws, seeded as train_epochs seeds it
     stream: torch.Generator  # its random layers' draws, as its unstacked run would make them
     on_epoch: OnEpoch | None
-    slot: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     reported: int = 0  # the last epoch its on_epoch saw
     seconds: float = 0.0
 
     @property
-    def stops(self) -> bool:
-        return self.parts.has("ablate_epoch_end")
+    def reporter(self) -> OnEpoch | None:
+        """Its on_epoch, remembering the last epoch reported (a run trained again
+        alone does not report those twice)."""
+        if self.on_epoch is None:
+            return None
+        callback = self.on_epoch
+
+        def report(metrics: dict[str, float]) -> None:
+            self.reported = int(metrics["epoch"])
+            callback(metrics)
+
+        return report
 
 
 def default_generator(device: torch.device) -> torch.Generator:
@@ -86,12 +95,15 @@ def _step_plugins(parts: RunParts) -> dict[str, list[str]]:
 
 
 class Stack:
-    """The stacked model, its optimizer and per-step hooks, and the seats still training, in stack order."""
+    """The stacked model, its optimizer and per-step hooks, the seats still training
+    (in stack order), and the outcomes of the seats that left it. Per-seed lists
+    made when the stack was built (the context's weight pairs, hooks without a
+    stacked form) stay in build order; ``built`` maps a seat's index to it."""
 
     def __init__(self, seats: Sequence[Seat], generic: bool = False):
         self.seats = list(seats)
-        for slot, seat in enumerate(self.seats):
-            seat.slot = slot
+        self.built = {seat.index: n for n, seat in enumerate(self.seats)}
+        self.outcomes: dict[int, Outcome] = {}
         first = self.seats[0].parts
         self.spec, self.data, self.device, self.size = first.spec, first.data, first.device, len(self.seats)
         self.model, self.ctx = stack_models(
@@ -105,20 +117,22 @@ class Stack:
         self.transform = first.has("ablate_transform_batch")
         self.generic = uses_generic(self.model)
 
-    def drop(self, positions: set[int]) -> list[int]:
-        """Take the seats at these stack positions out; return the positions kept."""
-        keep = [i for i in range(len(self.seats)) if i not in positions]
-        if positions:
+    def leave(self, outcomes: Mapping[int, Outcome]) -> list[int]:
+        """Record the outcomes of these seats (by index) and take them out of the
+        stack; return the stack positions of the seats kept."""
+        self.outcomes.update(outcomes)
+        keep = [p for p, seat in enumerate(self.seats) if seat.index not in outcomes]
+        if len(keep) < len(self.seats):
             select_seeds(self.model, self.optimizer, keep)
             self.ctx.streams.select(keep)
-            self.seats = [self.seats[i] for i in keep]
+            self.seats = [self.seats[p] for p in keep]
         return keep
 
-    def copy_out(self, position: int) -> nn.Module:
+    def copy_out(self, seat: Seat) -> nn.Module:
         """The seat's own model, holding its current weights from the stack."""
-        seat = self.seats[position]
-        copy_out(self.ctx, position, seat.slot)
+        copy_out(self.ctx, self.seats.index(seat), self.built[seat.index])
         return seat.parts.model
 
-    def copy_in(self, position: int) -> None:
-        copy_in(self.ctx, position, self.seats[position].slot)
+    def copy_in(self, seat: Seat) -> None:
+        """The seat's own model's weights back into the stack."""
+        copy_in(self.ctx, self.seats.index(seat), self.built[seat.index])

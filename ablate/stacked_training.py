@@ -23,14 +23,23 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ablate.build import RunFailed, pick_device, prepare_process
-from ablate.components import Batch, EpochState
+from ablate.build import pick_device, prepare_process
+from ablate.components import Batch
 from ablate.registry import Registry
 from ablate.spec import Execution, RunSpec
 from ablate.stack_units import stack_key
 from ablate.stacked_components import StepHook, total_penalty
 from ablate.stacked_group import OnEpoch, Outcome, Seat, Stack, build_seat, seats_problem
-from ablate.training import EVAL_CHUNK, RunResult, batch_bounds, measure, train_run
+from ablate.training import (
+    EVAL_CHUNK,
+    RunResult,
+    batch_bounds,
+    end_epoch,
+    epoch_record,
+    eval_splits,
+    finish_run,
+    train_run,
+)
 
 __all__ = ["train_group"]
 
@@ -117,19 +126,22 @@ def _alone(spec: RunSpec, registry: Registry, execution: Execution, on_epoch: On
 
 
 def _train_stacked(seats: list[Seat], outcomes: list[Outcome | None], started: float, generic: bool) -> dict[int, str]:
-    """Train the stack; on a failure of the stacking itself, leave the unfinished
-    runs to train alone, and say why (by seat index: the run records it)."""
+    """Train the stack and fill in the outcomes of the seats it finished; on a
+    failure of the stacking itself, leave the unfinished runs to train alone, and
+    say why (by seat index: the run records it)."""
     try:
         stack = Stack(seats, generic)
     except Exception as exc:
         return {seat.index: f"its stack could not be built ({_brief(exc)})" for seat in seats}
     try:
-        _epochs(stack, outcomes, started)
+        _epochs(stack, started)
     except Exception as exc:
-        unfinished = list(stack.seats)
-        for seat in unfinished:
-            outcomes[seat.index] = None
-        return {seat.index: f"its stack failed in training ({_brief(exc)}); trained again alone" for seat in unfinished}
+        return {
+            seat.index: f"its stack failed in training ({_brief(exc)}); trained again alone" for seat in stack.seats
+        }
+    finally:
+        for index, outcome in stack.outcomes.items():
+            outcomes[index] = outcome
     return {}
 
 
@@ -138,18 +150,25 @@ def _brief(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _epochs(stack: Stack, outcomes: list[Outcome | None], started: float) -> None:
-    max_epochs = int(stack.spec.train["epochs"])
-    for epoch in range(1, max_epochs + 1):
+def _epochs(stack: Stack, started: float) -> None:
+    """train_epochs for a stack: each seat's epoch end is train_run's (end_epoch),
+    on its own record; a seat that stops or fails leaves the stack."""
+    for epoch in range(1, int(stack.spec.train["epochs"]) + 1):
         began, seats = time.perf_counter(), list(stack.seats)
-        running = _train_one_epoch(stack, outcomes)
-        metrics = _epoch_metrics(stack, epoch, running) if stack.seats else []
+        running = _train_one_epoch(stack)
+        if not stack.seats:  # every seat's augmentation failed
+            return
+        train, val = (evaluate_stacked(stack.model, x, y, len(stack.seats)) for x, y in eval_splits(stack.data))
+        records = {
+            seat: epoch_record(epoch, *((v[0][p], v[1][p]) for v in (train, val, running)))
+            for p, seat in enumerate(stack.seats)
+        }
         _share(seats, time.perf_counter() - began)
-        done = {pos: _after_epoch(stack, pos, epoch, m, started) for pos, m in enumerate(metrics)}
-        _finish(stack, {pos: o for pos, o in done.items() if o is not None}, outcomes)
+        done = {seat: _end_epoch(stack, seat, metrics, started) for seat, metrics in records.items()}
+        _finish(stack, {seat: o for seat, o in done.items() if o is not None})
         if not stack.seats:
             return
-    _finish(stack, dict.fromkeys(range(len(stack.seats)), "max_epochs"), outcomes)
+    _finish(stack, dict.fromkeys(stack.seats, "max_epochs"))
 
 
 def _share(seats: Sequence[Seat], seconds: float) -> None:
@@ -158,7 +177,7 @@ def _share(seats: Sequence[Seat], seconds: float) -> None:
         seat.seconds += seconds / len(seats)
 
 
-def _train_one_epoch(stack: Stack, outcomes: list[Outcome | None]) -> tuple[list[float], list[float]]:
+def _train_one_epoch(stack: Stack) -> tuple[list[float], list[float]]:
     """One pass over the training split; each seat's (running loss, running accuracy)."""
     data, device = stack.data, stack.device
     n = len(data.x_train)
@@ -170,7 +189,7 @@ def _train_one_epoch(stack: Stack, outcomes: list[Outcome | None]) -> tuple[list
         idx = orders[:, start:end]
         x, y = data.x_train[idx], data.y_train[idx]
         if stack.transform:
-            x, y, keep = _transform(stack, x, y, outcomes)
+            x, y, keep = _transform(stack, x, y)
             if len(keep) < len(orders):
                 orders, loss_sum, correct = orders[keep], loss_sum[keep], correct[keep]
             if not stack.seats:
@@ -182,23 +201,20 @@ def _train_one_epoch(stack: Stack, outcomes: list[Outcome | None]) -> tuple[list
     return [v / n for v in loss_sum.tolist()], [c / n for c in correct.tolist()]
 
 
-def _transform(
-    stack: Stack, x: torch.Tensor, y: torch.Tensor, outcomes: list[Outcome | None]
-) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+def _transform(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Each seat's augmentations on its own slice with its own generator, as its
     unstacked run applies them; a seat whose augmentation raises fails alone."""
-    xs, ys, failed = [], [], set()
-    for pos, seat in enumerate(stack.seats):
-        batch = Batch(x[pos], y[pos], seat.generator)
+    xs, ys, failed = [], [], {}
+    for p, seat in enumerate(stack.seats):
+        batch = Batch(x[p], y[p], seat.generator)
         try:
             seat.parts.hooks.ablate_transform_batch(batch=batch)
         except Exception as exc:
-            outcomes[seat.index] = exc
-            failed.add(pos)
+            failed[seat.index] = exc
             continue
         xs.append(batch.x)
         ys.append(batch.y)
-    keep = stack.drop(failed)
+    keep = stack.leave(failed)
     return (torch.stack(xs), torch.stack(ys), keep) if xs else (x, y, keep)
 
 
@@ -244,9 +260,9 @@ def _after_step(stack: Stack, hook: StepHook) -> None:
     if hook.stacked is not None:
         hook.stacked(model=stack.model)
         return
-    for pos, seat in enumerate(stack.seats):
-        hook.per_seed[seat.slot](model=stack.copy_out(pos))
-        stack.copy_in(pos)
+    for seat in stack.seats:
+        hook.per_seed[stack.built[seat.index]](model=stack.copy_out(seat))
+        stack.copy_in(seat)
 
 
 @torch.no_grad()
@@ -270,87 +286,38 @@ def evaluate_stacked(
     return [v / len(x) for v in loss_sum.tolist()], [c / len(x) for c in correct.tolist()]
 
 
-def _epoch_metrics(stack: Stack, epoch: int, running: tuple[list[float], list[float]]) -> list[dict[str, float]]:
-    """Each seat's epoch record, with train_run's keys in train_run's order."""
-    data, seeds = stack.data, len(stack.seats)
-    train_loss, train_acc = evaluate_stacked(stack.model, data.x_train, data.y_train, seeds)
-    val_loss, val_acc = evaluate_stacked(stack.model, data.x_val, data.y_val, seeds)
-    return [
-        {
-            "epoch": epoch,
-            "train_loss": train_loss[i],
-            "train_accuracy": train_acc[i],
-            "val_loss": val_loss[i],
-            "val_accuracy": val_acc[i],
-            "running_loss": running[0][i],
-            "running_accuracy": running[1][i],
-        }
-        for i in range(seeds)
-    ]
+def _end_epoch(stack: Stack, seat: Seat, metrics: dict[str, float], started: float) -> str | BaseException | None:
+    """train_run's epoch end (end_epoch) for one seat, its stopping rules called
+    with its own model holding its weights: None to go on, a stop reason, or the
+    exception that fails the run."""
+    copied = False
 
+    def model_now() -> torch.nn.Module:
+        nonlocal copied
+        copied = True
+        return stack.copy_out(seat)
 
-def _after_epoch(
-    stack: Stack, pos: int, epoch: int, metrics: dict[str, float], started: float
-) -> str | BaseException | None:
-    """What train_epochs does at an epoch's end, for one seat: None to go on, a
-    stop reason, or the exception that fails the run."""
-    seat = stack.seats[pos]
-    running_loss = metrics["running_loss"]
-    diverged = not math.isfinite(running_loss)
-    failure = RunFailed(f"diverged: training loss became {running_loss} in epoch {epoch}")
-    if diverged and not seat.stops:
-        return failure
-    seat.history.append(metrics)
     try:
-        if seat.on_epoch is not None and not diverged:
-            seat.reported = epoch
-            seat.on_epoch(metrics)
-        if seat.stops:
-            state = EpochState(
-                epoch,
-                int(stack.spec.train["epochs"]),
-                stack.copy_out(pos),
-                metrics,
-                seat.history,
-                time.perf_counter() - started,
-            )
-            reasons = [r for r in seat.parts.hooks.ablate_epoch_end(state=state) if r]
-            if reasons:
-                return str(reasons[0])
-            stack.copy_in(pos)
+        reason = end_epoch(seat.parts, seat.history, metrics, seat.reporter, model_now, started)
     except Exception as exc:
         return exc
-    return failure if diverged else None
+    if reason is None and copied:
+        stack.copy_in(seat)
+    return reason
 
 
-def _finish(stack: Stack, done: dict[int, str | BaseException], outcomes: list[Outcome | None]) -> None:
-    """Record the outcome of each seat that is done and take it out of the stack."""
-    for pos, outcome in done.items():
-        index = stack.seats[pos].index
-        outcomes[index] = outcome if isinstance(outcome, BaseException) else _conclude(stack, pos, outcome)
-    stack.drop(set(done))
+def _finish(stack: Stack, done: dict[Seat, str | BaseException]) -> None:
+    """The outcome of each seat that is done; the stack records them and lets the seats go."""
+    stack.leave({seat.index: _conclude(stack, seat, o) if isinstance(o, str) else o for seat, o in done.items()})
 
 
-def _conclude(stack: Stack, pos: int, stop_reason: str) -> Outcome:
-    """train_run's ending for one seat: train-end hooks, then the final measurement on its own model."""
-    seat, began = stack.seats[pos], time.perf_counter()
-    parts = seat.parts
+def _conclude(stack: Stack, seat: Seat, stop_reason: str) -> Outcome:
+    """train_run's ending (finish_run) for one seat, on its own model."""
+    began = time.perf_counter()
     try:
-        parts.hooks.ablate_train_end(model=stack.copy_out(pos), stop_reason=stop_reason)
-        metrics = measure(parts)
+        stack.copy_out(seat)
+        return finish_run(
+            seat.parts, seat.history, stop_reason, lambda: seat.seconds + time.perf_counter() - began, stack.size
+        )
     except Exception as exc:
         return exc
-    seat.seconds += time.perf_counter() - began
-    sizes = {split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")}
-    return RunResult(
-        metrics,
-        seat.history,
-        len(seat.history),
-        stop_reason,
-        seat.seconds,
-        parts.spec.to_json(),
-        str(parts.device),
-        torch.get_num_threads(),
-        sizes,
-        stack=stack.size,
-    )

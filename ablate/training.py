@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ablate.build import RunFailed, RunParts, build_run, pick_device, prepare_process
-from ablate.components import Batch, EpochState
+from ablate.components import Batch, DataSplits, EpochState
 from ablate.registry import Registry
 from ablate.run_result import RunResult
 from ablate.spec import Execution, RunSpec
@@ -80,47 +80,101 @@ def train_run(
     prepare_process(execution.threads)
     parts = build_run(spec, registry, pick_device(execution.device))
     history, stop_reason = train_epochs(parts, on_epoch, started)
-    parts.hooks.ablate_train_end(model=parts.model, stop_reason=stop_reason)
-    sizes = {split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")}
-    return RunResult(
-        measure(parts),
-        history,
-        len(history),
-        stop_reason,
-        time.perf_counter() - started,
-        spec.to_json(),
-        str(parts.device),
-        torch.get_num_threads(),
-        sizes,
-    )
+    return finish_run(parts, history, stop_reason, lambda: time.perf_counter() - started)
 
 
 def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> tuple[list[dict[str, float]], str]:
     """The epoch loop: train, measure, ask the stopping rules; (history, stop reason)."""
     generator = torch.Generator(device=parts.device).manual_seed(parts.spec.seed)
-    stops = parts.has("ablate_epoch_end")
-    max_epochs = int(parts.spec.train["epochs"])
     history: list[dict[str, float]] = []
-    for epoch in range(1, max_epochs + 1):
-        running_loss, running_acc = train_one_epoch(parts, generator)
-        # A non-finite loss fails the run, unless an active stopping rule (such as
-        # "divergence") sees it first and stops the run with its own reason.
-        diverged = not math.isfinite(running_loss)
-        failure = f"diverged: training loss became {running_loss} in epoch {epoch}"
-        if diverged and not stops:
-            raise RunFailed(failure)
-        metrics = epoch_metrics(parts, epoch, running_loss, running_acc)
-        history.append(metrics)
-        if on_epoch is not None and not diverged:
-            on_epoch(metrics)
-        if stops:
-            state = EpochState(epoch, max_epochs, parts.model, metrics, history, time.perf_counter() - started)
-            reasons = [r for r in parts.hooks.ablate_epoch_end(state=state) if r]
-            if reasons:
-                return history, reasons[0]
-        if diverged:
-            raise RunFailed(failure)
+    for epoch in range(1, int(parts.spec.train["epochs"]) + 1):
+        running = train_one_epoch(parts, generator)
+        train, val = (evaluate(parts.model, x, y) for x, y in eval_splits(parts.data))
+        metrics = epoch_record(epoch, train, val, running)
+        reason = end_epoch(parts, history, metrics, on_epoch, lambda: parts.model, started)
+        if reason is not None:
+            return history, reason
     return history, "max_epochs"
+
+
+def eval_splits(data: DataSplits) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """The splits each epoch's record measures: train and validation."""
+    return (data.x_train, data.y_train), (data.x_val, data.y_val)
+
+
+def epoch_record(
+    epoch: int, train: tuple[float, float], val: tuple[float, float], running: tuple[float, float]
+) -> dict[str, float]:
+    """An epoch's history entry: eval-mode (loss, accuracy) on the full train and
+    validation splits (the leaderboard's quantities) and the running train-mode ones."""
+    return {
+        "epoch": epoch,
+        "train_loss": train[0],
+        "train_accuracy": train[1],
+        "val_loss": val[0],
+        "val_accuracy": val[1],
+        "running_loss": running[0],
+        "running_accuracy": running[1],
+    }
+
+
+def divergence(running_loss: float, epoch: int) -> RunFailed | None:
+    """The failure of a run whose training loss is not finite, or None."""
+    if math.isfinite(running_loss):
+        return None
+    return RunFailed(f"diverged: training loss became {running_loss} in epoch {epoch}")
+
+
+def end_epoch(
+    parts: RunParts,
+    history: list[dict[str, float]],
+    metrics: dict[str, float],
+    on_epoch: OnEpoch | None,
+    model_now: Callable[[], torch.nn.Module],
+    started: float,
+) -> str | None:
+    """One run's epoch end, stacked or alone: record the epoch, report it, ask the
+    stopping rules (with ``model_now()``, the run's own model holding its weights).
+    Returns a stop reason or None to go on; raises RunFailed on divergence, unless
+    an active stopping rule (such as "divergence") sees it first and stops the run."""
+    failure = divergence(metrics["running_loss"], int(metrics["epoch"]))
+    stops = parts.has("ablate_epoch_end")
+    if failure is not None and not stops:
+        raise failure
+    history.append(metrics)
+    if on_epoch is not None and failure is None:
+        on_epoch(metrics)
+    if stops:
+        max_epochs = int(parts.spec.train["epochs"])
+        elapsed = time.perf_counter() - started
+        state = EpochState(int(metrics["epoch"]), max_epochs, model_now(), metrics, history, elapsed)
+        reasons = [r for r in parts.hooks.ablate_epoch_end(state=state) if r]
+        if reasons:
+            return str(reasons[0])
+    if failure is not None:
+        raise failure
+    return None
+
+
+def finish_run(
+    parts: RunParts, history: list[dict[str, float]], stop_reason: str, seconds: Callable[[], float], stack: int = 1
+) -> RunResult:
+    """One run's ending, stacked or alone: the train-end hooks on its own model
+    (holding its final weights), the final measurement, its RunResult."""
+    parts.hooks.ablate_train_end(model=parts.model, stop_reason=stop_reason)
+    metrics = measure(parts)
+    return RunResult(
+        metrics=metrics,
+        history=history,
+        epochs=len(history),
+        stop_reason=stop_reason,
+        seconds=seconds(),
+        config=parts.spec.to_json(),
+        device=str(parts.device),
+        threads=torch.get_num_threads(),
+        sizes={split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")},
+        stack=stack,
+    )
 
 
 def train_one_epoch(parts: RunParts, generator: torch.Generator) -> tuple[float, float]:
@@ -153,23 +207,6 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator) -> tuple[float,
         hard = batch.y.argmax(1) if batch.y.dtype.is_floating_point else batch.y
         correct += (logits.detach().argmax(1) == hard).sum()
     return loss_sum.item() / n, correct.item() / n
-
-
-def epoch_metrics(parts: RunParts, epoch: int, running_loss: float, running_acc: float) -> dict[str, float]:
-    """The epoch's record: eval-mode loss and accuracy on the full train and
-    validation splits (the leaderboard's quantities) and the running train-mode ones."""
-    data = parts.data
-    train_loss, train_acc = evaluate(parts.model, data.x_train, data.y_train)
-    val_loss, val_acc = evaluate(parts.model, data.x_val, data.y_val)
-    return {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        "train_accuracy": train_acc,
-        "val_loss": val_loss,
-        "val_accuracy": val_acc,
-        "running_loss": running_loss,
-        "running_accuracy": running_acc,
-    }
 
 
 def measure(parts: RunParts) -> dict[str, float]:
