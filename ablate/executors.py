@@ -36,7 +36,7 @@ def train_unit(
     """Train a unit of work: one run, or the seeds of one arm, stacked into one
     model where they can stack (in chunks that fit), else one by one. Yields
     each outcome as soon as it is known."""
-    if len(specs) == 1 or execution.stack == "off":
+    if not execution.may_stack(len(specs)):
         parts = [[i] for i in range(len(specs))]
     else:
         from ablate.stacked_plan import stack_splits

@@ -108,7 +108,7 @@ def _calibration_units(
     from ablate.stack_units import arm_groups
     from ablate.stacked_plan import stack_splits
 
-    if config.design.sampled or not arms or execution.stack == "off" or len(config.seeds) < 2:
+    if config.design.sampled or not arms or not execution.may_stack(len(config.seeds)):
         return [[run_spec(config, arm, config.seeds[0])] for arm in _calibration_arms(config, arms)]
     groups = arm_groups([run_spec(config, a, seed) for a in arms for seed in config.seeds], lambda s: s, registry)
     return [[group[i] for i in stack_splits(group, registry, execution)[0]] for group in _spread(groups)]

@@ -65,7 +65,7 @@ def stacking_grouper(registry: Registry, execution: Execution, workers: int = 1)
     are halved until there are two per worker, so no worker idles at the end."""
 
     def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
-        if execution.stack == "off" or len(runs) < 2:
+        if not execution.may_stack(len(runs)):
             return one_by_one(runs)
         from ablate.stack_units import arm_groups
 

@@ -133,3 +133,8 @@ class Execution:
     device: str = "auto"
     threads: int = 1
     stack: str = "auto"  # "auto": the seeds of an arm train as one stacked model where they can; "off": never
+
+    def may_stack(self, runs: int) -> bool:
+        """Whether ``runs`` runs may train as one stacked model here: the one place
+        that reads the stack setting (whether they can is the train layer's check)."""
+        return self.stack != "off" and runs >= 2

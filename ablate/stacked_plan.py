@@ -87,7 +87,7 @@ def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execut
     """How a unit's runs train (indices into ``specs``): stacked, in chunks that
     fit in memory, when they can; else each arm on its own, or one by one."""
     alone = [[i] for i in range(len(specs))]
-    if execution.stack == "off" or len(specs) < 2:
+    if not execution.may_stack(len(specs)):
         return alone
     arms: dict[str, list[int]] = {}
     for i, spec in enumerate(specs):

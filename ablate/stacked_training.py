@@ -60,7 +60,7 @@ def train_group(
     execution = execution or Execution()
     _check_one_arm(specs, registry)
     callbacks = list(on_epoch) if on_epoch is not None else [None] * len(specs)
-    if len(specs) < 2 or execution.stack == "off":
+    if not execution.may_stack(len(specs)):
         return [_alone(s, registry, execution, cb) for s, cb in zip(specs, callbacks, strict=True)]
     prepare_process(execution.threads)
     device = pick_device(execution.device)
