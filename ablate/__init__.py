@@ -30,6 +30,8 @@ _LAZY = {
     "Registrar": "ablate.registry",
     "stacked_layer": "ablate.form_registry",
     "stacked_component": "ablate.form_registry",
+    "OptimizerComponent": "ablate.recipe_components",
+    "ScheduleComponent": "ablate.recipe_components",
 }
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from ablate.errors import UserError
     from ablate.form_registry import stacked_component, stacked_layer
     from ablate.params import Param
+    from ablate.recipe_components import OptimizerComponent, ScheduleComponent
     from ablate.registry import Registrar
     from ablate.splits import make_splits
     from ablate.stratified import stratified_split
@@ -69,8 +72,10 @@ __all__ = [
     "EpochState",
     "MakeLayer",
     "ModelBuilder",
+    "OptimizerComponent",
     "Param",
     "Registrar",
+    "ScheduleComponent",
     "SlotComponent",
     "UserError",
     "__version__",

@@ -20,9 +20,9 @@ import torch
 from ablate.allocator import keep_freed_memory
 from ablate.components import DataSplits
 from ablate.manager import trial_manager
-from ablate.optimizers import Optimizer, PreStep, make_optimizer
+from ablate.optimizers import Optimizer, PreStep, make_component_optimizer, make_optimizer
 from ablate.registry import Registry
-from ablate.spec import ComponentSpec, RunSpec, canonical_json
+from ablate.spec import RECIPE_KINDS, ComponentSpec, RunSpec, canonical_json
 
 
 class RunFailed(Exception):
@@ -39,10 +39,21 @@ class RunParts:
     model: torch.nn.Module
     hooks: pluggy.HookRelay
     options: dict[str, Any] = field(default_factory=dict)  # the merged optimizer options (a stack reuses them)
+    recipe: dict[str, Any] = field(default_factory=dict)  # "optimizer"/"schedule" -> the component instance
 
     @cached_property
     def _optimizer(self) -> tuple[Optimizer, PreStep | None]:
-        return make_optimizer(self.model, self.spec.train, self.options)
+        return self.make_optimizer(self.model)
+
+    def make_optimizer(self, model: torch.nn.Module) -> tuple[Optimizer, PreStep | None]:
+        """The run's optimizer for ``model`` (its own, or a stack of its seeds)."""
+        component = self.recipe.get("optimizer")
+        if component is None:
+            return make_optimizer(model, self.spec.train, self.options)
+        try:
+            return make_component_optimizer(model, component, float(self.spec.train["lr"]), self.options)
+        except ValueError as exc:
+            raise RunFailed(str(exc)) from exc
 
     @property
     def optimizer(self) -> Optimizer:
@@ -94,7 +105,11 @@ def load_data(spec: RunSpec, registry: Registry, device: torch.device) -> DataSp
 
 def component_hooks(components: tuple[ComponentSpec, ...], registry: Registry) -> pluggy.HookRelay:
     """A fresh per-run manager holding instances of the active components only."""
-    instances = {f"{c.kind}:{c.name}": registry.create(c.kind, c.name, dict(c.params)) for c in components}
+    instances = {
+        f"{c.kind}:{c.name}": registry.create(c.kind, c.name, dict(c.params))
+        for c in components
+        if c.kind not in RECIPE_KINDS
+    }
     return trial_manager(instances).hook
 
 
@@ -137,4 +152,18 @@ def build_run(spec: RunSpec, registry: Registry, device: torch.device) -> RunPar
     model = build_model(spec, registry, data, hooks).to(device)
     hooks.ablate_configure_model(model=model)  # wrap or modify modules before the optimizer sees them
     options = merge_options(hooks.ablate_optimizer_options(model=model))
-    return RunParts(spec, device, data, model, hooks, options)
+    return RunParts(spec, device, data, model, hooks, options, recipe_instances(spec, registry))
+
+
+def recipe_instances(spec: RunSpec, registry: Registry) -> dict[str, Any]:
+    """The run's optimizer and schedule components ("optimizer"/"schedule" -> instance).
+    A [train] optimizer other than the shorthand's adam and sgd with no component
+    (a factor over train.optimizer) is that optimizer with its default params."""
+    recipe = {
+        c.kind: registry.create(c.kind, c.name, dict(c.params)) for c in spec.components if c.kind in RECIPE_KINDS
+    }
+    name = str(spec.train.get("optimizer", "adam"))
+    if "optimizer" not in recipe and name not in ("adam", "sgd"):
+        params = registry.resolve_params("optimizer", name, {}, "train.optimizer")
+        recipe["optimizer"] = registry.create("optimizer", name, params)
+    return recipe

@@ -15,7 +15,7 @@ from typing import Any
 from ablate.errors import UserError, did_you_mean
 from ablate.params import Param
 from ablate.registry import OFF, SWITCHABLE, Registry, normalise
-from ablate.spec import EXECUTION_SETTINGS, Option
+from ablate.spec import EXECUTION_SETTINGS, RECIPE_KINDS, ComponentSpec, Option
 from ablate.study_file import as_table, read_toml
 
 STUDY_PARAMS = {
@@ -39,7 +39,12 @@ DATA_KEYS = {
 TRAIN_PARAMS = {
     "epochs": Param(30, low=1, high=100_000, help="maximum epochs per run"),
     "batch_size": Param(64, low=1, help="training batch size"),
-    "optimizer": Param("adam", choices=("adam", "sgd"), help="optimizer"),
+    "optimizer": Param(
+        "adam", help='optimizer: a name ("adam", "sgd", "adamw", "rmsprop", ...) or { name = ..., its params }'
+    ),
+    "schedule": Param(
+        "constant", help='learning-rate schedule: a name ("constant", "step", "cosine", "onecycle", ...) or a table'
+    ),
     "lr": Param(1e-3, low=0.0, low_open=True, high=10.0, help="learning rate"),
     "momentum": Param(0.9, low=0.0, high=1.0, high_open=True, help="SGD momentum"),
     "device": Param("auto", choices=("auto", "cpu", "cuda"), help="auto picks CUDA when present"),
@@ -72,6 +77,11 @@ SAMPLED = ("search", "pareto")
 
 SECTIONS = ("study", "data", "model", "train", "factors", "design")
 SETTING_SECTIONS = ("model", "train", "data")
+FACTOR_KINDS = (*SWITCHABLE, *RECIPE_KINDS)
+# The shorthand every study had before optimizers and schedules were components:
+# these names with no params add no component (their runs keep their identity).
+SHORTHAND = {"optimizer": ("adam", "sgd"), "schedule": ("constant",)}
+RECIPE_ONLY = ("schedule",)  # [train] keys a run's identity holds as a component only
 FACTOR_KEYS = ("kind", "setting", "levels")
 Primitive = str | int | float | bool
 
@@ -149,11 +159,14 @@ class StudyConfig:
     baseline: str = ""
     resplit: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+    # the [train] optimizer and schedule as components, where they are not the
+    # shorthand (adam or sgd with [train] momentum, a constant lr) runs always had
+    recipe: tuple[ComponentSpec, ...] = ()
 
     @property
     def training_settings(self) -> dict[str, Any]:
         """[train] settings that change a run's numbers (device, threads and stack do not)."""
-        return {k: v for k, v in self.train.items() if k not in EXECUTION_SETTINGS}
+        return {k: v for k, v in self.train.items() if k not in EXECUTION_SETTINGS and k not in RECIPE_ONLY}
 
     def fingerprint(self) -> str:
         """Hash of the study's fixed settings: what defines a run apart from its arm and seed."""
@@ -211,7 +224,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     model = dict(as_table(raw.get("model", {"name": "mlp"}), "model"))
     model.setdefault("name", "mlp")
     model_choice = _choice(registry, "model", model, "model")
-    train = _train(as_table(raw.get("train", {}), "train"))
+    train, recipe = _train(as_table(raw.get("train", {}), "train"), registry)
 
     design = _design(as_table(raw.get("design", {}), "design"))
     factors_raw = as_table(raw.get("factors", {}), "factors")
@@ -243,6 +256,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
         baseline=STUDY_PARAMS["baseline"].check(study.get("baseline", ""), "study.baseline"),
         resplit=resplit,
         raw=raw,
+        recipe=recipe,
     )
 
 
@@ -276,9 +290,38 @@ def _data(raw: dict[str, Any], registry: Registry | None) -> tuple[Choice, int, 
     return _choice(registry, "dataset", data, "data"), split_seed, resplit
 
 
-def _train(given: dict[str, Any]) -> dict[str, Any]:
+def _train(given: dict[str, Any], registry: Registry | None) -> tuple[dict[str, Any], tuple[ComponentSpec, ...]]:
+    """[train]'s settings, and its optimizer and schedule as components where they
+    are more than the shorthand (a name and no params: adam, sgd, constant)."""
     _check_keys(given, TRAIN_PARAMS, "train")
-    return {k: spec.check(given[k], f"train.{k}") if k in given else spec.default for k, spec in TRAIN_PARAMS.items()}
+    given, tables = dict(given), {}
+    for kind in RECIPE_KINDS:
+        if isinstance(given.get(kind), dict):
+            table = dict(given[kind])
+            if "name" not in table:
+                raise UserError(f"train.{kind} is a table without a name", key=f"train.{kind}", expected='name = "..."')
+            given[kind], tables[kind] = table.pop("name"), table
+    train = {k: spec.check(given[k], f"train.{k}") if k in given else spec.default for k, spec in TRAIN_PARAMS.items()}
+    recipe = []
+    for kind in RECIPE_KINDS:
+        params = tables.get(kind, {})
+        if kind == "optimizer" and train[kind] == "sgd" and "momentum" not in params:
+            params = {**params, "momentum": train["momentum"]} if params else params
+        if registry is not None:
+            name = registry.get(kind, train[kind], key=f"train.{kind}").name
+            resolved = registry.resolve_params(kind, name, params, f"train.{kind}") if params else {}
+        else:
+            name, resolved = normalise(train[kind]), params
+        train[kind] = name
+        if params or name not in SHORTHAND[kind]:
+            if registry is not None and not params:
+                resolved = registry.resolve_params(kind, name, _shorthand_params(kind, name, train), f"train.{kind}")
+            recipe.append(ComponentSpec(kind, name, resolved))
+    return train, tuple(recipe)
+
+
+def _shorthand_params(kind: str, name: str, train: dict[str, Any]) -> dict[str, Any]:
+    return {"momentum": train["momentum"]} if (kind, name) == ("optimizer", "sgd") else {}
 
 
 def _design(table: dict[str, Any]) -> DesignConfig:
@@ -429,12 +472,12 @@ def _factor(
         _check_keys(table, ("setting", "levels"), key)
         return _setting_factor(registry, fname, table["setting"], levels, model, data, key)
     kind = table["kind"]
-    if kind not in SWITCHABLE:
+    if kind not in FACTOR_KINDS:
         raise UserError(
             f"{kind!r} is not a component kind a factor can vary",
             key=f"{key}.kind",
-            expected="one of " + ", ".join(SWITCHABLE),
-            hint=did_you_mean(str(kind), SWITCHABLE),
+            expected="one of " + ", ".join(FACTOR_KINDS),
+            hint=did_you_mean(str(kind), FACTOR_KINDS),
         )
     names = _component_names(registry, kind, levels, key)
     _check_keys(table, list(FACTOR_KEYS) + [n for n in names if n != OFF], key)
@@ -578,6 +621,12 @@ def _setting_specs(
             key=f"{key}.setting",
             expected="a setting that changes results: "
             + ", ".join(f"train.{p}" for p in TRAIN_PARAMS if p not in EXECUTION_SETTINGS),
+        )
+    if section == "train" and param in RECIPE_ONLY:
+        raise UserError(
+            f"{setting!r} is a component kind, not a setting a factor varies",
+            key=f"{key}.setting",
+            expected=f'kind = "{param}" (levels: its names, with a table of params per level)',
         )
     if section == "train":
         specs = TRAIN_PARAMS

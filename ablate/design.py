@@ -64,9 +64,18 @@ def run_spec(config: StudyConfig, arm: Arm, seed: int) -> RunSpec:
         split_seed=split_seed,
         model=ComponentSpec("model", config.model.name, sections["model"]),
         train={k: v for k, v in sections["train"].items() if k in config.training_settings},
-        components=arm.components,
+        components=with_recipe(arm, config.recipe),
         seed=seed,
     )
+
+
+def with_recipe(arm: Arm, recipe: tuple[ComponentSpec, ...]) -> tuple[ComponentSpec, ...]:
+    """The arm's components and the [train] optimizer and schedule where the arm
+    sets none of that kind (a factor over a kind, or over train.optimizer, wins)."""
+    kinds = {c.kind for c in arm.components}
+    if "train.optimizer" in arm.settings:
+        kinds.add("optimizer")
+    return arm.components + tuple(c for c in recipe if c.kind not in kinds)
 
 
 def build_arms(config: StudyConfig, registry: Registry | None = None) -> list[Arm]:

@@ -134,7 +134,7 @@ def component_class(factory: Callable[..., Any]) -> type | None:
 
 # Data sets and models are not registered in a run: a model builder's instance
 # only receives ablate_check_data (before training), a data set's none.
-CALLED_ON = {"model": ("ablate_check_data",), "dataset": ()}
+CALLED_ON = {"model": ("ablate_check_data",), "dataset": (), "optimizer": (), "schedule": ()}
 
 
 def check_component(factory: Callable[..., Any], where: str, kind: str = "") -> None:

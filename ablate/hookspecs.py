@@ -67,6 +67,22 @@ def ablate_register_models(registry: Registrar) -> None:
     a slot, or ``torch.nn.Identity()`` when the slot is empty."""
 
 
+@hookspec
+def ablate_register_optimizers(registry: Registrar) -> None:
+    """Add optimizers. The factory's keyword arguments are the declared params
+    (not the learning rate: that is ``[train] lr``, scaled by the schedule); it
+    returns an ``ablate.OptimizerComponent``: an object with ``make(params, lr)
+    -> torch.optim.Optimizer``. Its arm trains stacked only where the class says
+    ``elementwise = True`` (each element's step depends on that element alone)."""
+
+
+@hookspec
+def ablate_register_schedules(registry: Registrar) -> None:
+    """Add learning-rate schedules. The factory returns an ``ablate.ScheduleComponent``:
+    an object with ``lr(step, base_lr, steps_per_epoch, total_steps) -> float``, the
+    learning rate of optimizer step ``step`` (0-based), asked before that step."""
+
+
 # --- trial hooks -----------------------------------------------------------
 
 

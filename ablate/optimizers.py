@@ -50,6 +50,64 @@ def optimizer_recipe(train: dict[str, Any], options: dict[str, Any]) -> Optimize
     return OptimizerRecipe(torch.optim.SGD, {"lr": lr, "momentum": train["momentum"], **options}, lr * wd)
 
 
+def component_recipe(component: Any, lr: float, options: dict[str, Any]) -> OptimizerRecipe:
+    """The recipe of an optimizer component (ablate.OptimizerComponent with a
+    ``torch_class``) at learning rate ``lr``, merged with the components' optimizer
+    options; an option it does not take, or weight decay set twice, is an error."""
+    options = dict(options)
+    name = type(component).__name__
+    extra = sorted(set(options) - set(component.accepts))
+    if extra:
+        takes = ", ".join(component.accepts) or "none"
+        raise ValueError(f"optimizer {name} takes no option {extra[0]!r} (from a component); it takes: {takes}")
+    settings = dict(component.settings())
+    decoupled = options.pop("decoupled_weight_decay", False)
+    if "weight_decay" in options and settings.get("weight_decay", 0.0) != 0:
+        raise ValueError(f"weight decay is set twice: by optimizer {name} and by a component")
+    kind = getattr(torch.optim, component.torch_class)
+    if decoupled and kind is torch.optim.Adam:
+        return OptimizerRecipe(torch.optim.AdamW, {"lr": lr, **settings, **options})
+    if decoupled and kind is torch.optim.SGD:
+        return OptimizerRecipe(kind, {"lr": lr, **settings}, options.get("weight_decay", 0.0))
+    return OptimizerRecipe(kind, {"lr": lr, **settings, **options})
+
+
+def make_component_optimizer(
+    model: torch.nn.Module, component: Any, lr: float, options: dict[str, Any]
+) -> tuple[Optimizer, PreStep | None]:
+    """The optimizer of an optimizer component: the flat one for ablate's own
+    (``torch_class`` set), else the component's ``make``. SGD's decoupled weight
+    decay shrinks by the learning rate of the step (the schedule's)."""
+    params = trainable(model)
+    if not component.torch_class:
+        if options:
+            raise ValueError(
+                f"optimizer {type(component).__name__} takes no options from components: {sorted(options)}"
+            )
+        return component.make(params, lr), None
+    recipe = component_recipe(component, lr, options)
+    optimizer: Optimizer = flat_from_recipe(params, recipe) or recipe.kind(params, **recipe.kwargs)
+    if not recipe.shrink:
+        return optimizer, None
+    wd = recipe.shrink
+    return optimizer, _shrinker(params, lambda: current_lr(optimizer) * wd)
+
+
+def current_lr(optimizer: Optimizer) -> float:
+    if isinstance(optimizer, FlatOptimizer):
+        return float(optimizer.hp["lr"])
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def set_lr(optimizer: Optimizer, lr: float) -> None:
+    """The learning rate of the next step (a schedule's)."""
+    if isinstance(optimizer, FlatOptimizer):
+        optimizer.hp["lr"] = lr
+        return
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -69,12 +127,13 @@ def make_optimizer(
     return optimizer, pre_step_of(params, recipe)
 
 
-def _shrinker(params: list[torch.nn.Parameter], factor: float) -> PreStep:
+def _shrinker(params: list[torch.nn.Parameter], factor: float | Callable[[], float]) -> PreStep:
     @torch.no_grad()
     def shrink() -> None:  # SGDW: shrink weights by lr * wd, outside the gradient
+        f = factor() if callable(factor) else factor
         for p in params:
             if p.grad is not None:
-                p.mul_(1 - factor)
+                p.mul_(1 - f)
 
     return shrink
 
@@ -112,7 +171,11 @@ class FlatOptimizer:
         self.kind, self.hp, self.steps = kind, hp, 0
         self.buffers = FlatBuffers(params)
         self.state: dict[Any, Any] = {}  # torch's optimizers keep per-parameter state here; this keeps none
-        roles = ("exp_avg", "exp_avg_sq") if kind == "adam" else ("momentum",)
+        roles = {
+            "adam": ("exp_avg", "exp_avg_sq"),
+            "sgd": ("momentum",),
+            "rmsprop": ("square_avg", "momentum", "grad_avg"),
+        }[kind]
         self.buffers.gather(params, "param")
         self.buffers.gather([torch.zeros_like(p) for p in params], "grad")
         for role in roles:
@@ -130,6 +193,8 @@ class FlatOptimizer:
         self.steps += 1
         if self.kind == "adam":
             self._adam()
+        elif self.kind == "rmsprop":
+            self._rmsprop()
         else:
             self._sgd()
 
@@ -168,6 +233,28 @@ class FlatOptimizer:
             grad = grad.add(buf, alpha=momentum) if hp["nesterov"] else buf
         param.add_(grad, alpha=-hp["lr"])
 
+    def _rmsprop(self) -> None:
+        """torch's single-tensor RMSprop, operation for operation."""
+        hp, flat = self.hp, self.buffers.flat
+        param, grad, square_avg = flat["param"], flat["grad"], flat["square_avg"]
+        alpha = hp["alpha"]
+        if hp["weight_decay"] != 0:
+            grad = grad.add(param, alpha=hp["weight_decay"])
+        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        if hp["centered"]:
+            grad_avg = flat["grad_avg"]
+            grad_avg.lerp_(grad, 1 - alpha)
+            avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+        else:
+            avg = square_avg.sqrt()
+        avg = avg.add_(hp["eps"])
+        if hp["momentum"] > 0:
+            buf = flat["momentum"]
+            buf.mul_(hp["momentum"]).addcdiv_(grad, avg)
+            param.add_(buf, alpha=-hp["lr"])
+        else:
+            param.addcdiv_(grad, avg, value=-hp["lr"])
+
     @torch.no_grad()
     def select(self, keep: Sequence[int]) -> None:
         """Keep the seeds at these stack positions in every flat tensor."""
@@ -184,8 +271,9 @@ class FlatOptimizer:
 
 Optimizer = FlatOptimizer | torch.optim.Optimizer
 
-_ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")
+_ADAM_KEYS: tuple[str, ...] = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")
 _SGD_KEYS = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
+_RMSPROP_KEYS = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
 
 
 def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerRecipe) -> FlatOptimizer | None:
@@ -195,6 +283,8 @@ def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerReci
         kind, keys = "adam", _ADAM_KEYS
     elif recipe.kind is torch.optim.SGD:
         kind, keys = "sgd", _SGD_KEYS
+    elif recipe.kind is torch.optim.RMSprop:
+        kind, keys = "rmsprop", _RMSPROP_KEYS
     else:
         return None
     signature = inspect.signature(recipe.kind.__init__).parameters

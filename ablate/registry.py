@@ -20,6 +20,8 @@ KINDS: dict[str, str] = {
     "stopping": "ablate_register_stopping_rules",
     "dataset": "ablate_register_datasets",
     "model": "ablate_register_models",
+    "optimizer": "ablate_register_optimizers",
+    "schedule": "ablate_register_schedules",
 }
 
 # Kinds where "none" means "no component": every such kind's off value.

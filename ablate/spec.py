@@ -67,6 +67,11 @@ class ComponentSpec:
 # arms that differ only in them build the same network and take the same steps.
 PER_SEED_KINDS = frozenset({"stopping"})
 
+# The training recipe's kinds: made by the loop (the optimizer, the learning rate
+# of each step), never registered as a run's hook implementations. A run without
+# one trains with [train] optimizer (adam or sgd, momentum) at a constant lr.
+RECIPE_KINDS = ("optimizer", "schedule")
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -120,6 +125,10 @@ class RunSpec:
         stacks with a setting per seed, or none: dropout)."""
         shared = tuple(c for c in self.components if c.kind not in PER_SEED_KINDS and (c.kind, c.name) not in varying)
         return replace(self.with_seed(0), components=shared).key
+
+    def recipe(self, kind: str) -> ComponentSpec | None:
+        """The run's optimizer or schedule component, or None (the [train] shorthand)."""
+        return next((c for c in self.components if c.kind == kind), None)
 
     def with_seed(self, seed: int) -> RunSpec:
         """The same run with another seed (the seeds of one arm differ only here)."""

@@ -12,14 +12,14 @@ import torch
 from torch import nn
 
 from ablate.build import RunParts, build_run
-from ablate.optimizers import Optimizer, make_optimizer
+from ablate.optimizers import Optimizer
 from ablate.registry import Registry
 from ablate.spec import RunSpec
 from ablate.stacked_align import network_problem
 from ablate.stacked_components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.stacked_forms import SeedStreams
 from ablate.stacked_model import copy_in, copy_out, select_seeds, stack_models, uses_generic
-from ablate.training import RunResult
+from ablate.training import RunResult, lr_plan
 
 STEP_HOOK_NAMES = (*STEP_HOOKS, "ablate_transform_batch")
 OnEpoch = Callable[[dict[str, float]], None]
@@ -78,6 +78,12 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
     (which differ in stopping rules or dropout only) must also build networks that
     align (stacked_align) and call the same per-step hooks."""
     first = seats[0].parts
+    optimizer = first.recipe.get("optimizer")
+    if optimizer is not None and not getattr(optimizer, "elementwise", False):
+        return (
+            f"optimizer {type(optimizer).__name__} does not declare elementwise = True "
+            "(a step that mixes elements would mix the seeds)"
+        )
     if any(s.parts.options != first.options for s in seats):
         return "the components gave the seeds different optimizer options"
     if len({s.parts.spec.with_seed(0).key for s in seats}) > 1:
@@ -110,7 +116,8 @@ class Stack:
             [s.parts.model for s in self.seats], SeedStreams([s.stream for s in self.seats]), generic
         )
         self.optimizer: Optimizer
-        self.optimizer, self.pre_step = make_optimizer(self.model, first.spec.train, first.options)
+        self.optimizer, self.pre_step = first.make_optimizer(self.model)
+        self.plan = lr_plan(first)
         relays = [s.parts.hooks for s in self.seats]
         self.penalties = step_hooks(relays, self.ctx, "ablate_loss_penalty")
         self.after: list[StepHook] = step_hooks(relays, self.ctx, "ablate_after_step")

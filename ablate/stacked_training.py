@@ -155,12 +155,15 @@ def _epochs(stack: Stack, started: float) -> None:
     on its own record; a seat that stops or fails leaves the stack."""
     for epoch in range(1, int(stack.spec.train["epochs"]) + 1):
         began, seats = time.perf_counter(), list(stack.seats)
-        running = _train_one_epoch(stack)
+        running = _train_one_epoch(stack, epoch)
         if not stack.seats:  # every seat's augmentation failed
             return
+        lr = stack.plan.at(epoch * stack.plan.steps_per_epoch - 1)
         train, val = (evaluate_stacked(stack.model, x, y, len(stack.seats)) for x, y in eval_splits(stack.data))
         records = {
-            seat: epoch_record(epoch, *((v[0][p], v[1][p]) for v in (train, val, running)))
+            seat: epoch_record(
+                epoch, (train[0][p], train[1][p]), (val[0][p], val[1][p]), (running[0][p], running[1][p]), lr
+            )
             for p, seat in enumerate(stack.seats)
         }
         _share(seats, time.perf_counter() - began)
@@ -177,7 +180,7 @@ def _share(seats: Sequence[Seat], seconds: float) -> None:
         seat.seconds += seconds / len(seats)
 
 
-def _train_one_epoch(stack: Stack) -> tuple[list[float], list[float]]:
+def _train_one_epoch(stack: Stack, epoch: int) -> tuple[list[float], list[float]]:
     """One pass over the training split; each seat's (running loss, running accuracy)."""
     data, device = stack.data, stack.device
     n = len(data.x_train)
@@ -185,7 +188,9 @@ def _train_one_epoch(stack: Stack) -> tuple[list[float], list[float]]:
     loss_sum = torch.zeros(len(stack.seats), device=device)
     correct = torch.zeros(len(stack.seats), device=device, dtype=torch.long)
     stack.model.train()
-    for start, end in batch_bounds(n, int(stack.spec.train["batch_size"])):
+    first = (epoch - 1) * stack.plan.steps_per_epoch
+    for step, (start, end) in enumerate(batch_bounds(n, int(stack.spec.train["batch_size"])), first):
+        stack.plan.apply(stack.optimizer, step)
         idx = orders[:, start:end]
         x, y = data.x_train[idx], data.y_train[idx]
         if stack.transform:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ablate.build import RunFailed, RunParts, build_run, pick_device, prepare_process
 from ablate.components import Batch, DataSplits, EpochState
+from ablate.optimizers import Optimizer, set_lr
 from ablate.registry import Registry
 from ablate.run_result import RunResult
 from ablate.spec import Execution, RunSpec
@@ -67,6 +70,33 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
+@dataclass(frozen=True)
+class LrPlan:
+    """A run's learning rate per optimizer step: its schedule (None: [train] lr
+    throughout), told the steps per epoch and the total steps before the first step."""
+
+    schedule: Any
+    base: float
+    steps_per_epoch: int
+    total_steps: int
+
+    def at(self, step: int) -> float:
+        if self.schedule is None:
+            return self.base
+        return float(self.schedule.lr(step, self.base, self.steps_per_epoch, self.total_steps))
+
+    def apply(self, optimizer: Optimizer, step: int) -> None:
+        """Set the learning rate of ``step`` (nothing to set without a schedule)."""
+        if self.schedule is not None:
+            set_lr(optimizer, self.at(step))
+
+
+def lr_plan(parts: RunParts) -> LrPlan:
+    per_epoch = len(batch_bounds(len(parts.data.x_train), int(parts.spec.train["batch_size"])))
+    total = per_epoch * int(parts.spec.train["epochs"])
+    return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total)
+
+
 def train_run(
     spec: RunSpec, registry: Registry, execution: Execution | None = None, on_epoch: OnEpoch | None = None
 ) -> RunResult:
@@ -87,10 +117,11 @@ def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> t
     """The epoch loop: train, measure, ask the stopping rules; (history, stop reason)."""
     generator = torch.Generator(device=parts.device).manual_seed(parts.spec.seed)
     history: list[dict[str, float]] = []
+    plan = lr_plan(parts)
     for epoch in range(1, int(parts.spec.train["epochs"]) + 1):
-        running = train_one_epoch(parts, generator)
+        running = train_one_epoch(parts, generator, plan, epoch)
         train, val = (evaluate(parts.model, x, y) for x, y in eval_splits(parts.data))
-        metrics = epoch_record(epoch, train, val, running)
+        metrics = epoch_record(epoch, train, val, running, plan.at(epoch * plan.steps_per_epoch - 1))
         reason = end_epoch(parts, history, metrics, on_epoch, lambda: parts.model, started)
         if reason is not None:
             return history, reason
@@ -103,10 +134,11 @@ def eval_splits(data: DataSplits) -> tuple[tuple[torch.Tensor, torch.Tensor], ..
 
 
 def epoch_record(
-    epoch: int, train: tuple[float, float], val: tuple[float, float], running: tuple[float, float]
+    epoch: int, train: tuple[float, float], val: tuple[float, float], running: tuple[float, float], lr: float
 ) -> dict[str, float]:
     """An epoch's history entry: eval-mode (loss, accuracy) on the full train and
-    validation splits (the leaderboard's quantities) and the running train-mode ones."""
+    validation splits (the leaderboard's quantities), the running train-mode ones
+    and the learning rate of the epoch's last step."""
     return {
         "epoch": epoch,
         "train_loss": train[0],
@@ -115,6 +147,7 @@ def epoch_record(
         "val_accuracy": val[1],
         "running_loss": running[0],
         "running_accuracy": running[1],
+        "lr": lr,
     }
 
 
@@ -177,7 +210,7 @@ def finish_run(
     )
 
 
-def train_one_epoch(parts: RunParts, generator: torch.Generator) -> tuple[float, float]:
+def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, epoch: int) -> tuple[float, float]:
     """One pass over the training split in random batches; (running loss, running accuracy)."""
     data, model, hooks = parts.data, parts.model, parts.hooks
     transform, penalise, after = (
@@ -188,7 +221,9 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator) -> tuple[float,
     loss_sum = torch.zeros((), device=parts.device)
     correct = torch.zeros((), device=parts.device, dtype=torch.long)
     model.train()
-    for start, end in batch_bounds(n, int(parts.spec.train["batch_size"])):
+    first = (epoch - 1) * plan.steps_per_epoch
+    for step, (start, end) in enumerate(batch_bounds(n, int(parts.spec.train["batch_size"])), first):
+        plan.apply(parts.optimizer, step)
         idx = order[start:end]
         batch = Batch(data.x_train[idx], data.y_train[idx], generator)
         if transform:

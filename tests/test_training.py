@@ -56,7 +56,9 @@ def test_each_epoch_records_eval_mode_and_running_metrics(write_study, registry,
         "val_accuracy",
         "running_loss",
         "running_accuracy",
+        "lr",
     }
+    assert {h["lr"] for h in result.history} == {config.train["lr"]}  # no schedule: [train] lr throughout
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
     # no early stopping: the last epoch's eval-mode train accuracy is the final one
     assert last["train_accuracy"] == result.metrics["train_accuracy"]
