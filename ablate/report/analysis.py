@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 from ablate.report.bootstrap import pareto_frequency, share_intervals
 from ablate.report.claims import BEST, INTERACTION, Claim, Family, arm_levels, family
 from ablate.report.effects import (

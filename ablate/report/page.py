@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 from ablate.report.analysis import Analysis, analyse
 from ablate.report.claims import ARM, BEST, INTERACTION, MAIN, Claim, arm_levels
 from ablate.report.curves import has_eval_train
