@@ -21,14 +21,19 @@ def _configure_mappers() -> None:
     sqlalchemy.orm.configure_mappers()
 
 
-# Optuna's models module is internal: where it moves, the import fails here and costs nothing.
+def _optuna_models() -> None:
+    from ablate.engine.store.optuna_internals import load_models
+
+    load_models()
+
+
 STORAGE: tuple[str | Callable[[], None], ...] = (
     "alembic.command",
     "alembic.config",
     "alembic.migration",
     "alembic.script",
     "sqlalchemy.dialects.sqlite.pysqlite",
-    "optuna.storages._rdb.models",
+    _optuna_models,
     _configure_mappers,
 )
 REPORT = ("ablate.report.outputs", "ablate.engine.store.results", "ablate.report", "ablate.report.figures")

@@ -19,6 +19,7 @@ from ablate.engine.events import Event, OnEpoch
 from ablate.engine.planned import PlannedRun, run_attrs, suggest_values
 from ablate.engine.progress import Progress
 from ablate.engine.store import attrs
+from ablate.engine.store.optuna_internals import trial_id_of
 from ablate.engine.store.run_claims import DONE, RUNNING, ClaimStore
 from ablate.engine.store.storage import OBJECTIVE
 from ablate.engine.store.trials import (
@@ -241,7 +242,7 @@ class Coordinator:
             for (key, run), trial in zip(items, made, strict=True):
                 prune = self.config.design.pruner != "none" and run.stage == attrs.SEARCH
                 self.tasks[key] = Task(key, run, trial, prune)
-        self.claims.set_trials({key: trial._trial_id for (key, _), trial in zip(items, made, strict=True)})
+        self.claims.set_trials({key: trial_id_of(trial) for (key, _), trial in zip(items, made, strict=True)})
         for _, run in items:
             self.progress.started(run)
 
@@ -279,7 +280,7 @@ class Coordinator:
 
     def _give_back(self, task: Task, why: str) -> None:
         """A run whose worker died: its trial closed, its claim released, so it trains again."""
-        abandon(self.study, task.trial._trial_id, why)
+        abandon(self.study, trial_id_of(task.trial), why)
         self.claims.release([task.key])
         self.claimed.discard(task.key)
         self.progress.note(f"{task.run.arm.name} seed={task.run.seed}: {why}; trained again")
@@ -329,7 +330,7 @@ class Coordinator:
         for task in list(self.tasks.values()):
             if task.epochs:
                 epochs, task.epochs = task.epochs, {}
-                write_values(self.study, task.trial._trial_id, epochs)
+                write_values(self.study, trial_id_of(task.trial), epochs)
 
     # --- heartbeats and shutdown -------------------------------------------------
     def _beat_forever(self) -> None:
@@ -348,7 +349,7 @@ class Coordinator:
         with self._lock:
             tasks, self.tasks = list(self.tasks.values()), {}
         for task in tasks:
-            abandon(self.study, task.trial._trial_id, "interrupted" if interrupted else "stopped")
+            abandon(self.study, trial_id_of(task.trial), "interrupted" if interrupted else "stopped")
         self.claims.release(self.claimed | {t.key for t in tasks})
         self.claimed.clear()
 

@@ -11,10 +11,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import optuna
-import sqlalchemy as sa
 
 from ablate.engine.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.engine.estimate import run_count
@@ -22,6 +20,7 @@ from ablate.engine.planned import PlannedRun, best_arms, plan_runs, search_trial
 from ablate.engine.pool import ProcessPool, usable_cores
 from ablate.engine.progress import make_progress
 from ablate.engine.store import attrs
+from ablate.engine.store.optuna_internals import engine_of
 from ablate.engine.store.run_claims import ClaimStore
 from ablate.engine.store.trials import is_done, run_outcome, run_states
 from ablate.plugin.registry import Registry
@@ -127,8 +126,7 @@ def claim_store(study: optuna.Study, url: str) -> ClaimStore:
     """This process's claims; a worker's heartbeat (every 2 s) is missed for 30 s before
     another worker takes its run over: long enough for a loaded machine's SQLite lock waits."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
-    engine: sa.engine.Engine = backend.engine
+    engine = engine_of(study)
     return ClaimStore(engine, study.study_name, worker, grace=GRACE_SECONDS)
 
 

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from ablate.engine.store import attrs
+from ablate.engine.store.optuna_internals import trial_id_of
 
 pytestmark = pytest.mark.slow
 
@@ -128,7 +129,7 @@ def test_a_killed_or_stopped_worker_has_its_runs_trained_again_once(tmp_path, si
     for code, err in finish([p for p in procs if p is not victim]):
         assert code == 0, err
     per_run, states = trainings(url)
-    trials = {t._trial_id: t for t in optuna.load_study(study_name="many", storage=url).get_trials()}
+    trials = {trial_id_of(t): t for t in optuna.load_study(study_name="many", storage=url).get_trials()}
     interrupted = {key for key, trial in held.items() if trials[trial].state.name != "COMPLETE"}
     assert len(per_run) == RUNS and states["COMPLETE"] == RUNS
     # only the runs it held when stopped trained twice; their first trainings are kept, marked as such

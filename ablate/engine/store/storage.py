@@ -140,20 +140,11 @@ def open_for_reading(url: str) -> optuna.storages.RDBStorage:
     no schema check, so alembic (0.3 s of imports) is never loaded. Where Optuna
     has moved its internals, or the quick open fails (an older schema, say),
     Optuna's own full open is tried, so its error is the one reported."""
-    from optuna.storages._rdb import storage as rdb
+    from ablate.engine.store.optuna_internals import open_without_migrations
 
-    manager = getattr(rdb, "_VersionManager", None)
-    check = getattr(manager, "_init_alembic", None)
-    if manager is not None and check is not None:
-        try:
-            manager._init_alembic = lambda self: None  # it only migrates a new or old schema
-            storage = optuna.storages.RDBStorage(url, skip_compatibility_check=True, skip_table_creation=True)
-            storage.get_all_studies()
-            return storage
-        except Exception:
-            pass
-        finally:
-            manager._init_alembic = check
+    quick = open_without_migrations(url)
+    if quick is not None:
+        return quick
     return optuna.storages.RDBStorage(url, skip_table_creation=True)
 
 

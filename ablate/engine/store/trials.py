@@ -13,7 +13,8 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.engine.store import attrs, trial_rows
+from ablate.engine.store import attrs, optuna_internals
+from ablate.engine.store.optuna_internals import storage_of, study_id_of, trial_id_of
 
 if TYPE_CHECKING:  # torch: the report reads stored runs without it
     from ablate.train.run_result import RunResult
@@ -111,12 +112,12 @@ def start_trials(
         for fixed, user_attrs in runs:
             recorder = FixedSuggestions(fixed)
             suggest(recorder)  # type: ignore[arg-type]  # it answers every suggest_* used
-            made.append(trial_rows.NewTrial(recorder.params, recorder.distributions, user_attrs, fixed))
+            made.append(optuna_internals.NewTrial(recorder.params, recorder.distributions, user_attrs, fixed))
     except NotFixed:
         made = []
-    if not made or not trial_rows.batchable(study):
+    if not made or not optuna_internals.batchable(study):
         return [start_trial(study, fixed, user_attrs, suggest) for fixed, user_attrs in runs]
-    return [TrialRef(trial_id, number) for trial_id, number in trial_rows.create_running(study, made)]
+    return [TrialRef(trial_id, number) for trial_id, number in optuna_internals.create_running(study, made)]
 
 
 def start_trial(
@@ -127,7 +128,7 @@ def start_trial(
     template = optuna.trial.create_trial(
         state=TrialState.RUNNING, system_attrs={"fixed_params": fixed}, user_attrs=user_attrs
     )
-    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    trial_id = storage_of(study).create_new_trial(study_id_of(study), template_trial=template)
     trial = optuna.Trial(study, trial_id)
     suggest(trial)
     return trial
@@ -139,22 +140,22 @@ def write_values(
     """Epoch values and attributes of one trial in one transaction. Optuna's
     public API commits each value alone (about 7 ms each on SQLite: a run's 40
     epochs cost a third of its training)."""
-    write_outcomes(study, [trial_rows.TrialUpdate(trial_id, epochs, user_attrs or {})])
+    write_outcomes(study, [optuna_internals.TrialUpdate(trial_id, epochs, user_attrs or {})])
 
 
-def write_outcomes(study: optuna.Study, updates: Sequence[trial_rows.TrialUpdate]) -> None:
+def write_outcomes(study: optuna.Study, updates: Sequence[optuna_internals.TrialUpdate]) -> None:
     """Several trials' epoch values, attributes and final states: one transaction
     where this Optuna allows it, else through its public API."""
-    if trial_rows.batchable(study):
-        trial_rows.write(study, updates)
+    if optuna_internals.batchable(study):
+        optuna_internals.write(study, updates)
         return
     for u in updates:
         for step, value in u.epochs.items():
-            study._storage.set_trial_intermediate_value(u.trial_id, step, value)
+            storage_of(study).set_trial_intermediate_value(u.trial_id, step, value)
         for name, attr in u.user_attrs.items():
-            study._storage.set_trial_user_attr(u.trial_id, name, attr)
+            storage_of(study).set_trial_user_attr(u.trial_id, name, attr)
         if u.state is not None:
-            study._storage.set_trial_state_values(u.trial_id, u.state, u.values)
+            storage_of(study).set_trial_state_values(u.trial_id, u.state, u.values)
 
 
 @dataclass
@@ -211,13 +212,16 @@ def store_outcomes(study: optuna.Study, outcomes: Sequence[Outcome]) -> None:
     through ``tell``, so the sampler hears of it."""
     if learns(study.sampler):
         for o in outcomes:
-            write_values(study, o.trial._trial_id, o.epochs, o.user_attrs)
+            write_values(study, trial_id_of(o.trial), o.epochs, o.user_attrs)
             finish(study, o.trial, o.state, o.values)
         return
     try:
         write_outcomes(
             study,
-            [trial_rows.TrialUpdate(o.trial._trial_id, o.epochs, o.user_attrs, o.state, o.values) for o in outcomes],
+            [
+                optuna_internals.TrialUpdate(trial_id_of(o.trial), o.epochs, o.user_attrs, o.state, o.values)
+                for o in outcomes
+            ],
         )
     except RuntimeError:  # a trial already finished (closed by a worker that took the run over)
         if len(outcomes) == 1:
@@ -248,7 +252,7 @@ def finish(study: optuna.Study, trial: AnyTrial, state: TrialState, values: list
     if learns(study.sampler):
         study.tell(trial if isinstance(trial, optuna.Trial) else trial.number, values, state=state)
         return
-    study._storage.set_trial_state_values(trial._trial_id, state, values)
+    storage_of(study).set_trial_state_values(trial_id_of(trial), state, values)
 
 
 def abandon(study: optuna.Study, trial_id: int | None, why: str) -> None:
@@ -257,7 +261,7 @@ def abandon(study: optuna.Study, trial_id: int | None, why: str) -> None:
     if trial_id is None:
         return
     try:
-        study._storage.set_trial_user_attr(trial_id, attrs.INTERRUPTED, why)
-        study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        storage_of(study).set_trial_user_attr(trial_id, attrs.INTERRUPTED, why)
+        storage_of(study).set_trial_state_values(trial_id, TrialState.FAIL)
     except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
         pass  # already finished by its own worker

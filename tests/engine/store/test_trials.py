@@ -7,7 +7,8 @@ import optuna
 import pytest
 from optuna.samplers import RandomSampler
 
-from ablate.engine.store import trial_rows, trials
+from ablate.engine.store import optuna_internals, trials
+from ablate.engine.store.optuna_internals import trial_id_of
 from ablate.engine.store.storage import open_storage
 
 EPOCHS = {1: 0.5, 2: 0.625, 3: float("nan"), 4: float("inf")}
@@ -18,8 +19,8 @@ def written(tmp_path, name):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'w.db'}"), study_name=name)
     trial = study.ask()
-    trials.write_values(study, trial._trial_id, {1: 0.1, 2: 0.625}, {"metric:gap": 0.5, "kept": [1, "a"]})
-    trials.write_values(study, trial._trial_id, EPOCHS, ATTRS)  # epoch 1 overwritten, 3 and 4 new
+    trials.write_values(study, trial_id_of(trial), {1: 0.1, 2: 0.625}, {"metric:gap": 0.5, "kept": [1, "a"]})
+    trials.write_values(study, trial_id_of(trial), EPOCHS, ATTRS)  # epoch 1 overwritten, 3 and 4 new
     return study.trials[0]
 
 
@@ -30,7 +31,7 @@ def same(a, b):
 @pytest.mark.parametrize("batched", [True, False])
 def test_batched_writes_store_what_optunas_public_api_stores(tmp_path, monkeypatch, batched):
     if not batched:
-        monkeypatch.setattr(trial_rows, "batchable", lambda study: False)
+        monkeypatch.setattr(optuna_internals, "batchable", lambda study: False)
     trial = written(tmp_path, f"s{batched}")
     assert sorted(trial.intermediate_values) == [1, 2, 3, 4]
     assert all(same(trial.intermediate_values[k], v) for k, v in EPOCHS.items())
@@ -39,7 +40,7 @@ def test_batched_writes_store_what_optunas_public_api_stores(tmp_path, monkeypat
 
 def test_this_optuna_takes_the_batched_path(tmp_path):
     study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'b.db'}"))
-    assert trial_rows.batchable(study)  # else the speed-up silently goes
+    assert optuna_internals.batchable(study)  # else the speed-up silently goes
 
 
 def test_a_finished_trial_is_not_written(tmp_path):
@@ -47,7 +48,7 @@ def test_a_finished_trial_is_not_written(tmp_path):
     trial = study.ask()
     study.tell(trial, 0.5)
     with pytest.raises(RuntimeError):
-        trials.write_values(study, trial._trial_id, {1: 0.5})
+        trials.write_values(study, trial_id_of(trial), {1: 0.5})
 
 
 @pytest.mark.parametrize("state, values", [("COMPLETE", [0.75]), ("FAIL", None), ("PRUNED", None)])
@@ -102,7 +103,7 @@ def _same_trials(made, expected):
 @pytest.mark.parametrize("batched", [True, False])
 def test_trials_started_together_equal_trials_started_one_by_one(tmp_path, monkeypatch, batched):
     if not batched:
-        monkeypatch.setattr(trial_rows, "batchable", lambda study: False)
+        monkeypatch.setattr(optuna_internals, "batchable", lambda study: False)
     ours, theirs = (
         optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / f'{n}.db'}"), sampler=RandomSampler())
         for n in ("ours", "theirs")
@@ -135,7 +136,7 @@ def test_a_distribution_unlike_the_studys_is_refused_as_optuna_refuses_it(tmp_pa
 @pytest.mark.parametrize("batched", [True, False])
 def test_outcomes_stored_together_equal_those_stored_through_tell(tmp_path, monkeypatch, batched):
     if not batched:
-        monkeypatch.setattr(trial_rows, "batchable", lambda study: False)
+        monkeypatch.setattr(optuna_internals, "batchable", lambda study: False)
     ours, theirs = (
         optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / f'{n}.db'}"), sampler=RandomSampler())
         for n in ("ours", "theirs")
@@ -150,9 +151,9 @@ def test_outcomes_stored_together_equal_those_stored_through_tell(tmp_path, monk
             trials.failure_outcome(made[1], failure, {1: 0.5}),
         ],
     )
-    trials.write_values(theirs, told[0]._trial_id, EPOCHS, {"result": {"x": 1}})
+    trials.write_values(theirs, trial_id_of(told[0]), EPOCHS, {"result": {"x": 1}})
     theirs.tell(told[0], 0.75)
-    trials.write_values(theirs, told[1]._trial_id, {1: 0.5}, {"failure_detail": failure, "failure": "diverged"})
+    trials.write_values(theirs, trial_id_of(told[1]), {1: 0.5}, {"failure_detail": failure, "failure": "diverged"})
     theirs.tell(told[1], state=optuna.trial.TrialState.FAIL)
     for a, b in zip(ours.trials, theirs.trials, strict=True):
         assert (a.state, a.values, a.user_attrs) == (b.state, b.values, b.user_attrs)

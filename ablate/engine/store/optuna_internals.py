@@ -1,6 +1,9 @@
-"""Optuna's trial rows written in bulk: many trials created, or given their
-epoch values, attributes and final state, in one transaction, through Optuna's
-own ORM models and stored exactly as its RDB storage stores them.
+"""Every use of Optuna's private internals, in one module: the storage behind a
+study, trial and study ids, a read-only open without schema migrations, and trial
+rows written in bulk (many trials created, or given their epoch values, attributes
+and final state, in one transaction, through Optuna's own ORM models and stored
+exactly as its RDB storage stores them). ``tests/engine/store/test_optuna_internals.py``
+fails loudly when Optuna moves any of them.
 
 Optuna's public API commits every parameter, attribute and value on its own,
 and reads each row before writing it: a quickstart's 36 trials cost the
@@ -45,8 +48,54 @@ class TrialUpdate:
     values: list[float] | None = None
 
 
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study writes through (its methods are public; the attribute is not)."""
+    return study._storage
+
+
+def study_id_of(study: optuna.Study) -> int:
+    return int(study._study_id)
+
+
+def trial_id_of(trial: Any) -> int:
+    """The storage id of an ``optuna.Trial`` or a ``FrozenTrial``."""
+    return int(trial._trial_id)
+
+
 def backend_of(study: optuna.Study) -> Any:
     return getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
+
+
+def engine_of(study: optuna.Study) -> sa.engine.Engine:
+    """The SQLAlchemy engine of a study's RDB storage (run claims share its database)."""
+    engine: sa.engine.Engine = backend_of(study).engine
+    return engine
+
+
+def load_models() -> None:
+    """Import Optuna's ORM models (a prefetch step: where they move, this fails and costs nothing)."""
+    from optuna.storages._rdb import models  # noqa: F401
+
+
+def open_without_migrations(url: str) -> optuna.storages.RDBStorage | None:
+    """A storage opened with no table creation and no schema check, so alembic
+    (0.3 s of imports) is never loaded; None where Optuna has moved what this
+    relies on or the quick open fails (an older schema, say)."""
+    from optuna.storages._rdb import storage as rdb
+
+    manager = getattr(rdb, "_VersionManager", None)
+    check = getattr(manager, "_init_alembic", None)
+    if manager is None or check is None:
+        return None
+    try:
+        manager._init_alembic = lambda self: None  # it only migrates a new or old schema
+        storage = optuna.storages.RDBStorage(url, skip_compatibility_check=True, skip_table_creation=True)
+        storage.get_all_studies()
+        return storage
+    except Exception:
+        return None
+    finally:
+        manager._init_alembic = check
 
 
 def batchable(study: optuna.Study) -> bool:
@@ -83,7 +132,7 @@ def create_running(study: optuna.Study, trials: Sequence[NewTrial]) -> list[tupl
     Numbers follow the study's count, under the study's row lock as Optuna takes it."""
     from optuna.storages._rdb import models
 
-    study_id = study._study_id
+    study_id = study_id_of(study)
     with _session(study) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
         _check_distributions(session, study_id, trials)
