@@ -80,7 +80,7 @@ def storage_url(source: str) -> tuple[str, Path | None]:
     return f"sqlite:///{db.resolve()}", folder
 
 
-def load_study(url: str, name: str | None) -> optuna.Study:
+def open_stored_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
@@ -126,7 +126,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ablate.report.outputs import write_outputs
 
     url, folder = storage_url(str(args.source))
-    study = load_study(url, args.study)
+    study = open_stored_study(url, args.study)
     record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
     out = args.out or folder or Path("reports") / (record.name or study.study_name)
     try:

@@ -51,7 +51,7 @@ def versions(env: Environment) -> dict[str, str]:
     }
 
 
-def arm_settings(config: StudyConfig, arms: Sequence[Arm]) -> dict[str, dict[str, Any]]:
+def arm_definitions(config: StudyConfig, arms: Sequence[Arm]) -> dict[str, dict[str, Any]]:
     """Per arm, every value that defines it: factor levels, the active components'
     parameters (constant ones included) and the settings factors set."""
     out: dict[str, dict[str, Any]] = {}
@@ -107,9 +107,9 @@ def study_record(
         seeds=tuple(config.seeds),
         arms=tuple(a.name for a in arms),
         arm_keys={a.name: a.key for a in arms},
-        arm_settings=arm_settings(config, arms),
+        arm_settings=arm_definitions(config, arms),
         baseline=baseline,
-        factors=tuple(_factor_columns(arms)),
+        factors=tuple(_factor_names(arms)),
         runs_total=0,
         test_size=sizes.get("test"),
         devices=tuple(sorted({str(r.get("device")) for r in results if r.get("device")})),
@@ -122,18 +122,18 @@ def study_record(
     )
 
 
-def _factor_columns(arms: Sequence[Arm]) -> list[str]:
-    from ablate.engine.store.results import factor_columns
+def _factor_names(arms: Sequence[Arm]) -> list[str]:
+    from ablate.engine.store.results import value_columns
 
-    return factor_columns([a.values for a in arms])
+    return value_columns([a.values for a in arms])
 
 
 def save_record(study: optuna.Study, record: StudyRecord, planned: Sequence[Any]) -> None:
     """Store the record and the plan with the study (a report needs nothing else)."""
-    from ablate.engine.store.results import plan_record
+    from ablate.engine.planned import record_entries
 
     study.set_user_attr(attrs.RECORD, record.replace(runs_total=len(planned)).to_json())
-    study.set_user_attr(attrs.PLAN, [e.to_json() for e in plan_record(planned)])
+    study.set_user_attr(attrs.PLAN, [e.to_json() for e in record_entries(planned)])
 
 
 def output_dir(given: Path | None, config: StudyConfig) -> Path:
@@ -333,15 +333,15 @@ def stored_power(config: StudyConfig, arms: list[Arm], out: Path | None = None) 
         return []
     import optuna
 
-    from ablate.engine.planned import plan_runs
-    from ablate.engine.store.results import collect, plan_record
+    from ablate.engine.planned import plan_runs, record_entries
+    from ablate.engine.store.results import collect
     from ablate.report.power import power_lines
 
     try:
         study = optuna.load_study(study_name=config.name, storage=f"sqlite:///{db.resolve()}")
     except Exception:  # a database of another study or version: nothing to plan with
         return []
-    table, _ = collect(study, plan_record(plan_runs(config, arms)), _factor_columns(arms))
+    table, _ = collect(study, record_entries(plan_runs(config, arms)), _factor_names(arms))
     if table.empty:
         return []
     return [f"from the {len(table)} runs stored in {db.parent}:"] + [

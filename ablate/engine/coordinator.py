@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 
-from ablate.engine.events import Event, OnEpoch
+from ablate.engine.events import Event, OnRunEpoch
 from ablate.engine.planned import PlannedRun, run_attrs, suggest_values
 from ablate.engine.progress import Progress
 from ablate.engine.store import attrs
@@ -57,7 +57,7 @@ MAX_DEATHS = 3  # a run whose worker process dies this often fails (killed for m
 
 
 class Executor(Protocol):
-    on_epoch: OnEpoch
+    on_epoch: OnRunEpoch
     background: bool  # trains in other processes, while the coordinator stores outcomes
 
     @property

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 Event = tuple[str, str, Any]
-OnEpoch = Callable[[str, dict[str, float]], bool]  # (run key, metrics) -> prune now?
+OnRunEpoch = Callable[[str, dict[str, float]], bool]  # (run key, metrics) -> prune now?
 
 
 class RunPruned(Exception):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ablate.engine.events import Event, OnEpoch, RunPruned
+from ablate.engine.events import Event, OnRunEpoch, RunPruned
 from ablate.errors import UserError
 from ablate.plugin.registry import Registry
 from ablate.spec import Execution, RunSpec
@@ -119,7 +119,7 @@ class InlineExecutor:
     def __init__(self, registry: Registry, execution: Execution):
         self.registry, self.execution = registry, execution
         self.events: list[Event] = []
-        self.on_epoch: OnEpoch = lambda key, metrics: False
+        self.on_epoch: OnRunEpoch = lambda key, metrics: False
 
     def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
         def on_epoch(key: str, metrics: dict[str, float]) -> None:

@@ -11,6 +11,7 @@ its RunSpec hash.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.engine.store import attrs
+from ablate.engine.store.record import RunEntry
 from ablate.engine.store.trials import is_done
 from ablate.plugin.registry import Registry
 from ablate.spec import RunSpec
@@ -130,3 +132,8 @@ def study_arms(config: StudyConfig, registry: Registry) -> list[Arm]:
     from ablate.train.build import model_signature
 
     return build_arms(config, lambda spec: model_signature(spec, registry))
+
+
+def record_entries(planned: Sequence[PlannedRun]) -> list[RunEntry]:
+    """The plan as stored with the study, so a report needs only the storage."""
+    return [RunEntry(r.key, r.arm.name, r.seed, dict(r.arm.values), r.stage, r.arm.key) for r in planned]

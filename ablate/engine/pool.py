@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ablate.engine.events import Event, OnEpoch
+from ablate.engine.events import Event, OnRunEpoch
 from ablate.spec import Execution, RunSpec
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class ProcessPool:
         if "forkserver" in methods:
             self.ctx.set_forkserver_preload(self.preload)
         self.outbox: Any = self.ctx.Queue()
-        self.on_epoch: OnEpoch = lambda key, metrics: False
+        self.on_epoch: OnRunEpoch = lambda key, metrics: False
         self._children: list[_Child] = []
         self._early: list[Event] = []  # events read while waiting for the environment (none expected)
         self._failed: BaseException | None = None

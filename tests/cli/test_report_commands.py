@@ -10,7 +10,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from ablate.cli.report_commands import COMMANDS, load_study
+from ablate.cli.report_commands import COMMANDS, open_stored_study
 
 TABLES = ["results.csv", "results.json", "leaderboard.md", "leaderboard.tex", "summary.md"]
 
@@ -66,7 +66,7 @@ def test_report_from_a_storage_url_and_study_choice(finished, tmp_path, capsys):
     assert report_cli("report", url, "--out", tmp_path / "b") == 2
     err = capsys.readouterr().err
     assert "holds 2 studies: other, tiny" in err and "--study" in err
-    assert load_study(url, "tiny").study_name == "tiny"  # what --study tiny reports
+    assert open_stored_study(url, "tiny").study_name == "tiny"  # what --study tiny reports
     assert report_cli("report", url, "--study", "tyni") == 2
     assert "did you mean 'tiny'?" in capsys.readouterr().err
     assert report_cli("report", url, "--study", "other") == 2

@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -19,9 +19,6 @@ from optuna.trial import FrozenTrial, TrialState
 from ablate.engine.store import attrs
 from ablate.engine.store.record import RunEntry, StudyRecord
 from ablate.engine.store.trials import is_done, run_states
-
-if TYPE_CHECKING:  # torch: the report reads stored runs without it
-    from ablate.engine.planned import PlannedRun
 
 METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "loss_gap"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -35,12 +32,7 @@ def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
     return done[0] if done else None
 
 
-def plan_record(planned: Sequence[PlannedRun]) -> list[RunEntry]:
-    """The plan as stored with the study, so a report needs only the storage."""
-    return [RunEntry(r.key, r.arm.name, r.seed, dict(r.arm.values), r.stage, r.arm.key) for r in planned]
-
-
-def _row(run: RunEntry, trial: FrozenTrial, factor_columns: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _row(run: RunEntry, trial: FrozenTrial, columns: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(table row, stored result) of one run's chosen trial."""
     pruned = trial.user_attrs.get(attrs.PRUNED)
     failed = attrs.FAILURE in trial.user_attrs
@@ -52,7 +44,7 @@ def _row(run: RunEntry, trial: FrozenTrial, factor_columns: Sequence[str]) -> tu
         "status": "failed" if failed else "pruned" if pruned else "complete",
         "stage": run.stage,
     }
-    row.update({col: run.values.get(col) for col in factor_columns})
+    row.update({col: run.values.get(col) for col in columns})
     metrics = result.get("metrics", {})
     row.update({m: metrics.get(m, math.nan) for m in METRICS})
     row["epochs"] = result.get("epochs", 0)
@@ -64,7 +56,7 @@ def _row(run: RunEntry, trial: FrozenTrial, factor_columns: Sequence[str]) -> tu
 
 
 def collect(
-    study: optuna.Study, plan: Sequence[RunEntry], factor_columns: Sequence[str]
+    study: optuna.Study, plan: Sequence[RunEntry], columns: Sequence[str]
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(table, histories) for the planned runs that have a stored outcome."""
     states = run_states(study)
@@ -73,7 +65,7 @@ def collect(
         trial = _pick(states.get(run.key, []))
         if trial is None:
             continue
-        row, result = _row(run, trial, factor_columns)
+        row, result = _row(run, trial, columns)
         rows.append(row)
         detail = trial.user_attrs.get(attrs.FAILURE_DETAIL, {})
         if result.get("history") or detail:
@@ -92,7 +84,7 @@ def collect(
         "seed",
         "status",
         "stage",
-        *factor_columns,
+        *columns,
         *METRICS,
         "epochs",
         "stop_reason",
@@ -114,7 +106,7 @@ def failure_details(study: optuna.Study, plan: Sequence[RunEntry]) -> dict[tuple
     return out
 
 
-def factor_columns(values: Sequence[dict[str, Any]]) -> list[str]:
+def value_columns(values: Sequence[dict[str, Any]]) -> list[str]:
     """Factor and varied sub-parameter columns, in the order they first appear."""
     cols: dict[str, None] = {}
     for v in values:
