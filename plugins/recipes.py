@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules: the training recipe as components.
 
 Each optimizer equals torch's class of the same name with the same settings (the
-flat optimizer in ablate.optimizers carries it out, bit for bit on a CPU); the
+flat optimizer in ablate.train.optimizers carries it out, bit for bit on a CPU); the
 learning rate is ``[train] lr``, set before each step by the run's schedule.
 Each schedule warms up linearly over ``warmup_epochs`` (per step), then follows
 its torch counterpart over the remaining steps (tests/test_recipes.py).

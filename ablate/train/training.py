@@ -1,0 +1,255 @@
+"""One run: a RunSpec -> RunResult with per-epoch history.
+
+Data lives on the device as tensors and batches are ``randperm`` index slices:
+on small data this is several times faster than a per-row DataLoader.
+Each epoch records the leaderboard's own quantities (eval mode, full splits)
+and, separately, the running train-mode loss and accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ablate.components import Batch, DataSplits, EpochState
+from ablate.plugin.registry import Registry
+from ablate.spec import Execution, RunSpec
+from ablate.train.build import RunFailed, RunParts, build_run, pick_device, prepare_process
+from ablate.train.optimizers import Optimizer, set_lr
+from ablate.train.run_result import RunResult
+
+EVAL_CHUNK = 8192
+OnEpoch = Callable[[dict[str, float]], None]
+
+__all__ = ["RunFailed", "RunResult", "batch_bounds", "evaluate", "train_run"]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(loss, accuracy) on a whole split, eval mode, in chunks; NaN for an empty split."""
+    if len(x) == 0:
+        return math.nan, math.nan
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(x), EVAL_CHUNK):
+        logits = model(x[start : start + EVAL_CHUNK])
+        target = y[start : start + EVAL_CHUNK]
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+        correct += int((logits.argmax(1) == target).sum().item())
+    model.train(was_training)
+    return loss_sum / len(x), correct / len(x)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for class indices or soft target distributions (mixup)."""
+    if target.dtype.is_floating_point:
+        return -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return F.cross_entropy(logits, target)
+
+
+def with_penalties(loss: torch.Tensor, penalties: list[torch.Tensor]) -> torch.Tensor:
+    """The loss plus every component's penalty, added in call order."""
+    for penalty in penalties:
+        loss = loss + penalty
+    return loss
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, end) of each batch; a last batch of one sample joins the one
+    before it (batch norm cannot normalise a single sample)."""
+    bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+@dataclass(frozen=True)
+class LrPlan:
+    """A run's learning rate per optimizer step: its schedule (None: [train] lr
+    throughout), told the steps per epoch and the total steps before the first step."""
+
+    schedule: Any
+    base: float
+    steps_per_epoch: int
+    total_steps: int
+
+    def at(self, step: int) -> float:
+        if self.schedule is None:
+            return self.base
+        return float(self.schedule.lr(step, self.base, self.steps_per_epoch, self.total_steps))
+
+    def apply(self, optimizer: Optimizer, step: int) -> None:
+        """Set the learning rate of ``step`` (nothing to set without a schedule)."""
+        if self.schedule is not None:
+            set_lr(optimizer, self.at(step))
+
+
+def lr_plan(parts: RunParts) -> LrPlan:
+    per_epoch = len(batch_bounds(len(parts.data.x_train), int(parts.spec.train["batch_size"])))
+    total = per_epoch * int(parts.spec.train["epochs"])
+    return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total)
+
+
+def train_run(
+    spec: RunSpec, registry: Registry, execution: Execution | None = None, on_epoch: OnEpoch | None = None
+) -> RunResult:
+    """Train one run and measure it; raise RunFailed on divergence.
+
+    ``on_epoch`` sees each epoch's metrics (the engine reports them to Optuna's
+    pruner; an exception it raises, such as RunPruned, ends the run).
+    """
+    started = time.perf_counter()
+    execution = execution or Execution()
+    prepare_process(execution.threads)
+    parts = build_run(spec, registry, pick_device(execution.device))
+    history, stop_reason = train_epochs(parts, on_epoch, started)
+    return finish_run(parts, history, stop_reason, lambda: time.perf_counter() - started)
+
+
+def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> tuple[list[dict[str, float]], str]:
+    """The epoch loop: train, measure, ask the stopping rules; (history, stop reason)."""
+    generator = torch.Generator(device=parts.device).manual_seed(parts.spec.seed)
+    history: list[dict[str, float]] = []
+    plan = lr_plan(parts)
+    for epoch in range(1, int(parts.spec.train["epochs"]) + 1):
+        running = train_one_epoch(parts, generator, plan, epoch)
+        train, val = (evaluate(parts.model, x, y) for x, y in eval_splits(parts.data))
+        metrics = epoch_record(epoch, train, val, running, plan.at(epoch * plan.steps_per_epoch - 1))
+        reason = end_epoch(parts, history, metrics, on_epoch, lambda: parts.model, started)
+        if reason is not None:
+            return history, reason
+    return history, "max_epochs"
+
+
+def eval_splits(data: DataSplits) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """The splits each epoch's record measures: train and validation."""
+    return (data.x_train, data.y_train), (data.x_val, data.y_val)
+
+
+def epoch_record(
+    epoch: int, train: tuple[float, float], val: tuple[float, float], running: tuple[float, float], lr: float
+) -> dict[str, float]:
+    """An epoch's history entry: eval-mode (loss, accuracy) on the full train and
+    validation splits (the leaderboard's quantities), the running train-mode ones
+    and the learning rate of the epoch's last step."""
+    return {
+        "epoch": epoch,
+        "train_loss": train[0],
+        "train_accuracy": train[1],
+        "val_loss": val[0],
+        "val_accuracy": val[1],
+        "running_loss": running[0],
+        "running_accuracy": running[1],
+        "lr": lr,
+    }
+
+
+def divergence(running_loss: float, epoch: int) -> RunFailed | None:
+    """The failure of a run whose training loss is not finite, or None."""
+    if math.isfinite(running_loss):
+        return None
+    return RunFailed(f"diverged: training loss became {running_loss} in epoch {epoch}")
+
+
+def end_epoch(
+    parts: RunParts,
+    history: list[dict[str, float]],
+    metrics: dict[str, float],
+    on_epoch: OnEpoch | None,
+    model_now: Callable[[], torch.nn.Module],
+    started: float,
+) -> str | None:
+    """One run's epoch end, stacked or alone: record the epoch, report it, ask the
+    stopping rules (with ``model_now()``, the run's own model holding its weights).
+    Returns a stop reason or None to go on; raises RunFailed on divergence, unless
+    an active stopping rule (such as "divergence") sees it first and stops the run."""
+    failure = divergence(metrics["running_loss"], int(metrics["epoch"]))
+    stops = parts.has("ablate_epoch_end")
+    if failure is not None and not stops:
+        raise failure
+    history.append(metrics)
+    if on_epoch is not None and failure is None:
+        on_epoch(metrics)
+    if stops:
+        max_epochs = int(parts.spec.train["epochs"])
+        elapsed = time.perf_counter() - started
+        state = EpochState(int(metrics["epoch"]), max_epochs, model_now(), metrics, history, elapsed)
+        reasons = [r for r in parts.hooks.ablate_epoch_end(state=state) if r]
+        if reasons:
+            return str(reasons[0])
+    if failure is not None:
+        raise failure
+    return None
+
+
+def finish_run(
+    parts: RunParts, history: list[dict[str, float]], stop_reason: str, seconds: Callable[[], float], stack: int = 1
+) -> RunResult:
+    """One run's ending, stacked or alone: the train-end hooks on its own model
+    (holding its final weights), the final measurement, its RunResult."""
+    parts.hooks.ablate_train_end(model=parts.model, stop_reason=stop_reason)
+    metrics = measure(parts)
+    return RunResult(
+        metrics=metrics,
+        history=history,
+        epochs=len(history),
+        stop_reason=stop_reason,
+        seconds=seconds(),
+        config=parts.spec.to_json(),
+        device=str(parts.device),
+        threads=torch.get_num_threads(),
+        sizes={split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")},
+        stack=stack,
+    )
+
+
+def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, epoch: int) -> tuple[float, float]:
+    """One pass over the training split in random batches; (running loss, running accuracy)."""
+    data, model, hooks = parts.data, parts.model, parts.hooks
+    transform, penalise, after = (
+        parts.has(h) for h in ("ablate_transform_batch", "ablate_loss_penalty", "ablate_after_step")
+    )
+    n = len(data.x_train)
+    order = torch.randperm(n, generator=generator, device=parts.device)
+    loss_sum = torch.zeros((), device=parts.device)
+    correct = torch.zeros((), device=parts.device, dtype=torch.long)
+    model.train()
+    first = (epoch - 1) * plan.steps_per_epoch
+    for step, (start, end) in enumerate(batch_bounds(n, int(parts.spec.train["batch_size"])), first):
+        plan.apply(parts.optimizer, step)
+        idx = order[start:end]
+        batch = Batch(data.x_train[idx], data.y_train[idx], generator)
+        if transform:
+            hooks.ablate_transform_batch(batch=batch)
+        logits = model(batch.x)
+        loss = soft_cross_entropy(logits, batch.y)
+        total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
+        parts.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if parts.pre_step is not None:
+            parts.pre_step()
+        parts.optimizer.step()
+        if after:
+            hooks.ablate_after_step(model=model)
+        loss_sum += loss.detach() * len(idx)
+        hard = batch.y.argmax(1) if batch.y.dtype.is_floating_point else batch.y
+        correct += (logits.detach().argmax(1) == hard).sum()
+    return loss_sum.item() / n, correct.item() / n
+
+
+def measure(parts: RunParts) -> dict[str, float]:
+    """Final metrics on all three splits, eval mode, with the weights the run ends with."""
+    final: dict[str, float] = {}
+    for split in ("train", "val", "test"):
+        loss, acc = evaluate(parts.model, getattr(parts.data, f"x_{split}"), getattr(parts.data, f"y_{split}"))
+        final[f"{split}_loss"], final[f"{split}_accuracy"] = loss, acc
+    final["gap"] = final["train_accuracy"] - final["test_accuracy"]
+    final["loss_gap"] = final["test_loss"] - final["train_loss"]
+    return final
