@@ -18,6 +18,7 @@ from ablate.train.optimizers import Optimizer
 from ablate.train.stacked.align import network_problem
 from ablate.train.stacked.components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.train.stacked.forms import SeedStreams
+from ablate.train.stacked.kept import change_problem
 from ablate.train.stacked.model import copy_in, copy_out, select_seeds, stack_models, uses_generic
 from ablate.train.training import OnEpoch, RunResult, lr_plan
 
@@ -84,6 +85,9 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
             f"optimizer {type(optimizer).__name__} does not declare elementwise = True "
             "(a step that mixes elements would mix the seeds)"
         )
+    changed = change_problem([s.parts.model for s in seats])
+    if changed is not None:
+        return changed
     if any(s.parts.options != first.options for s in seats):
         return "the components gave the seeds different optimizer options"
     if len({s.parts.spec.with_seed(0).key for s in seats}) > 1:
