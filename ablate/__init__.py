@@ -34,6 +34,7 @@ _LAZY = {
     "same_forward": "ablate.train.stacked.forms",
     "SplitError": "ablate.data.stratified",
     "OptimizerComponent": "ablate.components",
+    "StepState": "ablate.components",
     "ScheduleComponent": "ablate.components",
 }
 
@@ -46,7 +47,10 @@ if TYPE_CHECKING:
         EpochState,
         MakeLayer,
         ModelBuilder,
+        OptimizerComponent,
+        ScheduleComponent,
         SlotComponent,
+        StepState,
     )
     from ablate.data.splits import make_splits
     from ablate.data.stratified import SplitError, stratified_split
@@ -81,6 +85,7 @@ __all__ = [
     "ScheduleComponent",
     "SlotComponent",
     "SplitError",
+    "StepState",
     "UserError",
     "__version__",
     "hookimpl",

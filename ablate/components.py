@@ -16,7 +16,16 @@ from ablate.params import Param
 if TYPE_CHECKING:  # annotations only: a study is loaded and checked without torch
     import torch
 
-__all__ = ["Batch", "DataSplits", "EpochState", "OptimizerComponent", "Param", "ScheduleComponent", "SlotComponent"]
+__all__ = [
+    "Batch",
+    "DataSplits",
+    "EpochState",
+    "OptimizerComponent",
+    "Param",
+    "ScheduleComponent",
+    "SlotComponent",
+    "StepState",
+]
 
 
 class SlotComponent:
@@ -202,3 +211,17 @@ class ScheduleComponent:
     def main(self, step: int, base_lr: float, steps_per_epoch: int, total_steps: int) -> float:
         """The learning rate ``step`` steps after the warmup, of ``total_steps`` after it."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class StepState:
+    """Where training stands at one optimizer step (``ablate_before_step``): the
+    epoch (from 1), the step (from 0, counted over the whole run), the steps per
+    epoch and in all, the batch size and the learning rate of this step."""
+
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    total_steps: int
+    batch_size: int
+    lr: float

@@ -16,7 +16,7 @@ from ablate import hookspec
 if TYPE_CHECKING:  # annotations only: plugins register without torch
     import torch
 
-    from ablate.components import Batch, DataInfo, EpochState
+    from ablate.components import Batch, DataInfo, DataSplits, EpochState, StepState
     from ablate.plugin.registry import Registrar
 
 # --- registration hooks --------------------------------------------------
@@ -149,6 +149,14 @@ def ablate_transform_batch(batch: Batch) -> None:
 
 
 @hookspec
+def ablate_before_step(model: torch.nn.Module, state: StepState) -> None:
+    """Act on the gradients after backward, before the optimizer step (clipping,
+    gradient noise). Called once per step; ``state`` says which step of how many.
+    In a stack it runs through the component's stacked form (the seeds' gradients
+    are slices of the stacked model's); a component without one trains alone."""
+
+
+@hookspec
 def ablate_after_step(model: torch.nn.Module) -> None:
     """Act on the weights after each optimizer step (e.g. a max-norm constraint)."""
 
@@ -164,6 +172,9 @@ def ablate_epoch_end(state: EpochState) -> str | None:
 
 
 @hookspec
-def ablate_train_end(model: torch.nn.Module, stop_reason: str) -> None:
+def ablate_train_end(model: torch.nn.Module, stop_reason: str, data: DataSplits) -> None:
     """Called once after the last epoch, before the final measurement; e.g.
-    early stopping restores the best weights here."""
+    early stopping restores the best weights here. ``data`` is the run's splits
+    (``data.x_train``: batch-norm statistics can be recomputed on them). Called in
+    hook order: a component that must see the restored weights marks its
+    implementation ``@hookimpl(trylast=True)``."""

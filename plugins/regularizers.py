@@ -201,6 +201,25 @@ class SpectralNorm:
             param[0].converge(param.original.detach().flatten(1))
 
 
+class GradClip:
+    """Gradient clipping after backward, before the step: the gradients' global L2
+    norm scaled down to at most ``max_norm`` (torch.nn.utils.clip_grad_norm_), or,
+    ``by_value``, each element clamped to [-max_norm, max_norm] (clip_grad_value_)."""
+
+    def __init__(self, max_norm: float, by_value: bool):
+        self.max_norm, self.by_value = max_norm, by_value
+
+    @hookimpl
+    def ablate_before_step(self, model, state):
+        from torch.nn.utils import clip_grad_norm_, clip_grad_value_
+
+        params = [p for p in model.parameters() if p.grad is not None]
+        if self.by_value:
+            clip_grad_value_(params, self.max_norm)
+        else:
+            clip_grad_norm_(params, self.max_norm)
+
+
 class LabelSmoothing(SoftTargets):
     """Label smoothing (Szegedy et al., 2016): training targets become
     (1 - eps) on the true class + eps / K on every class. The class count K comes
@@ -295,6 +314,15 @@ def _register_penalties_and_constraints(registry: Any) -> None:
         },
     )
     registry.add(
+        "grad_clip",
+        GradClip,
+        help="clip the gradients' global norm (or each value) before every step",
+        params={
+            "max_norm": Param(1.0, low=0.0, low_open=True, help="largest global L2 norm (by_value: largest |g|)"),
+            "by_value": Param(False, help="clamp each gradient element instead of the norm"),
+        },
+    )
+    registry.add(
         "label_smoothing",
         LabelSmoothing,
         help="soft training targets (1-eps) + eps/K",
@@ -337,5 +365,34 @@ class StackedMaxNorm:
                 w.copy_(torch.renorm(w.flatten(0, 1), p=2, dim=0, maxnorm=self.max_norm).view_as(w))
 
 
+class StackedGradClip:
+    """Gradient clipping per seed: each seed's global norm over its slices of the
+    stacked gradients, and its own scale (torch's formula: max_norm / (norm + 1e-6),
+    at most 1); by value, the clamp is element-wise already."""
+
+    def __init__(self, rules: list[GradClip], ctx):
+        self.max_norm, self.by_value = rules[0].max_norm, rules[0].by_value
+        self.params = [ctx.stacked(p) for p in ctx.models[0].parameters() if p.requires_grad]
+
+    def ablate_before_step(self, model: nn.Module, state) -> None:
+        import torch
+
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if not grads:
+            return
+        with torch.no_grad():
+            if self.by_value:
+                for g in grads:
+                    g.clamp_(-self.max_norm, self.max_norm)
+                return
+            seeds = grads[0].shape[0]
+            norms = torch.stack([torch.linalg.vector_norm(g.reshape(seeds, -1), 2, dim=1) for g in grads], dim=1)
+            total = torch.linalg.vector_norm(norms, 2, dim=1)
+            scale = torch.clamp(self.max_norm / (total + 1e-6), max=1.0)
+            for g in grads:
+                g.mul_(scale.view(seeds, *([1] * (g.dim() - 1))).to(g.dtype))
+
+
 stacked_component(L1, L2)(StackedWeightPenalty)
+stacked_component(GradClip)(StackedGradClip)
 stacked_component(MaxNorm)(StackedMaxNorm)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ablate.components import Batch, DataSplits, EpochState
+from ablate.components import Batch, DataSplits, EpochState, StepState
 from ablate.plugin.registry import Registry
 from ablate.spec import Execution, RunSpec
 from ablate.train.build import RunFailed, RunParts, build_run, pick_device, prepare_process
@@ -79,11 +79,15 @@ class LrPlan:
     base: float
     steps_per_epoch: int
     total_steps: int
+    batch_size: int
 
     def at(self, step: int) -> float:
         if self.schedule is None:
             return self.base
         return float(self.schedule.lr(step, self.base, self.steps_per_epoch, self.total_steps))
+
+    def state(self, epoch: int, step: int) -> StepState:
+        return StepState(epoch, step, self.steps_per_epoch, self.total_steps, self.batch_size, self.at(step))
 
     def apply(self, optimizer: Optimizer, step: int) -> None:
         """Set the learning rate of ``step`` (nothing to set without a schedule)."""
@@ -94,7 +98,8 @@ class LrPlan:
 def lr_plan(parts: RunParts) -> LrPlan:
     per_epoch = len(batch_bounds(len(parts.data.x_train), int(parts.spec.train["batch_size"])))
     total = per_epoch * int(parts.spec.train["epochs"])
-    return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total)
+    batch_size = int(parts.spec.train["batch_size"])
+    return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total, batch_size)
 
 
 def train_run(
@@ -194,7 +199,7 @@ def finish_run(
 ) -> RunResult:
     """One run's ending, stacked or alone: the train-end hooks on its own model
     (holding its final weights), the final measurement, its RunResult."""
-    parts.hooks.ablate_train_end(model=parts.model, stop_reason=stop_reason)
+    parts.hooks.ablate_train_end(model=parts.model, stop_reason=stop_reason, data=parts.data)
     metrics = measure(parts)
     return RunResult(
         metrics=metrics,
@@ -213,8 +218,9 @@ def finish_run(
 def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, epoch: int) -> tuple[float, float]:
     """One pass over the training split in random batches; (running loss, running accuracy)."""
     data, model, hooks = parts.data, parts.model, parts.hooks
-    transform, penalise, after = (
-        parts.has(h) for h in ("ablate_transform_batch", "ablate_loss_penalty", "ablate_after_step")
+    transform, penalise, before, after = (
+        parts.has(h)
+        for h in ("ablate_transform_batch", "ablate_loss_penalty", "ablate_before_step", "ablate_after_step")
     )
     n = len(data.x_train)
     order = torch.randperm(n, generator=generator, device=parts.device)
@@ -233,6 +239,8 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, e
         total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
         parts.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        if before:
+            hooks.ablate_before_step(model=model, state=plan.state(epoch, step))
         if parts.pre_step is not None:
             parts.pre_step()
         parts.optimizer.step()

@@ -30,8 +30,8 @@ BUILD_HOOKS = frozenset(
     {"ablate_make_layer", "ablate_optimizer_options", "ablate_configure_model", "ablate_check_data"}
 )
 PER_SEED_HOOKS = frozenset({"ablate_transform_batch", "ablate_epoch_end", "ablate_train_end"})
-STEP_HOOKS = ("ablate_loss_penalty", "ablate_after_step")
-NEEDS_FORM = frozenset({"ablate_loss_penalty"})
+STEP_HOOKS = ("ablate_loss_penalty", "ablate_before_step", "ablate_after_step")
+NEEDS_FORM = {"ablate_loss_penalty": "a loss penalty", "ablate_before_step": "a before-step hook (on gradients)"}
 GUIDE = "see docs/stacking.md"
 
 
@@ -61,7 +61,7 @@ def component_problem(hooks: pluggy.HookRelay) -> str | None:
                 continue
             if hook == "ablate_after_step" or (hook in NEEDS_FORM and form is not None):
                 continue
-            what = "a loss penalty" if hook in NEEDS_FORM else f"the hook {hook}"
+            what = NEEDS_FORM.get(hook, f"the hook {hook}")
             return f"{_label(name)} implements {what} with no stacked form ({GUIDE})"
     return None
 

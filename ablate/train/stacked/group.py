@@ -124,6 +124,7 @@ class Stack:
         self.plan = lr_plan(first)
         relays = [s.parts.hooks for s in self.seats]
         self.penalties = step_hooks(relays, self.ctx, "ablate_loss_penalty")
+        self.before: list[StepHook] = step_hooks(relays, self.ctx, "ablate_before_step")
         self.after: list[StepHook] = step_hooks(relays, self.ctx, "ablate_after_step")
         self.transform = first.has("ablate_transform_batch")
         self.generic = uses_generic(self.model)

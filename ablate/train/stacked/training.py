@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ablate.components import Batch
+from ablate.components import Batch, StepState
 from ablate.plugin.registry import Registry
 from ablate.spec import Execution, RunSpec
 from ablate.train.build import pick_device, prepare_process
@@ -199,7 +199,7 @@ def _train_one_epoch(stack: Stack, epoch: int) -> tuple[list[float], list[float]
                 orders, loss_sum, correct = orders[keep], loss_sum[keep], correct[keep]
             if not stack.seats:
                 return [], []
-        loss, logits = train_step(stack, x, y)
+        loss, logits = train_step(stack, x, y, stack.plan.state(epoch, step))
         loss_sum += loss * (end - start)
         hard = y.argmax(-1) if y.dtype.is_floating_point else y
         correct += (logits.argmax(-1) == hard).sum(1)
@@ -241,7 +241,9 @@ def eval_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
 
 
-def train_step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(
+    stack: Stack, x: torch.Tensor, y: torch.Tensor, state: StepState | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the sum of the seeds' losses (and penalties)."""
     model = stack.model
     logits = model(x)
@@ -252,6 +254,9 @@ def train_step(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Te
         total = total + penalty
     stack.optimizer.zero_grad(set_to_none=True)
     total.backward()
+    for hook in stack.before:
+        assert hook.stacked is not None  # component_problem keeps an arm without one alone
+        hook.stacked(model=model, state=state or stack.plan.state(1, 0))
     if stack.pre_step is not None:
         stack.pre_step()
     stack.optimizer.step()
