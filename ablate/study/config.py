@@ -47,6 +47,11 @@ TRAIN_PARAMS = {
     ),
     "lr": Param(1e-3, low=0.0, low_open=True, high=10.0, help="learning rate"),
     "momentum": Param(0.9, low=0.0, high=1.0, high_open=True, help="SGD momentum"),
+    "precision": Param(
+        "fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="bf16: training forward passes under autocast (CPU or GPU); fp16: not yet (needs a gradient scaler)",
+    ),
     "device": Param("auto", choices=("auto", "cpu", "cuda"), help="auto picks CUDA when present"),
     "threads": Param(1, low=0, help="torch CPU threads per worker process; 0 keeps torch's default"),
     "stack": Param(
@@ -82,6 +87,20 @@ FACTOR_KINDS = (*SWITCHABLE, *RECIPE_KINDS)
 # these names with no params add no component (their runs keep their identity).
 SHORTHAND = {"optimizer": ("adam", "sgd"), "schedule": ("constant",)}
 RECIPE_ONLY = ("schedule",)  # [train] keys a run's identity holds as a component only
+# [train] keys a run's identity holds only where they differ from this default, so
+# runs stored before the key existed keep their identity
+IDENTITY_DEFAULTS = {"precision": "fp32"}
+
+
+def identity_train(train: dict[str, Any]) -> dict[str, Any]:
+    """The [train] settings that are part of a run's identity."""
+    return {
+        k: v
+        for k, v in train.items()
+        if k not in EXECUTION_SETTINGS and k not in RECIPE_ONLY and IDENTITY_DEFAULTS.get(k, ...) != v
+    }
+
+
 FACTOR_KEYS = ("kind", "setting", "levels")
 Primitive = str | int | float | bool
 
@@ -166,7 +185,7 @@ class StudyConfig:
     @property
     def training_settings(self) -> dict[str, Any]:
         """[train] settings that change a run's numbers (device, threads and stack do not)."""
-        return {k: v for k, v in self.train.items() if k not in EXECUTION_SETTINGS and k not in RECIPE_ONLY}
+        return identity_train(self.train)
 
     def fingerprint(self) -> str:
         """Hash of the study's fixed settings: what defines a run apart from its arm and seed."""
@@ -235,6 +254,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_factor_overlap(factors)
     _check_design(design, factors)
     _check_momentum_moves(train, factors)
+    _check_precision(train, factors)
     if design.sampled and design.search_seed in seeds:
         raise UserError(
             f"the search seed {design.search_seed} is also a study seed",
@@ -669,6 +689,17 @@ def _setting_factor(
     _check_distinct(levels, meant, f"{key}.levels")  # slot orders the same but for spaces build one network
     options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
+
+
+def _check_precision(train: dict[str, Any], factors: list[Factor]) -> None:
+    """fp16 needs a gradient scaler, which the training loop does not have yet."""
+    levels = {train["precision"]} | {v for f in factors if f.setting == "train.precision" for v in f.levels}
+    if "fp16" in levels:
+        raise UserError(
+            "precision fp16 is not supported yet: it needs a gradient scaler (on CUDA only), which ablate lacks",
+            key="train.precision",
+            expected='"fp32", or "bf16" (autocast; on a CPU too)',
+        )
 
 
 def _check_momentum_moves(train: dict[str, Any], factors: list[Factor]) -> None:

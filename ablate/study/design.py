@@ -12,7 +12,7 @@ from ablate.data.datahash import data_hash
 from ablate.errors import UserError, did_you_mean
 from ablate.plugin.registry import OFF
 from ablate.spec import ComponentSpec, Option, RunSpec, content_hash, split_setting
-from ablate.study.config import Factor, StudyConfig
+from ablate.study.config import Factor, StudyConfig, identity_train
 
 MAX_ARMS = 5000
 
@@ -63,7 +63,7 @@ def run_spec(config: StudyConfig, arm: Arm, seed: int) -> RunSpec:
         data_hash=data_hash(sections["data"]),
         split_seed=split_seed,
         model=ComponentSpec("model", config.model.name, sections["model"]),
-        train={k: v for k, v in sections["train"].items() if k in config.training_settings},
+        train=identity_train(sections["train"]),
         components=with_recipe(arm, config.recipe),
         seed=seed,
     )

@@ -8,6 +8,7 @@ and, separately, the running train-mode loss and accuracy.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -100,6 +101,13 @@ def lr_plan(parts: RunParts) -> LrPlan:
     total = per_epoch * int(parts.spec.train["epochs"])
     batch_size = int(parts.spec.train["batch_size"])
     return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total, batch_size)
+
+
+def precision_context(parts: RunParts) -> contextlib.AbstractContextManager[Any]:
+    """The training forward pass's precision: bf16 under autocast, else as is."""
+    if parts.spec.train.get("precision", "fp32") == "bf16":
+        return torch.autocast(parts.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def train_run(
@@ -234,9 +242,10 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, e
         batch = Batch(data.x_train[idx], data.y_train[idx], generator)
         if transform:
             hooks.ablate_transform_batch(batch=batch)
-        logits = model(batch.x)
-        loss = soft_cross_entropy(logits, batch.y)
-        total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
+        with precision_context(parts):
+            logits = model(batch.x)
+            loss = soft_cross_entropy(logits, batch.y)
+            total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
         parts.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if before:

@@ -38,6 +38,7 @@ from ablate.train.training import (
     epoch_record,
     eval_splits,
     finish_run,
+    precision_context,
     train_run,
 )
 
@@ -246,12 +247,13 @@ def train_step(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on the sum of the seeds' losses (and penalties)."""
     model = stack.model
-    logits = model(x)
-    losses = seed_losses(logits, y)
-    total = losses.sum()
-    penalty = total_penalty(stack.penalties, model) if stack.penalties else None
-    if penalty is not None:
-        total = total + penalty
+    with precision_context(stack.seats[0].parts):
+        logits = model(x)
+        losses = seed_losses(logits, y)
+        total = losses.sum()
+        penalty = total_penalty(stack.penalties, model) if stack.penalties else None
+        if penalty is not None:
+            total = total + penalty
     stack.optimizer.zero_grad(set_to_none=True)
     total.backward()
     for hook in stack.before:
