@@ -220,6 +220,77 @@ class GradClip:
             clip_grad_norm_(params, self.max_norm)
 
 
+class Ema:
+    """An exponential moving average of the weights (and buffers), updated after
+    every optimizer step (torch.optim.swa_utils.AveragedModel with
+    get_ema_multi_avg_fn(decay), use_buffers=True); the run is measured with the
+    averaged weights (copied into the model at train end, after any early-stopping
+    restore). The per-epoch history is of the weights trained. In a stack each seed
+    updates its own average on its own weights (exact)."""
+
+    def __init__(self, decay: float):
+        self.decay = decay
+        self.average: Any = None
+
+    @hookimpl
+    def ablate_after_step(self, model):
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        if self.average is None:
+            self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True)
+        self.average.update_parameters(model)
+
+    @hookimpl(trylast=True)
+    def ablate_train_end(self, model, stop_reason, data):
+        if self.average is not None:
+            _load_average(model, self.average.module)
+
+
+class Swa:
+    """Stochastic weight averaging (Izmailov et al., 2018): the equal average of the
+    weights at the end of each epoch from ``start_epoch`` on (AveragedModel), then
+    batch-norm statistics recomputed on the training split (swa_utils.update_bn, in
+    batches of UPDATE_BN_BATCH); the run is measured with the averaged weights. The
+    learning rate is the run's schedule's (a constant or cyclic schedule is usual)."""
+
+    def __init__(self, start_epoch: int):
+        self.start_epoch = start_epoch
+        self.average: Any = None
+
+    @hookimpl
+    def ablate_epoch_end(self, state):
+        from torch.optim.swa_utils import AveragedModel
+
+        if state.epoch >= self.start_epoch:
+            if self.average is None:
+                self.average = AveragedModel(state.model)
+            self.average.update_parameters(state.model)
+        return None
+
+    @hookimpl(trylast=True)
+    def ablate_train_end(self, model, stop_reason, data):
+        from torch.optim.swa_utils import update_bn
+
+        if self.average is None:
+            return
+        _load_average(model, self.average.module, parameters_only=True)
+        update_bn(data.x_train.split(UPDATE_BN_BATCH), model)
+
+
+UPDATE_BN_BATCH = 128
+
+
+def _load_average(model, averaged, parameters_only: bool = False) -> None:
+    import torch
+
+    with torch.no_grad():
+        pairs = list(zip(model.parameters(), averaged.parameters(), strict=True))
+        if not parameters_only:
+            pairs += list(zip(model.buffers(), averaged.buffers(), strict=True))
+        for mine, average in pairs:
+            mine.copy_(average)
+
+
 class LabelSmoothing(SoftTargets):
     """Label smoothing (Szegedy et al., 2016): training targets become
     (1 - eps) on the true class + eps / K on every class. The class count K comes
@@ -321,6 +392,18 @@ def _register_penalties_and_constraints(registry: Any) -> None:
             "max_norm": Param(1.0, low=0.0, low_open=True, help="largest global L2 norm (by_value: largest |g|)"),
             "by_value": Param(False, help="clamp each gradient element instead of the norm"),
         },
+    )
+    registry.add(
+        "ema",
+        Ema,
+        help="measure the run with an exponential moving average of its weights",
+        params={"decay": Param(0.999, low=0.0, high=1.0, help="the average's decay per optimizer step")},
+    )
+    registry.add(
+        "swa",
+        Swa,
+        help="measure the run with the average of its epoch-end weights from start_epoch on (SWA)",
+        params={"start_epoch": Param(1, low=1, help="the first epoch whose weights are averaged")},
     )
     registry.add(
         "label_smoothing",
