@@ -67,6 +67,10 @@ class ComponentSpec:
 # arms that differ only in them build the same network and take the same steps.
 PER_SEED_KINDS = frozenset({"stopping"})
 
+# [train] settings a stack holds per seat (each seed's optimizer step uses its own
+# run's value): arms that differ only in them share a stack.
+PER_SEAT_SETTINGS = ("lr",)
+
 # The training recipe's kinds: made by the loop (the optimizer, the learning rate
 # of each step), never registered as a run's hook implementations. A run without
 # one trains with [train] optimizer (adam or sgd, momentum) at a constant lr.
@@ -120,11 +124,13 @@ class RunSpec:
 
     def stack_key(self, varying: Collection[tuple[str, str]] = ()) -> str:
         """What runs that may share one stack have in common: everything but the
-        seed, the per-seed components (the arms with and without early stopping)
-        and the components whose (kind, name) is in ``varying`` (those whose layer
-        stacks with a setting per seed, or none: dropout)."""
+        seed, the per-seed components (the arms with and without early stopping),
+        the components whose (kind, name) is in ``varying`` (those whose layer
+        stacks with a setting per seed, or none: dropout) and the settings a stack
+        holds per seat (the learning rate)."""
         shared = tuple(c for c in self.components if c.kind not in PER_SEED_KINDS and (c.kind, c.name) not in varying)
-        return replace(self.with_seed(0), components=shared).key
+        train = {k: v for k, v in self.train.items() if k not in PER_SEAT_SETTINGS}
+        return replace(self.with_seed(0), components=shared, train=train).key
 
     def recipe(self, kind: str) -> ComponentSpec | None:
         """The run's optimizer or schedule component, or None (the [train] shorthand)."""

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/stacking.py [--study studies/quickstart.toml] [--repeat 3]
                                             [--device cpu|cuda] [--threads 1] [--generic]
+                                            [--grid] [--precision fp32|bf16]
 
 Trains every run of the study's design (the quickstart: 12 arms x 3 seeds, 40
 epochs, early stopping in half the arms) twice per repeat, in the same process
@@ -11,12 +12,15 @@ differ only in stopping rules or dropout, as one model trained by ``train_group`
 Optuna, storage or report: only the training the engine would do. ``--generic`` adds a third pass through
 the generic torch.func path (every layer under vmap) to compare the two stacked
 forms. Prints wall and CPU seconds per pass, the median over repeats, runs per
-second, and checks the stacked results against the unstacked ones.
+second, and checks the stacked results against the unstacked ones. ``--grid`` runs
+benchmarks/lr_wd_grid.toml instead (a learning-rate x weight-decay grid: arms that
+differ only in the learning rate share a stack); ``--precision`` overrides [train] precision.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -43,6 +47,11 @@ def study_groups(path: str, registry: Registry) -> list[list[RunSpec]]:
     """Every arm's runs (one per seed), in design order."""
     config = load_study(path, registry)
     return [[run_spec(config, arm, seed) for seed in config.seeds] for arm in study_arms(config, registry)]
+
+
+def with_precision(spec: RunSpec, precision: str) -> RunSpec:
+    train = {k: v for k, v in spec.train.items() if k != "precision"}
+    return dataclasses.replace(spec, train=train if precision == "fp32" else {**train, "precision": precision})
 
 
 def unstacked(groups: list[list[RunSpec]], registry: Registry, execution: Execution) -> list[RunResult]:
@@ -93,12 +102,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--generic", action="store_true", help="also time the generic torch.func path")
+    parser.add_argument("--grid", action="store_true", help="the learning-rate x weight-decay grid (lr_wd_grid.toml)")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16"))
     args = parser.parse_args()
+    if args.grid:
+        args.study = str(Path(__file__).with_name("lr_wd_grid.toml"))
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available here")
     registry = build_registry(make_plugin_manager(plugin_files_of(args.study)))
     execution = Execution(args.device, args.threads)
     groups = study_groups(args.study, registry)
+    if args.precision is not None:
+        groups = [[with_precision(s, args.precision) for s in g] for g in groups]
     device = torch.device(args.device)
     load_data(groups[0][0], registry, device)  # both passes share the cached data
     passes: dict[str, Pass] = {

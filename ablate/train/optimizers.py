@@ -95,15 +95,20 @@ def make_component_optimizer(
 
 def current_lr(optimizer: Optimizer) -> float:
     if isinstance(optimizer, FlatOptimizer):
+        if optimizer.seed_lrs is not None:
+            raise ValueError("one learning rate asked of a stack with one per seed")
         return float(optimizer.hp["lr"])
     return float(optimizer.param_groups[0]["lr"])
 
 
-def set_lr(optimizer: Optimizer, lr: float) -> None:
-    """The learning rate of the next step (a schedule's)."""
+def set_lr(optimizer: Optimizer, lr: float | Sequence[float]) -> None:
+    """The learning rate of the next step (a schedule's); a sequence gives each
+    seed of a stack its own (the flat optimizer only)."""
     if isinstance(optimizer, FlatOptimizer):
-        optimizer.hp["lr"] = lr
+        optimizer.set_lr(lr)
         return
+    if not isinstance(lr, (int, float)):
+        raise TypeError("only the flat optimizer takes a learning rate per seed")
     for group in optimizer.param_groups:
         group["lr"] = lr
 
@@ -183,6 +188,34 @@ class FlatOptimizer:
         self.roles = ("param", "grad", *roles)
         self.buffers.attach()
         self._scratch: torch.Tensor | None = None  # Adam's denominator, kept between steps
+        self._seed_of: torch.Tensor | None = None  # each element's seed (a per-seed learning rate)
+        self.seed_lrs: list[float] | None = None  # a stack's learning rate per seed, when they differ
+
+    def set_lr(self, lr: float | Sequence[float]) -> None:
+        """One learning rate, or one per seed of a stack (each parameter's leading
+        dimension): then every element gets its seed's, as a tensor."""
+        if isinstance(lr, (int, float)):
+            self.hp["lr"], self.seed_lrs = lr, None
+            return
+        self.seed_lrs = [float(v) for v in lr]
+        self.hp["lr"] = self.seed_lrs[0]
+
+    def _of_lr(self, scalar: Callable[[float], float]) -> float | torch.Tensor:
+        """``scalar(lr)`` for the step: a number, or with a learning rate per seed,
+        each element's seed's value (each computed in double, as torch's scalar
+        arguments are, then rounded once: the run alone's number)."""
+        if self.seed_lrs is None:
+            return scalar(self.hp["lr"])
+        flat = self.buffers.flat["param"]
+        if self._seed_of is None:
+            self._seed_of = torch.cat(
+                [
+                    torch.arange(p.shape[0], device=flat.device).repeat_interleave(p[0].numel())
+                    for p in self.buffers.params
+                ]
+            )
+        values = torch.tensor([scalar(v) for v in self.seed_lrs], dtype=flat.dtype, device=flat.device)
+        return values[self._seed_of]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero the flat gradient (gradients stay views; backward adds into them in place)."""
@@ -201,10 +234,10 @@ class FlatOptimizer:
     def _adam(self) -> None:
         hp, flat = self.hp, self.buffers.flat
         param, grad, exp_avg, exp_avg_sq = flat["param"], flat["grad"], flat["exp_avg"], flat["exp_avg_sq"]
-        lr, (beta1, beta2), wd = hp["lr"], hp["betas"], hp["weight_decay"]
+        (beta1, beta2), wd = hp["betas"], hp["weight_decay"]
         if wd != 0:
             if hp["decoupled_weight_decay"]:
-                param.mul_(1 - lr * wd)
+                param.mul_(self._of_lr(lambda lr: 1 - lr * wd))
             else:
                 grad = grad.add(param, alpha=wd)
         exp_avg.lerp_(grad, 1 - beta1)
@@ -212,11 +245,11 @@ class FlatOptimizer:
         step = float(self.steps)
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
-        step_size = lr / bias_correction1
+        step_size = self._of_lr(lambda lr: -lr / bias_correction1)
         if self._scratch is None:
             self._scratch = torch.empty_like(exp_avg_sq)  # the same operations, in place: no allocation a step
         denom = torch.sqrt(exp_avg_sq, out=self._scratch).div_(bias_correction2**0.5).add_(hp["eps"])
-        param.addcdiv_(exp_avg, denom, value=-step_size)
+        _addcdiv(param, exp_avg, denom, step_size)
 
     def _sgd(self) -> None:
         hp, flat = self.hp, self.buffers.flat
@@ -231,7 +264,7 @@ class FlatOptimizer:
             else:
                 buf.mul_(momentum).add_(grad, alpha=1 - hp["dampening"])
             grad = grad.add(buf, alpha=momentum) if hp["nesterov"] else buf
-        param.add_(grad, alpha=-hp["lr"])
+        _add(param, grad, self._of_lr(lambda lr: -lr))
 
     def _rmsprop(self) -> None:
         """torch's single-tensor RMSprop, operation for operation."""
@@ -251,9 +284,9 @@ class FlatOptimizer:
         if hp["momentum"] > 0:
             buf = flat["momentum"]
             buf.mul_(hp["momentum"]).addcdiv_(grad, avg)
-            param.add_(buf, alpha=-hp["lr"])
+            _add(param, buf, self._of_lr(lambda lr: -lr))
         else:
-            param.addcdiv_(grad, avg, value=-hp["lr"])
+            _addcdiv(param, grad, avg, self._of_lr(lambda lr: -lr))
 
     @torch.no_grad()
     def select(self, keep: Sequence[int]) -> None:
@@ -267,6 +300,23 @@ class FlatOptimizer:
             self.buffers.gather(tensors, role)
         self.buffers.attach()
         self._scratch = None
+        self._seed_of = None
+
+
+def _add(param: torch.Tensor, t: torch.Tensor, scale: float | torch.Tensor) -> None:
+    """param += scale * t, the scale a number or one per element (per-seed lrs)."""
+    if torch.is_tensor(scale):
+        param.addcmul_(t, scale)  # rounds as add_(alpha=) does (t * scale, then add, does not)
+    else:
+        param.add_(t, alpha=scale)
+
+
+def _addcdiv(param: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor, scale: float | torch.Tensor) -> None:
+    """param += scale * t1 / t2 in addcdiv's order ((scale * t1) / t2), the scale a number or per element."""
+    if torch.is_tensor(scale):
+        param.add_(t1.mul(scale).div_(t2))
+    else:
+        param.addcdiv_(t1, t2, value=scale)
 
 
 Optimizer = FlatOptimizer | torch.optim.Optimizer

@@ -14,7 +14,7 @@ from torch import nn
 from ablate.plugin.registry import Registry
 from ablate.spec import RunSpec
 from ablate.train.build import RunParts, build_run
-from ablate.train.optimizers import Optimizer
+from ablate.train.optimizers import FlatOptimizer, Optimizer, set_lr
 from ablate.train.stacked.align import network_problem
 from ablate.train.stacked.components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.train.stacked.forms import SeedStreams
@@ -122,12 +122,23 @@ class Stack:
         self.optimizer: Optimizer
         self.optimizer, self.pre_step = first.make_optimizer(self.model)
         self.plan = lr_plan(first)
+        self.plans = {seat.index: lr_plan(seat.parts) for seat in self.seats}  # each seat's own learning rates
+        self.per_seat = len({plan.base for plan in self.plans.values()}) > 1
+        if self.per_seat and (not isinstance(self.optimizer, FlatOptimizer) or self.pre_step is not None):
+            raise ValueError("a learning rate per seat needs the flat optimizer (and no SGD decoupled weight decay)")
         relays = [s.parts.hooks for s in self.seats]
         self.penalties = step_hooks(relays, self.ctx, "ablate_loss_penalty")
         self.before: list[StepHook] = step_hooks(relays, self.ctx, "ablate_before_step")
         self.after: list[StepHook] = step_hooks(relays, self.ctx, "ablate_after_step")
         self.transform = first.has("ablate_transform_batch")
         self.generic = uses_generic(self.model)
+
+    def apply_lr(self, step: int) -> None:
+        """Each seat's learning rate of this step (one for all where they share it)."""
+        if self.per_seat:
+            set_lr(self.optimizer, [self.plans[seat.index].at(step) for seat in self.seats])
+        else:
+            self.plan.apply(self.optimizer, step)
 
     def leave(self, outcomes: Mapping[int, Outcome]) -> list[int]:
         """Record the outcomes of these seats (by index) and take them out of the

@@ -159,11 +159,15 @@ def _epochs(stack: Stack, started: float) -> None:
         running = _train_one_epoch(stack, epoch)
         if not stack.seats:  # every seat's augmentation failed
             return
-        lr = stack.plan.at(epoch * stack.plan.steps_per_epoch - 1)
+        last = epoch * stack.plan.steps_per_epoch - 1
         train, val = (evaluate_stacked(stack.model, x, y, len(stack.seats)) for x, y in eval_splits(stack.data))
         records = {
             seat: epoch_record(
-                epoch, (train[0][p], train[1][p]), (val[0][p], val[1][p]), (running[0][p], running[1][p]), lr
+                epoch,
+                (train[0][p], train[1][p]),
+                (val[0][p], val[1][p]),
+                (running[0][p], running[1][p]),
+                stack.plans[seat.index].at(last),
             )
             for p, seat in enumerate(stack.seats)
         }
@@ -191,7 +195,7 @@ def _train_one_epoch(stack: Stack, epoch: int) -> tuple[list[float], list[float]
     stack.model.train()
     first = (epoch - 1) * stack.plan.steps_per_epoch
     for step, (start, end) in enumerate(batch_bounds(n, int(stack.spec.train["batch_size"])), first):
-        stack.plan.apply(stack.optimizer, step)
+        stack.apply_lr(step)
         idx = orders[:, start:end]
         x, y = data.x_train[idx], data.y_train[idx]
         if stack.transform:

@@ -1,0 +1,59 @@
+"""Arms that differ only in the learning rate share a stack, each seat stepping
+with its own run's learning rate (and schedule): a factor over train.lr with
+3 values and 2 seeds trains as one stack of 6, each run as it trains alone."""
+
+from __future__ import annotations
+
+import pytest
+from stacking_support import CPU, assert_same_run, make_spec, seeds_of, stacked
+
+from ablate.plugin.manager import build_registry, make_plugin_manager
+from ablate.train.training import train_run
+
+REGISTRY = build_registry(make_plugin_manager())
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "recipe"),
+    [
+        ("adam", ()),
+        ("sgd", (("schedule", "cosine", {"warmup_epochs": 1.0}),)),
+        ("adam", (("optimizer", "rmsprop", {"momentum": 0.5}), ("regularizer", "l2", {}))),
+        ("adam", (("optimizer", "adamw", {"weight_decay": 0.1}),)),
+        ("adam", (("regularizer", "weight_decay", {"decay": 0.1}),)),
+    ],
+)
+def test_runs_that_differ_in_lr_share_a_stack_each_with_its_own(optimizer, recipe):
+    specs = [
+        s
+        for lr in (1e-3, 3e-3, 1e-2)
+        for s in seeds_of(make_spec(REGISTRY, ("norm", "batchnorm", {}), *recipe, optimizer=optimizer, lr=lr), [0, 1])
+    ]
+    results = stacked(specs, REGISTRY)
+    for spec, result in zip(specs, results, strict=True):
+        assert result.stack == 6, result.unstacked
+        alone = train_run(spec, REGISTRY, CPU)
+        assert_same_run(result, alone, rtol=1e-5)
+        assert [h["lr"] for h in result.history] == [h["lr"] for h in alone.history]
+
+
+def test_a_factor_over_lr_trains_as_one_stack_of_six(tmp_path, run_cli):
+    import json
+
+    study = tmp_path / "lr.toml"
+    study.write_text(
+        '[study]\nname = "lr"\nseeds = 2\n[data]\nname = "digits"\n[model]\nname = "mlp"\nhidden = [16]\n'
+        '[train]\nepochs = 2\nbatch_size = 256\n[factors.lr]\nsetting = "train.lr"\nlevels = [1e-3, 3e-3, 1e-2]\n'
+    )
+    code, _, err = run_cli("run", study, "--out", tmp_path / "out", "--jobs", "1")
+    assert code == 0, err
+    runs = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
+    assert len(runs) == 6
+    import optuna
+
+    from ablate.engine.store import attrs
+
+    storage = f"sqlite:///{(tmp_path / 'out' / 'study.db').resolve()}"
+    records = [t.user_attrs[attrs.RESULT] for t in optuna.load_study(study_name="lr", storage=storage).trials]
+    assert [r["stacked_with"] for r in records] == [6] * 6
+    assert sorted(r["config"]["train"]["lr"] for r in records) == [1e-3, 1e-3, 3e-3, 3e-3, 1e-2, 1e-2]
