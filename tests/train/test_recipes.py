@@ -248,3 +248,37 @@ def test_a_third_party_schedule_sets_each_steps_lr_stacked_and_alone(tmp_path):
     # the last step of epoch e is step e * spe - 1: lr = 0.01 * 0.5 ** ((e * spe - 1) / spe)
     spe = -(-1077 // 64)  # 1,077 training samples of digits in batches of 64
     assert [h["lr"] for h in alone.history] == pytest.approx([0.01 * 0.5 ** ((e * spe - 1) / spe) for e in (1, 2, 3)])
+
+
+@pytest.mark.parametrize(("name", "params"), OPTIMIZERS)
+def test_a_learning_rate_per_seed_steps_each_seed_as_its_own_run(registry, name, params):
+    """The flat optimizer over stacked (S, ...) parameters with one learning rate per
+    seed gives each seed's slice, bit for bit, the step of that seed alone."""
+    component = make(registry, "optimizer", name, **params)
+    lrs = [0.01, 0.03, 0.002]
+    torch.manual_seed(0)
+    shapes = [(3, 7, 5), (3, 7), (3, 2, 7)]
+    stacked_params = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
+    alone_params = [[torch.nn.Parameter(p.detach()[i].clone()) for p in stacked_params] for i in range(3)]
+    stack = FlatOptimizer(stacked_params, component.flat, _hyper(component, 0.01))
+    alones = [FlatOptimizer(ps, component.flat, _hyper(component, lr)) for ps, lr in zip(alone_params, lrs)]
+    for step in range(4):
+        stack.set_lr([lr * (step + 1) for lr in lrs])
+        grads = [torch.randn(s) for s in shapes]
+        for p, g in zip(stacked_params, grads, strict=True):
+            p.grad.copy_(g)
+        stack.step()
+        for i, (opt, ps) in enumerate(zip(alones, alone_params, strict=True)):
+            opt.set_lr(lrs[i] * (step + 1))
+            for p, g in zip(ps, grads, strict=True):
+                p.grad.copy_(g[i])
+            opt.step()
+            for p, q in zip(stacked_params, ps, strict=True):
+                assert torch.equal(p.detach()[i], q.detach()), (name, step, i)
+
+
+def _hyper(component, lr):
+    from ablate.train.optimizers import component_recipe, flat_from_recipe
+
+    recipe = component_recipe(component, lr, {})
+    return flat_from_recipe([torch.nn.Parameter(torch.zeros(1))], recipe).hp
