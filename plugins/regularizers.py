@@ -122,7 +122,11 @@ class L1(_WeightPenalty):
 
 
 class WeightDecay:
-    """Decoupled weight decay: the optimizer shrinks weights by lr * decay each step."""
+    """Decoupled weight decay: the optimizer shrinks weights by lr * decay each step.
+    Arms that differ only in it (or its absence) share a stack: the flat Adam holds a
+    decay per seat (SGD's decoupled decay cannot: its arms stack apart)."""
+
+    shares_stacks = True
 
     def __init__(self, decay: float):
         self.decay = decay

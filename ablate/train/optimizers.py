@@ -190,6 +190,7 @@ class FlatOptimizer:
         self._scratch: torch.Tensor | None = None  # Adam's denominator, kept between steps
         self._seed_of: torch.Tensor | None = None  # each element's seed (a per-seed learning rate)
         self.seed_lrs: list[float] | None = None  # a stack's learning rate per seed, when they differ
+        self.seed_wds: list[float] | None = None  # a stack's decoupled weight decay per seed, when they differ
 
     def set_lr(self, lr: float | Sequence[float]) -> None:
         """One learning rate, or one per seed of a stack (each parameter's leading
@@ -197,15 +198,28 @@ class FlatOptimizer:
         if isinstance(lr, (int, float)):
             self.hp["lr"], self.seed_lrs = lr, None
             return
+        seeds = {p.shape[0] if p.dim() else 0 for p in self.buffers.params}
+        if seeds != {len(lr)}:
+            raise ValueError(f"{len(lr)} learning rates for parameters whose leading dimensions are {sorted(seeds)}")
         self.seed_lrs = [float(v) for v in lr]
         self.hp["lr"] = self.seed_lrs[0]
 
-    def _of_lr(self, scalar: Callable[[float], float]) -> float | torch.Tensor:
-        """``scalar(lr)`` for the step: a number, or with a learning rate per seed,
-        each element's seed's value (each computed in double, as torch's scalar
-        arguments are, then rounded once: the run alone's number)."""
-        if self.seed_lrs is None:
-            return scalar(self.hp["lr"])
+    def set_decoupled_decays(self, decays: Sequence[float]) -> None:
+        """Adam's decoupled weight decay, one per seed of a stack (0: none)."""
+        if self.kind != "adam" or {p.shape[0] if p.dim() else 0 for p in self.buffers.params} != {len(decays)}:
+            raise ValueError("a decoupled weight decay per seed needs the flat Adam over a stack's parameters")
+        self.hp["decoupled_weight_decay"] = True
+        self.seed_wds = [float(d) for d in decays]
+
+    def _decay_factor(self, wd: float) -> float | torch.Tensor:
+        """1 - lr * wd, the decoupled decay's factor: per element where seeds differ."""
+        if self.seed_wds is None:
+            return self._of_lr(lambda lr: 1 - lr * wd)
+        lrs = self.seed_lrs or [self.hp["lr"]] * len(self.seed_wds)
+        return self._per_element([1 - lr * d for lr, d in zip(lrs, self.seed_wds, strict=True)])
+
+    def _per_element(self, values: Sequence[float]) -> torch.Tensor:
+        """Each element's seed's value (each a double, rounded once to the buffers' dtype)."""
         flat = self.buffers.flat["param"]
         if self._seed_of is None:
             self._seed_of = torch.cat(
@@ -214,8 +228,15 @@ class FlatOptimizer:
                     for p in self.buffers.params
                 ]
             )
-        values = torch.tensor([scalar(v) for v in self.seed_lrs], dtype=flat.dtype, device=flat.device)
-        return values[self._seed_of]
+        return torch.tensor(list(values), dtype=flat.dtype, device=flat.device)[self._seed_of]
+
+    def _of_lr(self, scalar: Callable[[float], float]) -> float | torch.Tensor:
+        """``scalar(lr)`` for the step: a number, or with a learning rate per seed,
+        each element's seed's value (each computed in double, as torch's scalar
+        arguments are, then rounded once: the run alone's number)."""
+        if self.seed_lrs is None:
+            return scalar(self.hp["lr"])
+        return self._per_element([scalar(v) for v in self.seed_lrs])
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero the flat gradient (gradients stay views; backward adds into them in place)."""
@@ -235,9 +256,9 @@ class FlatOptimizer:
         hp, flat = self.hp, self.buffers.flat
         param, grad, exp_avg, exp_avg_sq = flat["param"], flat["grad"], flat["exp_avg"], flat["exp_avg_sq"]
         (beta1, beta2), wd = hp["betas"], hp["weight_decay"]
-        if wd != 0:
+        if wd != 0 or self.seed_wds is not None:
             if hp["decoupled_weight_decay"]:
-                param.mul_(self._of_lr(lambda lr: 1 - lr * wd))
+                param.mul_(self._decay_factor(wd))
             else:
                 grad = grad.add(param, alpha=wd)
         exp_avg.lerp_(grad, 1 - beta1)

@@ -277,8 +277,37 @@ def test_a_learning_rate_per_seed_steps_each_seed_as_its_own_run(registry, name,
                 assert torch.equal(p.detach()[i], q.detach()), (name, step, i)
 
 
-def _hyper(component, lr):
+def _hyper(component, lr, options=None):
     from ablate.train.optimizers import component_recipe, flat_from_recipe
 
-    recipe = component_recipe(component, lr, {})
+    recipe = component_recipe(component, lr, options or {})
     return flat_from_recipe([torch.nn.Parameter(torch.zeros(1))], recipe).hp
+
+
+def test_a_decoupled_weight_decay_per_seed_steps_each_seed_as_its_own_run(registry):
+    """Adam with a decay per seed (0: none) and a learning rate per seed: each seed's
+    slice, bit for bit, is its own run's Adam (no decay) or AdamW (its decay)."""
+    adam = make(registry, "optimizer", "adam")
+    lrs, decays = [0.01, 0.03, 0.002], [0.0, 0.01, 0.1]
+    torch.manual_seed(0)
+    shapes = [(3, 7, 5), (3, 7)]
+    stacked_params = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
+    alone_params = [[torch.nn.Parameter(p.detach()[i].clone()) for p in stacked_params] for i in range(3)]
+    options = [{"weight_decay": d, "decoupled_weight_decay": True} if d else {} for d in decays]
+    stack = FlatOptimizer(stacked_params, "adam", _hyper(adam, lrs[0]))
+    stack.set_decoupled_decays(decays)
+    alones = [
+        FlatOptimizer(ps, "adam", _hyper(adam, lr, o)) for ps, lr, o in zip(alone_params, lrs, options, strict=True)
+    ]
+    for step in range(4):
+        stack.set_lr(lrs)
+        grads = [torch.randn(s) for s in shapes]
+        for p, g in zip(stacked_params, grads, strict=True):
+            p.grad.copy_(g)
+        stack.step()
+        for i, (opt, ps) in enumerate(zip(alones, alone_params, strict=True)):
+            for p, g in zip(ps, grads, strict=True):
+                p.grad.copy_(g[i])
+            opt.step()
+            for p, q in zip(stacked_params, ps, strict=True):
+                assert torch.equal(p.detach()[i], q.detach()), (step, i)

@@ -88,7 +88,7 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
     changed = change_problem([s.parts.model for s in seats])
     if changed is not None:
         return changed
-    if any(s.parts.options != first.options for s in seats):
+    if any(s.parts.options != first.options for s in seats) and not _decays_only(seats):
         return "the components gave the seeds different optimizer options"
     if len({s.parts.spec.with_seed(0).key for s in seats}) > 1:
         problem = network_problem([s.parts.model for s in seats])
@@ -98,6 +98,17 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
             return "the arms' components act on different training steps"
     one_per_arm = {s.parts.spec.with_seed(0).key: s for s in seats}.values()
     return next((p for p in (component_problem(s.parts.hooks) for s in one_per_arm) if p is not None), None)
+
+
+def _decays_only(seats: Sequence[Seat]) -> bool:
+    """Whether the seeds' optimizer options differ only in a decoupled weight decay
+    (or its absence), which a stack holds per seat."""
+    allowed = {"weight_decay", "decoupled_weight_decay"}
+    first = seats[0].parts
+    optimizer = first.recipe.get("optimizer")
+    adam = optimizer.flat == "adam" if optimizer is not None else first.spec.train.get("optimizer") == "adam"
+    options = [s.parts.options for s in seats]
+    return adam and all(set(o) <= allowed and o.get("decoupled_weight_decay", True) for o in options)
 
 
 def _step_plugins(parts: RunParts) -> dict[str, list[str]]:
@@ -126,6 +137,12 @@ class Stack:
         self.per_seat = len({plan.base for plan in self.plans.values()}) > 1
         if self.per_seat and (not isinstance(self.optimizer, FlatOptimizer) or self.pre_step is not None):
             raise ValueError("a learning rate per seat needs the flat optimizer (and no SGD decoupled weight decay)")
+        self.decays = {seat.index: float(seat.parts.options.get("weight_decay", 0.0)) for seat in self.seats}
+        self.per_seat_decay = len(set(self.decays.values())) > 1
+        if self.per_seat_decay:
+            if not isinstance(self.optimizer, FlatOptimizer) or self.pre_step is not None:
+                raise ValueError("a weight decay per seat needs the flat Adam (not SGD's decoupled weight decay)")
+            self.optimizer.set_decoupled_decays([self.decays[s.index] for s in self.seats])
         relays = [s.parts.hooks for s in self.seats]
         self.penalties = step_hooks(relays, self.ctx, "ablate_loss_penalty")
         self.before: list[StepHook] = step_hooks(relays, self.ctx, "ablate_before_step")
@@ -149,6 +166,8 @@ class Stack:
             select_seeds(self.model, self.optimizer, keep)
             self.ctx.streams.select(keep)
             self.seats = [self.seats[p] for p in keep]
+            if self.per_seat_decay and isinstance(self.optimizer, FlatOptimizer):
+                self.optimizer.set_decoupled_decays([self.decays[s.index] for s in self.seats])
         return keep
 
     def copy_out(self, seat: Seat) -> nn.Module:

@@ -57,3 +57,33 @@ def test_a_factor_over_lr_trains_as_one_stack_of_six(tmp_path, run_cli):
     records = [t.user_attrs[attrs.RESULT] for t in optuna.load_study(study_name="lr", storage=storage).trials]
     assert [r["stacked_with"] for r in records] == [6] * 6
     assert sorted(r["config"]["train"]["lr"] for r in records) == [1e-3, 1e-3, 3e-3, 3e-3, 1e-2, 1e-2]
+
+
+def test_an_lr_by_weight_decay_grid_under_adam_trains_as_one_stack():
+    specs = [
+        s
+        for lr in (1e-3, 3e-3)
+        for decay in (0.0, 0.01, 0.1)
+        for s in seeds_of(
+            make_spec(REGISTRY, *([("regularizer", "weight_decay", {"decay": decay})] if decay else []), lr=lr),
+            [0, 1],
+        )
+    ]
+    results = stacked(specs, REGISTRY)
+    for spec, result in zip(specs, results, strict=True):
+        assert result.stack == 12, result.unstacked
+        assert_same_run(result, train_run(spec, REGISTRY, CPU), rtol=1e-5)
+
+
+def test_decays_under_sgd_stack_apart_each_arm_its_own():
+    specs = [
+        s
+        for decay in (0.01, 0.1)
+        for s in seeds_of(
+            make_spec(REGISTRY, ("regularizer", "weight_decay", {"decay": decay}), optimizer="sgd", lr=0.05), [0, 1]
+        )
+    ]
+    from ablate.spec import Execution
+    from ablate.train.stacked.grouping import stack_splits
+
+    assert stack_splits(specs, REGISTRY, Execution("cpu")) == [[0, 1], [2, 3]]
