@@ -253,7 +253,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     ]
     _check_factor_overlap(factors)
     _check_design(design, factors)
-    _check_momentum_moves(train, factors)
+    _check_momentum_moves(train, factors, recipe)
     _check_precision(train, factors)
     if design.sampled and design.search_seed in seeds:
         raise UserError(
@@ -702,20 +702,25 @@ def _check_precision(train: dict[str, Any], factors: list[Factor]) -> None:
         )
 
 
-def _check_momentum_moves(train: dict[str, Any], factors: list[Factor]) -> None:
-    """Momentum is SGD's: under Adam a factor over it makes arms that train the same
-    numbers (their run keys differ, so no later check sees it), which the report
-    would compare as if they differed."""
+def _check_momentum_moves(train: dict[str, Any], factors: list[Factor], recipe: tuple[ComponentSpec, ...]) -> None:
+    """[train] momentum is the shorthand sgd's: under another optimizer, or an
+    optimizer component (which has its own momentum), a factor over it makes arms
+    that train the same numbers (their run keys differ, so no later check sees it),
+    which the report would compare as if they differed."""
     optimizers = {train["optimizer"]}
     for f in factors:
         if f.setting == "train.optimizer":
             optimizers = set(f.levels)
+    component = any(c.kind == "optimizer" for c in recipe) or any(f.kind == "optimizer" for f in factors)
+    others = sorted(optimizers - {"sgd"}) + (["an optimizer component"] if component else [])
     for f in factors:
-        if f.setting == "train.momentum" and (f.range is not None or len(f.options) > 1) and "adam" in optimizers:
+        if f.setting == "train.momentum" and (f.range is not None or len(f.options) > 1) and others:
             raise UserError(
-                "momentum only moves SGD; arms that train with adam would train the same numbers at each momentum",
+                "momentum only moves SGD (the [train] shorthand); arms that train with "
+                f"{others[0]} would train the same numbers at each momentum",
                 key=f"factors.{f.name}.setting",
-                expected='optimizer = "sgd" in [train] (and no adam level of a factor over train.optimizer)',
+                expected='optimizer = "sgd" in [train] (a name, not a table), or momentum as the sgd level\'s param '
+                'of a factor with kind = "optimizer"',
             )
 
 

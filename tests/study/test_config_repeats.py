@@ -120,3 +120,18 @@ def test_leave_one_out_needs_an_off_level_to_switch_to(write_study, registry):
         load_study(write_study(HEAD + text), registry)
     assert caught.value.key == "factors.dropout.levels" and "has no 'none' level" in str(caught.value)
     assert 'levels = ["none", "dropout"]' in str(caught.value)
+
+
+def test_a_momentum_factor_under_an_optimizer_component_is_refused(tmp_path):
+    """An sgd given as a table is a component with its own momentum: [train] momentum
+    would not move it, so a factor over it would make identical arms."""
+    from ablate.plugin.manager import build_registry, make_plugin_manager
+    from ablate.study.config import load_study
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[study]\nname = "s"\n[data]\nname = "digits"\n[train]\noptimizer = { name = "sgd", nesterov = true }\n'
+        '[factors.momentum]\nsetting = "train.momentum"\nlevels = [0.5, 0.9]\n'
+    )
+    with pytest.raises(UserError, match="an optimizer component"):
+        load_study(path, build_registry(make_plugin_manager()))
