@@ -18,7 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate import attrs
 from ablate.record import RunEntry, StudyRecord
-from ablate.trials import is_done, run_states
+from ablate.trial_bulk import StoredTrial
+from ablate.trials import is_done, run_outcomes
 
 if TYPE_CHECKING:  # torch: the report reads stored runs without it
     from ablate.engine import PlannedRun
@@ -27,7 +28,10 @@ METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
+Stored = FrozenTrial | StoredTrial
+
+
+def _pick(trials: list[Stored]) -> Stored | None:
     """The newest completed training of a run (a retrained run counts anew), else its
     newest pruning or failure."""
     done = [t for t in trials if is_done(t)]
@@ -40,7 +44,7 @@ def plan_record(planned: Sequence[PlannedRun]) -> list[RunEntry]:
     return [RunEntry(r.key, r.arm.name, r.seed, dict(r.arm.values), r.stage, r.arm.key) for r in planned]
 
 
-def _row(run: RunEntry, trial: FrozenTrial, factor_columns: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _row(run: RunEntry, trial: Stored, factor_columns: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(table row, stored result) of one run's chosen trial."""
     pruned = trial.user_attrs.get(attrs.PRUNED)
     failed = attrs.FAILURE in trial.user_attrs
@@ -67,7 +71,7 @@ def collect(
     study: optuna.Study, plan: Sequence[RunEntry], factor_columns: Sequence[str]
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(table, histories) for the planned runs that have a stored outcome."""
-    states = run_states(study)
+    states = run_outcomes(study)
     rows, histories = [], []
     for run in plan:
         trial = _pick(states.get(run.key, []))
@@ -105,7 +109,7 @@ def collect(
 
 def failure_details(study: optuna.Study, plan: Sequence[RunEntry]) -> dict[tuple[str, int], dict[str, Any]]:
     """(arm, seed) -> the failure record (component, type, message, traceback) of failed runs."""
-    states = run_states(study)
+    states = run_outcomes(study)
     out = {}
     for run in plan:
         trial = _pick(states.get(run.key, []))
