@@ -7,7 +7,8 @@ per-epoch history, per-epoch objective values, final state; one run in a hundred
 with the study's record and plan, so `ablate report FOLDER` reads them as any stored study.
 Each report runs in a fresh process into a fresh folder (no figure is current), median of
 --repeats; peak memory is the largest resident set of the report's processes (the command
-and its figure workers, ru_maxrss of the children). With --baseline-src DIR the same
+and its figure workers, ru_maxrss of the children). --src DIR times the ablate package in
+DIR (default: this checkout); with --baseline-src DIR the same
 reports are also timed with the ablate package found in DIR (an older checkout), in the
 same invocation, and the ratio printed.
 
@@ -194,11 +195,11 @@ def png_height(path: Path) -> int:
     return int(struct.unpack(">I", head[20:24])[0])
 
 
-def time_report(study: Path, out: Path, src: Path | None) -> tuple[float, float]:
-    """(wall seconds, peak MiB) of one `ablate report` in a fresh process into a fresh folder."""
-    env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
+def time_report(study: Path, out: Path, src: Path) -> tuple[float, float]:
+    """(wall seconds, peak MiB) of one `ablate report` in a fresh process into a fresh folder,
+    with the ablate package found in ``src`` (run from the study's folder: `python -m` puts
+    the working directory first on the path)."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
     shutil.rmtree(out, ignore_errors=True)
     probe = (
         "import resource, subprocess, sys, time\n"
@@ -208,13 +209,14 @@ def time_report(study: Path, out: Path, src: Path | None) -> tuple[float, float]
         "print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc)\n"
     )
     cmd = [sys.executable, "-c", probe, sys.executable, "-m", "ablate", "report", str(study), "--out", str(out)]
-    wall, mib, rc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=study)
+    wall, mib, rc = done.stdout.split()
     if rc != "0":
         raise SystemExit(f"ablate report {study} exited {rc}")
     return float(wall), float(mib)
 
 
-def measure(study: Path, keep: Path, repeats: int, src: Path | None) -> tuple[float, float, int, int, str]:
+def measure(study: Path, keep: Path, repeats: int, src: Path) -> tuple[float, float, int, int, str]:
     """(median seconds, peak MiB, tallest figure px, index.html bytes, tallest figure's name)."""
     walls, peaks = [], []
     for _ in range(repeats):
@@ -232,6 +234,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ablate-report-scale")
     ap.add_argument("--keep", type=Path, default=None, help="report folders kept here (default: under --work)")
+    ap.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1], help="the ablate to time")
+    ap.add_argument("--label", default="this", help="its name in the output")
     ap.add_argument("--baseline-src", type=Path, default=None, help="a folder holding another ablate package")
     args = ap.parse_args()
     keep = args.keep or args.work / "reports"
@@ -244,7 +248,7 @@ def main() -> None:
             make_study(study, runs)
             print(f"wrote {study} ({runs} runs) in {time.perf_counter() - t:.1f}s")
         target_s, target_mib = TARGETS.get(runs, (None, None))
-        rows = [("this", None)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
+        rows = [(args.label, args.src)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
         got = {}
         for label, src in rows:
             s, mib, px, page, fig = measure(study, keep / f"{label}-{runs}", args.repeats, src)
@@ -256,7 +260,7 @@ def main() -> None:
                 + (f", <= {target_mib:g} MiB: {'ok' if mib <= target_mib else 'OVER'}" if target_mib else "")
             )
         if "baseline" in got:
-            print(f"{runs} runs: this / baseline = {got['this'] / got['baseline']:.2f}")
+            print(f"{runs} runs: {args.label} / baseline = {got[args.label] / got['baseline']:.2f}")
     print(json.dumps({"reports": str(keep)}))
 
 
