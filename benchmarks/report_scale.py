@@ -73,8 +73,9 @@ def make_study(folder: Path, runs: int) -> None:
     import optuna
     from optuna.distributions import CategoricalDistribution
 
-    from ablate import attrs, trial_rows
-    from ablate.record import RunEntry, StudyRecord
+    from ablate.engine.store import attrs
+    from ablate.engine.store import optuna_internals as trial_rows
+    from ablate.engine.store.record import RunEntry, StudyRecord
 
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -137,7 +138,8 @@ def make_study(folder: Path, runs: int) -> None:
 def _outcome(rng, effect: float, index: int):  # type: ignore[no-untyped-def]
     from optuna.trial import TrialState
 
-    from ablate import attrs, trial_rows
+    from ablate.engine.store import attrs
+    from ablate.engine.store import optuna_internals as trial_rows
 
     if index % 100 == 99:
         reason = "RuntimeError: loss is nan"

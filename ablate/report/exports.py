@@ -18,7 +18,7 @@ from ablate.report.analysis import Analysis
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.findings import findings, interaction_sentence, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_pct_ci, format_seconds, value
-from ablate.report.paired import METRICS, summary_lines
+from ablate.report.paired import PAIRED_METRICS, summary_lines
 from ablate.report.shown import MAX_RUN_ROWS, named_arms
 from ablate.report.stats import is_present
 
@@ -162,7 +162,7 @@ def significance_lines(an: Analysis) -> list[tuple[str, list[str]]]:
                 f"Of the {len(comps) - len(named)} arms not named here, {sig} differ significantly from "
                 f"{an.baseline} (Holm-corrected over all {len(comps)} arms)."
             )
-        out.append((METRICS[m][0].capitalize(), lines))
+        out.append((PAIRED_METRICS[m][0].capitalize(), lines))
     return out
 
 

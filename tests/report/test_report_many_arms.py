@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from synthetic import factorial, histories
 
+from ablate.engine.store.results import write_tables
 from ablate.report import write_report
 from ablate.report.analysis import analyse
 from ablate.report.figure_limits import DPI, MANY_ARMS, MAX_HEIGHT_PX, TOP_ARMS
 from ablate.report.page import build_context
-from ablate.results import write_tables
 
 # 5 x 3 x 4 x 3 x 3 = 540 arms, as a five-factor factorial
 FACTORS = {
