@@ -197,10 +197,10 @@ def png_height(path: Path) -> int:
     return int(struct.unpack(">I", head[20:24])[0])
 
 
-def time_report(study: Path, out: Path, src: Path) -> tuple[float, float]:
-    """(wall seconds, peak MiB) of one `ablate report` in a fresh process into a fresh folder,
-    with the ablate package found in ``src`` (run from the study's folder: `python -m` puts
-    the working directory first on the path)."""
+def time_report(study: Path, out: Path, src: Path) -> tuple[float, float, float]:
+    """(wall seconds, peak MiB, CPU seconds of every process) of one `ablate report` in a fresh
+    process into a fresh folder, with the ablate package found in ``src`` (run from the study's
+    folder: `python -m` puts the working directory first on the path)."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     shutil.rmtree(out, ignore_errors=True)
     probe = (
@@ -208,26 +208,30 @@ def time_report(study: Path, out: Path, src: Path) -> tuple[float, float]:
         "t = time.perf_counter()\n"
         "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
         "wall = time.perf_counter() - t\n"
-        "print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc)\n"
+        "kids = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(wall, kids.ru_maxrss / 1024, kids.ru_utime + kids.ru_stime, rc)\n"
     )
     cmd = [sys.executable, "-c", probe, sys.executable, "-m", "ablate", "report", str(study), "--out", str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=study)
-    wall, mib, rc = done.stdout.split()
+    wall, mib, cpu, rc = done.stdout.split()
     if rc != "0":
         raise SystemExit(f"ablate report {study} exited {rc}")
-    return float(wall), float(mib)
+    return float(wall), float(mib), float(cpu)
 
 
-def measure(study: Path, keep: Path, repeats: int, src: Path) -> tuple[float, float, int, int, str]:
-    """(median seconds, peak MiB, tallest figure px, index.html bytes, tallest figure's name)."""
-    walls, peaks = [], []
+def measure(study: Path, keep: Path, repeats: int, src: Path) -> tuple[float, float, float, int, int, str]:
+    """(median seconds, peak MiB, median CPU seconds, tallest figure px, index.html bytes,
+    tallest figure's name)."""
+    walls, peaks, cpus = [], [], []
     for _ in range(repeats):
-        wall, mib = time_report(study, keep, src)
+        wall, mib, cpu = time_report(study, keep, src)
         walls.append(wall)
         peaks.append(mib)
+        cpus.append(cpu)
     heights = {p.name: png_height(p) for p in keep.glob("fig_*.png")}
     tallest = max(heights, key=lambda k: heights[k]) if heights else "-"
-    return statistics.median(walls), max(peaks), heights.get(tallest, 0), (keep / "index.html").stat().st_size, tallest
+    page = (keep / "index.html").stat().st_size
+    return statistics.median(walls), max(peaks), statistics.median(cpus), heights.get(tallest, 0), page, tallest
 
 
 def main() -> None:
@@ -253,10 +257,11 @@ def main() -> None:
         rows = [(args.label, args.src)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
         got = {}
         for label, src in rows:
-            s, mib, px, page, fig = measure(study, keep / f"{label}-{runs}", args.repeats, src)
+            s, mib, cpu, px, page, fig = measure(study, keep / f"{label}-{runs}", args.repeats, src)
             got[label] = s
             print(
-                f"{runs} runs [{label}]: {s:.2f}s median of {args.repeats}, peak {mib:.0f} MiB, "
+                f"{runs} runs [{label}]: {s:.2f}s median of {args.repeats} ({cpu:.1f} CPU s, figure workers "
+                f"included; load average {os.getloadavg()[0]:.1f}), peak {mib:.0f} MiB, "
                 f"tallest figure {px}px ({fig}), index.html {page / 1024:.0f} KB"
                 + (f"; target <= {target_s:g}s: {'ok' if s <= target_s else 'SLOW'}" if target_s else "")
                 + (f", <= {target_mib:g} MiB: {'ok' if mib <= target_mib else 'OVER'}" if target_mib else "")

@@ -84,6 +84,7 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
+    from ablate.engine.store.optuna_internals import study_user_attrs
     from ablate.engine.store.storage import cannot_open, open_for_reading
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -112,7 +113,8 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
             hint=did_you_mean(name, names),
         )
     study = optuna.load_study(study_name=name, storage=storage)
-    missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in study.user_attrs]
+    stored = study_user_attrs(study)
+    missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in stored]
     if missing:
         raise UserError(
             f"study {name!r} has no {' or '.join(missing)} stored",
@@ -123,11 +125,12 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ablate.engine.store.optuna_internals import study_user_attrs
     from ablate.report.outputs import write_outputs
 
     url, folder = storage_url(str(args.source))
     study = open_stored_study(url, args.study)
-    record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    record = StudyRecord.from_json(study_user_attrs(study)[attrs.RECORD])
     out = args.out or folder or Path("reports") / (record.name or study.study_name)
     try:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -10,14 +10,15 @@ import optuna
 import pandas as pd
 
 from ablate.engine.store import attrs
+from ablate.engine.store.optuna_internals import study_user_attrs
 from ablate.engine.store.record import RunEntry, StudyRecord
 from ablate.errors import UserError
 
 
 def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
     """The record and plan stored with the study."""
-    record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
-    return record, [RunEntry.from_json(e) for e in study.user_attrs[attrs.PLAN]]
+    stored = study_user_attrs(study)
+    return StudyRecord.from_json(stored[attrs.RECORD]), [RunEntry.from_json(e) for e in stored[attrs.PLAN]]
 
 
 def has_failures(study: optuna.Study) -> bool:

@@ -64,6 +64,12 @@ def trial_id_of(trial: Any) -> int:
     return int(trial._trial_id)
 
 
+def study_user_attrs(study: optuna.Study) -> dict[str, Any]:
+    """The study's user attributes as stored, without ``Study.user_attrs``' deep copy of them
+    (a 10,000-run plan takes a second to copy, each time it is asked for)."""
+    return dict(storage_of(study).get_study_user_attrs(study_id_of(study)))
+
+
 def backend_of(study: optuna.Study) -> Any:
     return getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
 
