@@ -11,5 +11,6 @@ MANY_ARMS = 30
 TOP_ARMS = 20
 MAX_HEIGHT_PX = 2000  # no figure is taller, whatever the study
 MAX_LEVELS = 12  # levels drawn on an effects or interaction axis
+MAX_LINES = 8  # lines (levels of the second factor) in one interaction plot
 MAX_CURVE_SEEDS = 10  # seeds drawn per learning-curve panel
 MAX_BARS = 30  # factors in the importance chart

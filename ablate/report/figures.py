@@ -25,7 +25,16 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line
 from ablate.report.effects import LevelStat, cell_means
-from ablate.report.figure_limits import DPI, MANY_ARMS, MAX_BARS, MAX_HEIGHT_PX, MAX_LEVELS, MAX_PANELS, TOP_ARMS
+from ablate.report.figure_limits import (
+    DPI,
+    MANY_ARMS,
+    MAX_BARS,
+    MAX_HEIGHT_PX,
+    MAX_LEVELS,
+    MAX_LINES,
+    MAX_PANELS,
+    TOP_ARMS,
+)
 from ablate.report.labels import place
 from ablate.report.shown import top_and_baseline
 from ablate.report.stats import per_arm_values
@@ -33,7 +42,6 @@ from ablate.report.stats import per_arm_values
 # Beyond this many arms the scatter shows leaderboard ranks instead of names,
 # because a dozen long labels in one plot overlap whatever we do.
 MAX_NAMED_POINTS = 10
-MAX_LINES = 8
 TRAIN_COLOR, VAL_COLOR, POINT_COLOR, BASE_COLOR = "#1f77b4", "#d62728", "#333333", "#888888"
 FRONT_COLOR = "#2ca02c"
 

@@ -95,3 +95,12 @@ def test_thirty_arms_with_long_names_fit_in_2000px():
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def test_the_curves_and_effects_say_what_they_leave_out():
+    """20 seeds: the curves draw 10 per arm and say so; 14 levels: the effects figures draw 12 and say so."""
+    table, record = factorial({"x": ["none", *(f"x{i}" for i in range(1, 14))], "y": ["none", "y1"]}, seeds=12)
+    an = analyse(table, record)
+    context = build_context(an, {}, histories(table, epochs=2))
+    assert "Each panel draws the first 10 of its arm's seeds (up to 12)." in context["curves_note"]
+    assert context["levels_note"].startswith("x has more than 12 levels: the figure draws the first 12")
