@@ -18,7 +18,7 @@ from ablate.report.analysis import Analysis
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.findings import findings, interaction_sentence, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_pct_ci, format_seconds, value
-from ablate.report.paired import PAIRED_METRICS, summary_lines
+from ablate.report.paired import PAIRED_METRICS, sentence, summary_lines
 from ablate.report.shown import MAX_RUN_ROWS, named_arms
 from ablate.report.stats import is_present
 
@@ -154,13 +154,18 @@ def significance_lines(an: Analysis) -> list[tuple[str, list[str]]]:
     keep = set(named_arms(an.board, an.baseline))
     out = []
     for m, comps in an.comparisons.items():
-        named = [c for c in comps if c.arm in keep]
-        lines = summary_lines(named)
-        if len(named) < len(comps):
-            sig = sum(c.significant for c in comps if c.arm not in keep)
+        lines = summary_lines(comps)
+        out_of = [c for c in comps if c.arm not in keep]
+        if out_of:  # the named arms' sentences, the line on all the others, the named untested
+            sig = [sentence(c) for c in comps if c.significant and c.arm in keep]
+            rest = lines[sum(c.significant for c in comps) :]
+            summary = rest[:1] if any(c.tested and not c.significant for c in comps) else []
+            untested = [f"{c.arm}: {c.note}." for c in comps if not c.tested and c.arm in keep]
+            left = sum(c.significant for c in out_of)
+            lines = [*sig, *summary, *untested]
             lines.append(
-                f"Of the {len(comps) - len(named)} arms not named here, {sig} differ significantly from "
-                f"{an.baseline} (Holm-corrected over all {len(comps)} arms)."
+                f"{left} of the {len(out_of)} arms not named here differ significantly from {an.baseline} "
+                f"(Holm-corrected over all {len(comps)} arms); index.html lists the named arms' rows."
             )
         out.append((PAIRED_METRICS[m][0].capitalize(), lines))
     return out
