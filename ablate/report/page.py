@@ -76,34 +76,32 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
     table, rec = an.table, an.record
     status = table["status"] if "status" in table.columns else pd.Series(dtype=object)
     completed = int((status == COMPLETE).sum())
-    return fold(
-        an,
-        {
-            "name": rec.name or "Ablation study",
-            "question": rec.question,
-            "facts": _facts(rec, completed, int(len(table) - completed), rec.runs_total or len(table), table),
-            "versions": [(str(k), str(v)) for k, v in rec.versions.items()],
-            "fixed_settings": fixed_settings(rec),
-            "arm_settings": [
-                {"arm": a, "arm_parts": split_name(a), "settings": s}
-                for a, s in arm_settings(rec, histories, _arm_values(an)).items()
-            ],
-            "factors": an.columns,
-            "baseline": an.baseline or "",
-            "baseline_note": an.baseline_note,
-            "best": an.best or "",
-            "rows": [_row(r, an) for r in an.board.to_dict("records")],
-            "failures": _failures(table),
-            "search_runs": _search_runs(rec),
-            "figures": dict(figs),
-            "findings": findings(an),
-            "uncertainty": uncertainty(an),
-            "claims": [_claim_row(c) for c in an.family.claims],
-            "comparisons": [_comparison_block(m, comps) for m, comps in an.comparisons.items()],
-            "curves_note": _curves_note(an, histories),
-            **_factor_context(an),
-        },
-    )
+    context = {
+        "name": rec.name or "Ablation study",
+        "question": rec.question,
+        "facts": _facts(rec, completed, int(len(table) - completed), rec.runs_total or len(table), table),
+        "versions": [(str(k), str(v)) for k, v in rec.versions.items()],
+        "fixed_settings": fixed_settings(rec),
+        "arm_settings": [
+            {"arm": a, "arm_parts": split_name(a), "settings": s}
+            for a, s in arm_settings(rec, histories, _arm_values(an)).items()
+        ],
+        "factors": an.columns,
+        "baseline": an.baseline or "",
+        "baseline_note": an.baseline_note,
+        "best": an.best or "",
+        "rows": [_row(r, an) for r in an.board.to_dict("records")],
+        "failures": _failures(table),
+        "search_runs": _search_runs(rec),
+        "figures": dict(figs),
+        "findings": findings(an),
+        "uncertainty": uncertainty(an),
+        "claims": [_claim_row(c) for c in an.family.claims],
+        "comparisons": [_comparison_block(m, comps) for m, comps in an.comparisons.items()],
+        "curves_note": _curves_note(an, histories),
+        **_factor_context(an),
+    }
+    return fold(an, context)
 
 
 def _factor_context(an: Analysis) -> dict:
