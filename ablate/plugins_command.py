@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "name",
         nargs="?",
         default=None,
-        help="one component in detail: NAME or KIND:NAME (e.g. dropout, norm:batchnorm)",
+        help="one component in detail: NAME, DIST:NAME, KIND:NAME or KIND:DIST:NAME "
+        "(e.g. dropout, ablate:dropout, norm:batchnorm)",
     )
     p.add_argument("--study", type=Path, default=None, help="also load the plugin files this study names")
 
@@ -43,21 +44,28 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 
 
 def find(registry: Registry, wanted: str) -> list[Component]:
-    """The components called NAME (of any kind) or KIND:NAME, or a UserError with the nearest."""
-    from ablate.registry import normalise
+    """The components called NAME or DIST:NAME (of any kind), optionally after KIND:,
+    or a UserError with the nearest. A short name lists every plugin's component of that name."""
+    from ablate.naming import dist_key, split
+    from ablate.registry import KINDS
 
-    kind, _, name = wanted.rpartition(":")
-    name = normalise(name)
-    if kind:
-        return [registry.get(kind, name, key="NAME")]
-    found = [c for c in registry.all() if c.name == name]
+    head, _, rest = wanted.partition(":")
+    kind = head.strip() if rest and head.strip() in KINDS else ""
+    dist, name = split(rest if kind else wanted)
+    found = [
+        c
+        for c in registry.all()
+        if c.name == name and (not kind or c.kind == kind) and (not dist or dist_key(dist) == dist_key(c.dist))
+    ]
     if not found:
-        every = sorted({c.name for c in registry.all()})
+        if kind:
+            registry.find(kind, rest, key="NAME")  # names the nearest of that kind
+        every = sorted({c.name for c in registry.all()} | {c.qualified for c in registry.all()})
         raise UserError(
             f"no component is named {wanted!r}",
             key="NAME",
-            expected="a name `ablate plugins` lists, or KIND:NAME",
-            hint=did_you_mean(name, every),
+            expected="a name `ablate plugins` lists, DIST:NAME or KIND:NAME",
+            hint=did_you_mean(f"{dist_key(dist)}:{name}" if dist else name, every),
         )
     return found
 
@@ -76,14 +84,23 @@ def listing(registry: Registry, out: Callable[[str], None]) -> None:
     from ablate.registry import KINDS
 
     comps = registry.all()
-    width = max((len(c.name) for c in comps), default=4)
+    width = max((len(registry.shown(c)) for c in comps), default=4)
     for kind in KINDS:
         out(f"{kind}:")
         for c in (c for c in comps if c.kind == kind):
-            out(f"  {c.name:<{width}}  [{c.plugin}]  {c.help}".rstrip())
+            out(f"  {registry.shown(c):<{width}}  [{c.plugin}]  {c.help}".rstrip())
             for line in param_lines(c, " " * 6):
                 out(line)
+    _clashes(registry, out)
     _not_loaded(registry, out)
+
+
+def _clashes(registry: Registry, out: Callable[[str], None]) -> None:
+    """Short names several plugins register: a study must write them qualified."""
+    shared = sorted({(c.kind, c.name) for c in registry.all() if registry.shown(c) != c.name})
+    for kind, name in shared:
+        qualified = " or ".join(c.qualified for c in registry.providers(kind, name))
+        out(f"{kind} {name!r} is registered by several plugins: a study names it {qualified}")
 
 
 def _not_loaded(registry: Registry, out: Callable[[str], None]) -> None:
@@ -106,6 +123,7 @@ def hooks_of(comp: Component) -> list[str]:
 def detail(comp: Component, out: Callable[[str], None]) -> None:
     """One component: where it comes from, what it does, its parameters and hooks."""
     out(f"{comp.kind} {comp.name}  [{comp.plugin}]")
+    out(f"  qualified name: {comp.qualified}")
     if comp.help:
         out(f"  {comp.help}")
     from ablate.hookcheck import component_class
