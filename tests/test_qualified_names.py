@@ -13,6 +13,7 @@ from ablate.config import load_study
 from ablate.design import build_arms, run_spec
 from ablate.errors import UserError
 from ablate.manager import build_registry, make_plugin_manager
+from ablate.testing import run_tiny_study
 
 TWIN = """
 import torch.nn as nn
@@ -141,3 +142,11 @@ def test_a_component_name_with_a_colon_is_refused_when_the_plugin_loads(tmp_path
     (tmp_path / "bad.py").write_text(hook + "    registry.add('x:y', object)\n")
     with pytest.raises(UserError, match="norm name 'x:y' is not a short name"):
         build_registry(make_plugin_manager([tmp_path / "bad.py"]))
+
+
+def test_run_tiny_study_takes_a_qualified_name(tmp_path):
+    study(tmp_path, "")
+    table = run_tiny_study(
+        "regularizer", "twin.py:spectral_norm", {"include_output": True}, tmp_path, plugin_file=tmp_path / "twin.py"
+    )
+    assert list(table["arm"]) == ["baseline", "twin.py:spectral_norm"] and (table["status"] == "complete").all()
