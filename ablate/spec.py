@@ -51,7 +51,7 @@ class Option:
 
     @property
     def component(self) -> str:
-        """The component it activates, by the name runs store (ablate.registry.Component.ref)."""
+        """The component it activates, by the name runs store (ablate.plugin.registry.Component.ref)."""
         return self.ref or str(self.level)
 
 
