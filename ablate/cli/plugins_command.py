@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.errors import UserError, did_you_mean
+from ablate.plugin.hookcheck import MARKER, TRIAL, component_class
+from ablate.plugin.registry import KINDS, normalise
+from ablate.study.study_file import study_registry
 
 if TYPE_CHECKING:  # the registry imports torch: only when the command runs
     from ablate.plugin.registry import Component, Registry
@@ -31,7 +34,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """List the components (or detail one); exit 0."""
-    from ablate.study.study_file import study_registry
 
     registry = study_registry(args.study)
     if args.name:
@@ -44,7 +46,6 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 
 def find(registry: Registry, wanted: str) -> list[Component]:
     """The components called NAME (of any kind) or KIND:NAME, or a UserError with the nearest."""
-    from ablate.plugin.registry import normalise
 
     kind, _, name = wanted.rpartition(":")
     name = normalise(name)
@@ -73,7 +74,6 @@ def param_lines(comp: Component, indent: str) -> list[str]:
 
 def listing(registry: Registry, out: Callable[[str], None]) -> None:
     """Every component by kind, its parameters indented under it."""
-    from ablate.plugin.registry import KINDS
 
     comps = registry.all()
     width = max((len(c.name) for c in comps), default=4)
@@ -95,7 +95,6 @@ def _not_loaded(registry: Registry, out: Callable[[str], None]) -> None:
 
 def hooks_of(comp: Component) -> list[str]:
     """The trial hooks the component's class implements."""
-    from ablate.plugin.hookcheck import MARKER, TRIAL, component_class
 
     cls = component_class(comp.factory)
     if cls is None:
@@ -108,7 +107,6 @@ def detail(comp: Component, out: Callable[[str], None]) -> None:
     out(f"{comp.kind} {comp.name}  [{comp.plugin}]")
     if comp.help:
         out(f"  {comp.help}")
-    from ablate.plugin.hookcheck import component_class
 
     factory = comp.factory
     out(f"  factory: {getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)!s}")

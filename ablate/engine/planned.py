@@ -129,7 +129,7 @@ def study_arms(config: StudyConfig, registry: Registry) -> list[Arm]:
     """The study's arms, orderings that build one network kept once (building a
     model to tell needs torch, so the engine, not the study layer, supplies it)."""
     # torch only for an orderings design: the plan of any other design stays light
-    from ablate.train.build import model_signature
+    from ablate.train.build import model_signature  # torch: only when this runs, not at start-up
 
     return build_arms(config, lambda spec: model_signature(spec, registry))
 
