@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ablate.cli import main
 from ablate.errors import UserError
 
 if TYPE_CHECKING:
@@ -109,8 +110,6 @@ def run_tiny_study(
     a run failed (with the failure reasons).
     """
     import pandas as pd
-
-    from ablate.cli import main
 
     folder = Path(tmp_path)
     study = folder / f"tiny_{kind}_{slug(name)}.toml"

@@ -116,7 +116,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_command.cmd_plan(args.study, not getattr(args, "no_calibrate", False), getattr(args, "out", None))
     signal.signal(signal.SIGTERM, _terminate)
-    from ablate.engine.pool import start_early, usable_cores
+    from ablate.engine.pool import start_early, usable_cores  # multiprocessing: only for the commands that train
 
     cores = usable_cores()
     if args.jobs != "auto" and args.jobs > cores:  # each worker imports torch: hundreds of MB
@@ -127,7 +127,7 @@ def dispatch(args: argparse.Namespace) -> int:
         )
         args.jobs = cores
     pool = start_early(args.study, args.jobs)  # its imports run beside ours: on another core
-    from ablate.cli import run_command
+    from ablate.cli import run_command  # optuna, sqlalchemy: only when this runs, not at start-up
 
     return run_command.execute(args, report=args.command != "worker", pool=pool)
 

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.errors import UserError, did_you_mean
+from ablate.plugin.hookcheck import MARKER, TRIAL, component_class
+from ablate.plugin.naming import dist_key, split
+from ablate.plugin.registry import KINDS
+from ablate.study.study_file import study_registry
 
 if TYPE_CHECKING:  # the registry imports torch: only when the command runs
     from ablate.plugin.registry import Component, Registry
@@ -32,7 +36,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """List the components (or detail one); exit 0."""
-    from ablate.study.study_file import study_registry
 
     registry = study_registry(args.study)
     if args.name:
@@ -46,8 +49,6 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 def find(registry: Registry, wanted: str) -> list[Component]:
     """The components called NAME or DIST:NAME (of any kind), optionally after KIND:,
     or a UserError with the nearest. A short name lists every plugin's component of that name."""
-    from ablate.plugin.naming import dist_key, split
-    from ablate.plugin.registry import KINDS
 
     head, _, rest = wanted.partition(":")
     kind = head.strip() if rest and head.strip() in KINDS else ""
@@ -81,7 +82,6 @@ def param_lines(comp: Component, indent: str) -> list[str]:
 
 def listing(registry: Registry, out: Callable[[str], None]) -> None:
     """Every component by kind, its parameters indented under it."""
-    from ablate.plugin.registry import KINDS
 
     comps = registry.all()
     width = max((len(registry.shown(c)) for c in comps), default=4)
@@ -112,7 +112,6 @@ def _not_loaded(registry: Registry, out: Callable[[str], None]) -> None:
 
 def hooks_of(comp: Component) -> list[str]:
     """The trial hooks the component's class implements."""
-    from ablate.plugin.hookcheck import MARKER, TRIAL, component_class
 
     cls = component_class(comp.factory)
     if cls is None:
@@ -126,7 +125,6 @@ def detail(comp: Component, out: Callable[[str], None]) -> None:
     out(f"  qualified name: {comp.qualified}")
     if comp.help:
         out(f"  {comp.help}")
-    from ablate.plugin.hookcheck import component_class
 
     factory = comp.factory
     out(f"  factory: {getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)!s}")

@@ -84,7 +84,10 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
-    from ablate.engine.store.storage import cannot_open, open_for_reading
+    from ablate.engine.store.storage import (
+        cannot_open,
+        open_for_reading,
+    )  # optuna, sqlalchemy: only when this runs, not at start-up
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -123,7 +126,9 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ablate.report.outputs import write_outputs
+    from ablate.report.outputs import (
+        write_outputs,
+    )  # jinja2, optuna, pandas, scipy: only when this runs, not at start-up
 
     url, folder = storage_url(str(args.source))
     study = open_stored_study(url, args.study)
@@ -161,7 +166,9 @@ def read_report_dir(folder: Path) -> tuple[pd.DataFrame, StudyRecord]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ablate.report.compare import write_compare
+    from ablate.report.compare import (
+        write_compare,
+    )  # jinja2, matplotlib, pandas, scipy: only when this runs, not at start-up
 
     studies = [(Path(d), *read_report_dir(Path(d))) for d in args.dirs]
     try:

@@ -12,6 +12,7 @@ import pandas as pd
 from ablate.engine.store import attrs
 from ablate.engine.store.record import RunEntry, StudyRecord
 from ablate.errors import UserError
+from ablate.report import write_report
 
 
 def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
@@ -22,7 +23,7 @@ def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
 
 def has_failures(study: optuna.Study) -> bool:
     """Whether a planned run of the study ended failed."""
-    from ablate.engine.store.results import failure_details
+    from ablate.engine.store.results import failure_details  # sqlalchemy: only when this runs, not at start-up
 
     _, plan = stored_record(study)
     return bool(failure_details(study, plan))
@@ -30,8 +31,7 @@ def has_failures(study: optuna.Study) -> bool:
 
 def write_outputs(out: Path, study: optuna.Study) -> Path:
     """results.csv, results.json and the report; returns the index.html path."""
-    from ablate.engine.store.results import collect, write_tables
-    from ablate.report import write_report
+    from ablate.engine.store.results import collect, write_tables  # sqlalchemy: only when this runs, not at start-up
 
     record, plan = stored_record(study)
     table, histories = collect(study, plan, record.factors)

@@ -11,7 +11,7 @@ from support import TINY, ablate, pip_install
 from ablate.errors import UserError
 from ablate.plugin.manager import build_registry, make_plugin_manager
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "extra_plugin"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "extra_plugin"
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import optuna
 import sqlalchemy as sa
 
+from ablate.engine.store import optuna_internals
 from ablate.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: `ablate report` opens storage without torch
@@ -140,9 +141,7 @@ def open_for_reading(url: str) -> optuna.storages.RDBStorage:
     no schema check, so alembic (0.3 s of imports) is never loaded. Where Optuna
     has moved its internals, or the quick open fails (an older schema, say),
     Optuna's own full open is tried, so its error is the one reported."""
-    from ablate.engine.store.optuna_internals import open_without_migrations
-
-    quick = open_without_migrations(url)
+    quick = optuna_internals.open_without_migrations(url)
     if quick is not None:
         return quick
     return optuna.storages.RDBStorage(url, skip_table_creation=True)
