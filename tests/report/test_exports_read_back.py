@@ -21,6 +21,7 @@ from ablate.cli import main
 from ablate.record import StudyRecord
 from ablate.report.analysis import analyse
 from ablate.report.exports import leaderboard_md, leaderboard_tex
+from ablate.report.latex import tex
 from ablate.results import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,3 +168,13 @@ def test_hostile_names_read_back_from_markdown_unchanged():
     assert header[2:4] == ["reg", "order"]
     assert sorted(r[1].removesuffix(" ≈ best") for r in rows) == sorted(record.arms)
     assert {r[2] for r in rows} == set(HOSTILE["reg"]) and {r[3] for r in rows} == set(HOSTILE["order"])
+
+
+def test_any_character_of_a_name_typesets(tmp_path):
+    """Accents, letters, symbols, Greek, compatibility forms, CJK, emoji, control and ligature pairs."""
+    name = "é ñ ç ő ï Å ß æ Ø ł ≈ × ± → α β Ω µ ² ﬁ Ａ 中 😀 \x07 ½ e\u0301 ą a--b ``q'' ,, !` ¿ « » – — − … ‘’ “”"
+    text = tex(name)
+    assert text.isascii() and r"\'{e} \~{n} \c{c} \H{o} \"{\i} \r{A} \ss{}" in text and "a-{}-b" in text
+    assert r"$\alpha$ $\beta$ $\Omega$ $\mu$ 2 fi A {[}U+4E2D{]} {[}U+1F600{]} {[}U+0007{]}" in text
+    for preamble, where in ((PAPER, "t1"), (BARE, "ot1")):
+        _typeset(text + "\n", preamble, tmp_path / where)
