@@ -23,6 +23,7 @@ quick_exit.install()  # before any other exit handler is registered: it runs aft
 from ablate import __version__, closed_stdout, plugins_command, report_commands, scaffold  # noqa: E402
 from ablate.disabling import set_disabled  # noqa: E402
 from ablate.errors import UserError  # noqa: E402
+from ablate.storage_url import from_env  # noqa: E402
 
 EXIT_USER = 2
 # A reader that closed stdout early (`| head -1`) ends a command that only prints
@@ -47,7 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train every missing (arm, seed) of a study and write its report")
     run.add_argument("study", type=Path, help="the study file (TOML)")
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/<study name>)")
-    run.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///OUT/study.db)")
+    run.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: $ABLATE_STORAGE, else sqlite:///OUT/study.db); "
+        "keep a password out of it: PGPASSWORD or ~/.pgpass",
+    )
     run.add_argument("--dry-run", action="store_true", help="print the plan (as `ablate plan`) and stop")
     _execution_options(run)
     worker = sub.add_parser(
@@ -55,7 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("study", type=Path, help="the study file (TOML), the same on every machine")
     worker.add_argument(
-        "--storage", required=True, help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB"
+        "--storage",
+        default=None,
+        help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB (default: $ABLATE_STORAGE); "
+        "the password from PGPASSWORD or ~/.pgpass",
     )
     worker.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     _execution_options(worker)
@@ -113,6 +122,13 @@ def dispatch(args: argparse.Namespace) -> int:
         from ablate import run_command  # optuna and the engine: only for the commands that use them
 
         return run_command.cmd_plan(args.study, not getattr(args, "no_calibrate", False), getattr(args, "out", None))
+    if args.command == "worker" and not from_env(args.storage):
+        raise UserError(
+            "no storage to share: a worker trains runs of a study that other machines reach",
+            key="--storage",
+            expected="--storage postgresql://USER@HOST/DB, or that URL in ABLATE_STORAGE "
+            "(the password from PGPASSWORD or ~/.pgpass, never on the command line)",
+        )
     signal.signal(signal.SIGTERM, _terminate)
     from ablate.pool import start_early, usable_cores
 

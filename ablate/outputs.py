@@ -12,11 +12,14 @@ import pandas as pd
 from ablate import attrs
 from ablate.errors import UserError
 from ablate.record import RunEntry, StudyRecord
+from ablate.storage_url import without_password
 
 
 def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
-    """The record and plan stored with the study."""
+    """The record and plan stored with the study; the password that records written
+    by older versions kept in their storage URL is dropped, so no report shows it."""
     record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    record = record.replace(storage=without_password(record.storage))
     return record, [RunEntry.from_json(e) for e in study.user_attrs[attrs.PLAN]]
 
 
