@@ -18,11 +18,11 @@ from pandas.api.types import is_float_dtype, is_integer_dtype, is_string_dtype
 from synthetic import factorial
 
 from ablate.cli import main
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
+from ablate.engine.store.results import METRICS
 from ablate.report.analysis import analyse
 from ablate.report.exports import leaderboard_md, leaderboard_tex
 from ablate.report.latex import tex
-from ablate.results import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = r"\documentclass{article}\usepackage[T1]{fontenc}\usepackage{booktabs}"
