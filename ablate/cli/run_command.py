@@ -25,6 +25,7 @@ from ablate.engine.runner import RunOptions, make_executor, run_study
 from ablate.engine.store import attrs
 from ablate.engine.store.record import StudyRecord
 from ablate.engine.store.storage import default_storage, open_storage, open_study
+from ablate.engine.store.storage_url import for_people, from_env, without_password
 from ablate.errors import UserError
 from ablate.plugin.registry import Registry
 from ablate.study.config import StudyConfig, load_study
@@ -234,8 +235,10 @@ def _execute(
     # this process only waits for the workers' start-up here: load what it needs next meanwhile
     loading = prefetch(*STORAGE, *(REPORT if report else ())) if executor.background else None
     env = study_environment(config, registry, arms, executor.environment)
-    out = output_dir(args.out, config) if report or not args.storage else None
-    storage = args.storage or default_storage(out or Path("."))
+    given = from_env(args.storage)
+    out = output_dir(args.out, config) if report or not given else None
+    storage = given or default_storage(out or Path("."))
+    shown, stored_url = for_people(storage), without_password(storage)  # no password on screen or in the record
     what = (
         f"{config.design.kind} over a budget of {config.design.budget} arms"
         if config.design.sampled
@@ -243,7 +246,7 @@ def _execute(
     )
     jobs = f", {options.jobs} worker processes" if options.jobs > 1 else ""
     print(
-        f"study {config.name}: {what} = {run_count(config, arms)} runs on {env.device}{jobs}; storage {storage}",
+        f"study {config.name}: {what} = {run_count(config, arms)} runs on {env.device}{jobs}; storage {shown}",
         flush=True,
     )
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
@@ -251,12 +254,14 @@ def _execute(
     print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
     if not config.design.sampled:  # stored before training, so a report can be made after a crash
-        save_record(study, study_record(config, study, arms, baseline, storage, command, env), plan_runs(config, arms))
+        save_record(
+            study, study_record(config, study, arms, baseline, stored_url, command, env), plan_runs(config, arms)
+        )
     planned = run_study(config, registry, arms, study, storage, options, lambda s: print(s, flush=True), executor)
     trained = time.perf_counter() - wall
     arm_list = list({r.arm.name: r.arm for r in planned}.values())
     command["seconds"] = round(trained, 2)
-    save_record(study, study_record(config, study, arm_list, baseline, storage, command, env), planned)
+    save_record(study, study_record(config, study, arm_list, baseline, stored_url, command, env), planned)
     if loading is not None:
         loading.join()  # before the report forks its figure processes
     if report and out is not None:
@@ -266,7 +271,8 @@ def _execute(
             f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: {written}"
         )
     else:
-        print(f"runs finished in {trained:.1f}s; `ablate report {storage}` writes the report")
+        source = "" if given and not args.storage else f" {shown}"  # with ABLATE_STORAGE, the bare command
+        print(f"runs finished in {trained:.1f}s; `ablate report{source}` writes the report")
     return EXIT_FAILED_RUNS if has_failures(study) else 0
 
 

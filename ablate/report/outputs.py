@@ -11,13 +11,16 @@ import pandas as pd
 
 from ablate.engine.store import attrs
 from ablate.engine.store.record import RunEntry, StudyRecord
+from ablate.engine.store.storage_url import without_password
 from ablate.errors import UserError
 from ablate.report import write_report
 
 
 def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
-    """The record and plan stored with the study."""
+    """The record and plan stored with the study; the password that records written
+    by older versions kept in their storage URL is dropped, so no report shows it."""
     record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    record = record.replace(storage=without_password(record.storage))
     return record, [RunEntry.from_json(e) for e in study.user_attrs[attrs.PLAN]]
 
 
