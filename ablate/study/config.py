@@ -257,6 +257,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_design(design, factors)
     _check_momentum_moves(train, factors, recipe)
     _check_precision(train, factors)
+    _check_optimizer_levels(registry, factors)
     if design.sampled and design.search_seed in seeds:
         raise UserError(
             f"the search seed {design.search_seed} is also a study seed",
@@ -707,6 +708,14 @@ def _setting_factor(
     _check_distinct(levels, meant, f"{key}.levels")  # slot orders the same but for spaces build one network
     options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
+
+
+def _check_optimizer_levels(registry: Registry | None, factors: list[Factor]) -> None:
+    """A factor over train.optimizer names optimizers (checked here, not when a run builds)."""
+    for f in factors:
+        if f.setting == "train.optimizer" and registry is not None:
+            for i, level in enumerate(f.levels):
+                registry.find("optimizer", str(level), key=f"factors.{f.name}.levels[{i}]")
 
 
 def _check_precision(train: dict[str, Any], factors: list[Factor]) -> None:

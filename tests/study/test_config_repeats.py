@@ -135,3 +135,16 @@ def test_a_momentum_factor_under_an_optimizer_component_is_refused(tmp_path):
     )
     with pytest.raises(UserError, match="an optimizer component"):
         load_study(path, build_registry(make_plugin_manager()))
+
+
+def test_a_factor_over_train_optimizer_names_registered_optimizers(tmp_path):
+    from ablate.plugin.manager import build_registry, make_plugin_manager
+    from ablate.study.config import load_study
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[study]\nname = "s"\n[data]\nname = "digits"\n'
+        '[factors.opt]\nsetting = "train.optimizer"\nlevels = ["adam", "adamx"]\n'
+    )
+    with pytest.raises(UserError, match="unknown optimizer 'adamx'"):
+        load_study(path, build_registry(make_plugin_manager()))
