@@ -237,7 +237,6 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, e
     model.train()
     first = (epoch - 1) * plan.steps_per_epoch
     for step, (start, end) in enumerate(batch_bounds(n, int(parts.spec.train["batch_size"])), first):
-        plan.apply(parts.optimizer, step)
         idx = order[start:end]
         batch = Batch(data.x_train[idx], data.y_train[idx], generator)
         if transform:
@@ -248,6 +247,7 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, e
             total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
         parts.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        plan.apply(parts.optimizer, step)  # after the first forward: a lazy module's weights exist by then
         if before:
             hooks.ablate_before_step(model=model, state=plan.state(epoch, step))
         if parts.pre_step is not None:
