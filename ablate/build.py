@@ -19,6 +19,7 @@ import torch
 
 from ablate.allocator import keep_freed_memory
 from ablate.components import DataSplits
+from ablate.datafiles import located
 from ablate.manager import trial_manager
 from ablate.optimizers import Optimizer, PreStep, make_optimizer
 from ablate.registry import Registry
@@ -85,9 +86,9 @@ _DATA_CACHE: dict[str, DataSplits] = {}
 
 def load_data(spec: RunSpec, registry: Registry, device: torch.device) -> DataSplits:
     """The run's data splits on the device, cached per process (runs of a study share them)."""
-    key = canonical_json([spec.data.to_json(), spec.split_seed, spec.data_hash, str(device)])
+    key = canonical_json([spec.data.to_json(), spec.split_seed, spec.data_hash, spec.data_dir, str(device)])
     if key not in _DATA_CACHE:
-        dataset = registry.create("dataset", spec.data.name, dict(spec.data.params))
+        dataset = registry.create("dataset", spec.data.name, located(spec.data.params, spec.data_dir))
         _DATA_CACHE[key] = dataset.load(spec.split_seed).to(device)
     return _DATA_CACHE[key]
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ablate.datafiles import FILE_PARAMS, located
 from ablate.errors import UserError, did_you_mean
 from ablate.params import Param
 from ablate.registry import OFF, SWITCHABLE, Registry, normalise
@@ -168,6 +169,11 @@ class StudyConfig:
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    @property
+    def data_dir(self) -> str:
+        """The folder the data's relative file paths start at: the study file's."""
+        return str(self.path.parent.absolute())
+
 
 def load_study(path: str | Path, registry: Registry | None = None) -> StudyConfig:
     """Read and validate a study file. Without a registry, plugin files and
@@ -207,7 +213,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
     seeds = _seeds(study.get("seeds", 3))
     plugin_files = _plugin_files(study, path)
-    data_choice, split_seed, resplit = _data(raw, registry)
+    data_choice, split_seed, resplit = _data(raw, registry, path.parent)
     model = dict(as_table(raw.get("model", {"name": "mlp"}), "model"))
     model.setdefault("name", "mlp")
     model_choice = _choice(registry, "model", model, "model")
@@ -216,7 +222,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     design = _design(as_table(raw.get("design", {}), "design"))
     factors_raw = as_table(raw.get("factors", {}), "factors")
     factors = [
-        _factor(registry, fname, as_table(ftable, f"factors.{fname}"), model_choice, data_choice, design)
+        _factor(registry, fname, as_table(ftable, f"factors.{fname}"), model_choice, data_choice, design, path.parent)
         for fname, ftable in factors_raw.items()
     ]
     _check_factor_overlap(factors)
@@ -265,15 +271,19 @@ def _plugin_files(study: dict[str, Any], path: Path) -> list[Path]:
     return [path.parent / f for f in STUDY_PARAMS["plugins"].check(given, "study.plugins") if f]
 
 
-def _data(raw: dict[str, Any], registry: Registry | None) -> tuple[Choice, int, bool]:
-    """The [data] table: the data set with its parameters, the split seed, resplit."""
+def _data(raw: dict[str, Any], registry: Registry | None, base: Path) -> tuple[Choice, int, bool]:
+    """The [data] table: the data set with its parameters, the split seed, resplit.
+    File paths are checked where they point from the study file (``base``) and kept
+    as written (ablate.datafiles)."""
     data = dict(as_table(raw.get("data", {}), "data"))
     if "name" not in data:
         known = ", ".join(registry.names("dataset")) if registry else "a registered data set"
         raise UserError("missing data set", key="data.name", expected=f"[data] name = one of: {known}")
     split_seed = DATA_KEYS["split_seed"].check(data.pop("split_seed", 0), "data.split_seed")
     resplit = DATA_KEYS["resplit"].check(data.pop("resplit", False), "data.resplit")
-    return _choice(registry, "dataset", data, "data"), split_seed, resplit
+    written = {k: data[k] for k in FILE_PARAMS if k in data}
+    choice = _choice(registry, "dataset", located(data, base), "data")
+    return Choice(choice.name, {**choice.params, **written}), split_seed, resplit
 
 
 def _train(given: dict[str, Any]) -> dict[str, Any]:
@@ -412,7 +422,13 @@ def _choice(registry: Registry | None, kind: str, table: dict[str, Any], key: st
 
 
 def _factor(
-    registry: Registry | None, fname: str, table: dict[str, Any], model: Choice, data: Choice, design: DesignConfig
+    registry: Registry | None,
+    fname: str,
+    table: dict[str, Any],
+    model: Choice,
+    data: Choice,
+    design: DesignConfig,
+    base: Path,
 ) -> Factor:
     key = f"factors.{fname}"
     if ("kind" in table) == ("setting" in table):
@@ -427,7 +443,7 @@ def _factor(
     levels = _levels(table, model, design, key)
     if "setting" in table:
         _check_keys(table, ("setting", "levels"), key)
-        return _setting_factor(registry, fname, table["setting"], levels, model, data, key)
+        return _setting_factor(registry, fname, table["setting"], levels, model, data, key, base)
     kind = table["kind"]
     if kind not in SWITCHABLE:
         raise UserError(
@@ -612,14 +628,36 @@ def _setting_range(
 
 
 def _setting_factor(
-    registry: Registry | None, fname: str, setting: Any, levels: list[Any], model: Choice, data: Choice, key: str
+    registry: Registry | None,
+    fname: str,
+    setting: Any,
+    levels: list[Any],
+    model: Choice,
+    data: Choice,
+    key: str,
+    base: Path,
 ) -> Factor:
     param, specs = _setting_specs(registry, setting, model, data, key)
-    checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
+    files = setting.startswith("data.") and param in FILE_PARAMS  # checked where they point, kept as written
+
+    def check(i: int, value: Any) -> Any:
+        if specs is None:
+            return value
+        if files:
+            return _check_located(specs[param], value, base, f"{key}.levels[{i}]")
+        return specs[param].check(value, f"{key}.levels[{i}]")
+
+    checked = [check(i, v) for i, v in enumerate(levels)]
     meant = [">".join(s.strip() for s in v.split(">")) if setting == "model.slots" else v for v in checked]
     _check_distinct(levels, meant, f"{key}.levels")  # slot orders the same but for spaces build one network
     options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
+
+
+def _check_located(spec: Param, value: Any, base: Path, key: str) -> Any:
+    """A file path checked where it points from the study file, returned as written."""
+    spec.check(located({"path": value}, base)["path"] if isinstance(value, str) else value, key)
+    return value
 
 
 def _check_momentum_moves(train: dict[str, Any], factors: list[Factor]) -> None:
