@@ -200,8 +200,8 @@ def plain_run(data: list[torch.Tensor], seed: int, epochs: int, device: torch.de
 # --- ablate ---------------------------------------------------------------------------
 
 
-def ablate_pass(folder: Path, stack: str, epochs: int, device: str) -> tuple[float, float, float]:
-    """(seconds per epoch inside runs, whole command's wall seconds, mean test accuracy)."""
+def ablate_pass(folder: Path, stack: str, epochs: int, device: str) -> tuple[float, float, float, float]:
+    """(seconds per epoch inside runs, whole command's wall seconds, its CPU seconds, mean test accuracy)."""
     import pandas as pd
 
     from ablate.cli import main as ablate_main
@@ -210,12 +210,13 @@ def ablate_pass(folder: Path, stack: str, epochs: int, device: str) -> tuple[flo
     text = STUDY.format(epochs=epochs, batch=BATCH, lr=LR, momentum=MOMENTUM, device=device, stack=stack)
     study.write_text(text)
     out = folder / f"out_{stack}_{time.monotonic_ns()}"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if ablate_main(["run", str(study), "--out", str(out)]) != 0:
         raise SystemExit(f"ablate run failed (stack = {stack!r})")
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     table = pd.read_csv(out / "results.csv")
-    return float(table["seconds"].sum() / table["epochs"].sum()), wall, float(table["test_accuracy"].mean())
+    per_epoch = float(table["seconds"].sum() / table["epochs"].sum())
+    return per_epoch, wall, cpu, float(table["test_accuracy"].mean())
 
 
 def main() -> None:
@@ -227,7 +228,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # the thread count ablate sets in its training processes
     device = torch.device(args.device)
-    rows: dict[str, list[float]] = {"plain": [], "stack off": [], "stacked": []}
+    rows: dict[str, list[float]] = {"plain": [], "stack off": [], "stacked": [], "plain cpu": [], "off cpu": []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         arrays = write_cifar(folder / "data", args.images)
@@ -235,20 +236,26 @@ def main() -> None:
         print(f"{args.images} training images 3x32x32, {args.epochs} epochs, seeds {SEEDS}, {device}, 1 thread")
         plain_run([t[:256] for t in data], 0, 1, device)  # warm-up, not timed: torch's first calls set kernels up
         for r in range(args.repeat):
-            off, off_wall, off_acc = ablate_pass(folder, "off", args.epochs, args.device)
+            off, off_wall, off_cpu, off_acc = ablate_pass(folder, "off", args.epochs, args.device)
             rows["stack off"].append(off)
+            rows["off cpu"].append(off_cpu)
+            cpu = time.process_time()
             plain = [plain_run(data, s, args.epochs, device) for s in SEEDS]
+            rows["plain cpu"].append(time.process_time() - cpu)
             rows["plain"].append(statistics.mean(p[0] for p in plain))
-            auto, auto_wall, auto_acc = ablate_pass(folder, "auto", args.epochs, args.device)
+            auto, auto_wall, _, auto_acc = ablate_pass(folder, "auto", args.epochs, args.device)
             rows["stacked"].append(auto)
             print(
                 f"repeat {r + 1}: plain {rows['plain'][-1]:.3f} s/epoch (test accuracy "
                 f"{statistics.mean(p[1] for p in plain):.3f}); stack off {off:.3f} s/epoch ({off_wall:.1f} s "
-                f"whole command, accuracy {off_acc:.3f}); stacked {auto:.3f} s/epoch a run ({auto_wall:.1f} s, "
+                f"whole command, {off_cpu:.1f} s CPU against the plain runs' {rows['plain cpu'][-1]:.1f} s, "
+                f"accuracy {off_acc:.3f}); stacked {auto:.3f} s/epoch a run ({auto_wall:.1f} s, "
                 f"accuracy {auto_acc:.3f})"
             )
     plain, off, stacked = (statistics.median(rows[k]) for k in ("plain", "stack off", "stacked"))
     print(f"median seconds per epoch of a run: plain {plain:.3f}, stack off {off:.3f}, stacked {stacked:.3f}")
+    cpu_ratio = statistics.median(rows["off cpu"]) / statistics.median(rows["plain cpu"])
+    print(f"CPU seconds, whole ablate command (storage and report included) / plain runs: {cpu_ratio:.2f}x")
     print(f"stacked / plain: {stacked / plain:.2f}x")
     print(f"stack off / plain: {off / plain:.2f}x")
 

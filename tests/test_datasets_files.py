@@ -163,3 +163,10 @@ def test_run_identity_follows_file_contents_not_the_study_folders_location(regis
     assert key("a") == key("b")  # a copy elsewhere (another worker's checkout) trains the same runs
     write_npz(tmp_path / "b" / "x.npz", seed=1)
     assert key("a") != key("b")  # new contents make new runs
+
+
+def test_ablate_plugins_lists_the_new_data_sets_and_models(run_cli):
+    code, out, _ = run_cli("plugins")
+    assert code == 0
+    for name in ("npz", "cifar100", "svhn", "image_folder", "vit", "cifar_resnet"):
+        assert f"\n  {name} " in out, name
