@@ -27,8 +27,6 @@ from ablate.plugins.datasets import (
 
 from ablate import Param, UserError, hookimpl, make_splits
 
-NPZ_KEYS = ("x", "y", "x_test", "y_test")
-
 
 def _read_error(name: str, path: Any, exc: Exception, key: str = "data.path") -> UserError:
     first = str(exc).splitlines()[0] if str(exc) else ""
@@ -129,7 +127,7 @@ class CIFAR100(CIFAR10):
         super().__init__(root, download, val_fraction, train_samples)
         self.labels = labels
 
-    def read_batch(self, path: Path) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+    def read_batch(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         import pickle
 
         with open(path, "rb") as f:
@@ -258,6 +256,12 @@ class ImageFolder:
         return x, np.asarray([c for _, c in samples], dtype=np.int64), found
 
     def load(self, split_seed: int):
+        if not self.root:
+            raise UserError(
+                "data set 'image_folder' needs a folder",
+                key="data.root",
+                expected="root = the folder of class sub-folders, relative to the study file",
+            )
         x, y, classes = self._read(self.root, "data.root")
         x_test = y_test = None
         if self.test_root:
