@@ -15,9 +15,9 @@ splits at the end. The plain loop has no Optuna, plugins, storage or report.
 
 A run's seconds per epoch: its own wall time (model built, trained, measured)
 over its epochs; for ablate, the ``seconds`` of results.csv (a stacked run's
-share of its stack's time). Each repeat runs the three passes in turn (stack
-off, plain, stacked) after one untimed warm-up run of the plain loop; all share
-one process, so the plain loop also has the allocator setting ablate makes
+share of its stack's time). Each repeat runs the three passes in turn, each
+pass first in one repeat of three, after one untimed warm-up run of the plain
+loop; all share one process, so the plain loop also has the allocator setting ablate makes
 (ablate.allocator) from the first pass on. The last line is the median ratio
 of stack off to plain.
 
@@ -236,15 +236,20 @@ def main() -> None:
         print(f"{args.images} training images 3x32x32, {args.epochs} epochs, seeds {SEEDS}, {device}, 1 thread")
         plain_run([t[:256] for t in data], 0, 1, device)  # warm-up, not timed: torch's first calls set kernels up
         for r in range(args.repeat):
-            off, off_wall, off_cpu, off_acc = ablate_pass(folder, "off", args.epochs, args.device)
-            rows["stack off"].append(off)
-            rows["off cpu"].append(off_cpu)
-            cpu = time.process_time()
-            plain = [plain_run(data, s, args.epochs, device) for s in SEEDS]
-            rows["plain cpu"].append(time.process_time() - cpu)
-            rows["plain"].append(statistics.mean(p[0] for p in plain))
-            auto, auto_wall, _, auto_acc = ablate_pass(folder, "auto", args.epochs, args.device)
-            rows["stacked"].append(auto)
+            passes = ["off", "plain", "auto"]
+            for name in passes[r % 3 :] + passes[: r % 3]:  # each pass first once in three repeats
+                if name == "plain":
+                    cpu = time.process_time()
+                    plain = [plain_run(data, s, args.epochs, device) for s in SEEDS]
+                    rows["plain cpu"].append(time.process_time() - cpu)
+                    rows["plain"].append(statistics.mean(p[0] for p in plain))
+                elif name == "off":
+                    off, off_wall, off_cpu, off_acc = ablate_pass(folder, "off", args.epochs, args.device)
+                    rows["stack off"].append(off)
+                    rows["off cpu"].append(off_cpu)
+                else:
+                    auto, auto_wall, _, auto_acc = ablate_pass(folder, "auto", args.epochs, args.device)
+                    rows["stacked"].append(auto)
             print(
                 f"repeat {r + 1}: plain {rows['plain'][-1]:.3f} s/epoch (test accuracy "
                 f"{statistics.mean(p[1] for p in plain):.3f}); stack off {off:.3f} s/epoch ({off_wall:.1f} s "
