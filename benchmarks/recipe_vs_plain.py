@@ -18,7 +18,7 @@ over its epochs; for ablate, the ``seconds`` of results.csv (a stacked run's
 share of its stack's time). Each repeat runs the three passes in turn, each
 pass first in one repeat of three, after one untimed warm-up run of the plain
 loop; all share one process, so the plain loop also has the allocator setting ablate makes
-(ablate.allocator) from the first pass on. The last line is the median ratio
+(ablate.train.allocator) from the first pass on. The last line is the median ratio
 of stack off to plain.
 
 Not yet in the work: the cosine schedule and gradient clipping, which come

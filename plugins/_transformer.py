@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from ablate.plugins._networks import ACTIVATIONS, Reshape
 
 from ablate import MakeLayer, stacked_layer
 
 if TYPE_CHECKING:
     from ablate.plugins.models import ViT
-
-    from ablate.stacked_forms import StackContext
 
 
 class Patches(nn.Module):
@@ -140,8 +139,6 @@ def _sublayer(vit: ViT, main: nn.Module, make_layer: MakeLayer) -> Residual:
 
 
 def vit_network(vit: ViT, geometry: Any, num_classes: int, make_layer: MakeLayer) -> nn.Module:
-    from ablate.plugins._networks import ACTIVATIONS, Reshape
-
     dims, channels, shape = geometry
     tokens = math.prod(n // vit.patch for n in shape[1:])
     layers: list[nn.Module] = [
@@ -186,19 +183,19 @@ class StackedTokens(nn.Module):
 
 
 def _declare_stacked_forms() -> None:
-    from ablate.stacked_forms import per_sample, same_forward
+    from ablate import per_sample, same_forward  # torch: when a model is built, not when the plugin registers
 
     stacked_layer(Patches, TokenMean)(per_sample)  # per sample: the seeds fold into the batch
     stacked_layer(SelfAttention, Residual)(same_forward)  # their forwards take any leading dims
 
     @stacked_layer(PositionEmbedding)
-    def _position(layers: list[PositionEmbedding], ctx: StackContext) -> nn.Module:
+    def _position(layers: list[PositionEmbedding], ctx: Any) -> nn.Module:
         weight = ctx.parameter(layers, "weight")
         assert weight is not None
         return StackedPositionEmbedding(weight)
 
     @stacked_layer(Tokens)
-    def _tokens(layers: list[Tokens], ctx: StackContext) -> nn.Module:
+    def _tokens(layers: list[Tokens], ctx: Any) -> nn.Module:
         return StackedTokens(ctx.stack([t.layer for t in layers]))
 
 

@@ -4,7 +4,7 @@ folder (one sub-folder per class). None touches the network unless asked to
 (``download = true``).
 
 Every path is relative to the study file and its contents are hashed into the
-run's identity (ablate.datafiles, ablate.datahash). Official test splits are
+run's identity (ablate.data.datafiles, ablate.data.datahash). Official test splits are
 kept; validation is carved from the training split, stratified and seeded;
 images are standardised per channel with the training split's statistics.
 """
@@ -26,6 +26,7 @@ from ablate.plugins.datasets import (
 )
 
 from ablate import Param, UserError, hookimpl, make_splits
+from ablate.errors import did_you_mean
 
 
 def _read_error(name: str, path: Any, exc: Exception, key: str = "data.path") -> UserError:
@@ -53,8 +54,6 @@ class NPZ:
             raise _read_error("npz", self.path, exc) from None
 
     def _check(self, arrays: dict[str, np.ndarray]) -> None:
-        from ablate.errors import did_you_mean
-
         have = ", ".join(sorted(arrays)) or "no arrays"
         for need in ("x", "y"):
             if need not in arrays:

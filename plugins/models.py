@@ -88,7 +88,7 @@ class MLP:
         self.hidden, self.activation, self.slots = hidden, activation, parse_slots(slots)
 
     def build(self, input_shape, num_classes, make_layer):
-        from ablate.plugins._networks import mlp_network
+        from ablate.plugins._networks import mlp_network  # torch: when a model is built, not when the plugin registers
 
         return mlp_network(self, input_shape, num_classes, make_layer)
 
@@ -161,7 +161,7 @@ class CNN:
             raise UserError(f"cnn: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
 
     def build(self, input_shape, num_classes, make_layer):
-        from ablate.plugins._networks import cnn_network
+        from ablate.plugins._networks import cnn_network  # torch: when a model is built, not when the plugin registers
 
         return cnn_network(self, input_shape, conv_geometry(input_shape), num_classes, make_layer)
 
@@ -192,7 +192,9 @@ class ResNet:
             raise UserError(f"resnet: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
 
     def build(self, input_shape, num_classes, make_layer):
-        from ablate.plugins._networks import resnet_network
+        from ablate.plugins._networks import (
+            resnet_network,  # torch: when a model is built, not when the plugin registers
+        )
 
         return resnet_network(self, conv_geometry(input_shape), num_classes, make_layer)
 
@@ -244,7 +246,9 @@ class ViT:
                 )
 
     def build(self, input_shape, num_classes, make_layer):
-        from ablate.plugins._transformer import vit_network
+        from ablate.plugins._transformer import (
+            vit_network,  # torch: when a model is built, not when the plugin registers
+        )
 
         return vit_network(self, conv_geometry(input_shape), num_classes, make_layer)
 
@@ -304,6 +308,11 @@ def ablate_register_models(registry):
             "activation": ACTIVATION,
         },
     )
+    _register_deep(registry)
+
+
+def _register_deep(registry) -> None:
+    """ResNet-18 in its CIFAR shape and a vision transformer."""
     registry.add(
         "cifar_resnet",
         cifar_resnet,
