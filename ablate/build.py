@@ -22,6 +22,7 @@ from ablate.components import DataSplits
 from ablate.manager import trial_manager
 from ablate.optimizers import Optimizer, PreStep, make_optimizer
 from ablate.registry import Registry
+from ablate.seeds import numpy_seed
 from ablate.spec import ComponentSpec, RunSpec, canonical_json
 
 
@@ -76,7 +77,7 @@ def prepare_process(threads: int) -> None:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(numpy_seed(seed))
     torch.manual_seed(seed)
 
 
