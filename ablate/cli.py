@@ -21,6 +21,7 @@ from ablate import quick_exit
 quick_exit.install()  # before any other exit handler is registered: it runs after them all
 
 from ablate import __version__, closed_stdout, plugins_command, report_commands, scaffold  # noqa: E402
+from ablate.db_patience import db_patience_option  # noqa: E402
 from ablate.disabling import set_disabled  # noqa: E402
 from ablate.errors import UserError  # noqa: E402
 
@@ -82,6 +83,7 @@ def _execution_options(parser: argparse.ArgumentParser) -> None:
         help="worker processes on this machine (default 1; auto = the usable cores); each gets cores/N torch threads",
     )
     parser.add_argument("--retry-failed", action="store_true", help="train runs that failed before again")
+    db_patience_option(parser)
     parser.add_argument(
         "--retrain-changed",
         action="store_true",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate import attrs
+from ablate.db_patience import configure, db_patience_option
 from ablate.errors import UserError, did_you_mean
 from ablate.record import StudyRecord
 
@@ -33,6 +34,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="output folder (default: the folder given, else reports/<study name>)"
     )
     rep.add_argument("--study", default=None, help="the study to report when the storage holds several")
+    db_patience_option(rep)
     cmp = subparsers.add_parser("compare", help="put the arms of several finished studies side by side")
     cmp.add_argument("dirs", nargs="+", type=Path, help="report folders, each with results.csv and results.json")
     cmp.add_argument(
@@ -84,6 +86,7 @@ def load_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
+    from ablate.retrying_storage import retrying
     from ablate.storage import cannot_open, open_for_reading
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -111,7 +114,7 @@ def load_study(url: str, name: str | None) -> optuna.Study:
             expected="one of: " + ", ".join(sorted(names)),
             hint=did_you_mean(name, names),
         )
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=retrying(storage))  # reads ride through a restart
     missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in study.user_attrs]
     if missing:
         raise UserError(
@@ -126,6 +129,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ablate.outputs import write_outputs
 
     url, folder = storage_url(str(args.source))
+    configure(args.db_patience, url)
     study = load_study(url, args.study)
     record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
     out = args.out or folder or Path("reports") / (record.name or study.study_name)

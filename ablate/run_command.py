@@ -16,6 +16,7 @@ import optuna
 
 from ablate import __version__, attrs
 from ablate.config import StudyConfig, load_study
+from ablate.db_patience import DEFAULT_PATIENCE, cannot_write_folder, configure
 from ablate.design import Arm, baseline_arm, build_arms
 from ablate.errors import UserError
 from ablate.manager import study_registry
@@ -245,6 +246,7 @@ def _execute(
     )
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
+    configure(getattr(args, "db_patience", DEFAULT_PATIENCE), storage)
     print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
     if not config.design.sampled:  # stored before training, so a report can be made after a crash
@@ -258,7 +260,10 @@ def _execute(
         loading.join()  # before the report forks its figure processes
     if report and out is not None:
         print(f"writing the report to {out}...", flush=True)
-        written = write_outputs(out, study)
+        try:
+            written = write_outputs(out, study)
+        except OSError as exc:  # a full or read-only disk: the runs are stored
+            raise cannot_write_folder(out, exc) or exc from None
         print(
             f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: {written}"
         )

@@ -16,12 +16,13 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 
-from ablate import attrs
+from ablate import attrs, db_patience
 from ablate.claims import ClaimStore
 from ablate.config import StudyConfig
 from ablate.coordinator import Coordinator, Executor, Grouper, one_by_one
 from ablate.design import Arm
 from ablate.engine import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
+from ablate.errors import UserError
 from ablate.plan import run_count
 from ablate.pool import ProcessPool, usable_cores
 from ablate.progress import make_progress
@@ -31,6 +32,7 @@ from ablate.trials import is_done, run_outcome, run_states
 
 Log = Callable[[str], None]
 GRACE_SECONDS = 30.0
+HEARTBEAT_SECONDS = 2.0
 
 
 @dataclass
@@ -123,13 +125,40 @@ def make_executor(
     return pool
 
 
-def claim_store(study: optuna.Study, url: str) -> ClaimStore:
-    """This process's claims; a worker's heartbeat (every 2 s) is missed for 30 s before
-    another worker takes its run over: long enough for a loaded machine's SQLite lock waits."""
+def claim_timing() -> tuple[float, float]:
+    """(heartbeat, grace) in seconds: a worker beats every 2 s, and its heartbeat is missed
+    for 30 s before another worker takes its run over (long enough for a loaded machine's
+    SQLite lock waits). ABLATE_HEARTBEAT_SECONDS and ABLATE_CLAIM_GRACE_SECONDS set them
+    (tests of faults take seconds with them)."""
+    values = []
+    for name, default in (
+        ("ABLATE_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS),
+        ("ABLATE_CLAIM_GRACE_SECONDS", GRACE_SECONDS),
+    ):
+        text = os.environ.get(name, "")
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise UserError(f"{name}={text!r} is not valid", key=name, expected="a number of seconds above 0")
+        values.append(value)
+    heartbeat, grace = values
+    if grace <= 2 * heartbeat:
+        raise UserError(
+            f"a claim grace of {grace:g}s with a heartbeat every {heartbeat:g}s",
+            key="ABLATE_CLAIM_GRACE_SECONDS",
+            expected=f"more than two heartbeats: above {2 * heartbeat:g}",
+        )
+    return heartbeat, grace
+
+
+def claim_store(study: optuna.Study, url: str, grace: float = GRACE_SECONDS) -> ClaimStore:
+    """This process's claims, taken over by others after ``grace`` without a heartbeat."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     backend: Any = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache layer
     engine: sa.engine.Engine = backend.engine
-    return ClaimStore(engine, study.study_name, worker, grace=GRACE_SECONDS)
+    return ClaimStore(engine, study.study_name, worker, grace=grace)
 
 
 def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun]) -> tuple[int, int]:
@@ -220,14 +249,18 @@ def run_study(
             )
         )
     retrain = set(changed) if options.retrain_changed else set()
+    heartbeat, grace = claim_timing()
+    claims = claim_store(study, url, grace)
+    db_patience.PATIENCE.watch(claims.engine)
     progress = make_progress(total, already - len(retrain), log, live=sys.stdout.isatty())
     coordinator = Coordinator(
         study,
         config,
-        claim_store(study, url),
+        claims,
         executor or make_executor(config, registry, options),
         progress,
         log,
+        heartbeat=heartbeat,
         grouper=stacking_grouper(registry, execution_of(config, options), options.jobs),
     )
     interrupted = True

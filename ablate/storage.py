@@ -17,6 +17,7 @@ import optuna
 import sqlalchemy as sa
 
 from ablate.errors import UserError
+from ablate.retrying_storage import retrying
 
 if TYPE_CHECKING:  # annotations only: `ablate report` opens storage without torch
     from ablate.config import StudyConfig
@@ -204,7 +205,7 @@ def open_study(config: StudyConfig, storage: optuna.storages.RDBStorage) -> optu
     try:
         with init_lock(str(storage.engine.url.render_as_string(hide_password=False))):
             study = optuna.create_study(
-                storage=storage,
+                storage=retrying(storage),  # every call rides through a database restart
                 study_name=optuna_study_name(config),
                 directions=directions,
                 sampler=make_sampler(config),
