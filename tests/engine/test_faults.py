@@ -222,6 +222,21 @@ def test_a_worker_killed_mid_unit_has_its_runs_trained_once_by_another(pg, tmp_p
     check_report(url, tmp_path / "report")
 
 
+def test_a_worker_gives_up_after_its_db_patience_with_a_user_error(pg, tmp_path):
+    url = pg.database("gone")
+    study = study_file(tmp_path, epochs=100)
+    [worker] = [ablate("worker", study, "--storage", url, "--db-patience", "3s")]
+    wait_until(lambda: training(url))
+    pg.stop()
+    try:
+        [(code, out, err)] = finish([worker])
+    finally:
+        pg.start()
+    assert code == 2, out + err
+    assert "Traceback" not in err and "--db-patience: the storage" in err and "unreachable for 3 s" in err, err
+    assert "run the same command again" in err and len(outage_lines(out)[0]) == 1
+
+
 def test_a_jobs_2_coordinator_killed_and_started_again_completes_the_study(tmp_path):
     study = study_file(tmp_path, epochs=100)
     out = tmp_path / "out"
@@ -268,6 +283,7 @@ def test_a_full_disk_is_a_user_error_and_the_rerun_trains_only_the_missing_runs(
         [(code, stdout, err)] = finish([first])
         assert code == 2, stdout + err
         assert "Traceback" not in err and "the disk is full" in err and str(out) in err, err
+        print("\n" + err.strip())
         stored = complete_trials(url)
         assert 2 <= stored < RUNS
         (disk / "ballast").unlink()

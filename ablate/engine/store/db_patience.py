@@ -74,7 +74,8 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or exc.__context__
+        orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper holds the driver's error
+        exc = exc.__cause__ or exc.__context__ or (orig if isinstance(orig, BaseException) else None)
 
 
 def _codes(exc: BaseException) -> Iterator[str]:
@@ -208,8 +209,10 @@ class Patience:
                 if why is not None:
                     self.given_up = True
                     raise cannot_write(self.url, why, first_line(exc)) from None
-                if self.given_up or not is_transient(exc):
+                if not is_transient(exc):
                     raise
+                if self.given_up:  # cleanup after giving up: one try each, the same error
+                    raise self.gave_up(exc) from None
                 if self.went_away(exc) > self.seconds:
                     self.given_up = True
                     raise self.gave_up(exc) from None

@@ -35,12 +35,22 @@ CLAIMS = sa.Table(
 )
 
 
+@retried
+def create_table(engine: sa.engine.Engine) -> None:
+    """The claims table, made once: workers starting together on a new PostgreSQL
+    database may both find it missing; the loser's CREATE fails on the catalog's key."""
+    try:
+        METADATA.create_all(engine, checkfirst=True)
+    except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+        METADATA.create_all(engine, checkfirst=True)  # made meanwhile: now found
+
+
 class ClaimStore:
     """Claims of one study's runs in one database."""
 
     def __init__(self, engine: sa.engine.Engine, study: str, worker: str, grace: float):
         self.engine, self.study, self.worker, self.grace = engine, study, worker, grace
-        retried(METADATA.create_all)(engine, checkfirst=True)
+        create_table(engine)
 
     def _key(self, run_key: str) -> sa.ColumnElement[bool]:
         return sa.and_(CLAIMS.c.study == self.study, CLAIMS.c.run_key == run_key)
