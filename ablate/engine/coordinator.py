@@ -279,13 +279,15 @@ class Coordinator:
         if not stored:
             return
         with self._lock:
-            lost = [item for item in stored if item[0].key in self.lost]
-        owners = {trial_id_of(task.trial): task.key for task, _, _ in stored if task.key not in self.lost}
-        late = store_outcomes(self.study, [o for t, o, _ in stored if t.key not in self.lost], self._not_mine(owners))
-        dropped = lost + [item for item in stored if item[1] in late]
+            gone = set(self.lost)  # taken over, as the heartbeat found: not even tried
+        lost = [item for item in stored if item[0].key in gone]
+        owners = {trial_id_of(task.trial): task.key for task, _, _ in stored if task.key not in gone}
+        late = store_outcomes(self.study, [o for t, o, _ in stored if t.key not in gone], self._not_mine(owners))
+        late_ids = {id(o) for o in late}
+        dropped = lost + [item for item in stored if id(item[1]) in late_ids]
         for task, _, _ in dropped:
             self._drop_late(task)
-        kept = [item for item in stored if item not in dropped]
+        kept = [item for item in stored if all(item is not d for d in dropped)]
         self._finish(*(task.key for task, _, _ in kept))
         for task, _, text in kept:
             self.progress.finished(task.run, text)
