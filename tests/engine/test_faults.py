@@ -193,7 +193,7 @@ def test_a_worker_suspended_past_its_heartbeat_drops_its_late_outcome(pg, tmp_pa
     victim = next(p for p in procs if p.pid == victim_pid)
     os.kill(victim_pid, signal.SIGSTOP)
     stopped = time.monotonic()
-    wait_until(lambda: all(pid != victim_pid for pid, key, _, _ in claims(url) if key in runs), timeout=60)
+    wait_until(lambda: all(pid != victim_pid for pid, key, _, _ in claims(url) if key in runs), timeout=120)
     taken = time.monotonic() - stopped
     os.kill(victim_pid, signal.SIGCONT)
     results = dict(zip(procs, finish(procs), strict=True))
