@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from ablate.plugin.registry import Registry
+from ablate.spec import Execution
 from ablate.study.config import Factor, StudyConfig
 from ablate.study.design import Arm, run_spec, sampled_arm
+from ablate.train.stacked.units import arm_groups
 
 if TYPE_CHECKING:
     from ablate.spec import Execution, RunSpec
@@ -69,7 +71,6 @@ def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -
     stacked where they stack) for 1 and 3 epochs: half the difference is one epoch,
     the rest of the first is per-unit overhead (model set-up, final measurements).
     Per run, that is what the whole study costs."""
-    from ablate.spec import Execution
 
     execution = Execution(config.train["device"], config.train["threads"], stack=config.train["stack"])
     units = _calibration_units(config, registry, arms, execution)
@@ -105,8 +106,7 @@ def _calibration_units(
     (or run) of the first, middle and last groups of arms that share stacks. Only
     those are split (splitting builds models). Runs that train alone (a sampled
     design's search, stacking off, one seed): one run of the first, middle and last arms."""
-    from ablate.train.stacked.grouping import stack_splits
-    from ablate.train.stacked.units import arm_groups
+    from ablate.train.stacked.grouping import stack_splits  # torch: only when this runs, not at start-up
 
     if config.design.sampled or not arms or execution.stack == "off" or len(config.seeds) < 2:
         return [[run_spec(config, arm, config.seeds[0])] for arm in _calibration_arms(config, arms)]
@@ -116,7 +116,7 @@ def _calibration_units(
 
 def _timed(unit: list[RunSpec], epochs: int, registry: Registry, execution: Execution) -> float:
     """Seconds to train the unit with ``epochs`` epochs per run; a run's failure is raised."""
-    from ablate.train.stacked.training import train_group
+    from ablate.train.stacked.training import train_group  # torch: only when this runs, not at start-up
 
     specs = [dataclasses.replace(s, train={**s.train, "epochs": epochs}) for s in unit]
     start = time.perf_counter()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ablate.engine.store.storage_url import for_people, scrub
 from ablate.errors import UserError
 
 DEFAULT_PATIENCE = 600.0  # seconds: a failover or a maintenance restart takes seconds to minutes
@@ -64,8 +65,8 @@ T = TypeVar("T")
 
 
 def storage_label(url: str) -> str:
-    """How a storage is named to people (the one place a URL is shown from)."""
-    return url
+    """How a storage is named to people: its password hidden."""
+    return for_people(url)
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
@@ -122,6 +123,11 @@ def first_line(exc: BaseException) -> str:
     inner = (drivers or chain)[-1]
     text = str(inner).strip().splitlines()
     return f"{type(inner).__name__}: {text[0] if text else ''}"
+
+
+def driver_line(exc: BaseException, url: str) -> str:
+    """``first_line``, any password of the URL in it hidden."""
+    return scrub(first_line(exc), url)
 
 
 def duration(seconds: float) -> str:
@@ -208,7 +214,7 @@ class Patience:
                 why = disk_problem(exc)
                 if why is not None:
                     self.given_up = True
-                    raise cannot_write(self.url, why, first_line(exc)) from None
+                    raise cannot_write(self.url, why, driver_line(exc, self.url)) from None
                 if not is_transient(exc):
                     raise
                 if self.given_up:  # cleanup after giving up: one try each, the same error
@@ -240,7 +246,7 @@ class Patience:
             if self.down_since is None:
                 self.down_since = now
                 self.log(
-                    f"storage {storage_label(self.url)} went away ({first_line(exc)}); "
+                    f"storage {storage_label(self.url)} went away ({driver_line(exc, self.url)}); "
                     f"retrying for up to {duration(self.seconds)} (--db-patience)"
                 )
             return now - self.down_since
@@ -264,7 +270,7 @@ class Patience:
     def gave_up(self, exc: BaseException) -> UserError:
         return UserError(
             f"the storage {storage_label(self.url)} has been unreachable for {duration(self.seconds)} "
-            f"({first_line(exc)})",
+            f"({driver_line(exc, self.url)})",
             key="--db-patience",
             expected="a reachable storage: finished runs are stored, so run the same command again once it is "
             "back (or wait longer with --db-patience)",
