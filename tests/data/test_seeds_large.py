@@ -89,7 +89,7 @@ levels = ["none", "batchnorm"]
 
 
 def test_a_study_whose_runs_all_failed_gets_its_report(write_study, run_cli, tmp_path):
-    shutil.copy(Path(__file__).parent / "fixtures" / "stacking_plugin.py", tmp_path)
+    shutil.copy(Path(__file__).parents[1] / "fixtures" / "stacking_plugin.py", tmp_path)
     code, out, err = run_cli("run", write_study(FAILING), "--out", tmp_path / "out")
     assert code == 3, out + err  # finished, with failed runs
     assert "Traceback" not in err and (tmp_path / "out" / "index.html").is_file()
