@@ -190,6 +190,7 @@ class Patience:
         self.seconds, self.url = seconds, url
         self.log = log or (lambda line: print(line, flush=True))
         self.down_since: float | None = None  # monotonic start of the outage in progress
+        self.back_at: float | None = None  # monotonic end of the last outage
         self.given_up = False  # after giving up (or a full disk), cleanup tries each call once
         self.ping: Callable[[], object] | None = None  # a round trip to the database (``watch``)
         self._lock = threading.Lock()
@@ -256,8 +257,16 @@ class Patience:
             return
         with self._lock:
             if self.down_since is not None and self._answers():
-                self.log(f"storage {storage_label(self.url)} is back after {time.monotonic() - self.down_since:.1f}s")
+                self.back_at = time.monotonic()
+                self.log(f"storage {storage_label(self.url)} is back after {self.back_at - self.down_since:.1f}s")
                 self.down_since = None
+
+    def recently_back(self, seconds: float) -> bool:
+        """Whether an outage ended less than ``seconds`` ago (or is going on): other
+        workers could not send heartbeats through it either."""
+        if self.down_since is not None:
+            return True
+        return self.back_at is not None and time.monotonic() - self.back_at < seconds
 
     def _answers(self) -> bool:
         try:

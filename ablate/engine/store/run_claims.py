@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ablate.engine.store import db_patience
 from ablate.engine.store.db_patience import retried
 
 RUNNING, DONE = "running", "done"
@@ -97,6 +98,8 @@ class ClaimStore:
     def _take_over(self, conn: sa.Connection, row: sa.Row, now: float) -> str | None:
         """Take a run whose worker stopped sending heartbeats (compare and swap)."""
         if row.state != RUNNING or now - row.heartbeat < self.grace:
+            return None
+        if db_patience.PATIENCE.recently_back(self.grace):  # its worker could not beat through the outage
             return None
         taken = conn.execute(
             sa.update(CLAIMS)

@@ -143,3 +143,18 @@ def test_a_beat_names_the_runs_another_worker_took_over(tmp_path):
     assert other.claim("kept") is None  # the beat landed: still this worker's
     mine.release(["kept", "taken"])  # gives back its own only
     assert set(mine.states()) == {"taken"}
+
+
+def test_after_an_outage_no_run_is_taken_over_until_its_worker_could_beat_again(tmp_path, monkeypatch):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'claims.db'}")
+    begin_immediate(engine)
+    first = ClaimStore(engine, "s", "a", grace=0.3)
+    second = ClaimStore(engine, "s", "b", grace=0.3)
+    assert first.claim("k") == "new"
+    monkeypatch.setattr(db_patience, "PATIENCE", Patience(600, "u", lambda line: None))
+    call, _ = flaky(1, "connection refused")
+    db_patience.PATIENCE.call(call)  # an outage seen by the second worker, now over
+    time.sleep(0.2)
+    assert second.claim("k") is None  # the first's heartbeat is stale, but it could not beat
+    time.sleep(0.35)
+    assert second.claim("k") == "takeover"  # a grace after the outage: it had its chance
