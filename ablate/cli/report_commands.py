@@ -92,6 +92,7 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
+    from ablate.engine.store.optuna_internals import study_user_attrs  # optuna: only when this runs
     from ablate.engine.store.retrying_storage import retrying  # optuna: only when this runs
     from ablate.engine.store.storage import (
         cannot_open,
@@ -124,7 +125,8 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
             hint=did_you_mean(name, names),
         )
     study = optuna.load_study(study_name=name, storage=retrying(storage))  # reads ride through a restart
-    missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in study.user_attrs]
+    stored = study_user_attrs(study)
+    missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in stored]
     if missing:
         raise UserError(
             f"study {name!r} has no {' or '.join(missing)} stored",
@@ -135,6 +137,7 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ablate.engine.store.optuna_internals import study_user_attrs  # optuna: only when this runs
     from ablate.report.outputs import (
         write_outputs,
     )  # jinja2, optuna, pandas, scipy: only when this runs, not at start-up
@@ -149,7 +152,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     url, folder = storage_url(source)
     configure(args.db_patience, url)
     study = open_stored_study(url, args.study)
-    record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    record = StudyRecord.from_json(study_user_attrs(study)[attrs.RECORD])
     out = args.out or folder or Path("reports") / (record.name or study.study_name)
     try:
         Path(out).mkdir(parents=True, exist_ok=True)

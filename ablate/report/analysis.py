@@ -4,6 +4,7 @@ HTML page, the figures and the Markdown/LaTeX exports cannot disagree."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -48,9 +49,10 @@ class Analysis:
     def interactions(self) -> list[Claim]:
         return [c for c in self.family.claims if c.kind == INTERACTION]
 
-    @property
+    @cached_property
     def near_best(self) -> set[str]:
-        """Arms the data cannot tell apart from the best on validation accuracy."""
+        """Arms the data cannot tell apart from the best on validation accuracy (asked once per
+        row of every table: computed once)."""
         return {c.subject for c in self.family.claims if c.kind == BEST and not c.significant}
 
 

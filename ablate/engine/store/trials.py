@@ -15,7 +15,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate.engine.store import attrs, optuna_internals
 from ablate.engine.store.db_patience import retried
-from ablate.engine.store.optuna_internals import engine_of, storage_of, study_id_of, trial_id_of
+from ablate.engine.store.optuna_internals import (
+    StoredTrial,
+    engine_of,
+    read_trials,
+    readable,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+)
 
 if TYPE_CHECKING:  # torch: the report reads stored runs without it
     from ablate.train.run_result import RunResult
@@ -33,7 +41,27 @@ def run_states(study: optuna.Study) -> dict[str, list[FrozenTrial]]:
     return out
 
 
-def outcome(trial: FrozenTrial) -> str | None:
+# What a run's outcome is read from (the report's read skips the rest: specs, values, metrics)
+OUTCOME_ATTRS = (attrs.RUN_KEY, attrs.RESULT, attrs.FAILURE, attrs.FAILURE_DETAIL, attrs.PRUNED, attrs.REPEAT_OF)
+
+
+def run_outcomes(study: optuna.Study) -> dict[str, list[FrozenTrial | StoredTrial]]:
+    """Trials grouped by run key, with only OUTCOME_ATTRS among their user attributes:
+    read in bulk where the storage allows it (trial_bulk), else through Optuna's API."""
+    trials: list[FrozenTrial | StoredTrial] = []
+    if readable(study):
+        trials.extend(read_trials(study, OUTCOME_ATTRS))
+    else:
+        trials.extend(study.get_trials(deepcopy=False))
+    out: dict[str, list[FrozenTrial | StoredTrial]] = {}
+    for t in trials:
+        key = t.user_attrs.get(attrs.RUN_KEY)
+        if key:
+            out.setdefault(key, []).append(t)
+    return out
+
+
+def outcome(trial: FrozenTrial | StoredTrial) -> str | None:
     """'complete', 'failed' or 'pruned' once stored (even if the worker died
     before Optuna marked the trial finished); None for an unfinished training."""
     if attrs.RESULT in trial.user_attrs:
@@ -45,7 +73,7 @@ def outcome(trial: FrozenTrial) -> str | None:
     return None
 
 
-def is_done(trial: FrozenTrial) -> bool:
+def is_done(trial: FrozenTrial | StoredTrial) -> bool:
     return outcome(trial) is not None
 
 
