@@ -19,6 +19,7 @@ import torch
 
 from ablate.components import DataSplits
 from ablate.data.datafiles import located
+from ablate.data.seeds import numpy_seed
 from ablate.plugin.manager import trial_manager
 from ablate.plugin.registry import Registry
 from ablate.spec import ComponentSpec, RunSpec, canonical_json
@@ -77,7 +78,7 @@ def prepare_process(threads: int) -> None:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(numpy_seed(seed))
     torch.manual_seed(seed)
 
 
