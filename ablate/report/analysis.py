@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ablate.record import StudyRecord
+from ablate.report.adaptive import adaptive_family, setup_of
 from ablate.report.bootstrap import pareto_frequency, share_intervals
 from ablate.report.claims import BEST, INTERACTION, Claim, Family, arm_levels, family
 from ablate.report.effects import (
@@ -67,7 +68,11 @@ def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) 
     varied = varied_factors(levels)
     ref = {str(k): str(v) for k, v in reference_levels(levels, table, baseline).items()}
     best = _best(board)
-    fam = family(table, levels, varied, ref, baseline, arms, best)
+    setup = setup_of(record.design, record.seeds)
+    if setup is None:
+        fam = family(table, levels, varied, ref, baseline, arms, best)
+    else:  # seeds added while comparisons were open: intervals valid under that stopping rule
+        fam = adaptive_family(table, levels, varied, ref, baseline, arms, setup)
     an = Analysis(
         record, table, board, factor_columns(table, factors), baseline, note, {}, levels, varied, ref, {}, fam, best
     )
