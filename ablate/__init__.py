@@ -21,15 +21,18 @@ _LAZY = {
     "DataSplits": "ablate.components",
     "EpochState": "ablate.components",
     "UserError": "ablate.errors",
-    "make_splits": "ablate.splits",
-    "stratified_split": "ablate.stratified",
+    "make_splits": "ablate.data.splits",
+    "stratified_split": "ablate.data.stratified",
     "DataInfo": "ablate.components",
     "DatasetLoader": "ablate.components",
     "ModelBuilder": "ablate.components",
     "MakeLayer": "ablate.components",
-    "Registrar": "ablate.registry",
-    "stacked_layer": "ablate.form_registry",
-    "stacked_component": "ablate.form_registry",
+    "Registrar": "ablate.plugin.registry",
+    "stacked_layer": "ablate.train.stacked.form_registry",
+    "stacked_component": "ablate.train.stacked.form_registry",
+    "per_sample": "ablate.train.stacked.forms",
+    "same_forward": "ablate.train.stacked.forms",
+    "SplitError": "ablate.data.stratified",
 }
 
 if TYPE_CHECKING:
@@ -43,12 +46,13 @@ if TYPE_CHECKING:
         ModelBuilder,
         SlotComponent,
     )
+    from ablate.data.splits import make_splits
+    from ablate.data.stratified import SplitError, stratified_split
     from ablate.errors import UserError
-    from ablate.form_registry import stacked_component, stacked_layer
     from ablate.params import Param
-    from ablate.registry import Registrar
-    from ablate.splits import make_splits
-    from ablate.stratified import stratified_split
+    from ablate.plugin.registry import Registrar
+    from ablate.train.stacked.form_registry import stacked_component, stacked_layer
+    from ablate.train.stacked.forms import per_sample, same_forward
 
 
 def __getattr__(name: str) -> Any:
@@ -72,11 +76,14 @@ __all__ = [
     "Param",
     "Registrar",
     "SlotComponent",
+    "SplitError",
     "UserError",
     "__version__",
     "hookimpl",
     "hookspec",
     "make_splits",
+    "per_sample",
+    "same_forward",
     "stacked_component",
     "stacked_layer",
     "stratified_split",

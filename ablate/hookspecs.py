@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # annotations only: plugins register without torch
     import torch
 
     from ablate.components import Batch, DataInfo, EpochState
-    from ablate.registry import Registrar
+    from ablate.plugin.registry import Registrar
 
 # --- registration hooks --------------------------------------------------
 

@@ -20,12 +20,12 @@ import warnings
 import torch
 from stacking import study_groups
 
-from ablate.build import load_data
-from ablate.manager import build_registry, make_plugin_manager
+from ablate.plugin.manager import build_registry, make_plugin_manager
 from ablate.spec import Execution
-from ablate.stacked_plan import group_runs
-from ablate.stacked_training import train_group
-from ablate.study_file import plugin_files_of
+from ablate.study.study_file import plugin_files_of
+from ablate.train.build import load_data
+from ablate.train.stacked.grouping import group_runs
+from ablate.train.stacked.training import train_group
 
 
 def main() -> None:

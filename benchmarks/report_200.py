@@ -1,6 +1,6 @@
 """Time to write the tables and the report of a 200-run study (40 arms x 5 seeds,
 3 factors, 40-epoch histories), from a synthetic table shaped like
-ablate.results.collect's. Prints wall and CPU seconds (figure workers included, and the
+ablate.engine.store.results.collect's. Prints wall and CPU seconds (figure workers included, and the
 machine's load, since wall time on a shared machine says little); the target is <= 4 s.
 
     .venv/bin/python benchmarks/report_200.py [--arms-dropout 5 --seeds 5 --epochs 40 --out DIR]
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ablate.record import StudyRecord
-from ablate.results import METRICS
+from ablate.engine.store.record import StudyRecord
+from ablate.engine.store.results import METRICS
 
 
 def synthetic(dropout_levels: int = 5, seeds: int = 5, epochs: int = 40):
@@ -142,8 +142,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     t0 = time.perf_counter()
+    from ablate.engine.store.results import write_tables
     from ablate.report import write_report
-    from ablate.results import write_tables
 
     imported = time.perf_counter() - t0
     table, histories, record = synthetic(args.arms_dropout, args.seeds, args.epochs)

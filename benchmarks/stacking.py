@@ -24,16 +24,17 @@ from pathlib import Path
 
 import torch
 
-from ablate.build import load_data
-from ablate.config import load_study
-from ablate.design import build_arms, run_spec
-from ablate.manager import build_registry, make_plugin_manager
-from ablate.registry import Registry
+from ablate.engine.planned import study_arms
+from ablate.plugin.manager import build_registry, make_plugin_manager
+from ablate.plugin.registry import Registry
 from ablate.spec import Execution, RunSpec
-from ablate.stacked_plan import group_runs
-from ablate.stacked_training import train_group
-from ablate.study_file import plugin_files_of
-from ablate.training import RunResult, train_run
+from ablate.study.config import load_study
+from ablate.study.design import run_spec
+from ablate.study.study_file import plugin_files_of
+from ablate.train.build import load_data
+from ablate.train.stacked.grouping import group_runs
+from ablate.train.stacked.training import train_group
+from ablate.train.training import RunResult, train_run
 
 Pass = Callable[[], list[RunResult]]
 
@@ -41,7 +42,7 @@ Pass = Callable[[], list[RunResult]]
 def study_groups(path: str, registry: Registry) -> list[list[RunSpec]]:
     """Every arm's runs (one per seed), in design order."""
     config = load_study(path, registry)
-    return [[run_spec(config, arm, seed) for seed in config.seeds] for arm in build_arms(config, registry)]
+    return [[run_spec(config, arm, seed) for seed in config.seeds] for arm in study_arms(config, registry)]
 
 
 def unstacked(groups: list[list[RunSpec]], registry: Registry, execution: Execution) -> list[RunResult]:

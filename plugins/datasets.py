@@ -59,7 +59,7 @@ def subsample(x, y, n: int, seed: int):
     a subset too small to hold every class is a user error on ``data.train_samples``."""
     if not n or n >= len(y):
         return x, y
-    from ablate.stratified import SplitError
+    from ablate import SplitError
 
     try:
         x, _, y, _ = stratified_split(x, y, train_size=n, seed=seed)

@@ -9,7 +9,7 @@ import pytest
 from support import TINY
 
 from ablate.cli import main
-from ablate.manager import build_registry, make_plugin_manager
+from ablate.plugin.manager import build_registry, make_plugin_manager
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ablate.manager import build_registry, make_plugin_manager
+from ablate.plugin.manager import build_registry, make_plugin_manager
 from ablate.spec import ComponentSpec, Execution, RunSpec
-from ablate.stacked_training import train_group
-from ablate.training import RunResult, train_run
+from ablate.train.stacked.training import train_group
+from ablate.train.training import RunResult, train_run
 
 PLUGIN = Path(__file__).parent / "fixtures" / "stacking_plugin.py"
 CPU = Execution("cpu", 1)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch  # noqa: F401  (run_arm's annotations)
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 
 TINY = """
 [study]
@@ -50,10 +50,10 @@ def make(registry, kind, name, **given):
 
 def run_arm(study_path, registry, *components, seed=0):
     """Train one real run of the study with the given (kind, name, params) active."""
-    from ablate.config import load_study
-    from ablate.design import Arm, run_spec
     from ablate.spec import ComponentSpec, Execution
-    from ablate.training import train_run
+    from ablate.study.config import load_study
+    from ablate.study.design import Arm, run_spec
+    from ablate.train.training import train_run
 
     config = load_study(study_path, registry)
     resolved = tuple(

@@ -1,5 +1,6 @@
-"""The package has no import cycle, function-level imports included, and
-`import ablate` stays light: the core can be read (and imported) in any order."""
+"""The package has no import cycle, function-level imports included; every import
+keeps to the layer table; and `import ablate` stays light: the core can be read
+(and imported) in any order."""
 
 from __future__ import annotations
 
@@ -85,6 +86,87 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+# The layers, top to bottom, and what each may import besides itself (README "Layout").
+# `study` and `train` never import each other: both read the root's `spec`.
+LAYER_OF = {  # module prefix -> layer; the longest matching prefix wins
+    "ablate.__main__": "entry",
+    "ablate.testing": "entry",
+    "ablate.cli": "cli",
+    "ablate.report": "report",
+    "ablate.engine.store": "store",
+    "ablate.engine": "engine",
+    "ablate.study": "study",
+    "ablate.train": "train",
+    "ablate.plugin": "plugin",
+    "ablate.data": "data",
+    "ablate.plugins": "plugins",
+    "ablate": "root",
+}
+MAY_IMPORT = {
+    "entry": {"cli", "report", "engine", "store", "study", "train", "plugin", "data", "root"},
+    "cli": {"report", "engine", "store", "study", "train", "plugin", "data", "root"},
+    "report": {"store", "root"},
+    "engine": {"store", "study", "train", "plugin", "data", "root"},
+    "store": {"root"},
+    "study": {"plugin", "data", "root"},
+    "train": {"plugin", "data", "root"},
+    "plugin": {"root"},
+    "data": {"root"},
+    "plugins": {"root"},  # the standard components use only ablate's public names
+    "root": set(),
+}
+
+
+def layer_of(module: str) -> str:
+    prefix = max((p for p in LAYER_OF if module == p or module.startswith(p + ".")), key=len)
+    return LAYER_OF[prefix]
+
+
+def layer_breaches(graph: dict[str, set[str]]) -> list[str]:
+    """Each import that goes against the layer table, as 'importer (layer) -> imported (layer)'."""
+    found = []
+    for name, targets in sorted(graph.items()):
+        mine = layer_of(name)
+        for target in sorted(targets):
+            theirs = layer_of(target)
+            if theirs != mine and theirs not in MAY_IMPORT[mine]:
+                found.append(f"{name} ({mine}) -> {target} ({theirs})")
+    return found
+
+
+def test_the_layer_check_finds_a_planted_breach():
+    planted = {
+        "ablate.study.config": {"ablate.engine.runner", "ablate.spec"},
+        "ablate.train.training": {"ablate.study.design"},
+        "ablate.report.page": {"ablate.engine.store.record"},
+    }
+    assert layer_breaches(planted) == [
+        "ablate.study.config (study) -> ablate.engine.runner (engine)",
+        "ablate.train.training (train) -> ablate.study.design (study)",
+    ]
+
+
+def test_every_import_keeps_to_the_layer_table():
+    files = module_files()
+    graph = {name: imports_of(name, path, set(files)) for name, path in files.items()}
+    assert layer_breaches(graph) == []
+
+
+def test_the_package_shows_its_layers():
+    """At most 12 modules at the top, each concern in a subpackage of its own."""
+    top = ROOT / "ablate"
+    assert len(list(top.glob("*.py"))) <= 12
+    assert {p.name for p in top.iterdir() if (p / "__init__.py").exists()} >= {
+        "cli",
+        "report",
+        "engine",
+        "study",
+        "train",
+        "plugin",
+        "data",
+    }
+
+
 def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
@@ -121,14 +203,16 @@ def loaded_after(statement: str) -> set[str]:
 
 
 def test_the_worker_pool_starts_without_torch():
-    """The command line starts workers before the engine's imports: only if ablate.pool is light."""
-    loaded = loaded_after("import ablate.pool, ablate.study_file")
+    """The command line starts workers before the engine's imports: only if ablate.engine.pool is light."""
+    loaded = loaded_after("import ablate.engine.pool, ablate.study.study_file")
     assert not {"torch", "optuna", "sklearn", "numpy"} & loaded
 
 
 def test_the_report_reads_stored_runs_without_torch_or_scipy_stats():
     """`ablate report` took 9-10 s when these came in; it needs neither."""
-    loaded = loaded_after("import ablate.report_commands, ablate.outputs, ablate.storage, ablate.report")
+    loaded = loaded_after(
+        "import ablate.cli.report_commands, ablate.report.outputs, ablate.engine.store.storage, ablate.report"
+    )
     assert not {"torch", "sklearn", "scipy.stats", "scipy.optimize"} & loaded
 
 
@@ -137,7 +221,7 @@ def test_reading_a_storage_loads_no_alembic(tmp_path):
     db = tmp_path / "study.db"
     setup = f"import optuna; optuna.create_study(storage='sqlite:///{db}', study_name='s')"
     subprocess.run([sys.executable, "-c", setup], check=True, capture_output=True)
-    read = f"from ablate.storage import open_for_reading\nassert open_for_reading('sqlite:///{db}').get_all_studies()"
+    read = f"from ablate.engine.store.storage import open_for_reading\nassert open_for_reading('sqlite:///{db}').get_all_studies()"
     assert "alembic" not in loaded_after(read)
 
 
@@ -161,11 +245,12 @@ def test_runs_stacked_and_alone_train_without_torch_dynamo():
 def test_the_workers_preload_neither_optuna_nor_scikit_learn():
     """A worker's start-up is on the critical path of `--jobs N`: it imports torch and
     the training code only (Optuna is the coordinator's; digits load without scikit-learn)."""
-    from ablate.pool import PRELOAD
+    from ablate.engine.pool import PRELOAD
 
     code = (
         f"import importlib\nfor name in {PRELOAD!r}:\n    importlib.import_module(name)\n"
-        "from ablate.build import load_data\nfrom ablate.manager import build_registry, make_plugin_manager\n"
+        "from ablate.train.build import load_data\n"
+        "from ablate.plugin.manager import build_registry, make_plugin_manager\n"
         "from ablate.spec import ComponentSpec, RunSpec\nimport torch\n"
         "spec = RunSpec(data=ComponentSpec('dataset', 'digits', {'val_fraction': 0.2, 'test_fraction': 0.2, "
         "'image': False}), split_seed=0, model=ComponentSpec('model', 'mlp', {}), train={}, components=(), seed=0)\n"

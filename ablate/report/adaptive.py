@@ -25,9 +25,9 @@ import pandas as pd
 from ablate.report.blocks import contrast, fit
 from ablate.report.claims import (
     ARM,
+    CLAIM_METRICS,
     INTERACTION,
     MAIN,
-    METRICS,
     Claim,
     Family,
     _add,
@@ -86,14 +86,14 @@ def adaptive_family(
     elif baseline:
         targets = [
             _Target(Claim(ARM, m, a, ref=baseline), (a, baseline), {a: 1.0, baseline: -1.0})
-            for m in METRICS
+            for m in CLAIM_METRICS
             for a in arm_names
             if a != baseline
         ]
     else:
         targets = []
     present = _seeds_present(table)
-    values = {m: seed_values(table, m) for m in METRICS}
+    values = {m: seed_values(table, m) for m in CLAIM_METRICS}
     m = len(targets)
     fits: dict = {}  # one block model per (metric, look, arms): main effects of two-level factors share them
     looks_of = [_looks(t, values[t.claim.metric], present, setup, crossed, fits) for t in targets]
@@ -118,7 +118,7 @@ def adaptive_family(
 
 def _crossed_targets(arms: Mapping[str, Mapping[str, str]], varied: Sequence[str], ref: Mapping[str, str]) -> list:
     out = []
-    for metric in METRICS:
+    for metric in CLAIM_METRICS:
         for f in varied:
             base = _cell(arms, {f: ref[f]})
             for level in _order(arms, f):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 from ablate.report.adaptive import adaptive_family, setup_of
 from ablate.report.bootstrap import pareto_frequency, share_intervals
 from ablate.report.claims import BEST, INTERACTION, Claim, Family, arm_levels, family
@@ -20,7 +20,7 @@ from ablate.report.effects import (
     reference_levels,
     varied_factors,
 )
-from ablate.report.paired import METRICS, Comparison, against_baseline
+from ablate.report.paired import PAIRED_METRICS, Comparison, against_baseline
 from ablate.report.stats import factor_columns, leaderboard
 
 
@@ -86,7 +86,7 @@ def _describe(an: Analysis) -> None:
     bootstrap over seeds): everything shown that the Findings do not claim from."""
     if an.baseline:
         arms = [str(a) for a in an.board["arm"]]
-        an.comparisons = {m: against_baseline(an.table, an.baseline, arms, m) for m in METRICS}
+        an.comparisons = {m: against_baseline(an.table, an.baseline, arms, m) for m in PAIRED_METRICS}
     an.main_effects = {m: main_effects(an.table, an.levels, an.varied, m) for m in ("test_accuracy", "gap")}
     done = [a for a, n in zip(an.board.get("arm", []), an.board.get("n_complete", [])) if n > 0]
     if an.family.crossed and len(an.varied) >= 2:  # a complete grid: the exact decomposition

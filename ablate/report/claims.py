@@ -25,7 +25,7 @@ from ablate.report.blocks import BlockFit, contrast, fit
 from ablate.report.paired import ALPHA, against_baseline, holm, seed_values
 from ablate.report.verdicts import verdict
 
-METRICS = ("test_accuracy", "gap")
+CLAIM_METRICS = ("test_accuracy", "gap")
 HIGHER_IS_BETTER = {"test_accuracy": True, "gap": False, "val_accuracy": True}
 MAIN, INTERACTION, ARM, BEST = "main", "interaction", "arm", "best"
 
@@ -217,7 +217,7 @@ def interaction_claims(
 def arm_claims(table: pd.DataFrame, baseline: str, arms: Sequence[str]) -> list[Claim]:
     """Each arm against the baseline, paired by seed (the raw p-values; Holm comes later)."""
     out = []
-    for metric in METRICS:
+    for metric in CLAIM_METRICS:
         for c in against_baseline(table, baseline, arms, metric):
             out.append(
                 Claim(
@@ -283,7 +283,7 @@ def family(
     claims: list[Claim] = []
     df = 0
     if crossed:
-        for metric in METRICS:
+        for metric in CLAIM_METRICS:
             model = fit(seed_values(table, metric))
             df = max(df, model.df)
             claims += main_claims(model, arms, varied, ref, metric)

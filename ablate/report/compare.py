@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 from ablate.report.figures import compare_figure, save_figure
 from ablate.report.fmt import DASH, finite, fmt, format_pct_ci
 from ablate.report.page import render_page, split_name

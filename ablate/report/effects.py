@@ -39,11 +39,11 @@ class LevelStat:
 class Interaction:
     """Both factors moved off their reference level: is the joint effect the sum of the parts?"""
 
-    f: str
-    a: str
-    g: str
-    b: str
-    n: int
+    factor: str
+    level: str
+    other: str
+    other_level: str
+    seeds: int
     effect_a: float = math.nan
     effect_b: float = math.nan
     joint: float = math.nan
@@ -54,7 +54,7 @@ class Interaction:
     @property
     def verdict(self) -> str:
         if not (finite(self.low) and finite(self.high)):
-            return f"too few seeds to tell (n={self.n})"
+            return f"too few seeds to tell (n={self.seeds})"
         if self.low <= 0 <= self.high:
             return "consistent with adding up (interval includes 0)"
         return (
@@ -177,7 +177,7 @@ def interactions(
 
 def interaction_sentence(it: Interaction) -> str:
     return (
-        f"{it.f}={it.a} with {it.g}={it.b}: alone {points(it.effect_a)} and "
+        f"{it.factor}={it.level} with {it.other}={it.other_level}: alone {points(it.effect_a)} and "
         f"{points(it.effect_b)} points, together {points(it.joint)}; interaction "
         f"{points(it.contrast)} points"
         + (f" (95% CI {points(it.low)} to {points(it.high)})" if finite(it.low) else "")

@@ -18,7 +18,7 @@ from ablate.report.analysis import Analysis
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.findings import findings, interaction_sentence, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_pct_ci, format_seconds, value
-from ablate.report.paired import METRICS, summary_lines
+from ablate.report.paired import PAIRED_METRICS, summary_lines
 from ablate.report.stats import is_present
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
@@ -149,7 +149,7 @@ def run_time(table: pd.DataFrame) -> str:
 
 def significance_lines(an: Analysis) -> list[tuple[str, list[str]]]:
     """(heading, sentences) per metric compared against the baseline."""
-    return [(METRICS[m][0].capitalize(), summary_lines(comps)) for m, comps in an.comparisons.items()]
+    return [(PAIRED_METRICS[m][0].capitalize(), summary_lines(comps)) for m, comps in an.comparisons.items()]
 
 
 def summary_md(an: Analysis) -> str:

@@ -46,14 +46,6 @@ FIGURES = {
 DIGESTS = ".figures.json"
 
 
-def write_figures(
-    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
-) -> dict[str, str]:
-    """Write every figure that applies into ``out_dir``; return {key: file name} for the page."""
-    with rendering(out_dir, analysis, histories, workers) as written:
-        return written
-
-
 @contextmanager
 def rendering(
     out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 
 from ablate.report.analysis import Analysis
-from ablate.report.claims import ALPHA, ARM, BEST, HIGHER_IS_BETTER, INTERACTION, MAIN, METRICS, Claim
+from ablate.report.claims import ALPHA, ARM, BEST, CLAIM_METRICS, HIGHER_IS_BETTER, INTERACTION, MAIN, Claim
 from ablate.report.fmt import fmt, format_p, format_pct_ci, points
 from ablate.report.power import power_lines
 
@@ -96,7 +96,7 @@ def interaction_lines(an: Analysis) -> list[str]:
 def arm_lines(an: Analysis) -> list[str]:
     """Significant arm-against-baseline differences (designs whose factors are not crossed)."""
     out = []
-    for metric in METRICS:
+    for metric in CLAIM_METRICS:
         sig = [c for c in an.family.claims if c.kind == ARM and c.metric == metric and c.significant]
         for c in sig[:MAX_FINDINGS]:
             better = (c.estimate > 0) == HIGHER_IS_BETTER[metric]

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 from ablate.report.analysis import Analysis, analyse
 from ablate.report.claims import ARM, BEST, INTERACTION, MAIN, Claim, arm_levels
 from ablate.report.curves import has_eval_train
@@ -25,7 +25,7 @@ from ablate.report.figure_files import curve_arms, rendering
 from ablate.report.figure_limits import MAX_PANELS
 from ablate.report.findings import METRIC_WORDS, findings, saturation_lines, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_p, format_pct_ci, format_seconds, points, value
-from ablate.report.paired import METRICS, Comparison, sentence, summary_lines
+from ablate.report.paired import PAIRED_METRICS, Comparison, sentence, summary_lines
 from ablate.report.settings import arm_settings, fixed_settings
 from ablate.report.stats import COMPLETE, is_present
 from ablate.report.verdicts import ANTAGONISM, DEFINITIONS, REDUNDANCY, SYNERGY
@@ -214,7 +214,7 @@ def _importance_rows(an: Analysis) -> list[dict]:
 
 
 def _comparison_block(metric: str, comps: list[Comparison]) -> dict:
-    words, higher = METRICS[metric]
+    words, higher = PAIRED_METRICS[metric]
     return {
         "metric": metric,
         "title": words.capitalize(),

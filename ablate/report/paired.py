@@ -22,7 +22,7 @@ from ablate.report.stats import COMPLETE, mean_ci, t_two_sided_p
 
 ALPHA = 0.05
 # metric column -> (words, higher is better)
-METRICS = {"test_accuracy": ("test accuracy", True), "gap": ("generalization gap", False)}
+PAIRED_METRICS = {"test_accuracy": ("test accuracy", True), "gap": ("generalization gap", False)}
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _with(c: Comparison, **changes: float) -> Comparison:
 
 def sentence(c: Comparison) -> str:
     """Plain words: "A beats B on test accuracy by 1.8 points (95% CI 0.9 to 2.7, p = 0.003)"."""
-    words, higher_better = METRICS.get(c.metric, (c.metric, True))
+    words, higher_better = PAIRED_METRICS.get(c.metric, (c.metric, True))
     better = (c.diff > 0) == higher_better
     # The interval in the direction of the difference, so "trails by 1.8 (0.9 to 2.7)" reads right.
     size = abs(c.diff) * 100
@@ -131,7 +131,7 @@ def summary_lines(comps: Sequence[Comparison]) -> list[str]:
     if not comps:
         return []
     lines = [sentence(c) for c in comps if c.significant]
-    words = METRICS.get(comps[0].metric, (comps[0].metric, True))[0]
+    words = PAIRED_METRICS.get(comps[0].metric, (comps[0].metric, True))[0]
     rest = [c for c in comps if c.tested and not c.significant]
     if rest:
         if lines:

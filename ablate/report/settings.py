@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 from ablate.report.fmt import DASH, value
 from ablate.report.stats import is_present
 

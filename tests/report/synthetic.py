@@ -1,5 +1,5 @@
 """Synthetic factorial studies for report tests: no training, tables shaped like
-ablate.results.collect's, with effects planted where a test wants them."""
+ablate.engine.store.results.collect's, with effects planted where a test wants them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablate.record import StudyRecord
+from ablate.engine.store.record import StudyRecord
 
 METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "loss_gap"]
 Effect = Callable[[Mapping[str, str]], float]

@@ -91,13 +91,17 @@ def test_figures_draw_with_the_heap_frozen_and_the_collector_is_left_as_it_was(t
     table, histories, record = _study(ARMS, [0, 1, 2])
     before = gc.get_freeze_count()
     (tmp_path / "r").mkdir()
-    figure_files.write_figures(tmp_path / "r", analyse(table, record), histories, workers=1)
+    with figure_files.rendering(tmp_path / "r", analyse(table, record), histories, workers=1):
+        pass
     assert frozen and min(frozen) > before and gc.get_freeze_count() == before
 
     def failing(job):
         raise RuntimeError("a figure that fails")
 
     monkeypatch.setattr(figure_files, "render", failing)
-    with pytest.raises(RuntimeError, match="a figure that fails"):
-        figure_files.write_figures(tmp_path, analyse(table, record), histories, workers=1)
+    with (
+        pytest.raises(RuntimeError, match="a figure that fails"),
+        figure_files.rendering(tmp_path, analyse(table, record), histories, workers=1),
+    ):
+        pass
     assert gc.get_freeze_count() == before
