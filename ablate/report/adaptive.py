@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ablate.engine.store.record import seed_rounds
 from ablate.report.blocks import contrast, fit
 from ablate.report.claims import (
     ARM,
@@ -38,7 +39,7 @@ from ablate.report.claims import (
     is_crossed,
 )
 from ablate.report.paired import seed_values
-from ablate.report.sequential import OPEN, UNDECIDED, Look, Sequential, combine, rounds
+from ablate.report.sequential import OPEN, UNDECIDED, Look, Sequential, combine
 
 DECIDING = (MAIN, ARM)  # the kinds whose verdicts decide when the study stops
 
@@ -58,7 +59,7 @@ def setup_of(design: Mapping, seeds: Sequence[int]) -> Setup | None:
     if not isinstance(given, Mapping):
         return None
     low, high = int(given["min"]), int(given["max"])
-    return Setup(tuple(seeds)[:high], rounds(low, high), float(design.get("margin", 1.0)) / 100)
+    return Setup(tuple(seeds)[:high], seed_rounds(low, high), float(design.get("margin", 1.0)) / 100)
 
 
 @dataclass(frozen=True)

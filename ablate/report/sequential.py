@@ -39,20 +39,6 @@ ALPHA = 0.05
 DIFFERENT, EQUIVALENT, UNDECIDED, OPEN = "different", "equivalent", "undecided", "open"
 
 
-def rounds(low: int, high: int) -> tuple[int, ...]:
-    """Seeds per arm after each round: min more each round, ending at max (3, 12 -> 3, 6, 9, 12).
-
-    Rounds of min seeds rather than doubling (3, 6, 12): an extra look costs its share of
-    alpha, but a study decided at 9 seeds stops there instead of going on to 12; in the
-    simulations (benchmarks/adaptive_seeds.py) that spent about 8% fewer runs."""
-    if not 1 <= low <= high:
-        raise ValueError(f"need 1 <= min <= max, got {low}, {high}")
-    out = [low]
-    while out[-1] < high:
-        out.append(min(out[-1] + low, high))
-    return tuple(out)
-
-
 def look_levels(schedule: Sequence[int], comparisons: int, alpha: float = ALPHA) -> tuple[float, ...]:
     """Two-sided error rate of one interval at each look: alpha split evenly over the
     planned looks and the comparisons (spending it in proportion to each look's seeds

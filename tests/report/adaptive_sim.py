@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from synthetic import factorial
 
+from ablate.engine.store.record import seed_rounds as rounds
 from ablate.report.analysis import analyse
-from ablate.report.sequential import DIFFERENT, EQUIVALENT, rounds
+from ablate.report.sequential import DIFFERENT, EQUIVALENT
 
 FACTORS = {"a": ["none", "a1"], "b": ["none", "b1"], "c": ["none", "c1"]}
 SD = 0.01

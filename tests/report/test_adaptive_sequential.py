@@ -14,7 +14,8 @@ import pytest
 from adaptive_sim import SD, adaptive, fixed, full_study, planted
 from scipy import stats
 
-from ablate.report.sequential import DIFFERENT, EQUIVALENT, OPEN, UNDECIDED, Look, combine, decide, look_levels, rounds
+from ablate.engine.store.record import seed_rounds as rounds
+from ablate.report.sequential import DIFFERENT, EQUIVALENT, OPEN, UNDECIDED, Look, combine, decide, look_levels
 
 
 def test_rounds_add_min_seeds_until_max():
