@@ -26,6 +26,7 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line
 from ablate.report.effects import LevelStat, cell_means
 from ablate.report.figure_limits import DPI, MAX_PANELS
+from ablate.report.glance import glance_figure  # noqa: F401  (drawn by name, as every figure here)
 from ablate.report.labels import place
 from ablate.report.stats import per_arm_values
 
