@@ -84,7 +84,13 @@ def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) 
 def _describe(an: Analysis) -> None:
     """Against-baseline rows, level means, fANOVA, variance shares and the Pareto front (with a
     bootstrap over seeds): everything shown that the Findings do not claim from."""
-    if an.baseline:
+    if an.baseline and an.family.adaptive:  # fixed-sample tests would ignore the stopping rule
+        an.baseline_note = (
+            "In an adaptive study each arm's difference from the baseline is read with intervals valid under "
+            "its stopping rule (the figure on top and Tests behind the findings); per-pair tests that ignore "
+            "it are not shown."
+        )
+    elif an.baseline:
         arms = [str(a) for a in an.board["arm"]]
         an.comparisons = {m: against_baseline(an.table, an.baseline, arms, m) for m in PAIRED_METRICS}
     an.main_effects = {m: main_effects(an.table, an.levels, an.varied, m) for m in ("test_accuracy", "gap")}

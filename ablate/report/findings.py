@@ -109,7 +109,10 @@ def interaction_lines(an: Analysis) -> list[str]:
 
 
 def arm_lines(an: Analysis) -> list[str]:
-    """Significant arm-against-baseline differences (designs whose factors are not crossed)."""
+    """Significant arm-against-baseline differences (designs whose factors are not crossed);
+    in an adaptive study, every arm's verdicts, one sentence per arm."""
+    if an.family.adaptive:
+        return adaptive_arm_lines(an)
     out = []
     for metric in CLAIM_METRICS:
         sig = [c for c in an.family.claims if c.kind == ARM and c.metric == metric and c.significant]
@@ -122,6 +125,21 @@ def arm_lines(an: Analysis) -> list[str]:
                 f"… and {len(sig) - MAX_FINDINGS} more significant differences on "
                 f"{METRIC_WORDS[metric]} (see Against the baseline)."
             )
+    return out
+
+
+def adaptive_arm_lines(an: Analysis) -> list[str]:
+    """Each arm against the baseline on test accuracy and the gap, with its verdicts."""
+    arms = {(c.subject, c.metric): c for c in an.family.claims if c.kind == ARM}
+    out = []
+    for (arm, metric), c in arms.items():
+        if metric != "test_accuracy":
+            continue
+        line = f"{arm} against {c.ref}: test accuracy {_verdict(c)}"
+        gap = arms.get((arm, "gap"))
+        if gap is not None:
+            line += f"; generalization gap {_verdict(gap)}"
+        out.append(line + ".")
     return out
 
 

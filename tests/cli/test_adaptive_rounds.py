@@ -110,3 +110,40 @@ def test_a_bad_seeds_table_or_margin_exits_2_naming_the_key(tmp_path, line, mess
     )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_workers_on_postgresql_train_each_round_once_and_reach_the_same_runs(tmp_path, postgres_url):
+    """Three workers share the rounds: every run trains once, and the study ends with the
+    runs (and results) one `ablate run` on its own reaches."""
+    import collections
+
+    import optuna
+
+    from ablate.engine.store import attrs
+
+    study = tmp_path / "adaptive.toml"
+    study.write_text(textwrap.dedent(STUDY))
+    workers = [ablate("worker", study, "--storage", postgres_url) for _ in range(3)]
+    alone = ablate("run", study, "--out", tmp_path / "alone")
+    for proc in [*workers, alone]:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    trials = optuna.load_study(study_name="adaptive", storage=postgres_url).get_trials()
+    per_run = collections.Counter(t.user_attrs[attrs.RUN_KEY] for t in trials)
+    assert set(per_run.values()) == {1}, per_run
+    report = ablate("report", postgres_url, "--study", "adaptive", "--out", tmp_path / "shared")
+    out, _ = report.communicate(timeout=120)
+    assert report.returncode == 0, out
+    pd.testing.assert_frame_equal(results(tmp_path / "shared"), results(tmp_path / "alone"))
+    assert len(per_run) == len(results(tmp_path / "alone"))
+
+
+def test_plan_prints_the_least_and_most_runs_and_seconds(tmp_path):
+    study = tmp_path / "adaptive.toml"
+    study.write_text(textwrap.dedent(STUDY))
+    proc = subprocess.run([sys.executable, "-m", "ablate", "plan", study], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "runs: 4 arms x 2 to 6 seeds = 8 to 24 (adaptive: rounds of 2, 4, 6 seeds per arm" in proc.stdout
+    assert "train their 2 seeds of each round as one stacked model" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("estimated wall time"))
+    assert "least ~" in line and "(8 runs), most ~" in line and "(24 runs)" in line

@@ -98,3 +98,46 @@ def test_a_planted_effect_is_found_with_fewer_runs_than_a_fixed_design_deciding_
     assert hits / studies >= 0.8
     assert decided >= fixed_decided  # decides every main effect at least as often as 8 fixed seeds...
     assert runs / studies < 0.9 * 8 * 8  # ...with fewer runs on average
+
+
+def test_arms_against_the_baseline_stop_getting_seeds_once_decided():
+    """A design whose factors are not crossed (add-one-in): each arm against the baseline,
+    paired by seed; a decided arm leaves the next round, the baseline stays for the open ones."""
+    from synthetic import factorial
+
+    from ablate.report.analysis import analyse
+    from ablate.report.findings import findings
+
+    effect = 20 * SD
+    table, record = factorial(
+        {"a": ["none", "a1"], "b": ["none", "b1"], "c": ["none", "c1"]},
+        seeds=12,
+        sd=SD,
+        test_effect=lambda lv: effect if lv["a"] == "a1" else 0.0,
+        rng=np.random.default_rng(8),
+    )
+    arms = ["baseline", "a1", "b1", "c1"]
+    table = table[table["arm"].isin(arms) & (table["seed"] < 6)].reset_index(drop=True)
+    record = record.replace(
+        arms=tuple(arms), design={"kind": "add_one_in", "seeds": {"min": 3, "max": 12}, "margin": 0.5 * SD * 100}
+    )
+    an = analyse(table, record, descriptive=False)
+    fam = an.family
+    assert fam.model == "paired" and not fam.crossed
+    verdicts = {(c.subject, c.metric): c.decision for c in fam.claims}
+    assert verdicts[("a1", "test_accuracy")] == DIFFERENT and verdicts[("a1", "gap")] == DIFFERENT
+    assert verdicts[("b1", "test_accuracy")] == OPEN  # a margin of half an SD: not settled at 6 seeds
+    assert "a1" not in fam.open_arms and {"baseline", "b1", "c1"} <= set(fam.open_arms)
+    lines = findings(an)
+    assert any(line.startswith("a1 against baseline: test accuracy different") for line in lines)
+    # the paired look is scipy's paired t interval at the look's level
+    a1 = table[table["arm"] == "a1"].sort_values("seed")["test_accuracy"].to_numpy()
+    base = table[table["arm"] == "baseline"].sort_values("seed")["test_accuracy"].to_numpy()
+    d = a1 - base
+    level = look_levels((3, 6, 9, 12), len(fam.claims))[0]
+    half = stats.t.ppf(1 - level / 2, 5) * d.std(ddof=1) / math.sqrt(6)
+    claim = next(c for c in fam.claims if c.subject == "a1" and c.metric == "test_accuracy")
+    first = d[:3]
+    half3 = stats.t.ppf(1 - level / 2, 2) * first.std(ddof=1) / math.sqrt(3)
+    expected = (max(d.mean() - half, first.mean() - half3), min(d.mean() + half, first.mean() + half3))
+    assert (claim.low, claim.high) == pytest.approx(expected)
