@@ -95,6 +95,8 @@ def interaction_sentence(c: Claim, averaged: str = "") -> str:
         f"{points(c.alone_a)} and {points(c.alone_b)} points, together {points(c.joint)}, "
         f"against {points(added)} if they added up; interaction {points(c.estimate)} points"
     )
+    if c.decision:
+        return f"{head}: {adaptive_verdict(c)}; {c.verdict[1]}."
     if not c.tested:
         return f"{head} (no test: {c.note})."
     return f"{head} ({_ci(c)}, Holm-adjusted {format_p(c.p_holm)}): {c.verdict[1]}."
