@@ -277,9 +277,18 @@ def _interaction_row(c: Claim) -> dict:
         "contrast": points(c.estimate),
         "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
         "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
-        "verdict": c.verdict[1] if c.tested else f"not tested: {c.note}",
+        "verdict": _interaction_words(c),
         "significant": c.significant,
     }
+
+
+def _interaction_words(c: Claim) -> str:
+    """The reading of an interaction; an adaptive study's verdict first."""
+    if c.decision == "equivalent":
+        return "equivalent: they add up, within the margin"
+    if c.decision in ("undecided", "open"):
+        return f"{c.decision}: the interval is too wide to tell"
+    return c.verdict[1] if c.tested else f"not tested: {c.note}"
 
 
 def _facts(rec: StudyRecord, completed: int, failed: int, total: int, table: pd.DataFrame) -> list[tuple[str, str]]:
