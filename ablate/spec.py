@@ -40,11 +40,19 @@ def content_hash(value: Any, length: int = 16) -> str:
 class Option:
     """One option of a factor: a level (a component name, ``none``, or a
     setting's value), the sub-parameters this option varies, and the
-    component's full resolved parameters (empty for settings and ``none``)."""
+    component's full resolved parameters (empty for settings and ``none``).
+    A component option's ``ref`` is the component's stored name, which may differ
+    from its level as the study wrote it ("ablate:dropout" stores "dropout")."""
 
     level: Any
     varied: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    ref: str = ""
+
+    @property
+    def component(self) -> str:
+        """The component it activates, by the name runs store (ablate.plugin.registry.Component.ref)."""
+        return self.ref or str(self.level)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ The study trains a small MLP on scikit-learn's bundled digits (no network) for
 a few epochs: for a norm, regularizer, augmentation or stopping rule, two arms
 (``baseline`` with the component off, and one named after it), one seed each;
 for a data set or a model, one arm using it. The component must be known to
-ablate: installed (an entry point) or in ``plugin_file``.
+ablate: installed (an entry point) or in ``plugin_file``. Its name may be
+qualified (``"my-package:my_reg"``), as it must be where another plugin registers
+the same short name.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ablate.cli import main
 from ablate.errors import UserError
 
 if TYPE_CHECKING:
@@ -46,6 +49,11 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+def slug(name: str) -> str:
+    """A component's name as part of a study or file name: 'my-package:scalenorm' -> 'my-package_scalenorm'."""
+    return name.replace(":", "_")
+
+
 def tiny_study(
     kind: str,
     name: str,
@@ -59,15 +67,16 @@ def tiny_study(
     """The study file's text: digits, a small MLP, the component on (and off)."""
     params = dict(params or {})
     plugins = f"plugins = [{toml_value(str(Path(plugin_file).resolve()))}]\n" if plugin_file else ""
-    data = {"name": "digits"}
-    model: dict[str, Any] = {"name": "mlp", "hidden": hidden if hidden is not None else [32]}
+    # ablate's own by qualified name: never ambiguous, whatever else registers digits or mlp
+    data = {"name": "ablate:digits"}
+    model: dict[str, Any] = {"name": "ablate:mlp", "hidden": hidden if hidden is not None else [32]}
     factor = ""
     if kind == "dataset":
         data = {"name": name, **params}
     elif kind == "model":
         model = {"name": name, **params}
     elif kind in SWITCHABLE:
-        sub = f"{name} = {toml_value(params)}\n" if params else ""
+        sub = f"{toml_value(name)} = {toml_value(params)}\n" if params else ""
         factor = f'[factors.{kind}]\nkind = "{kind}"\nlevels = ["none", {toml_value(name)}]\n{sub}'
     else:
         raise UserError(
@@ -78,7 +87,7 @@ def tiny_study(
         return "".join(f"{k} = {toml_value(v)}\n" for k, v in d.items())
 
     return (
-        f'[study]\nname = "tiny_{kind}_{name}"\nseeds = {seeds}\n{plugins}\n[data]\n{table(data)}\n'
+        f'[study]\nname = "tiny_{kind}_{slug(name)}"\nseeds = {seeds}\n{plugins}\n[data]\n{table(data)}\n'
         f"[model]\n{table(model)}\n[train]\nepochs = {epochs}\nbatch_size = 128\n\n{factor}"
     )
 
@@ -102,12 +111,10 @@ def run_tiny_study(
     """
     import pandas as pd
 
-    from ablate.cli import main
-
     folder = Path(tmp_path)
-    study = folder / f"tiny_{kind}_{name}.toml"
+    study = folder / f"tiny_{kind}_{slug(name)}.toml"
     study.write_text(tiny_study(kind, name, params, plugin_file=plugin_file, epochs=epochs, seeds=seeds))
-    out = folder / f"tiny_{kind}_{name}_out"
+    out = folder / f"tiny_{kind}_{slug(name)}_out"
     shutil.rmtree(out, ignore_errors=True)
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):

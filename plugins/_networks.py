@@ -142,7 +142,7 @@ def resnet_network(resnet: ResNet, geometry: Geometry, num_classes: int, make_la
 
 
 def _declare_stacked_forms() -> None:
-    from ablate import per_sample, same_forward
+    from ablate import per_sample, same_forward  # torch: when a model is built, not when the plugin registers
 
     stacked_layer(Reshape)(per_sample)  # reshapes each sample: works with the seeds folded into the batch
     stacked_layer(BasicBlock)(same_forward)  # its forward only adds its children's outputs

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ablate import Param, UserError, hookimpl, make_splits, stratified_split
+from ablate import Param, SplitError, UserError, hookimpl, make_splits, stratified_split
+from ablate.errors import did_you_mean
 
 SPLIT_PARAMS = {
     "val_fraction": Param(
@@ -59,8 +60,6 @@ def subsample(x, y, n: int, seed: int):
     a subset too small to hold every class is a user error on ``data.train_samples``."""
     if not n or n >= len(y):
         return x, y
-    from ablate import SplitError
-
     try:
         x, _, y, _ = stratified_split(x, y, train_size=n, seed=seed)
     except SplitError as exc:
@@ -381,8 +380,6 @@ class CSV:
                 )
             col = columns[col]
         elif col not in columns:
-            from ablate.errors import did_you_mean
-
             raise UserError(
                 f"data set 'csv': {self.path} has no column {col!r}",
                 key="data.label_column",

@@ -76,7 +76,7 @@ class MLP:
         self.hidden, self.activation, self.slots = hidden, activation, parse_slots(slots)
 
     def build(self, input_shape, num_classes, make_layer):
-        from ablate.plugins._networks import mlp_network
+        from ablate.plugins._networks import mlp_network  # torch: when a model is built, not when the plugin registers
 
         return mlp_network(self, input_shape, num_classes, make_layer)
 
@@ -149,7 +149,7 @@ class CNN:
             raise UserError(f"cnn: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
 
     def build(self, input_shape, num_classes, make_layer):
-        from ablate.plugins._networks import cnn_network
+        from ablate.plugins._networks import cnn_network  # torch: when a model is built, not when the plugin registers
 
         return cnn_network(self, input_shape, conv_geometry(input_shape), num_classes, make_layer)
 
@@ -165,7 +165,9 @@ class ResNet:
         self.widths, self.blocks, self.activation = widths, blocks, activation
 
     def build(self, input_shape, num_classes, make_layer):
-        from ablate.plugins._networks import resnet_network
+        from ablate.plugins._networks import (
+            resnet_network,  # torch: when a model is built, not when the plugin registers
+        )
 
         return resnet_network(self, conv_geometry(input_shape), num_classes, make_layer)
 

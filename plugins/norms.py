@@ -99,7 +99,9 @@ class RMSNorm(SlotComponent):
             from torch import nn
 
             return nn.RMSNorm(features, eps=self.eps)
-        from ablate.plugins._norm_layers import ChannelRMSNorm
+        from ablate.plugins._norm_layers import (
+            ChannelRMSNorm,  # torch: when a model is built, not when the plugin registers
+        )
 
         return ChannelRMSNorm(features, self.eps)
 

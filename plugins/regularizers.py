@@ -72,7 +72,9 @@ class DropPath(_Rate):
     shares_stacks = False  # its layer's stacked form needs every seed to have it
 
     def layer(self, features, dims):
-        from ablate.plugins._regularizer_layers import DropPathLayer
+        from ablate.plugins._regularizer_layers import (
+            DropPathLayer,  # torch: when a model is built, not when the plugin registers
+        )
 
         return DropPathLayer(self.rate)
 
@@ -185,7 +187,9 @@ class SpectralNorm:
 
     @hookimpl
     def ablate_configure_model(self, model: nn.Module) -> None:
-        from ablate.plugins._regularizer_layers import SpectralNormalised
+        from ablate.plugins._regularizer_layers import (
+            SpectralNormalised,  # torch: when a model is built, not when the plugin registers
+        )
         from torch.nn.utils import parametrize
 
         self._wrapped = self.layers(model)

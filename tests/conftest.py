@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
 import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,15 +72,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A real PostgreSQL server on loopback in a temporary data directory, for
-    the session; skipped where Debian's postgresql package is not installed."""
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-
+@contextlib.contextmanager
+def _postgres(auth: str = "trust", password: str | None = None) -> Iterator[tuple[int, Callable[[str], None]]]:
+    """A PostgreSQL server on loopback in a temporary data directory: (port, run SQL
+    as the superuser over its socket); skipped where Debian's postgresql package is not
+    installed. ``auth``: how TCP connections authenticate; ``password``: the superuser's."""
     bindir = _postgres_bin()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
@@ -82,11 +85,15 @@ def postgres_url():
     if as_postgres:
         shutil.chown(data, "postgres", "postgres")
     port = _free_port()
-    subprocess.run(
-        [*as_postgres, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "postgres", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
+    init = [*as_postgres, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "postgres"]
+    if password is None:
+        init.append(f"--auth={auth}")
+    else:  # the socket stays trusted: only this fixture uses it, to create users and databases
+        (data / "pw").write_text(password + "\n")
+        if as_postgres:
+            shutil.chown(data / "pw", "postgres", "postgres")
+        init += [f"--auth-host={auth}", "--auth-local=trust", f"--pwfile={data / 'pw'}"]
+    subprocess.run(init, check=True, capture_output=True)
     subprocess.run(
         [
             *as_postgres,
@@ -103,26 +110,53 @@ def postgres_url():
         check=True,
         capture_output=True,
     )
-    try:
+
+    def sql(statement: str) -> None:
         subprocess.run(
-            [
-                *as_postgres,
-                str(bindir.parent / "bin" / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "ablate",
-            ],
+            [*as_postgres, str(bindir / "psql"), "-h", str(data), "-p", str(port), "-U", "postgres", "-c", statement],
             check=True,
             capture_output=True,
         )
-        yield f"postgresql://postgres@127.0.0.1:{port}/ablate"
+
+    try:
+        yield port, sql
     finally:
         subprocess.run(
             [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"],
             capture_output=True,
         )
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server that trusts every connection, for the session."""
+    with _postgres() as (port, sql):
+        sql("CREATE DATABASE ablate")
+        yield f"postgresql://postgres@127.0.0.1:{port}/ablate"
+
+
+@dataclass(frozen=True)
+class PasswordServer:
+    """A PostgreSQL server that asks for passwords (SCRAM, as a shared server does)."""
+
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def url(self, password: str | None = None) -> str:
+        """postgresql://USER[:PASSWORD]@127.0.0.1:PORT/DB"""
+        secret = f":{password}" if password else ""
+        return f"postgresql://{self.user}{secret}@127.0.0.1:{self.port}/{self.database}"
+
+
+@pytest.fixture(scope="session")
+def postgres_password():
+    """A second server, for the session, where TCP logins need a password: user "abl"
+    owns database "abl"; the trusted server of postgres_url is unchanged."""
+    with _postgres("scram-sha-256", password="Sup3rUserPw-x91") as (port, sql):
+        server = PasswordServer(port, "abl", "S3cretPW-4f7Kq", "abl")
+        sql(f"CREATE ROLE {server.user} LOGIN PASSWORD '{server.password}'")
+        sql(f"CREATE DATABASE {server.database} OWNER {server.user}")
+        yield server

@@ -258,3 +258,22 @@ def test_the_workers_preload_neither_optuna_nor_scikit_learn():
     )
     loaded = loaded_after(code)
     assert "torch" in loaded and not {"optuna", "sklearn", "scipy"} & loaded
+
+
+def test_every_function_level_import_says_why():
+    """An ablate module imported inside a function is there to keep a heavy library (torch,
+    optuna, matplotlib, ...) off a start-up path; the line says which, or it belongs at the top."""
+    silent = []
+    for name, path in module_files().items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tree = ast.parse("\n".join(lines))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ablate"):
+                    here = lines[node.lineno - 1 : node.end_lineno]
+                    above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+                    if not any("#" in line for line in here) and not above.startswith("#"):
+                        silent.append(f"{name}:{node.lineno}")
+    assert silent == []

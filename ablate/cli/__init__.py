@@ -23,6 +23,7 @@ quick_exit.install()  # before any other exit handler is registered: it runs aft
 from ablate import __version__  # noqa: E402
 from ablate.cli import plugins_command, report_commands, scaffold  # noqa: E402
 from ablate.engine import closed_stdout  # noqa: E402
+from ablate.engine.store.storage_url import from_env  # noqa: E402
 from ablate.errors import UserError  # noqa: E402
 from ablate.plugin.disabling import set_disabled  # noqa: E402
 
@@ -49,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train every missing (arm, seed) of a study and write its report")
     run.add_argument("study", type=Path, help="the study file (TOML)")
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/<study name>)")
-    run.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///OUT/study.db)")
+    run.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: $ABLATE_STORAGE, else sqlite:///OUT/study.db); "
+        "keep a password out of it: PGPASSWORD or ~/.pgpass",
+    )
     run.add_argument("--dry-run", action="store_true", help="print the plan (as `ablate plan`) and stop")
     _execution_options(run)
     worker = sub.add_parser(
@@ -57,7 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("study", type=Path, help="the study file (TOML), the same on every machine")
     worker.add_argument(
-        "--storage", required=True, help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB"
+        "--storage",
+        default=None,
+        help="the shared Optuna storage URL, e.g. postgresql://USER@HOST/DB (default: $ABLATE_STORAGE); "
+        "the password from PGPASSWORD or ~/.pgpass",
     )
     worker.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     _execution_options(worker)
@@ -115,8 +124,15 @@ def dispatch(args: argparse.Namespace) -> int:
         from ablate.cli import run_command  # optuna and the engine: only for the commands that use them
 
         return run_command.cmd_plan(args.study, not getattr(args, "no_calibrate", False), getattr(args, "out", None))
+    if args.command == "worker" and not from_env(args.storage):
+        raise UserError(
+            "no storage to share: a worker trains runs of a study that other machines reach",
+            key="--storage",
+            expected="--storage postgresql://USER@HOST/DB, or that URL in ABLATE_STORAGE "
+            "(the password from PGPASSWORD or ~/.pgpass, never on the command line)",
+        )
     signal.signal(signal.SIGTERM, _terminate)
-    from ablate.engine.pool import start_early, usable_cores
+    from ablate.engine.pool import start_early, usable_cores  # multiprocessing: only for the commands that train
 
     cores = usable_cores()
     if args.jobs != "auto" and args.jobs > cores:  # each worker imports torch: hundreds of MB
@@ -127,7 +143,7 @@ def dispatch(args: argparse.Namespace) -> int:
         )
         args.jobs = cores
     pool = start_early(args.study, args.jobs)  # its imports run beside ours: on another core
-    from ablate.cli import run_command
+    from ablate.cli import run_command  # optuna, sqlalchemy: only when this runs, not at start-up
 
     return run_command.execute(args, report=args.command != "worker", pool=pool)
 

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.errors import UserError, did_you_mean
+from ablate.plugin.hookcheck import MARKER, TRIAL, component_class
+from ablate.plugin.naming import dist_key, split
+from ablate.plugin.registry import KINDS
+from ablate.study.study_file import study_registry
 
 if TYPE_CHECKING:  # the registry imports torch: only when the command runs
     from ablate.plugin.registry import Component, Registry
@@ -24,14 +28,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "name",
         nargs="?",
         default=None,
-        help="one component in detail: NAME or KIND:NAME (e.g. dropout, norm:batchnorm)",
+        help="one component in detail: NAME, DIST:NAME, KIND:NAME or KIND:DIST:NAME "
+        "(e.g. dropout, ablate:dropout, norm:batchnorm)",
     )
     p.add_argument("--study", type=Path, default=None, help="also load the plugin files this study names")
 
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """List the components (or detail one); exit 0."""
-    from ablate.study.study_file import study_registry
 
     registry = study_registry(args.study)
     if args.name:
@@ -43,21 +47,26 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
 
 
 def find(registry: Registry, wanted: str) -> list[Component]:
-    """The components called NAME (of any kind) or KIND:NAME, or a UserError with the nearest."""
-    from ablate.plugin.registry import normalise
+    """The components called NAME or DIST:NAME (of any kind), optionally after KIND:,
+    or a UserError with the nearest. A short name lists every plugin's component of that name."""
 
-    kind, _, name = wanted.rpartition(":")
-    name = normalise(name)
-    if kind:
-        return [registry.get(kind, name, key="NAME")]
-    found = [c for c in registry.all() if c.name == name]
+    head, _, rest = wanted.partition(":")
+    kind = head.strip() if rest and head.strip() in KINDS else ""
+    dist, name = split(rest if kind else wanted)
+    found = [
+        c
+        for c in registry.all()
+        if c.name == name and (not kind or c.kind == kind) and (not dist or dist_key(dist) == dist_key(c.dist))
+    ]
     if not found:
-        every = sorted({c.name for c in registry.all()})
+        if kind:
+            registry.find(kind, rest, key="NAME")  # names the nearest of that kind
+        every = sorted({c.name for c in registry.all()} | {c.qualified for c in registry.all()})
         raise UserError(
             f"no component is named {wanted!r}",
             key="NAME",
-            expected="a name `ablate plugins` lists, or KIND:NAME",
-            hint=did_you_mean(name, every),
+            expected="a name `ablate plugins` lists, DIST:NAME or KIND:NAME",
+            hint=did_you_mean(f"{dist_key(dist)}:{name}" if dist else name, every),
         )
     return found
 
@@ -73,17 +82,25 @@ def param_lines(comp: Component, indent: str) -> list[str]:
 
 def listing(registry: Registry, out: Callable[[str], None]) -> None:
     """Every component by kind, its parameters indented under it."""
-    from ablate.plugin.registry import KINDS
 
     comps = registry.all()
-    width = max((len(c.name) for c in comps), default=4)
+    width = max((len(registry.shown(c)) for c in comps), default=4)
     for kind in KINDS:
         out(f"{kind}:")
         for c in (c for c in comps if c.kind == kind):
-            out(f"  {c.name:<{width}}  [{c.plugin}]  {c.help}".rstrip())
+            out(f"  {registry.shown(c):<{width}}  [{c.plugin}]  {c.help}".rstrip())
             for line in param_lines(c, " " * 6):
                 out(line)
+    _clashes(registry, out)
     _not_loaded(registry, out)
+
+
+def _clashes(registry: Registry, out: Callable[[str], None]) -> None:
+    """Short names several plugins register: a study must write them qualified."""
+    shared = sorted({(c.kind, c.name) for c in registry.all() if registry.shown(c) != c.name})
+    for kind, name in shared:
+        qualified = " or ".join(c.qualified for c in registry.providers(kind, name))
+        out(f"{kind} {name!r} is registered by several plugins: a study names it {qualified}")
 
 
 def _not_loaded(registry: Registry, out: Callable[[str], None]) -> None:
@@ -95,7 +112,6 @@ def _not_loaded(registry: Registry, out: Callable[[str], None]) -> None:
 
 def hooks_of(comp: Component) -> list[str]:
     """The trial hooks the component's class implements."""
-    from ablate.plugin.hookcheck import MARKER, TRIAL, component_class
 
     cls = component_class(comp.factory)
     if cls is None:
@@ -106,9 +122,9 @@ def hooks_of(comp: Component) -> list[str]:
 def detail(comp: Component, out: Callable[[str], None]) -> None:
     """One component: where it comes from, what it does, its parameters and hooks."""
     out(f"{comp.kind} {comp.name}  [{comp.plugin}]")
+    out(f"  qualified name: {comp.qualified}")
     if comp.help:
         out(f"  {comp.help}")
-    from ablate.plugin.hookcheck import component_class
 
     factory = comp.factory
     out(f"  factory: {getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)!s}")

@@ -22,7 +22,9 @@ def _configure_mappers() -> None:
 
 
 def _optuna_models() -> None:
-    from ablate.engine.store.optuna_internals import load_models
+    from ablate.engine.store.optuna_internals import (
+        load_models,
+    )  # optuna, sqlalchemy: only when this runs, not at start-up
 
     load_models()
 

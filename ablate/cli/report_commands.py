@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ablate.engine.store import attrs
 from ablate.engine.store.record import StudyRecord
+from ablate.engine.store.storage_url import for_people, from_env
 from ablate.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
@@ -28,7 +29,12 @@ COMMANDS = ("report", "compare")
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add `report` and `compare` to the CLI's subparsers."""
     rep = subparsers.add_parser("report", help="rebuild a study's report from its stored runs, without training")
-    rep.add_argument("source", help="an output folder (reads FOLDER/study.db) or an Optuna storage URL")
+    rep.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        help="an output folder (reads FOLDER/study.db) or an Optuna storage URL (default: $ABLATE_STORAGE)",
+    )
     rep.add_argument(
         "--out", type=Path, default=None, help="output folder (default: the folder given, else reports/<study name>)"
     )
@@ -84,7 +90,10 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
     """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
     import optuna
 
-    from ablate.engine.store.storage import cannot_open, open_for_reading
+    from ablate.engine.store.storage import (
+        cannot_open,
+        open_for_reading,
+    )  # optuna, sqlalchemy: only when this runs, not at start-up
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -95,7 +104,7 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
     except Exception as exc:
         raise cannot_open(url, exc, key="report") from None
     if not names:
-        raise UserError(f"the storage {url} holds no study", key="report")
+        raise UserError(f"the storage {for_people(url)} holds no study", key="report")
     if name is None:
         if len(names) > 1:
             raise UserError(
@@ -123,9 +132,18 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ablate.report.outputs import write_outputs
+    from ablate.report.outputs import (
+        write_outputs,
+    )  # jinja2, optuna, pandas, scipy: only when this runs, not at start-up
 
-    url, folder = storage_url(str(args.source))
+    source = from_env(args.source)
+    if source is None:
+        raise UserError(
+            "no study to report",
+            key="report",
+            expected="an output folder of `ablate run`, a storage URL, or that URL in ABLATE_STORAGE",
+        )
+    url, folder = storage_url(source)
     study = open_stored_study(url, args.study)
     record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
     out = args.out or folder or Path("reports") / (record.name or study.study_name)
@@ -161,7 +179,9 @@ def read_report_dir(folder: Path) -> tuple[pd.DataFrame, StudyRecord]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ablate.report.compare import write_compare
+    from ablate.report.compare import (
+        write_compare,
+    )  # jinja2, matplotlib, pandas, scipy: only when this runs, not at start-up
 
     studies = [(Path(d), *read_report_dir(Path(d))) for d in args.dirs]
     try:

@@ -17,8 +17,6 @@ import optuna
 from ablate.engine.planned import PlannedRun, plan_runs, record_entries
 from ablate.engine.store.record import StudyRecord
 from ablate.engine.store.record import seed_rounds as rounds
-from ablate.engine.store.results import collect
-from ablate.report.analysis import analyse
 from ablate.study.config import StudyConfig
 from ablate.study.design import Arm
 
@@ -48,6 +46,9 @@ def round_planner(
         later = [n for n in schedule if n > reached]
         if not later:
             return []
+        from ablate.engine.store.results import collect  # pandas: only once a round is done
+        from ablate.report.analysis import analyse
+
         rec = record()
         table, _ = collect(study, record_entries(planned), rec.factors)
         family = analyse(table, rec, descriptive=False).family

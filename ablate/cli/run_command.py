@@ -17,16 +17,22 @@ import optuna
 from ablate import __version__
 from ablate.cli.prefetch import REPORT, STORAGE, prefetch
 from ablate.cli.rounds import adaptive_design, describe_rounds, round_planner, runs_range
-from ablate.engine.planned import study_arms
+from ablate.engine.environment import probe
+from ablate.engine.estimate import STARTUP_SECONDS, describe, duration, estimate_seconds, run_count
+from ablate.engine.planned import plan_runs, record_entries, study_arms
+from ablate.engine.pool import resolve_jobs
 from ablate.engine.preflight import check_study, data_specs
-from ablate.engine.runner import RunOptions
+from ablate.engine.runner import RunOptions, make_executor, run_study
 from ablate.engine.store import attrs
 from ablate.engine.store.record import StudyRecord
+from ablate.engine.store.storage import default_storage, open_storage, open_study
+from ablate.engine.store.storage_url import for_people, from_env, without_password
 from ablate.errors import UserError
 from ablate.plugin.registry import Registry
 from ablate.study.config import StudyConfig, load_study
-from ablate.study.design import Arm, baseline_arm
+from ablate.study.design import Arm, baseline_arm, run_spec
 from ablate.study.study_file import study_registry
+from ablate.train.stacked.units import stack_key
 
 if TYPE_CHECKING:
     from ablate.engine.coordinator import Executor
@@ -128,14 +134,13 @@ def study_record(
 
 
 def _factor_names(arms: Sequence[Arm]) -> list[str]:
-    from ablate.engine.store.results import value_columns
+    from ablate.engine.store.results import value_columns  # pandas: only when this runs, not at start-up
 
     return value_columns([a.values for a in arms])
 
 
 def save_record(study: optuna.Study, record: StudyRecord, planned: Sequence[Any]) -> None:
     """Store the record and the plan with the study (a report needs nothing else)."""
-    from ablate.engine.planned import record_entries
 
     study.set_user_attr(attrs.RECORD, record.replace(runs_total=len(planned)).to_json())
     study.set_user_attr(attrs.PLAN, [e.to_json() for e in record_entries(planned)])
@@ -191,7 +196,6 @@ def study_environment(
 
 
 def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
-    from ablate.engine.pool import resolve_jobs
 
     return RunOptions(
         jobs=resolve_jobs(getattr(args, "jobs", 1)),
@@ -204,7 +208,6 @@ def run_options(args: argparse.Namespace, config: StudyConfig) -> RunOptions:
 def execute(args: argparse.Namespace, report: bool, pool: ProcessPool | None = None) -> int:
     """Train what is missing (``ablate run`` and ``ablate worker``); write the report if asked.
     ``pool``: worker processes the command line started before its imports."""
-    from ablate.engine.runner import make_executor
 
     try:
         config, registry = load(args.study)
@@ -227,19 +230,20 @@ def _execute(
     options: RunOptions,
     executor: Executor,
 ) -> int:
-    from ablate.engine.estimate import run_count
-    from ablate.engine.planned import plan_runs
-    from ablate.engine.runner import run_study
-    from ablate.engine.store.storage import default_storage, open_storage, open_study
-    from ablate.report.outputs import has_failures, write_outputs
+    from ablate.report.outputs import (
+        has_failures,
+        write_outputs,
+    )  # jinja2, pandas, scipy: only when this runs, not at start-up
 
     arms = study_arms(config, registry)
     baseline = baseline_arm(config, arms)
     # this process only waits for the workers' start-up here: load what it needs next meanwhile
     loading = prefetch(*STORAGE, *(REPORT if report else ())) if executor.background else None
     env = study_environment(config, registry, arms, executor.environment)
-    out = output_dir(args.out, config) if report or not args.storage else None
-    storage = args.storage or default_storage(out or Path("."))
+    given = from_env(args.storage)
+    out = output_dir(args.out, config) if report or not given else None
+    storage = given or default_storage(out or Path("."))
+    shown, stored_url = for_people(storage), without_password(storage)  # no password on screen or in the record
     what = (
         f"{config.design.kind} over a budget of {config.design.budget} arms"
         if config.design.sampled
@@ -251,7 +255,7 @@ def _execute(
         what = f"{len(arms)} arms x {low} to {high} seeds (adaptive, rounds {describe_rounds(config)})"
         count = "{} to {}".format(*runs_range(config, arms))
     jobs = f", {options.jobs} worker processes" if options.jobs > 1 else ""
-    print(f"study {config.name}: {what} = {count} runs on {env.device}{jobs}; storage {storage}", flush=True)
+    print(f"study {config.name}: {what} = {count} runs on {env.device}{jobs}; storage {shown}", flush=True)
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
     print("opening the study in its storage...", flush=True)
@@ -259,15 +263,17 @@ def _execute(
     log = lambda s: print(s, flush=True)
     next_round = None
     if config.adaptive:  # each round's plan is stored before it trains, so a report can be made after a crash
-        record = lambda: study_record(config, study, arms, baseline, storage, command, env)
+        record = lambda: study_record(config, study, arms, baseline, stored_url, command, env)
         next_round = round_planner(config, study, arms, record, lambda runs: save_record(study, record(), runs), log)
     elif not config.design.sampled:  # stored before training, so a report can be made after a crash
-        save_record(study, study_record(config, study, arms, baseline, storage, command, env), plan_runs(config, arms))
+        save_record(
+            study, study_record(config, study, arms, baseline, stored_url, command, env), plan_runs(config, arms)
+        )
     planned = run_study(config, registry, arms, study, storage, options, log, executor, next_round)
     trained = time.perf_counter() - wall
     arm_list = list({r.arm.name: r.arm for r in planned}.values())
     command["seconds"] = round(trained, 2)
-    save_record(study, study_record(config, study, arm_list, baseline, storage, command, env), planned)
+    save_record(study, study_record(config, study, arm_list, baseline, stored_url, command, env), planned)
     if loading is not None:
         loading.join()  # before the report forks its figure processes
     if report and out is not None:
@@ -277,13 +283,12 @@ def _execute(
             f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: {written}"
         )
     else:
-        print(f"runs finished in {trained:.1f}s; `ablate report {storage}` writes the report")
+        source = "" if given and not args.storage else f" {shown}"  # with ABLATE_STORAGE, the bare command
+        print(f"runs finished in {trained:.1f}s; `ablate report{source}` writes the report")
     return EXIT_FAILED_RUNS if has_failures(study) else 0
 
 
 def cmd_plan(study_path: Path, calibrate: bool, out: Path | None = None) -> int:
-    from ablate.engine.environment import probe
-    from ablate.engine.estimate import STARTUP_SECONDS, describe, duration, estimate_seconds
 
     config, registry = load(study_path)
     arms = study_arms(config, registry)
@@ -317,9 +322,7 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
         return [_sampled_stacking(config)]
     if len(config.seeds) < 2 or not arms:
         return ["stacking: each run trains alone"]
-    from ablate.study.design import run_spec
-    from ablate.train.stacked.grouping import can_stack
-    from ablate.train.stacked.units import stack_key
+    from ablate.train.stacked.grouping import can_stack  # torch: only when this runs, not at start-up
 
     why = {a.name: can_stack(run_spec(config, a, config.seeds[0]), registry) for a in arms}
     lines = [
@@ -354,9 +357,8 @@ def stored_power(config: StudyConfig, arms: list[Arm], out: Path | None = None) 
         return []
     import optuna
 
-    from ablate.engine.planned import plan_runs, record_entries
-    from ablate.engine.store.results import collect
-    from ablate.report.power import power_lines
+    from ablate.engine.store.results import collect  # pandas: only when this runs, not at start-up
+    from ablate.report.power import power_lines  # jinja2, pandas, scipy: only when this runs, not at start-up
 
     try:
         study = optuna.load_study(study_name=config.name, storage=f"sqlite:///{db.resolve()}")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ablate.components import DataSplits
+from ablate.data.split_errors import split_error
 from ablate.data.stratified import SplitError, stratified_split, val_share
 
 
@@ -68,8 +69,6 @@ def make_splits(
             x, y, x_test, y_test, val_fraction, test_fraction, seed
         )
     except SplitError:  # fractions in range that together leave a split too small
-        from ablate.data.split_errors import split_error
-
         given = x_test is not None
         raise split_error(
             y, val_fraction, test_fraction, seed=seed, name=name, test_given=given, size_key=size_key

@@ -37,7 +37,7 @@ from ablate.engine.store.trials import (
 )
 from ablate.spec import RunSpec
 from ablate.study.config import StudyConfig
-from ablate.study.design import sampled_arm
+from ablate.study.design import run_spec, sampled_arm
 
 if TYPE_CHECKING:  # the coordinator never imports torch: workers train
     from ablate.engine.environment import Environment
@@ -402,6 +402,5 @@ def died(why: str, times: int) -> dict[str, Any]:
 
 
 def _spec(config: StudyConfig, arm: Any, seed: int) -> RunSpec:
-    from ablate.study.design import run_spec
 
     return run_spec(config, arm, seed)

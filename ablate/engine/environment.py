@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ablate.components import DataInfo
 from ablate.spec import RunSpec, canonical_json
 
 if TYPE_CHECKING:
@@ -38,8 +39,7 @@ def probe(specs: list[RunSpec], registry: Registry, wanted_device: str) -> Envir
     """The environment here, each spec's data loaded as a run loads it (and kept for training)."""
     import torch
 
-    from ablate.components import DataInfo
-    from ablate.train.build import load_data, pick_device
+    from ablate.train.build import load_data, pick_device  # torch: only when this runs, not at start-up
 
     cuda = torch.cuda.is_available()
     device = pick_device(wanted_device) if cuda else torch.device("cpu")

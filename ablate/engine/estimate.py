@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ablate.engine.store.record import seed_rounds
 from ablate.plugin.registry import Registry
+from ablate.spec import Execution
 from ablate.study.config import Factor, StudyConfig
 from ablate.study.design import Arm, run_spec, sampled_arm
+from ablate.train.stacked.units import arm_groups
 
 if TYPE_CHECKING:
     from ablate.spec import Execution, RunSpec
@@ -70,7 +72,6 @@ def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -
     stacked where they stack) for 1 and 3 epochs: half the difference is one epoch,
     the rest of the first is per-unit overhead (model set-up, final measurements).
     Per run, that is what the whole study costs (adaptive seeds: the most, every arm's max)."""
-    from ablate.spec import Execution
 
     execution = Execution(config.train["device"], config.train["threads"], stack=config.train["stack"])
     units = _calibration_units(config, registry, arms, execution)
@@ -106,8 +107,7 @@ def _calibration_units(
     (or run) of the first, middle and last groups of arms that share stacks. Only
     those are split (splitting builds models). Runs that train alone (a sampled
     design's search, stacking off, one seed): one run of the first, middle and last arms."""
-    from ablate.train.stacked.grouping import stack_splits
-    from ablate.train.stacked.units import arm_groups
+    from ablate.train.stacked.grouping import stack_splits  # torch: only when this runs, not at start-up
 
     seeds = config.seeds[: config.adaptive[0]] if config.adaptive else config.seeds  # a round trains min seeds
     if config.design.sampled or not arms or execution.stack == "off" or len(seeds) < 2:
@@ -118,7 +118,7 @@ def _calibration_units(
 
 def _timed(unit: list[RunSpec], epochs: int, registry: Registry, execution: Execution) -> float:
     """Seconds to train the unit with ``epochs`` epochs per run; a run's failure is raised."""
-    from ablate.train.stacked.training import train_group
+    from ablate.train.stacked.training import train_group  # torch: only when this runs, not at start-up
 
     specs = [dataclasses.replace(s, train={**s.train, "epochs": epochs}) for s in unit]
     start = time.perf_counter()

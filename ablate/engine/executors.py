@@ -16,11 +16,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ablate.engine.environment import probe
 from ablate.engine.events import Event, OnRunEpoch, RunPruned
 from ablate.errors import UserError
+from ablate.plugin.disabling import set_disabled
+from ablate.plugin.manager import build_registry, make_plugin_manager
 from ablate.plugin.registry import Registry
+from ablate.plugin.versions import run_versions
 from ablate.spec import Execution, RunSpec
+from ablate.train.build import prepare_process
 from ablate.train.failures import describe
+from ablate.train.stacked.grouping import stack_splits
+from ablate.train.stacked.training import train_group
+from ablate.train.training import train_run
 
 if TYPE_CHECKING:
     from ablate.engine.environment import Environment
@@ -39,8 +47,6 @@ def train_unit(
     if len(specs) == 1 or execution.stack == "off":
         parts = [[i] for i in range(len(specs))]
     else:
-        from ablate.train.stacked.grouping import stack_splits
-
         parts = stack_splits(specs, registry, execution)
     for part in parts:
         if len(part) == 1:
@@ -62,8 +68,6 @@ def _stacked(
     execution: Execution,
     on_epoch: Callable[[str, dict[str, float]], None],
 ) -> list[Event]:
-    from ablate.plugin.versions import run_versions
-    from ablate.train.stacked.training import train_group
 
     histories: dict[str, list[dict[str, float]]] = {k: [] for k in keys}
 
@@ -91,8 +95,6 @@ def train_events(
     spec: RunSpec, key: str, registry: Registry, execution: Execution, on_epoch: Callable[[dict[str, float]], None]
 ) -> Event:
     """Train one spec; its outcome as an event (any exception fails the run, never the worker)."""
-    from ablate.plugin.versions import run_versions
-    from ablate.train.training import train_run
 
     history: list[dict[str, float]] = []
 
@@ -136,7 +138,6 @@ class InlineExecutor:
         return 0
 
     def environment(self, specs: list[RunSpec], wanted_device: str) -> Environment:
-        from ablate.engine.environment import probe
 
         return probe(specs, self.registry, wanted_device)
 
@@ -148,9 +149,6 @@ def child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], dis
     """A pool worker (ablate.engine.pool): build the registry once, then train what the
     coordinator sends, each unit with the execution settings sent with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
-    from ablate.plugin.disabling import set_disabled
-    from ablate.plugin.manager import build_registry, make_plugin_manager
-    from ablate.train.build import prepare_process
 
     set_disabled(disabled)  # the command line's --disable-plugin (the environment is inherited)
     registry = build_registry(make_plugin_manager([Path(f) for f in plugin_files]))
@@ -179,7 +177,6 @@ def child_main(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], dis
 
 def _environment(spec_jsons: list[dict[str, Any]], wanted_device: str, registry: Registry) -> Event:
     """A worker's answer to ``ProcessPool.environment``: the environment, or the error to raise there."""
-    from ablate.engine.environment import probe
 
     try:
         return ("environment", "", probe([RunSpec.from_json(s) for s in spec_jsons], registry, wanted_device))

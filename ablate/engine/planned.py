@@ -128,10 +128,13 @@ def best_arms(study: optuna.Study, searched: list[PlannedRun], k: int) -> list[A
 def study_arms(config: StudyConfig, registry: Registry) -> list[Arm]:
     """The study's arms, orderings that build one network kept once (building a
     model to tell needs torch, so the engine, not the study layer, supplies it)."""
-    # torch only for an orderings design: the plan of any other design stays light
-    from ablate.train.build import model_signature
 
-    return build_arms(config, lambda spec: model_signature(spec, registry))
+    def network(spec: RunSpec) -> str:
+        from ablate.train.build import model_signature  # torch: only for an orderings design
+
+        return model_signature(spec, registry)
+
+    return build_arms(config, network)
 
 
 def record_entries(planned: Sequence[PlannedRun]) -> list[RunEntry]:

@@ -18,8 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ablate.engine import closed_stdout
 from ablate.engine.events import Event, OnRunEpoch
+from ablate.errors import UserError
+from ablate.plugin.disabling import disabled_names
 from ablate.spec import Execution, RunSpec
+from ablate.study.study_file import plugin_files_of
 
 if TYPE_CHECKING:
     from ablate.engine.environment import Environment
@@ -51,7 +55,6 @@ def resolve_jobs(value: str | int) -> int:
 
 
 def _worker(inbox: Any, outbox: Any, prune: Any, plugin_files: list[str], disabled: list[str]) -> None:
-    from ablate.engine import closed_stdout
     from ablate.engine.executors import child_main  # in the worker only: this module stays torch-free
 
     closed_stdout.tolerate()  # a plugin printing after `ablate run | head` must not fail its run
@@ -219,9 +222,6 @@ def start_early(study: str, jobs: str | int) -> ProcessPool | None:
     """Worker processes for `--jobs N`, started before the command imports the
     engine; None for one job, or for a study file that cannot be read (the
     command then says why, as it would without a pool)."""
-    from ablate.errors import UserError
-    from ablate.plugin.disabling import disabled_names
-    from ablate.study.study_file import plugin_files_of
 
     count = resolve_jobs(jobs)
     if count <= 1:

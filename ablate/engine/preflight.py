@@ -55,7 +55,7 @@ def _uses(config: StudyConfig, arms: list[Arm]) -> Iterator[tuple[RunSpec, str, 
             {f.setting: lv} for f in config.factors if f.setting and f.setting.startswith("data.") for lv in f.levels
         ]
         comps = [
-            (str(f.kind), str(o.level), o.params)
+            (str(f.kind), o.component, o.params)
             for f in config.factors
             if f.kind
             for o in f.options
@@ -78,13 +78,16 @@ def _key(config: StudyConfig, kind: str, name: str) -> str:
     """Where the study file names the component."""
     if kind == "model":
         return "model.name"
-    found = next((f.name for f in config.factors if f.kind == kind and name in f.levels), None)
+    found = next(
+        (f.name for f in config.factors if f.kind == kind and any(o.component == name for o in f.options)), None
+    )
     return f"factors.{found}" if found else "factors"
 
 
 def _check(registry: Registry, kind: str, name: str, params: dict[str, Any], info: DataInfo, key: str) -> None:
     """One component's check on a fresh instance; a rejection names the component."""
     instance = registry.create(kind, name, params)
+    shown = registry.shown(registry.get(kind, name))  # as a study names it: short where no other plugin has it
     hook = trial_manager({f"{kind}:{name}": instance}).hook.ablate_check_data
     if not hook.get_hookimpls():
         return
@@ -93,12 +96,12 @@ def _check(registry: Registry, kind: str, name: str, params: dict[str, Any], inf
     except UserError as err:
         shape = "x".join(map(str, info.input_shape))
         err.message = (
-            f"{kind} {name!r} rejects data set {info.name!r} (input {shape}, "
+            f"{kind} {shown!r} rejects data set {info.name!r} (input {shape}, "
             f"{info.num_classes} classes, {info.train_size}/{info.val_size}/{info.test_size} "
             f"train/validation/test samples): {err.message}"
         )
         err.key = err.key or key
         raise err from None
     except Exception as exc:
-        exc.add_note(f"raised by the ablate_check_data hook of {kind} {name!r}")
+        exc.add_note(f"raised by the ablate_check_data hook of {kind} {shown!r}")
         raise

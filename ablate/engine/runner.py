@@ -23,10 +23,13 @@ from ablate.engine.store import attrs
 from ablate.engine.store.optuna_internals import engine_of
 from ablate.engine.store.run_claims import ClaimStore
 from ablate.engine.store.trials import is_done, run_outcome, run_states
+from ablate.plugin.disabling import disabled_names
 from ablate.plugin.registry import Registry
+from ablate.plugin.versions import plugin_versions
 from ablate.spec import PER_SEED_KINDS, Execution
 from ablate.study.config import StudyConfig
 from ablate.study.design import Arm
+from ablate.train.stacked.units import arm_groups
 
 Log = Callable[[str], None]
 NextRound = Callable[[list[PlannedRun]], list[PlannedRun]]
@@ -67,7 +70,6 @@ def stacking_grouper(registry: Registry, execution: Execution, workers: int = 1)
     def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
         if execution.stack == "off" or len(runs) < 2:
             return one_by_one(runs)
-        from ablate.train.stacked.units import arm_groups
 
         units = arm_groups(runs, lambda r: r.spec, registry)
         return sorted(shared_out(units, 2 * workers if workers > 1 else 1), key=unit_cost, reverse=True)
@@ -111,13 +113,11 @@ def make_executor(
     execution = execution_of(config, options)
     if options.jobs <= 1:
         from ablate.engine.executors import InlineExecutor  # trains here: torch only for this command
-        from ablate.train.build import prepare_process
+        from ablate.train.build import prepare_process  # torch: only when this runs, not at start-up
 
         prepare_process(execution.threads)
         return InlineExecutor(registry, execution)
     if pool is None:
-        from ablate.plugin.disabling import disabled_names
-
         pool = ProcessPool(options.jobs, [str(p) for p in options.plugin_files], disabled_names())
     pool.execution = execution
     return pool
@@ -143,7 +143,6 @@ def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[Planne
 
 def changed_versions(study: optuna.Study, planned: list[PlannedRun], registry: Registry) -> dict[str, str]:
     """run key -> what changed, for stored runs trained with other plugin versions than installed now."""
-    from ablate.plugin.versions import plugin_versions
 
     states = run_states(study)
     changed: dict[str, str] = {}

@@ -1,16 +1,22 @@
-"""Components by kind and short name, with did-you-mean errors."""
+"""Components by kind and name, with did-you-mean errors.
+
+Each component has a short name and a qualified one, ``DIST:NAME``
+(ablate.plugin.naming). Two plugins may register one short name: both load, and the
+short name is an error only where a study uses it (ablate.plugin.ambiguity)."""
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.components import Param
 from ablate.errors import UserError, did_you_mean
+from ablate.plugin.ambiguity import ambiguous
 from ablate.plugin.hookcheck import check_component
+from ablate.plugin.naming import BUILTIN, dist_key, dist_of, normalise, split
 
 # kind -> the registration hook that fills it
 KINDS: dict[str, str] = {
@@ -27,9 +33,7 @@ SWITCHABLE = ("norm", "regularizer", "augmentation", "stopping")
 OFF = "none"
 
 
-def normalise(name: str) -> str:
-    """Names are short, lower case, with underscores: 'Batch-Norm' -> 'batch_norm'."""
-    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
+__all__ = ["KINDS", "OFF", "SWITCHABLE", "Component", "Registrar", "Registry", "normalise"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,23 @@ class Component:
     params: dict[str, Param] = field(default_factory=dict)
     help: str = ""
     plugin: str = ""
+
+    @property
+    def dist(self) -> str:
+        """The distribution that provides it, as its qualified name shows it."""
+        return dist_of(self.plugin)
+
+    @property
+    def qualified(self) -> str:
+        """'DIST:NAME', e.g. 'ablate:spectral_norm', 'ablate-extras:spectral_norm'."""
+        return f"{self.dist}:{self.name}"
+
+    @property
+    def ref(self) -> str:
+        """The name a run stores, so part of its identity: qualified, so a run trained
+        with one provider is never reused for another; bare for ablate's own, which is
+        what runs stored before qualified names hold."""
+        return self.name if self.dist == BUILTIN else self.qualified
 
 
 class Registrar:
@@ -61,6 +82,11 @@ class Registrar:
         """
         comp = Component(self.kind, normalise(name), factory, dict(params or {}), help, self.plugin)
         where = f"plugin {self.plugin!r}: {self.kind} {comp.name!r}"
+        if ":" in comp.name or not comp.name:
+            raise UserError(
+                f"plugin {self.plugin!r}: {self.kind} name {name!r} is not a short name",
+                expected="a non-empty name without ':' (ablate puts the distribution before ':')",
+            )
         for pname, spec in comp.params.items():
             if not isinstance(spec, Param):
                 raise UserError(
@@ -122,7 +148,7 @@ def check_signature(factory: Callable[..., Any], params: dict[str, Param], where
 
 
 class Registry:
-    """All components known to one plugin manager."""
+    """All components known to one plugin manager, by kind and by ``Component.ref``."""
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
@@ -133,30 +159,56 @@ class Registry:
     def drop_plugin(self, plugin: str) -> None:
         """Forget every component a plugin added (it failed part-way through loading)."""
         for items in self._items.values():
-            for name in [n for n, c in items.items() if c.plugin == plugin]:
-                del items[name]
+            for ref in [r for r, c in items.items() if c.plugin == plugin]:
+                del items[ref]
 
     def _add(self, comp: Component) -> None:
         if comp.name == OFF:
             raise UserError(f"plugin {comp.plugin!r} registers a {comp.kind} named 'none', which is reserved for 'off'")
-        have = self._items[comp.kind].get(comp.name)
-        if have is not None:
+        have = self._items[comp.kind].get(comp.ref)
+        if have is not None:  # one distribution (or file) twice: another's same short name is fine
             raise UserError(
-                f"{comp.kind} {comp.name!r} is registered twice: by plugin "
+                f"{comp.kind} {comp.qualified!r} is registered twice: by plugin "
                 f"{have.plugin!r} and by plugin {comp.plugin!r}",
-                expected="a name of its own for each component ('ablate plugins' lists the names taken)",
+                expected="a name of its own for each component of one distribution",
             )
-        self._items[comp.kind][comp.name] = comp
+        self._items[comp.kind][comp.ref] = comp
+
+    def providers(self, kind: str, name: str) -> list[Component]:
+        """Every component of ``kind`` whose short name is ``name``."""
+        return [c for c in self._items[kind].values() if c.name == name]
+
+    def shown(self, comp: Component) -> str:
+        """The name to write in a study: the short one where no other plugin has it, else qualified."""
+        return comp.name if len(self.providers(comp.kind, comp.name)) == 1 else comp.qualified
 
     def names(self, kind: str) -> list[str]:
-        names = sorted(self._items[kind])
+        names = sorted({self.shown(c) for c in self._items[kind].values()})
         return names + [OFF] if kind in SWITCHABLE else names
 
     def all(self) -> list[Component]:
-        return [c for kind in KINDS for _, c in sorted(self._items[kind].items())]
+        return [c for kind in KINDS for c in sorted(self._items[kind].values(), key=lambda c: (c.name, c.dist))]
 
     def get(self, kind: str, name: str, key: str | None = None) -> Component:
-        """The component, or a UserError naming the nearest valid name."""
+        """The component a run's stored name (``Component.ref``) stands for: a bare name of
+        ablate's is ablate's even where a plugin has one like it. Any other name is
+        looked up as a study's would be (``find``)."""
+        if kind in self._items and isinstance(name, str) and name in self._items[kind]:
+            return self._items[kind][name]
+        return self.find(kind, name, key)
+
+    def find(
+        self,
+        kind: str,
+        name: str,
+        key: str | None = None,
+        given: Collection[str] | None = None,
+        change: Callable[[str], str] | None = None,
+    ) -> Component:
+        """The component a study's name means: 'DIST:NAME', or a short name only one
+        plugin registers. Else a UserError naming the nearest valid name, or (a short
+        name of several plugins) naming them all; ``given`` and ``change`` tell that
+        error the parameters the study gives it and how to rewrite the study's line."""
         if kind not in self._items:
             raise UserError(
                 f"unknown component kind {kind!r}",
@@ -168,18 +220,30 @@ class Registry:
             raise UserError(
                 f"{name!r} is not a {kind} name", key=key, expected="a string, one of " + ", ".join(self.names(kind))
             )
-        comp = self._items[kind].get(normalise(name))
-        if comp is None:
-            hints = [did_you_mean(normalise(name), self.names(kind))] + [
-                f"plugin {p!r} failed to load, so its components are missing: {why}" for p, why in self.failed.items()
-            ]
-            raise UserError(
-                f"unknown {kind} {name!r}",
-                key=key,
-                expected="one of " + ", ".join(self.names(kind)),
-                hint="\n  ".join(h for h in hints if h) or None,
-            )
-        return comp
+        dist, short = split(name)
+        found = [c for c in self.providers(kind, short) if not dist or dist_key(dist) == dist_key(c.dist)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ambiguous(kind, short, found, key, given, change)
+        raise self._unknown(kind, name, dist, short, key)
+
+    def _unknown(self, kind: str, name: str, dist: str, short: str, key: str | None) -> UserError:
+        if dist:
+            choices = [c.qualified for c in self._items[kind].values()]
+            hints = [did_you_mean(f"{dist_key(dist)}:{short}", choices)]
+            hints += [f"{c.qualified} is registered" for c in self.providers(kind, short)]
+        else:
+            hints = [did_you_mean(short, self.names(kind))]
+        hints += [
+            f"plugin {p!r} failed to load, so its components are missing: {why}" for p, why in self.failed.items()
+        ]
+        return UserError(
+            f"unknown {kind} {name!r}",
+            key=key,
+            expected="one of " + ", ".join(self.names(kind)),
+            hint="\n  ".join(h for h in hints if h) or None,
+        )
 
     def resolve_params(self, kind: str, name: str, given: dict[str, Any], key: str) -> dict[str, Any]:
         """Check ``given`` against the component's params and fill in defaults."""
@@ -190,7 +254,7 @@ class Registry:
             if spec is None:
                 accepted = ", ".join(comp.params) or "no parameters"
                 raise UserError(
-                    f"{kind} {comp.name!r} has no parameter {pname!r}",
+                    f"{kind} {self.shown(comp)!r} has no parameter {pname!r}",
                     key=f"{key}.{pname}",
                     expected=f"one of: {accepted}",
                     hint=did_you_mean(pname, comp.params),

@@ -3,7 +3,8 @@
 Plain functions of the Analysis with no timestamps, so rebuilding a report from
 storage reproduces them byte for byte. Names from study files and plugins are
 escaped for each format (a "|" cannot break a Markdown row, a "%" cannot
-comment out half a LaTeX line).
+comment out half a LaTeX line, and leaderboard.tex is ASCII that pdflatex
+typesets with booktabs alone).
 """
 
 from __future__ import annotations
@@ -18,35 +19,16 @@ from ablate.report.analysis import Analysis
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.findings import findings, interaction_sentence, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_pct_ci, format_seconds, value
+from ablate.report.latex import tex
 from ablate.report.paired import PAIRED_METRICS, summary_lines
 from ablate.report.stats import is_present
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "—": "--",
-    "−": "-",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-}
 
 
 def md(text: object) -> str:
     """Escape Markdown syntax (and newlines, which would end a table row)."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
-
-def tex(text: object) -> str:
-    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in " ".join(str(text).split()))
 
 
 def board_cells(an: Analysis) -> tuple[list[str], list[list[str]]]:
@@ -100,8 +82,12 @@ def leaderboard_md(an: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
+_MINUS = re.compile(r"(?<![\w.])-(?=\d)")
+
+
 def leaderboard_tex(an: Analysis) -> str:
-    """A booktabs table (\\usepackage{booktabs}); numbers in percent, mean [95% CI]."""
+    """A booktabs table; numbers in percent, mean [95% CI]. \\ablatefit, which a paper
+    may define before \\input, wraps the tabular: a table wider than the text fits."""
     _headers, rows = board_cells(an)
     k = len(an.columns)
     # Arm, factor columns, then Seeds .. Epochs; units move from the cells into the header.
@@ -119,12 +105,17 @@ def leaderboard_tex(an: Analysis) -> str:
     name = an.record.name or "ablation study"
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "study"
     out = [
-        f"% ablate leaderboard for {tex(name)}; needs \\usepackage{{booktabs}}",
+        f"% ablate leaderboard for {tex(name)}: needs \\usepackage{{booktabs}}, then \\input this file.",
+        "% Wider than the text (long arm names)? Before \\input, define \\ablatefit to shrink it,",
+        "% e.g. with \\usepackage{graphicx}: \\newcommand{\\ablatefit}[1]{\\resizebox{\\linewidth}{!}{#1}}",
+        "% (or {\\small #1}); undefined, the table keeps its natural width.",
         r"\begin{table}[ht]",
         r"\centering",
+        r"\providecommand{\ablatefit}[1]{#1}",
         rf"\caption{{{tex(name)}: mean over seeds with Student-t 95\% confidence intervals; "
         r"gap = train $-$ test accuracy.}",
         rf"\label{{tab:ablate-{slug}}}",
+        r"\ablatefit{%",
         r"\begin{tabular}{" + "l" * (1 + k) + "r" * 6 + "}",
         r"\toprule",
         " & ".join(head) + r" \\",
@@ -132,9 +123,10 @@ def leaderboard_tex(an: Analysis) -> str:
     ]
     for row in rows:
         cells = [row[i] for i in keep]
-        cells = cells[: 1 + k] + [c.replace("%", "").replace(" pp", "") for c in cells[1 + k :]]
-        out.append(" & ".join(tex(c) for c in cells) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        names = [tex(c) for c in cells[: 1 + k]]
+        numbers = [_MINUS.sub("$-$", tex(c.replace("%", "").replace(" pp", ""))) for c in cells[1 + k :]]
+        out.append(" & ".join(names + numbers) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     return "\n".join(out) + "\n"
 
 

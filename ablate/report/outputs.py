@@ -11,18 +11,22 @@ import pandas as pd
 
 from ablate.engine.store import attrs
 from ablate.engine.store.record import RunEntry, StudyRecord
+from ablate.engine.store.storage_url import without_password
 from ablate.errors import UserError
+from ablate.report import write_report
 
 
 def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
-    """The record and plan stored with the study."""
+    """The record and plan stored with the study; the password that records written
+    by older versions kept in their storage URL is dropped, so no report shows it."""
     record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    record = record.replace(storage=without_password(record.storage))
     return record, [RunEntry.from_json(e) for e in study.user_attrs[attrs.PLAN]]
 
 
 def has_failures(study: optuna.Study) -> bool:
     """Whether a planned run of the study ended failed."""
-    from ablate.engine.store.results import failure_details
+    from ablate.engine.store.results import failure_details  # sqlalchemy: only when this runs, not at start-up
 
     _, plan = stored_record(study)
     return bool(failure_details(study, plan))
@@ -30,8 +34,7 @@ def has_failures(study: optuna.Study) -> bool:
 
 def write_outputs(out: Path, study: optuna.Study) -> Path:
     """results.csv, results.json and the report; returns the index.html path."""
-    from ablate.engine.store.results import collect, write_tables
-    from ablate.report import write_report
+    from ablate.engine.store.results import collect, write_tables  # sqlalchemy: only when this runs, not at start-up
 
     record, plan = stored_record(study)
     table, histories = collect(study, plan, record.factors)

@@ -7,15 +7,17 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ablate.errors import UserError, did_you_mean
 from ablate.params import Param
-from ablate.plugin.registry import OFF, SWITCHABLE, Registry, normalise
+from ablate.plugin.naming import normalise, tidy
+from ablate.plugin.registry import OFF, SWITCHABLE, Registry
 from ablate.spec import EXECUTION_SETTINGS, Option
+from ablate.study.level_tables import level_tables
 from ablate.study.study_file import as_table, read_toml
 
 STUDY_PARAMS = {
@@ -465,12 +467,13 @@ def _seeds(value: Any) -> list[int]:
 
 
 def _choice(registry: Registry | None, kind: str, table: dict[str, Any], key: str) -> Choice:
+    """[data] or [model]: the component it names (by its ``ref``) with its parameters."""
     name = table["name"]
     params = {k: v for k, v in table.items() if k != "name"}
     if registry is None:
-        return Choice(normalise(name), params)
-    comp = registry.get(kind, name, key=f"{key}.name")
-    return Choice(comp.name, registry.resolve_params(kind, comp.name, params, key))
+        return Choice(tidy(name), params)
+    comp = registry.find(kind, name, key=f"{key}.name", given=params, change=lambda q: f'name = "{q}"')
+    return Choice(comp.ref, registry.resolve_params(kind, comp.ref, params, key))
 
 
 def _factor(
@@ -498,20 +501,22 @@ def _factor(
             expected="one of " + ", ".join(SWITCHABLE),
             hint=did_you_mean(str(kind), SWITCHABLE),
         )
-    names = _component_names(registry, kind, levels, key)
-    _check_keys(table, list(FACTOR_KEYS) + [n for n in names if n != OFF], key)
+    names = _component_names(registry, kind, levels, table, key)
+    tables = level_tables(registry, kind, table, levels, names, key, FACTOR_KEYS)
+    labels = [OFF if ref == OFF else tidy(written) for ref, written in zip(names, levels, strict=True)]
     options: list[Option] = []
     ranges: dict[Any, dict[str, Range]] = {}
-    for level in names:
-        if level == OFF:
+    for ref, label in zip(names, labels, strict=True):
+        if ref == OFF:
             options.append(Option(OFF))
             continue
-        sub = dict(as_table(table.get(level, {}), f"{key}.{level}"))
-        level_ranges = _ranges_of(registry, kind, level, sub, design, f"{key}.{level}")
+        tkey, given = tables.get(ref, (label, {}))
+        sub = dict(as_table(given, f"{key}.{tkey}"))
+        level_ranges = _ranges_of(registry, kind, ref, sub, design, f"{key}.{tkey}")
         if level_ranges:
-            ranges[level] = level_ranges
-        options += _component_options(registry, kind, level, sub, f"{key}.{level}")
-    return Factor(fname, kind, None, list(names), options, ranges)
+            ranges[label] = level_ranges
+        options += _component_options(registry, kind, ref, label, sub, f"{key}.{tkey}")
+    return Factor(fname, kind, None, list(labels), options, ranges)
 
 
 def _levels(table: dict[str, Any], model: Choice, design: DesignConfig, key: str) -> list[Any]:
@@ -555,19 +560,29 @@ def _check_distinct(given: list[Any], meant: list[Any], key: str) -> None:
         seen[text] = shown
 
 
-def _component_names(registry: Registry | None, kind: str, levels: list[Any], key: str) -> list[str]:
-    """The registered names the levels stand for (``none`` kept as off)."""
+def _component_names(
+    registry: Registry | None, kind: str, levels: list[Any], table: dict[str, Any], key: str
+) -> list[str]:
+    """The components the levels stand for, by ``Component.ref`` (``none`` kept as off)."""
     names = []
     for i, level in enumerate(levels):
         lkey = f"{key}.levels[{i}]"
         if not isinstance(level, str):
             raise UserError(f"{level!r} is not a {kind} name", key=lkey, expected=f"a string naming a {kind}")
         if normalise(level) == OFF or registry is None:
-            names.append(normalise(level))
-        else:
-            names.append(registry.get(kind, level, key=lkey).name)
+            names.append(tidy(level))
+            continue
+        given = next((v for k, v in table.items() if k not in FACTOR_KEYS and tidy(k) == tidy(level)), None)
+        line = _levels_line(levels, i, key)
+        comp = registry.find(kind, level, lkey, list(given) if isinstance(given, dict) else None, line)
+        names.append(comp.ref)
     _check_distinct(levels, names, f"{key}.levels")
     return names
+
+
+def _levels_line(levels: list[Any], i: int, key: str) -> Callable[[str], str]:
+    """The factor's levels line with level ``i`` written as a qualified name."""
+    return lambda qualified: "levels = " + json.dumps([qualified if j == i else v for j, v in enumerate(levels)])
 
 
 def _ranges_of(
@@ -585,8 +600,11 @@ def _ranges_of(
     return ranges
 
 
-def _component_options(registry: Registry | None, kind: str, level: str, sub: dict[str, Any], key: str) -> list[Option]:
-    """One option per combination of the sub-parameters given as lists."""
+def _component_options(
+    registry: Registry | None, kind: str, level: str, label: str, sub: dict[str, Any], key: str
+) -> list[Option]:
+    """One option per combination of the sub-parameters given as lists; ``level`` is the
+    component's ``ref``, ``label`` the level as the study wrote it."""
     grids = {
         p: (v if isinstance(v, list) and not _is_list_param(registry, kind, level, p) else [v]) for p, v in sub.items()
     }
@@ -603,7 +621,7 @@ def _component_options(registry: Registry | None, kind: str, level: str, sub: di
     for combo in _product(grids):
         params = combo if registry is None else registry.resolve_params(kind, level, combo, key)
         varied = {p: combo[p] for p, values in grids.items() if len(values) > 1}
-        options.append(Option(level, varied, params))
+        options.append(Option(label, varied, params, ref=level))
     return options
 
 
@@ -705,7 +723,8 @@ def _check_factor_overlap(factors: list[Factor]) -> None:
     """A component or setting may be varied by one factor only."""
     seen: dict[str, str] = {}
     for f in factors:
-        keys = [f"setting {f.setting}"] if f.setting else [f"{f.kind} {lv}" for lv in f.levels if lv != OFF]
+        refs = dict.fromkeys(o.component for o in f.options if o.level != OFF)
+        keys = [f"setting {f.setting}"] if f.setting else [f"{f.kind} {ref}" for ref in refs]
         if f.kind == "norm":
             keys.append("the norm slot")
         for k in keys:

@@ -183,7 +183,7 @@ def sampled_arm(config: StudyConfig, values: dict[str, Any]) -> Arm:
             o for o in f.options if primitive(o.level) == level and all(given.get(p) == v for p, v in o.varied.items())
         )
         ranged = {p: given[p] for p in f.ranges.get(option.level, {})}
-        picks.append((f, Option(option.level, {**option.varied, **ranged}, {**option.params, **ranged})))
+        picks.append((f, Option(option.level, {**option.varied, **ranged}, {**option.params, **ranged}, option.ref)))
     return _arm(picks)
 
 
@@ -221,7 +221,7 @@ def _arm(combo: list[Pick], name: str | None = None) -> Arm:
             continue
         if option.level == OFF or factor.kind is None:
             continue
-        components.append(ComponentSpec(factor.kind, option.level, dict(option.params)))
+        components.append(ComponentSpec(factor.kind, option.component, dict(option.params)))
         if factor.varied or factor.ranges:
             sub = ",".join(f"{p}={label(v)}" for p, v in option.varied.items())
             parts.append(f"{option.level}({sub})" if sub else str(option.level))

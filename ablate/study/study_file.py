@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ablate.errors import UserError
+from ablate.plugin.manager import build_registry, make_plugin_manager
 
 if TYPE_CHECKING:
     from ablate.plugin.registry import Registry
@@ -52,7 +53,6 @@ def study_registry(study: Path | None) -> Registry:
     """The registry a study sees: the installed plugins and the plugin files it names
     (none without a study). A plugin file's error is told with the study that names it."""
     # every installed plugin loads here, not when a worker reads the study file
-    from ablate.plugin.manager import build_registry, make_plugin_manager
 
     try:
         return build_registry(make_plugin_manager(plugin_files_of(study) if study is not None else []))

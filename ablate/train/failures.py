@@ -20,7 +20,7 @@ def blamed_component(exc: BaseException, registry: Registry) -> str:
     for comp in registry.all():
         modules.add(getattr(comp.factory, "__module__", ""))
         if isinstance(comp.factory, type):
-            classes[comp.factory] = f"{comp.kind}:{comp.name}"
+            classes[comp.factory] = f"{comp.kind}:{comp.ref}"
     found = module_found = ""
     tb: TracebackType | None = exc.__traceback__
     while tb is not None:

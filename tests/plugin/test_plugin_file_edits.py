@@ -49,7 +49,10 @@ def test_an_edited_plugin_file_is_named_and_retrain_changed_trains_its_runs(tmp_
     plugin.write_text(PENALTY.replace("SCALE", "100.0"))
     code, stdout, _ = run_cli("run", study, "--out", out)
     assert code == 0 and trainings(out) == 2
-    assert "1 stored run(s) were trained with other plugin versions (regularizer:mypen: file:mine.py sha256:" in stdout
+    assert (
+        "1 stored run(s) were trained with other plugin versions (regularizer:mine.py:mypen: file:mine.py sha256:"
+        in stdout
+    )
     assert "--retrain-changed trains them again" in stdout
     code, stdout, _ = run_cli("run", study, "--out", out, "--retrain-changed")
     assert code == 0 and trainings(out) == 3  # only the run that uses the file

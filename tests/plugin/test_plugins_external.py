@@ -11,7 +11,7 @@ from support import TINY, ablate, pip_install
 from ablate.errors import UserError
 from ablate.plugin.manager import build_registry, make_plugin_manager
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "extra_plugin"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "extra_plugin"
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +79,18 @@ def test_missing_local_plugin_file_is_a_user_error(write_study, run_cli):
     assert code == 2 and "gone.py" in stderr and "does not exist" in stderr
 
 
-def test_duplicate_component_names_both_plugins(tmp_path):
+def test_two_plugins_of_one_component_name_both_load_and_the_short_name_is_ambiguous(tmp_path):
     for name in ("one", "two"):
         (tmp_path / f"{name}.py").write_text(
             "from ablate import hookimpl\n@hookimpl\ndef ablate_register_norms(registry):\n"
-            "    registry.add('twin', object)\n"
+            f"    registry.add('twin', object, help={name!r})\n"
         )
-    pm = make_plugin_manager([tmp_path / "one.py", tmp_path / "two.py"])
+    registry = build_registry(make_plugin_manager([tmp_path / "one.py", tmp_path / "two.py"]))
+    assert registry.find("norm", "one.py:twin").help == "one" and registry.find("norm", "two.py:twin").help == "two"
+    assert {"one.py:twin", "two.py:twin"} <= set(registry.names("norm")) and "twin" not in registry.names("norm")
     with pytest.raises(UserError) as err:
-        build_registry(pm)
-    assert "file:one.py" in str(err.value) and "file:two.py" in str(err.value)
+        registry.find("norm", "twin")
+    assert "norm 'twin' is registered by 2 plugins: one.py:twin and two.py:twin" in str(err.value)
 
 
 KINDS_PLUGIN = """

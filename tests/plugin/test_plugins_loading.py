@@ -13,7 +13,7 @@ from support import TINY, ablate, pip_install
 
 from ablate.plugin.manager import build_registry, make_plugin_manager
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 STUDY = TINY.replace("seeds = 2", "seeds = 1")
 
 

@@ -1,7 +1,7 @@
-"""A study's plugin file that takes a name another plugin has, or a plugin file named
-twice: exit 2 before anything trains, naming the study, both plugins and the name.
-Before, the file's component silently replaced the built-in one, and every other
-built-in of its plugin vanished with a warning."""
+"""A study's plugin file that takes a name another plugin has loads beside it: the
+short name is an error only in a study that uses it, which must then say
+DIST:NAME (exit 2 before anything trains, naming both qualified names). A plugin
+file named twice is still refused."""
 
 from __future__ import annotations
 
@@ -27,24 +27,59 @@ def ablate_register_stopping_rules(registry):
     registry.add("early_stopping", Stopper, params={"patience": Param(5)})
 """
 
+STOP_FACTOR = '\n[factors.stop]\nkind = "stopping"\nlevels = ["none", "{level}"]\n'
 
-def study_with(tmp_path, plugins: str) -> str:
+
+def study_with(tmp_path, plugins: str, extra: str = "") -> str:
     study = tmp_path / "study.toml"
-    study.write_text(TINY.replace("seeds = 2", f"seeds = 1\nplugins = {plugins}"))
+    study.write_text(TINY.replace("seeds = 2", f"seeds = 1\nplugins = {plugins}") + extra)
     return str(study)
 
 
-def test_a_plugin_file_cannot_take_a_built_in_name(tmp_path, run_cli):
+def test_a_plugin_file_may_take_a_built_in_name_a_study_does_not_use(tmp_path, run_cli):
     (tmp_path / "clash.py").write_text(textwrap.dedent(TAKES_EARLY_STOPPING))
     study = study_with(tmp_path, '["clash.py"]')
     code, stdout, stderr = run_cli("plan", study)
+    assert code == 0, stdout + stderr
+    assert "warning" not in stderr and "failed to load" not in stderr
+    code, stdout, stderr = run_cli("plugins", "--study", study)
+    assert code == 0, stderr
+    assert "ablate:early_stopping " in stdout and "clash.py:early_stopping " in stdout
+    assert "stopping 'early_stopping' is registered by several plugins" in stdout
+
+
+def test_a_study_using_the_shared_name_is_told_both_qualified_names(tmp_path, run_cli):
+    (tmp_path / "clash.py").write_text(textwrap.dedent(TAKES_EARLY_STOPPING))
+    extra = STOP_FACTOR.format(level="early_stopping") + 'early_stopping = { monitor = "val_loss" }\n'
+    study = study_with(tmp_path, '["clash.py"]', extra)
+    code, stdout, stderr = run_cli("plan", study)
     assert code == 2, stdout + stderr
-    first = stderr.strip().splitlines()[0]
-    assert first.startswith(f"error: {study}: study.plugins: ")
-    assert "stopping 'early_stopping' is registered twice" in first
-    assert "'ablate:stopping'" in first and "'file:clash.py'" in first
-    assert "failed to load" not in stderr  # the built-in plugin is not the one blamed
+    lines = stderr.strip().splitlines()
+    assert lines[0] == (
+        f"error: {study}: factors.stop.levels[1]: stopping 'early_stopping' is registered by 2 plugins: "
+        "ablate:early_stopping and clash.py:early_stopping"
+    )
+    assert "only ablate:early_stopping accepts the parameters given here (monitor)" in stderr
+    assert 'change it to: levels = ["none", "ablate:early_stopping"]' in stderr
     assert "Traceback" not in stderr
+
+
+def test_either_provider_by_its_qualified_name(tmp_path, run_cli):
+    (tmp_path / "clash.py").write_text(textwrap.dedent(TAKES_EARLY_STOPPING))
+    for level, table in (
+        ("clash.py:early_stopping", "patience = 2"),
+        ("ablate:early_stopping", 'monitor = "val_loss"'),
+    ):
+        # the parameter table may keep the short name: only one level of the factor has it
+        study = study_with(
+            tmp_path, '["clash.py"]', STOP_FACTOR.format(level=level) + f"early_stopping = {{ {table} }}\n"
+        )
+        code, stdout, stderr = run_cli("plan", study)
+        assert code == 0, stderr
+        assert level in stdout
+    bad = STOP_FACTOR.format(level="clash.py:early_stopping") + 'early_stopping = { monitor = "val_loss" }\n'
+    code, _, stderr = run_cli("plan", study_with(tmp_path, '["clash.py"]', bad))
+    assert code == 2 and "stopping 'clash.py:early_stopping' has no parameter 'monitor'" in stderr
 
 
 def test_the_built_ins_keep_their_names_when_a_file_adds_others(tmp_path, run_cli):

@@ -60,7 +60,7 @@ def test_markdown_table_has_one_escaped_row_per_arm():
 
 def test_latex_table_escapes_specials_and_drops_units_from_cells():
     text = leaderboard_tex(analyse(*_table()))
-    assert r"wd|1e-4 \& 50\% \_x\_ \textless{}b\textgreater{}\#1\textless{}/b\textgreater{} \$" in text
+    assert r"wd\textbar{}1e-4 \& 50\% \_x\_ \textless{}b\textgreater{}\#1\textless{}/b\textgreater{} \$" in text
     body = text[text.index(r"\midrule") : text.index(r"\bottomrule")]
     assert body.count(r"\\") == 3
     assert "%" not in body.replace(r"\%", "")  # an unescaped % would comment out the rest of a row

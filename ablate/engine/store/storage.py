@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import optuna
 import sqlalchemy as sa
 
+from ablate.engine.store import optuna_internals
+from ablate.engine.store.storage_url import for_people, scrub
 from ablate.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: `ablate report` opens storage without torch
@@ -140,18 +142,20 @@ def open_for_reading(url: str) -> optuna.storages.RDBStorage:
     no schema check, so alembic (0.3 s of imports) is never loaded. Where Optuna
     has moved its internals, or the quick open fails (an older schema, say),
     Optuna's own full open is tried, so its error is the one reported."""
-    from ablate.engine.store.optuna_internals import open_without_migrations
-
-    quick = open_without_migrations(url)
+    quick = optuna_internals.open_without_migrations(url)
     if quick is not None:
         return quick
     return optuna.storages.RDBStorage(url, skip_table_creation=True)
 
 
 def cannot_open(url: str, exc: Exception, key: str) -> UserError:
-    """The error for a storage that would not open: its URL and the driver's first line."""
+    """The error for a storage that would not open: its URL and the driver's first line
+    (under what Optuna wraps it in: "An exception is raised during the commit" for a
+    refused password), never the password."""
+    while exc.__cause__ or exc.__context__:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return UserError(
-        f"cannot open storage {url!r}: {type(exc).__name__}: {exc}".splitlines()[0],
+        scrub(f"cannot open storage {for_people(url)!r}: {type(exc).__name__}: {exc}".splitlines()[0], url),
         key=key,
         expected="sqlite:///PATH or postgresql://USER@HOST/DB, reachable from this machine",
     )
@@ -192,8 +196,9 @@ def open_study(config: StudyConfig, storage: optuna.storages.RDBStorage) -> optu
     directions: list[Literal["minimize", "maximize"]] = (
         ["maximize", "minimize"] if config.design.kind == "pareto" else ["maximize"]
     )
+    url = storage.engine.url.render_as_string(hide_password=False)
     try:
-        with init_lock(str(storage.engine.url.render_as_string(hide_password=False))):
+        with init_lock(url):
             study = optuna.create_study(
                 storage=storage,
                 study_name=optuna_study_name(config),
@@ -203,7 +208,8 @@ def open_study(config: StudyConfig, storage: optuna.storages.RDBStorage) -> optu
                 load_if_exists=True,
             )
     except Exception as exc:
-        raise UserError(f"cannot open the study in its storage: {type(exc).__name__}: {exc}", key="--storage") from None
+        why = scrub(f"{type(exc).__name__}: {exc}", url)
+        raise UserError(f"cannot open the study in its storage: {why}", key="--storage") from None
     if study.metric_names != metric_names(config):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

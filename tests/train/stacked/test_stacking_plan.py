@@ -168,7 +168,9 @@ def test_ablate_plan_names_an_arm_that_cannot_stack_and_why(write_study, tiny, p
     lines = _plan_lines(write_study, text, preg)
     assert lines[0] == "stacking: 2 of 4 arms train their 2 seeds as one stacked model"
     alone = [line for line in lines if line.startswith("  not stacked: ")]
-    assert len(alone) == 2 and all("'center_penalty' implements a loss penalty" in line for line in alone)
+    assert len(alone) == 2 and all(
+        "'stacking_plugin.py:center_penalty' implements a loss penalty" in line for line in alone
+    )
 
 
 SEARCH = """
