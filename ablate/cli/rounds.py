@@ -47,7 +47,7 @@ def round_planner(
         if not later:
             return []
         from ablate.engine.store.results import collect  # pandas: only once a round is done
-        from ablate.report.analysis import analyse
+        from ablate.report.analysis import analyse  # scipy and pandas: likewise
 
         rec = record()
         table, _ = collect(study, record_entries(planned), rec.factors)

@@ -244,16 +244,7 @@ def _execute(
     out = output_dir(args.out, config) if report or not given else None
     storage = given or default_storage(out or Path("."))
     shown, stored_url = for_people(storage), without_password(storage)  # no password on screen or in the record
-    what = (
-        f"{config.design.kind} over a budget of {config.design.budget} arms"
-        if config.design.sampled
-        else f"{len(arms)} arms x {len(config.seeds)} seeds"
-    )
-    count = f"{run_count(config, arms)}"
-    if config.adaptive:
-        low, high = config.adaptive
-        what = f"{len(arms)} arms x {low} to {high} seeds (adaptive, rounds {describe_rounds(config)})"
-        count = "{} to {}".format(*runs_range(config, arms))
+    what, count = _what(config, arms)
     jobs = f", {options.jobs} worker processes" if options.jobs > 1 else ""
     print(f"study {config.name}: {what} = {count} runs on {env.device}{jobs}; storage {shown}", flush=True)
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
@@ -261,14 +252,12 @@ def _execute(
     print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
     log = lambda s: print(s, flush=True)
+    record = lambda: study_record(config, study, arms, baseline, stored_url, command, env)
     next_round = None
     if config.adaptive:  # each round's plan is stored before it trains, so a report can be made after a crash
-        record = lambda: study_record(config, study, arms, baseline, stored_url, command, env)
         next_round = round_planner(config, study, arms, record, lambda runs: save_record(study, record(), runs), log)
     elif not config.design.sampled:  # stored before training, so a report can be made after a crash
-        save_record(
-            study, study_record(config, study, arms, baseline, stored_url, command, env), plan_runs(config, arms)
-        )
+        save_record(study, record(), plan_runs(config, arms))
     planned = run_study(config, registry, arms, study, storage, options, log, executor, next_round)
     trained = time.perf_counter() - wall
     arm_list = list({r.arm.name: r.arm for r in planned}.values())
@@ -286,6 +275,19 @@ def _execute(
         source = "" if given and not args.storage else f" {shown}"  # with ABLATE_STORAGE, the bare command
         print(f"runs finished in {trained:.1f}s; `ablate report{source}` writes the report")
     return EXIT_FAILED_RUNS if has_failures(study) else 0
+
+
+def _what(config: StudyConfig, arms: list[Arm]) -> tuple[str, str]:
+    """What the study trains, and how many runs, for its first line."""
+    if config.adaptive:
+        low, high = config.adaptive
+        return (
+            f"{len(arms)} arms x {low} to {high} seeds (adaptive, rounds {describe_rounds(config)})",
+            "{} to {}".format(*runs_range(config, arms)),
+        )
+    if config.design.sampled:
+        return f"{config.design.kind} over a budget of {config.design.budget} arms", str(run_count(config, arms))
+    return f"{len(arms)} arms x {len(config.seeds)} seeds", str(run_count(config, arms))
 
 
 def cmd_plan(study_path: Path, calibrate: bool, out: Path | None = None) -> int:
