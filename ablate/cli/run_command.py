@@ -24,6 +24,7 @@ from ablate.engine.pool import resolve_jobs
 from ablate.engine.preflight import check_study, data_specs
 from ablate.engine.runner import RunOptions, make_executor, run_study
 from ablate.engine.store import attrs
+from ablate.engine.store.db_patience import DEFAULT_PATIENCE, cannot_write_folder, configure
 from ablate.engine.store.record import StudyRecord
 from ablate.engine.store.storage import default_storage, open_storage, open_study
 from ablate.engine.store.storage_url import for_people, from_env, without_password
@@ -230,10 +231,7 @@ def _execute(
     options: RunOptions,
     executor: Executor,
 ) -> int:
-    from ablate.report.outputs import (
-        has_failures,
-        write_outputs,
-    )  # jinja2, pandas, scipy: only when this runs, not at start-up
+    from ablate.report.outputs import has_failures  # jinja2, pandas, scipy: only when this runs, not at start-up
 
     arms = study_arms(config, registry)
     baseline = baseline_arm(config, arms)
@@ -249,6 +247,7 @@ def _execute(
     print(f"study {config.name}: {what} = {count} runs on {env.device}{jobs}; storage {shown}", flush=True)
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
+    configure(getattr(args, "db_patience", DEFAULT_PATIENCE), storage)
     print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
     log = lambda s: print(s, flush=True)
@@ -267,7 +266,7 @@ def _execute(
         loading.join()  # before the report forks its figure processes
     if report and out is not None:
         print(f"writing the report to {out}...", flush=True)
-        written = write_outputs(out, study)
+        written = write_report(out, study)
         print(
             f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: {written}"
         )
@@ -288,6 +287,16 @@ def _what(config: StudyConfig, arms: list[Arm]) -> tuple[str, str]:
     if config.design.sampled:
         return f"{config.design.kind} over a budget of {config.design.budget} arms", str(run_count(config, arms))
     return f"{len(arms)} arms x {len(config.seeds)} seeds", str(run_count(config, arms))
+
+
+def write_report(out: Path, study: optuna.Study) -> Path:
+    """The report; a full or read-only disk is a user error (the runs are stored)."""
+    from ablate.report.outputs import write_outputs  # jinja2, pandas, scipy: only for a report
+
+    try:
+        return write_outputs(out, study)
+    except OSError as exc:
+        raise cannot_write_folder(out, exc) or exc from None
 
 
 def cmd_plan(study_path: Path, calibrate: bool, out: Path | None = None) -> int:

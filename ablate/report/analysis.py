@@ -4,6 +4,7 @@ HTML page, the figures and the Markdown/LaTeX exports cannot disagree."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -49,9 +50,10 @@ class Analysis:
     def interactions(self) -> list[Claim]:
         return [c for c in self.family.claims if c.kind == INTERACTION]
 
-    @property
+    @cached_property
     def near_best(self) -> set[str]:
-        """Arms the data cannot tell apart from the best on validation accuracy."""
+        """Arms the data cannot tell apart from the best on validation accuracy (asked once per
+        row of every table: computed once)."""
         return {c.subject for c in self.family.claims if c.kind == BEST and not c.significant}
 
 
@@ -95,7 +97,9 @@ def _describe(an: Analysis) -> None:
         an.comparisons = {m: against_baseline(an.table, an.baseline, arms, m) for m in PAIRED_METRICS}
     an.main_effects = {m: main_effects(an.table, an.levels, an.varied, m) for m in ("test_accuracy", "gap")}
     done = [a for a, n in zip(an.board.get("arm", []), an.board.get("n_complete", [])) if n > 0]
-    if an.family.crossed and len(an.varied) >= 2:  # a complete grid: the exact decomposition
+    if not done:  # every run failed: no mean to decompose
+        an.fanova_note = "no run completed: nothing to decompose."
+    elif an.family.crossed and len(an.varied) >= 2:  # a complete grid: the exact decomposition
         lv = arm_levels(an.table, an.levels, an.varied)
         an.shares = share_intervals(an.table, done, [lv[a] for a in done], an.varied)
     else:  # elsewhere Optuna's forest estimates it (no interval: a forest per resample is too slow)

@@ -42,15 +42,23 @@ def resampled_means(matrix: np.ndarray, draws: int = DRAWS, seed: int = SEED) ->
 
 
 def front_mask(acc: np.ndarray, gap: np.ndarray) -> np.ndarray:
-    """Arms no other arm beats on both higher accuracy and lower gap (NaN arms are off)."""
+    """Arms no other arm beats on both higher accuracy and lower gap (NaN arms are off).
+
+    One sort, not a comparison of every pair: an arm is beaten when some arm of higher
+    accuracy has a gap no wider, or one of equal accuracy a narrower gap."""
     ok = np.isfinite(acc) & np.isfinite(gap)
-    better = (
-        (acc[None, :] >= acc[:, None])
-        & (gap[None, :] <= gap[:, None])
-        & ((acc[None, :] > acc[:, None]) | (gap[None, :] < gap[:, None]))
-        & ok[None, :]
-    )
-    return ok & ~better.any(axis=1)
+    out = np.zeros(acc.shape, dtype=bool)
+    idx = np.flatnonzero(ok)
+    if not idx.size:
+        return out
+    order = np.argsort(-acc[idx], kind="stable")
+    a, g = acc[idx][order], gap[idx][order]
+    starts = np.r_[0, np.flatnonzero(np.diff(a) != 0) + 1]  # runs of equal accuracy
+    group_min = np.minimum.reduceat(g, starts)
+    higher = np.r_[np.inf, np.minimum.accumulate(group_min)[:-1]]  # narrowest gap at higher accuracy
+    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, a.size]))
+    out[idx[order]] = ~((higher[group] <= g) | (group_min[group] < g))
+    return out
 
 
 def pareto_frequency(table: pd.DataFrame, arms: Sequence[str], draws: int = DRAWS) -> dict[str, float]:

@@ -106,9 +106,12 @@ class Family:
 def arm_levels(table: pd.DataFrame, levels: pd.DataFrame, varied: Sequence[str]) -> dict[str, dict[str, str]]:
     """{arm: {factor: level}} for the varied factors, from each arm's first row."""
     out: dict[str, dict[str, str]] = {}
-    for i, arm in zip(table.index, table["arm"].astype(str)):
+    if not levels.index.equals(table.index):  # built together (factor_levels): row for row
+        raise ValueError("levels must have the table's index")
+    columns = {f: levels[f].tolist() for f in varied}
+    for pos, arm in enumerate(table["arm"].astype(str)):
         if arm not in out:
-            out[arm] = {f: str(levels.at[i, f]) for f in varied}
+            out[arm] = {f: str(columns[f][pos]) for f in varied}
     return out
 
 
@@ -126,7 +129,11 @@ def _order(arms: Mapping[str, Mapping[str, str]], f: str) -> list[str]:
 
 
 def _cell(arms: Mapping[str, Mapping[str, str]], where: Mapping[str, str]) -> list[str]:
-    return [a for a, lv in arms.items() if all(lv[k] == v for k, v in where.items())]
+    """The arms at the given levels, in design order (one pass over the arms per factor named)."""
+    found = list(arms)
+    for k, v in where.items():
+        found = [a for a in found if arms[a][k] == v]
+    return found
 
 
 def _mean_weights(plus: Sequence[str], minus: Sequence[str], scale: float = 1.0) -> dict[str, float]:

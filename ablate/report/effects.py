@@ -69,10 +69,10 @@ def factor_levels(table: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
     for f in tops:
         subs = [c for c in table.columns if isinstance(c, str) and c.startswith(f + ".")]
         labels = []
-        for rec in table[[f, *subs]].to_dict("records"):
-            base = value(rec[f])
-            extra = [f"{c[len(f) + 1 :]}={value(rec[c])}" for c in subs if is_present(rec[c])]
-            labels.append(f"{base}({','.join(extra)})" if extra else base)
+        names = [c[len(f) + 1 :] for c in subs]
+        for base, *rest in zip(*(table[c].tolist() for c in (f, *subs))):  # columns, not rows: 10x faster
+            extra = [f"{n}={value(v)}" for n, v in zip(names, rest) if is_present(v)]
+            labels.append(f"{value(base)}({','.join(extra)})" if extra else value(base))
         out[f] = labels
     return out
 
@@ -105,8 +105,8 @@ def _seed_cells(table: pd.DataFrame, levels: pd.DataFrame, keys: Sequence[str], 
         ok &= (table["status"] == COMPLETE).to_numpy()
     sums: dict[tuple, dict] = {}
     cols = [levels[k].tolist() for k in keys]
-    for i, (seed, v) in enumerate(zip(table["seed"].tolist(), vals)):
-        if ok[i]:
+    for i, seed, v, good in zip(range(len(vals)), table["seed"].tolist(), vals.tolist(), ok.tolist()):
+        if good:
             cell = sums.setdefault(tuple(c[i] for c in cols), {})
             total, n = cell.get(seed, (0.0, 0))
             cell[seed] = (total + v, n + 1)
@@ -114,7 +114,7 @@ def _seed_cells(table: pd.DataFrame, levels: pd.DataFrame, keys: Sequence[str], 
 
 
 def _order(levels: pd.DataFrame, f: str) -> list[str]:
-    return list(dict.fromkeys(levels[f]))
+    return list(dict.fromkeys(levels[f].tolist()))
 
 
 def main_effects(

@@ -20,7 +20,8 @@ from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.findings import findings, interaction_sentence, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_pct_ci, format_seconds, value
 from ablate.report.latex import tex
-from ablate.report.paired import PAIRED_METRICS, summary_lines
+from ablate.report.paired import PAIRED_METRICS, sentence, summary_lines
+from ablate.report.shown import MAX_RUN_ROWS, named_arms
 from ablate.report.stats import is_present
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
@@ -140,8 +141,26 @@ def run_time(table: pd.DataFrame) -> str:
 
 
 def significance_lines(an: Analysis) -> list[tuple[str, list[str]]]:
-    """(heading, sentences) per metric compared against the baseline."""
-    return [(PAIRED_METRICS[m][0].capitalize(), summary_lines(comps)) for m, comps in an.comparisons.items()]
+    """(heading, sentences) per metric compared against the baseline; past MANY_ARMS arms, the
+    arms the report names, and a count for the others."""
+    keep = set(named_arms(an.board, an.baseline))
+    out = []
+    for m, comps in an.comparisons.items():
+        lines = summary_lines(comps)
+        out_of = [c for c in comps if c.arm not in keep]
+        if out_of:  # the named arms' sentences, the line on all the others, the named untested
+            sig = [sentence(c) for c in comps if c.significant and c.arm in keep]
+            rest = lines[sum(c.significant for c in comps) :]
+            summary = rest[:1] if any(c.tested and not c.significant for c in comps) else []
+            untested = [f"{c.arm}: {c.note}." for c in comps if not c.tested and c.arm in keep]
+            left = sum(c.significant for c in out_of)
+            lines = [*sig, *summary, *untested]
+            lines.append(
+                f"{left} of the {len(out_of)} arms not named here differ significantly from {an.baseline} "
+                f"(Holm-corrected over all {len(comps)} arms); index.html lists the named arms' rows."
+            )
+        out.append((PAIRED_METRICS[m][0].capitalize(), lines))
+    return out
 
 
 def summary_md(an: Analysis) -> str:
@@ -164,7 +183,7 @@ def summary_md(an: Analysis) -> str:
     out += [
         "## Leaderboard",
         "",
-        leaderboard_md(an).rstrip("\n"),
+        *_summary_board(an),
         "",
         "Best mean validation accuracy first; mean over seeds with Student-t 95% confidence intervals; "
         "gap = train − test accuracy in percentage points; failed runs are excluded from means and "
@@ -173,6 +192,17 @@ def summary_md(an: Analysis) -> str:
     ]
     out += _failed_md(an) + _baseline_md(an) + _interactions_md(an) + _importance_md(an)
     return "\n".join(out)
+
+
+def _summary_board(an: Analysis) -> list[str]:
+    """The leaderboard's rows of the arms the report names (shown.py): all of them up to
+    MANY_ARMS arms, else the best and the baseline, with a line for the rest."""
+    lines = leaderboard_md(an).rstrip("\n").split("\n")
+    keep = set(named_arms(an.board, an.baseline))
+    rows = [row for row, arm in zip(lines[2:], an.board["arm"]) if str(arm) in keep]
+    if len(rows) == len(lines) - 2:
+        return lines
+    return [*lines[:2], *rows, "", f"{len(lines) - 2 - len(rows)} more arms are in leaderboard.md and results.csv."]
 
 
 def _failed_md(an: Analysis) -> list[str]:
@@ -185,8 +215,9 @@ def _failed_md(an: Analysis) -> list[str]:
         + [
             f"- {md(r['arm'])}, seed {r['seed']}: "
             f"{md(r['failure'] if is_present(r.get('failure')) else '(no reason recorded)')}"
-            for r in failed.to_dict("records")
+            for r in failed.head(MAX_RUN_ROWS).to_dict("records")
         ]
+        + ([f"- … and {len(failed) - MAX_RUN_ROWS} more in results.csv"] if len(failed) > MAX_RUN_ROWS else [])
         + [""]
     )
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ablate.report.figure_limits import DPI, MAX_CURVE_ARMS, MAX_PANELS
+from ablate.report.figure_limits import DPI, MAX_CURVE_ARMS, MAX_CURVE_SEEDS, MAX_PANELS
 from ablate.report.figure_workers import Job, drawing_forked, fork_pool, partial_path, remove_orphans
 from ablate.report.glance import glance_rows
 
@@ -120,7 +120,7 @@ def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, s
     done = board[board["n_complete"] > 0] if not board.empty else board
     arms = curve_arms(done, baseline)
     epochs = stats_int(an.record.train.get("epochs"))
-    runs = [h for h in histories if str(h.get("arm")) in set(arms)]  # only what the curves draw
+    runs = curve_runs(histories, arms)  # only what the curves draw
     jobs: list[tuple[str, str, tuple[Any, ...]]] = [
         ("learning_curves", "learning_curves_figure", (runs, arms, 4, "accuracy", epochs)),
         ("loss_curves", "learning_curves_figure", (runs, arms, 4, "loss", epochs)),
@@ -207,3 +207,14 @@ def curve_arms(board: pd.DataFrame, baseline: str | None) -> list[str]:
     if baseline in arms and baseline not in top:
         top = top[:-1] + [baseline]
     return top
+
+
+def curve_runs(histories: Sequence[Mapping], arms: Sequence[str]) -> list[Mapping]:
+    """The runs the curves draw: of the arms drawn, the first MAX_CURVE_SEEDS seeds each."""
+    wanted, seen, out = set(arms), dict[str, int](), []
+    for h in histories:
+        arm = str(h.get("arm"))
+        if arm in wanted and seen.get(arm, 0) < MAX_CURVE_SEEDS:
+            seen[arm] = seen.get(arm, 0) + 1
+            out.append(h)
+    return out

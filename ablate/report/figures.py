@@ -25,15 +25,24 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line
 from ablate.report.effects import LevelStat, cell_means
-from ablate.report.figure_limits import DPI, MAX_PANELS
+from ablate.report.figure_limits import (
+    DPI,
+    MANY_ARMS,
+    MAX_BARS,
+    MAX_HEIGHT_PX,
+    MAX_LEVELS,
+    MAX_LINES,
+    MAX_PANELS,
+    TOP_ARMS,
+)
 from ablate.report.glance import glance_figure  # noqa: F401  (drawn by name, as every figure here)
 from ablate.report.labels import place
+from ablate.report.shown import top_and_baseline
 from ablate.report.stats import per_arm_values
 
 # Beyond this many arms the scatter shows leaderboard ranks instead of names,
 # because a dozen long labels in one plot overlap whatever we do.
 MAX_NAMED_POINTS = 10
-MAX_LINES = 8
 TRAIN_COLOR, VAL_COLOR, POINT_COLOR, BASE_COLOR = "#1f77b4", "#d62728", "#333333", "#888888"
 FRONT_COLOR = "#2ca02c"
 
@@ -43,29 +52,103 @@ def arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None =
 
     Horizontal dot-and-whisker charts: long arm names stay readable on the y axis, and
     points with CIs rather than bars from zero show the one-or-two-point differences
-    ablations are about. One figure for both halves the cost of 40 arm labels.
+    ablations are about. One figure for both halves the cost of 40 arm labels. Past
+    MANY_ARMS arms, the best TOP_ARMS (and the baseline) are drawn so, over a rank plot of
+    every arm (``many_arms_figure``).
     """
     n = len(board)
-    labels = [_label(a, 40) for a in board["arm"]] if n else []
+    if n > MANY_ARMS:
+        return many_arms_figure(board, table, baseline)
+    labels = _arm_labels(board["arm"], 1.4) if n else []
     # Each arm gets room for its (wrapped) label so neighbouring names never touch.
-    height = 1.4 + sum(0.38 + 0.16 * lab.count("\n") for lab in labels) if n else 2.5
+    height = _rows_height(labels, 1.4) if n else 2.5
     fig, axes = plt.subplots(1, 2, figsize=(12, max(height, 2.5)), sharey=True)
     if n == 0:
         axes[1].set_axis_off()
         return _empty(fig, axes[0], "No completed runs")
+    _arm_panels(fig, axes, board, table, baseline, labels)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    return fig
+
+
+RANK_HEIGHT = 3.6  # inches of the rank plot under the named arms
+
+
+def many_arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None = None) -> plt.Figure:
+    """The TOP_ARMS best arms on validation accuracy (and the baseline) with seeds and 95% CIs,
+    over a rank plot of every arm's mean and interval, so no arm is left out and the figure
+    stays the same height whatever the number of arms."""
+    top = board[board["arm"].astype(str).isin(top_and_baseline([str(a) for a in board["arm"]], baseline))]
+    labels = _arm_labels(top["arm"], 1.0 + RANK_HEIGHT + 0.9)
+    upper = _rows_height(labels, 1.0)
+    fig = plt.figure(figsize=(12, upper + RANK_HEIGHT + 0.9))
+    grid = fig.add_gridspec(2, 2, height_ratios=[upper, RANK_HEIGHT])
+    first = fig.add_subplot(grid[0, 0])
+    axes = np.array([first, fig.add_subplot(grid[0, 1], sharey=first)])
+    axes[1].tick_params(labelleft=False)
+    _arm_panels(fig, axes, top.reset_index(drop=True), table, baseline, labels)
+    named = "" if baseline not in set(top["arm"].iloc[TOP_ARMS:]) else " and the baseline"
+    axes[0].set_title(
+        f"The {TOP_ARMS} best of {len(board)} arms by mean validation accuracy{named}; below, every arm",
+        loc="left",
+        fontsize=10,
+    )
+    for column, (key, ylabel) in enumerate(
+        (("test", "Test accuracy (%)"), ("gap", "Generalization gap, train − test (pp)"))
+    ):
+        _rank_panel(fig.add_subplot(grid[1, column]), board, key, ylabel, baseline)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    return fig
+
+
+def _arm_labels(arms: Sequence[object], other_inches: float) -> list[str]:
+    """Wrapped arm names, on fewer lines where three would make the figure taller than MAX_HEIGHT_PX."""
+    for lines in (3, 2, 1):
+        labels = [_label(a, 40, lines) for a in arms]
+        if _rows_height(labels, other_inches) * DPI <= MAX_HEIGHT_PX:
+            break
+    return labels
+
+
+def _rows_height(labels: Sequence[str], other_inches: float) -> float:
+    return other_inches + sum(0.38 + 0.16 * lab.count("\n") for lab in labels)
+
+
+def _arm_panels(
+    fig: plt.Figure, axes: np.ndarray, board: pd.DataFrame, table: pd.DataFrame, baseline: str | None, labels: list[str]
+) -> None:
+    """Test accuracy and gap of the board's arms, one labelled row each, best on top."""
     for ax, key, column, xlabel, zero in (
         (axes[0], "test", "test_accuracy", "Test accuracy (%)", False),
         (axes[1], "gap", "gap", "Generalization gap, train − test (pp)", True),
     ):
         _metric_panel(ax, board, table, key, column, baseline, zero)
         ax.set_xlabel(xlabel)
-    axes[0].set_yticks(np.arange(n), labels, fontsize=9)
+    axes[0].set_yticks(np.arange(len(board)), labels, fontsize=9)
     _bold_baseline(axes[0], board["arm"], baseline)
     axes[0].invert_yaxis()  # best arm on top, as in the leaderboard
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-    return fig
+
+
+def _rank_panel(ax: plt.Axes, board: pd.DataFrame, key: str, ylabel: str, baseline: str | None) -> None:
+    """Every arm's mean and 95% CI against its leaderboard rank; the named arms in colour."""
+    rank = np.arange(1, len(board) + 1)
+    mean = board[f"{key}_mean"].to_numpy(float) * 100
+    low = board[f"{key}_low"].to_numpy(float) * 100
+    high = board[f"{key}_high"].to_numpy(float) * 100
+    ax.vlines(rank, low, high, color=BASE_COLOR, alpha=0.35, lw=0.8, label="95% CI")
+    top = rank <= TOP_ARMS
+    ax.scatter(rank[~top], mean[~top], s=6, color=POINT_COLOR, zorder=2, label="arm mean")
+    ax.scatter(rank[top], mean[top], s=10, color=TRAIN_COLOR, zorder=3, label=f"the {TOP_ARMS} named above")
+    is_base = (board["arm"].astype(str) == str(baseline)).to_numpy()
+    if is_base.any():
+        ax.scatter(rank[is_base], mean[is_base], s=60, marker="D", color=FRONT_COLOR, zorder=4, label="baseline")
+    ax.set_xlabel("leaderboard rank (mean validation accuracy)")
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_xlim(0, len(board) + 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False, loc="best")
 
 
 def _metric_panel(
@@ -208,9 +291,22 @@ def accuracy_vs_gap_figure(board: pd.DataFrame, baseline: str | None = None, fro
     named = len(frame) <= MAX_NAMED_POINTS
     arms = [str(a) for a in frame["arm"]]
     texts = [_label(a, 24, 2) if named else str(i) for i, a in enumerate(arms, start=1)]
-    place(ax, x, y, texts, weights=["bold" if a == baseline else "" for a in arms])
+    keep = (
+        set(top_and_baseline(arms, baseline)) if len(arms) > MANY_ARMS else set(arms)
+    )  # hundreds of labels hide the points
+    pick = np.array([a in keep for a in arms])
+    place(
+        ax,
+        x[pick],
+        y[pick],
+        [t for t, k in zip(texts, pick) if k],
+        weights=["bold" if a == baseline else "" for a in arms if a in keep],
+    )
     if not named:  # below the axes, where no point label can be
-        fig.text(0.98, 0.01, "numbers = leaderboard rank", ha="right", va="bottom", fontsize=8, color=BASE_COLOR)
+        which = f" (the {TOP_ARMS} best and the baseline)" if len(keep) < len(arms) else ""
+        fig.text(
+            0.98, 0.01, f"numbers = leaderboard rank{which}", ha="right", va="bottom", fontsize=8, color=BASE_COLOR
+        )
     return fig
 
 
@@ -312,7 +408,7 @@ def main_effects_figure(mains: Mapping[str, Mapping[str, Sequence]], factors: Se
     )
     for r, (metric, ylabel) in enumerate(rows):
         for c, f in enumerate(factors):
-            ax, levels = axes[r, c], mains[metric][f]
+            ax, levels = axes[r, c], mains[metric][f][:MAX_LEVELS]
             _level_line(ax, [s.level for s in levels], levels, TRAIN_COLOR if r == 0 else VAL_COLOR)
             if r == 0:
                 ax.set_title(_label(f, 30), fontsize=10, y=1.0, pad=6)
@@ -333,10 +429,10 @@ def interactions_figure(table: pd.DataFrame, levels: pd.DataFrame, factors: Sequ
     cmap = plt.get_cmap("tab10")
     for ax, (f, g) in zip(axes.flat, pairs):
         cells = cell_means(table, levels, f, g, "test_accuracy")
-        xs = list(dict.fromkeys(a for a, _, _ in cells))
+        xs = list(dict.fromkeys(a for a, _, _ in cells))[:MAX_LEVELS]
         glevels = list(dict.fromkeys(b for _, b, _ in cells))[:MAX_LINES]
         for k, b in enumerate(glevels):
-            stats_b = [s for _, bb, s in cells if bb == b]
+            stats_b = [s for a, bb, s in cells if bb == b and a in xs]
             shift = (k - (len(glevels) - 1) / 2) * 0.06  # keep error bars of lines apart
             _level_line(ax, xs, stats_b, cmap(k % 10), shift=shift, label=_label(b, 22, 1))
         ax.set_xlabel(_label(f, 30, 1), fontsize=9)
@@ -365,6 +461,7 @@ def fanova_figure(
     shares = shares or {}
     keys = list(dict.fromkeys([*shares, *importances]))
     keys.sort(key=lambda k: -(shares[k][0] if k in shares else importances.get(k, 0.0)))
+    keys = keys[:MAX_BARS]  # the largest shares; the table lists every factor
     fig, ax = plt.subplots(figsize=(6.5, 1.4 + 0.45 * len(keys)))
     y = np.arange(len(keys))
     if shares:
@@ -469,6 +566,9 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
+    width, height = fig.get_size_inches()
+    if height * DPI > MAX_HEIGHT_PX:  # each figure is laid out below it; this only keeps the promise
+        fig.set_size_inches(width, MAX_HEIGHT_PX / DPI)
     try:
         # Fast zlib level: a third of the encoding time for files a little larger.
         fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})

@@ -10,6 +10,7 @@ import optuna
 import pandas as pd
 
 from ablate.engine.store import attrs
+from ablate.engine.store.optuna_internals import study_user_attrs
 from ablate.engine.store.record import RunEntry, StudyRecord
 from ablate.engine.store.storage_url import without_password
 from ablate.errors import UserError
@@ -19,9 +20,10 @@ from ablate.report import write_report
 def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
     """The record and plan stored with the study; the password that records written
     by older versions kept in their storage URL is dropped, so no report shows it."""
-    record = StudyRecord.from_json(study.user_attrs[attrs.RECORD])
+    stored = study_user_attrs(study)
+    record = StudyRecord.from_json(stored[attrs.RECORD])
     record = record.replace(storage=without_password(record.storage))
-    return record, [RunEntry.from_json(e) for e in study.user_attrs[attrs.PLAN]]
+    return record, [RunEntry.from_json(e) for e in stored[attrs.PLAN]]
 
 
 def has_failures(study: optuna.Study) -> bool:

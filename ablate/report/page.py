@@ -8,6 +8,7 @@ the page needs (CSS, figures) sits next to it so it opens from the file system.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from ablate.report.curves import has_eval_train
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.exports import run_time, write_exports
 from ablate.report.figure_files import curve_arms, rendering
-from ablate.report.figure_limits import MAX_PANELS
+from ablate.report.figure_limits import MAX_CURVE_SEEDS, MAX_LEVELS, MAX_LINES, MAX_PANELS
 from ablate.report.findings import METRIC_WORDS, findings, saturation_lines, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_p, format_pct_ci, format_seconds, points, value
 from ablate.report.glance import glance_context
+from ablate.report.long_tables import fold
 from ablate.report.paired import PAIRED_METRICS, Comparison, sentence, summary_lines
 from ablate.report.settings import arm_settings, fixed_settings
 from ablate.report.stats import COMPLETE, is_present
@@ -75,7 +77,7 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
     table, rec = an.table, an.record
     status = table["status"] if "status" in table.columns else pd.Series(dtype=object)
     completed = int((status == COMPLETE).sum())
-    return {
+    context = {
         "name": rec.name or "Ablation study",
         "question": rec.question,
         "facts": _facts(rec, completed, int(len(table) - completed), rec.runs_total or len(table), table),
@@ -102,6 +104,7 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         **glance_context(an),
         "facts_digest": _digest(rec, completed, table),
     }
+    return fold(an, context)
 
 
 def _digest(rec: StudyRecord, completed: int, table: pd.DataFrame) -> str:
@@ -122,6 +125,7 @@ def _factor_context(an: Analysis) -> dict:
         "never_crossed": bool(len(an.varied) >= 2 and not an.interactions),
         "verdicts": [(k, DEFINITIONS[k]) for k in (SYNERGY, REDUNDANCY, ANTAGONISM)],
         "pairs_cut": max(0, len(an.varied) * (len(an.varied) - 1) // 2 - MAX_PANELS),
+        "levels_note": _levels_note(an),
         "importance": _importance_rows(an),
         "fanova_note": an.fanova_note,
         "fanova_evaluator": FANOVA_EVALUATOR,
@@ -134,6 +138,17 @@ def _arm_values(an: Analysis) -> dict[str, dict[str, Any]]:
     return {str(r["arm"]): {c: r.get(c) for c in an.columns} for r in an.board.to_dict("records")}
 
 
+def _levels_note(an: Analysis) -> str:
+    """What the effects and interaction figures leave out of a factor with many levels."""
+    many = [f for f in an.varied if an.levels[f].nunique() > MAX_LEVELS]
+    if not many:
+        return ""
+    return (
+        f"{', '.join(many)} {'has' if len(many) == 1 else 'have'} more than {MAX_LEVELS} levels: the figure draws "
+        f"the first {MAX_LEVELS} (and interaction plots at most {MAX_LINES} lines); the tables list every level."
+    )
+
+
 def _curves_note(an: Analysis, histories: Sequence[Mapping[str, Any]]) -> str:
     """Which arms the curves show, which train curve they draw, and the saturation caveat."""
     done = an.board[an.board["n_complete"] > 0] if len(an.board) else an.board
@@ -144,6 +159,12 @@ def _curves_note(an: Analysis, histories: Sequence[Mapping[str, Any]]) -> str:
             f"Showing {len(shown)} of {len(done)} arms: the best by mean validation accuracy"
             + (" and the baseline" if an.baseline in shown else "")
             + "."
+        )
+    drawn = set(shown)
+    per_arm = Counter(str(h.get("arm")) for h in histories if str(h.get("arm")) in drawn)
+    if per_arm and max(per_arm.values()) > MAX_CURVE_SEEDS:
+        parts.append(
+            f"Each panel draws the first {MAX_CURVE_SEEDS} of its arm's seeds (up to {max(per_arm.values())})."
         )
     if histories and not has_eval_train(histories):
         parts.append(

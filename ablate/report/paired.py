@@ -92,7 +92,7 @@ def seed_values(table: pd.DataFrame, metric: str) -> dict[str, dict]:
     if "status" in table.columns:
         ok &= (table["status"] == COMPLETE).to_numpy()
     out: dict[str, dict] = {}
-    for arm, seed, v in zip(table["arm"].astype(str)[ok], table["seed"][ok], vals[ok]):
+    for arm, seed, v in zip(table["arm"].astype(str)[ok].tolist(), table["seed"][ok].tolist(), vals[ok].tolist()):
         out.setdefault(arm, {})[seed] = float(v)
     return out
 

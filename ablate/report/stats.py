@@ -141,8 +141,7 @@ def _board_row(
     done = idx[done_mask[idx]] if idx.size else idx
     row: dict = {"arm": arm, "design_index": pos}
     for f in factors:
-        vals = [columns[f][i] for i in idx if is_present(columns[f][i])]
-        row[f] = vals[0] if vals else None
+        row[f] = next((columns[f][i] for i in idx if is_present(columns[f][i])), None)
     row["n_complete"], row["n_failed"], row["n_runs"] = done.size, idx.size - done.size, idx.size
     for col, key in LEADERBOARD_METRICS.items():
         mean, low, high = mean_ci(metrics[col][done])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ablate.data.seeds import MAX_SEED
 from ablate.errors import UserError, did_you_mean
 from ablate.params import Param
 from ablate.plugin.naming import normalise, tidy
@@ -42,7 +43,9 @@ STUDY_PARAMS = {
 
 DATA_KEYS = {
     "name": Param("", help="data set component"),
-    "split_seed": Param(0, low=0, help="seed of the train/validation/test split (fixed across run seeds)"),
+    "split_seed": Param(
+        0, low=0, high=MAX_SEED, help="seed of the train/validation/test split (fixed across run seeds)"
+    ),
     "resplit": Param(
         False,
         help="draw a new train/validation/test split for each seed (split seed = split_seed + seed), "
@@ -80,7 +83,8 @@ DESIGN_PARAMS = {
         choices=("none", "median", "successive_halving"),
         help="search only: stop poor runs early on validation accuracy",
     ),
-    "search_seed": Param(10_000, low=0, help="search/pareto sampling: the seed of every sampled run"),
+    # Optuna's samplers seed NumPy's 32-bit generator with it
+    "search_seed": Param(10_000, low=0, high=2**32 - 1, help="search/pareto sampling: the seed of every sampled run"),
 }
 SAMPLED = ("search", "pareto")
 
@@ -240,6 +244,12 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_factor_overlap(factors)
     _check_design(design, factors)
     _check_momentum_moves(train, factors)
+    if resplit and split_seed + max(seeds) > MAX_SEED:
+        raise UserError(
+            f"resplit draws split seed split_seed + seed, up to {split_seed + max(seeds)}: past 2^63-1",
+            key="data.split_seed",
+            expected=f"split_seed at most {MAX_SEED - max(seeds)} with these seeds",
+        )
     if design.sampled and design.search_seed in seeds:
         raise UserError(
             f"the search seed {design.search_seed} is also a study seed",
@@ -454,7 +464,7 @@ def _seeds(value: Any) -> list[int]:
     if (
         isinstance(value, list)
         and value
-        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+        and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value)
     ):
         if len(set(value)) != len(value):
             raise UserError("seeds repeat", key="study.seeds", expected="distinct seeds")
@@ -462,7 +472,7 @@ def _seeds(value: Any) -> list[int]:
     raise UserError(
         f"{value!r} is not valid",
         key="study.seeds",
-        expected="a number of seeds in [1, 1000], or a non-empty list of integer seeds >= 0",
+        expected="a number of seeds in [1, 1000], or a non-empty list of integer seeds from 0 to 2^63-1",
     )
 
 

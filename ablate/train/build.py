@@ -18,6 +18,7 @@ import pluggy
 import torch
 
 from ablate.components import DataSplits
+from ablate.data.seeds import numpy_seed
 from ablate.plugin.manager import trial_manager
 from ablate.plugin.registry import Registry
 from ablate.spec import ComponentSpec, RunSpec, canonical_json
@@ -76,7 +77,7 @@ def prepare_process(threads: int) -> None:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(numpy_seed(seed))
     torch.manual_seed(seed)
 
 

@@ -59,3 +59,46 @@ def test_untestable_comparisons_say_why():
     apart = fit({"a": {0: 0.9, 1: 0.91}, "b": {0: 0.93, 1: 0.95}, "c": {5: 0.8, 6: 0.82}})
     assert "do not overlap" in contrast(apart, {"c": 1.0, "a": -1.0}).note
     assert "no completed run of ghost" in contrast(apart, {"ghost": 1.0, "a": -1.0}).note
+
+
+def _dense(values: dict[str, dict[int, float]], weights: dict[str, float]) -> tuple[float, float, int, bool]:
+    """(estimate, standard error / sqrt(mse), residual df, identified) from the dense
+    least-squares design, arm and seed indicator columns, solved with numpy's pseudo-inverse."""
+    cells = [(a, s, v) for a, per in values.items() for s, v in per.items()]
+    arms, seeds = list(dict.fromkeys(a for a, _, _ in cells)), list(dict.fromkeys(s for _, s, _ in cells))
+    x = np.zeros((len(cells), len(arms) + len(seeds)))
+    for r, (a, s, _) in enumerate(cells):
+        x[r, arms.index(a)] = x[r, len(arms) + seeds.index(s)] = 1.0
+    y = np.array([v for _, _, v in cells])
+    g = np.linalg.pinv(x.T @ x)
+    c = np.zeros(x.shape[1])
+    for a, w in weights.items():
+        c[arms.index(a)] = w
+    identified = bool(np.abs(c @ g @ (x.T @ x) - c).max() < 1e-8)
+    return float(c @ g @ x.T @ y), math.sqrt(float(c @ g @ c)), len(cells) - np.linalg.matrix_rank(x), identified
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_absorbed_fit_equals_dense_least_squares_on_incomplete_designs(seed):
+    """Missing runs, arms on disjoint seed sets: estimate, standard error, degrees of freedom and
+    what is identified are those of the dense design, without its arms x arms matrix."""
+    rng = np.random.default_rng(seed)
+    arms, seeds = int(rng.integers(3, 9)), int(rng.integers(2, 6))
+    y = rng.normal(0.9, 0.02, (arms, seeds)) + rng.normal(0, 0.02, seeds)
+    y[rng.random((arms, seeds)) < 0.3] = np.nan
+    if seed % 2:  # a block of arms that never shares a seed with the others
+        y[: arms // 2, : seeds // 2] = np.nan
+        y[arms // 2 :, seeds // 2 :] = np.nan
+    values = {k: v for k, v in _values(y).items() if v}
+    model = fit(values)
+    names = list(values)
+    for a, b in [(names[0], n) for n in names[1:]] + [(names[-1], names[1])]:
+        weights = {a: 1.0, b: -1.0}
+        est, unscaled_se, df, identified = _dense(values, weights)
+        c = contrast(model, weights)
+        assert model.df == df
+        assert ("do not overlap" not in c.note) == identified
+        if identified:
+            assert c.estimate == pytest.approx(est, abs=1e-12)
+            if c.tested:
+                assert c.se == pytest.approx(unscaled_se * math.sqrt(model.mse), rel=1e-9)

@@ -59,3 +59,23 @@ def test_pareto_frequency_counts_resamples_on_the_front():
     )
     freq = pareto_frequency(table, list(record.arms))
     assert freq["good"] == 1.0 and freq["bad"] == 0.0  # better on accuracy, same gap: always dominates
+
+
+def test_the_sorted_front_is_the_front_of_every_pair():
+    """Ties in accuracy or gap, NaN arms, duplicates: the same arms as comparing every pair."""
+    from ablate.report.bootstrap import front_mask
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 30))
+        acc, gap = rng.integers(0, 6, n).astype(float), rng.integers(0, 6, n).astype(float)
+        acc[rng.random(n) < 0.1] = np.nan
+        gap[rng.random(n) < 0.1] = np.nan
+        ok = np.isfinite(acc) & np.isfinite(gap)
+        better = (
+            (acc[None, :] >= acc[:, None])
+            & (gap[None, :] <= gap[:, None])
+            & ((acc[None, :] > acc[:, None]) | (gap[None, :] < gap[:, None]))
+            & ok[None, :]
+        )
+        np.testing.assert_array_equal(front_mask(acc, gap), ok & ~better.any(axis=1))

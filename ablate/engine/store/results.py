@@ -17,14 +17,18 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.engine.store import attrs
+from ablate.engine.store.optuna_internals import StoredTrial
 from ablate.engine.store.record import RunEntry, StudyRecord
-from ablate.engine.store.trials import is_done, run_states
+from ablate.engine.store.trials import is_done, run_outcomes
 
 METRICS = ["train_accuracy", "val_accuracy", "test_accuracy", "gap", "train_loss", "val_loss", "test_loss", "loss_gap"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
+Stored = FrozenTrial | StoredTrial
+
+
+def _pick(trials: list[Stored]) -> Stored | None:
     """The newest completed training of a run (a retrained run counts anew), else its
     newest pruning or failure."""
     done = [t for t in trials if is_done(t)]
@@ -32,7 +36,7 @@ def _pick(trials: list[FrozenTrial]) -> FrozenTrial | None:
     return done[0] if done else None
 
 
-def _row(run: RunEntry, trial: FrozenTrial, columns: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _row(run: RunEntry, trial: Stored, columns: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(table row, stored result) of one run's chosen trial."""
     pruned = trial.user_attrs.get(attrs.PRUNED)
     failed = attrs.FAILURE in trial.user_attrs
@@ -59,7 +63,7 @@ def collect(
     study: optuna.Study, plan: Sequence[RunEntry], columns: Sequence[str]
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(table, histories) for the planned runs that have a stored outcome."""
-    states = run_states(study)
+    states = run_outcomes(study)
     rows, histories = [], []
     for run in plan:
         trial = _pick(states.get(run.key, []))
@@ -97,7 +101,7 @@ def collect(
 
 def failure_details(study: optuna.Study, plan: Sequence[RunEntry]) -> dict[tuple[str, int], dict[str, Any]]:
     """(arm, seed) -> the failure record (component, type, message, traceback) of failed runs."""
-    states = run_states(study)
+    states = run_outcomes(study)
     out = {}
     for run in plan:
         trial = _pick(states.get(run.key, []))
