@@ -225,9 +225,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_keys(study, STUDY_PARAMS, "study")
     name = _study_name(study, path)
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
-    adaptive = _seed_range(study["seeds"]) if isinstance(study.get("seeds"), dict) else None
-    seeds = list(range(adaptive[1])) if adaptive else _seeds(study.get("seeds", 3))
-    margin = _margin(study, adaptive)
+    seeds, adaptive, margin = _study_seeds(study)
     plugin_files = _plugin_files(study, path)
     data_choice, split_seed, resplit = _data(raw, registry)
     model = dict(as_table(raw.get("model", {"name": "mlp"}), "model"))
@@ -406,6 +404,13 @@ def _check_design(design: DesignConfig, factors: list[Factor]) -> None:
             key="factors",
             expected='[factors.order] setting = "model.slots", levels = "permutations" or a list of orders',
         )
+
+
+def _study_seeds(study: dict[str, Any]) -> tuple[list[int], tuple[int, int] | None, float]:
+    """(seeds, (min, max) for adaptive seeds else None, margin): adaptive seeds are 0..max-1."""
+    adaptive = _seed_range(study["seeds"]) if isinstance(study.get("seeds"), dict) else None
+    seeds = list(range(adaptive[1])) if adaptive else _seeds(study.get("seeds", 3))
+    return seeds, adaptive, _margin(study, adaptive)
 
 
 def _seed_range(table: dict[str, Any]) -> tuple[int, int]:
