@@ -33,6 +33,7 @@ from ablate.study.design import Arm
 from ablate.train.stacked.units import arm_groups
 
 Log = Callable[[str], None]
+NextRound = Callable[[list[PlannedRun]], list[PlannedRun]]
 GRACE_SECONDS = 30.0
 HEARTBEAT_SECONDS = 2.0
 
@@ -222,13 +223,17 @@ def run_study(
     options: RunOptions | None = None,
     log: Log = print,
     executor: Executor | None = None,
+    next_round: NextRound | None = None,
 ) -> list[PlannedRun]:
     """Train every missing run of the design; return the runs that count.
-    ``executor``: one started earlier (else made here); closed on the way out."""
+    ``executor``: one started earlier (else made here); closed on the way out.
+    ``next_round``: adaptive seeds: given the runs so far, all stored, the next round's
+    runs (none: done); it decides from stored results only, so a resumed study and
+    every worker reach the same rounds."""
     options = options or RunOptions()
     logging.getLogger("optuna").setLevel(logging.ERROR)
     d = config.design
-    planned = [] if d.sampled else plan_runs(config, arms)
+    planned = next_round([]) if next_round else [] if d.sampled else plan_runs(config, arms)
     total = run_count(config, []) if d.sampled else len(planned)
     already = announce(study, config, planned, total, options, log)
     changed = changed_versions(study, planned, registry)
@@ -260,12 +265,29 @@ def run_study(
     interrupted = True
     try:
         coordinator.start()
-        runs = _stages(coordinator, config, planned, options, retrain)
+        if next_round is not None:
+            runs = _rounds(coordinator, planned, options, retrain, next_round)
+        else:
+            runs = _stages(coordinator, config, planned, options, retrain)
         interrupted = False
         return runs
     finally:
         coordinator.close(interrupted)
         progress.close()
+
+
+def _rounds(
+    coordinator: Coordinator, planned: list[PlannedRun], options: RunOptions, retrain: set[str], next_round: NextRound
+) -> list[PlannedRun]:
+    """Train a round, then ask for the next, until none is left."""
+    new = planned
+    while new:
+        coordinator.run_planned(new, options.retry_failed, retrain)
+        new = next_round(planned)
+        planned = planned + new
+        coordinator.progress.total += len(new)
+        coordinator.progress.already += stored_counts(coordinator.study, coordinator.config, new)[0]
+    return planned
 
 
 def _stages(

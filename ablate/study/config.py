@@ -25,7 +25,19 @@ from ablate.study.study_file import as_table, read_toml
 STUDY_PARAMS = {
     "name": Param("", help="study name; default: the file's stem"),
     "question": Param("", help="the question this study answers, shown in the report"),
-    "seeds": Param(3, low=1, help="number of seeds (0..n-1), or a list of seeds"),
+    "seeds": Param(
+        3,
+        low=1,
+        help="number of seeds (0..n-1), a list of seeds, or { min, max }: seeds added while comparisons are open",
+    ),
+    "margin": Param(
+        1.0,
+        low=0.0,
+        low_open=True,
+        high=100.0,
+        high_open=True,
+        help="adaptive seeds: the smallest difference that matters, in points of test accuracy",
+    ),
     "plugins": Param([""], help="plugin .py files, relative to the study file"),
     "baseline": Param("", help="the arm others are compared with; default: the all-off arm"),
 }
@@ -154,6 +166,8 @@ class StudyConfig:
     factors: list[Factor]
     design: DesignConfig = field(default_factory=DesignConfig)
     baseline: str = ""
+    adaptive: tuple[int, int] | None = None  # seeds = { min, max }: (min, max); seeds is then 0..max-1
+    margin: float = 1.0  # adaptive seeds: points of test accuracy
     resplit: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -217,7 +231,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_keys(study, STUDY_PARAMS, "study")
     name = _study_name(study, path)
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
-    seeds = _seeds(study.get("seeds", 3))
+    seeds, adaptive, margin = _study_seeds(study)
     plugin_files = _plugin_files(study, path)
     data_choice, split_seed, resplit = _data(raw, registry, path.parent)
     model = dict(as_table(raw.get("model", {"name": "mlp"}), "model"))
@@ -261,6 +275,8 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
         baseline=STUDY_PARAMS["baseline"].check(study.get("baseline", ""), "study.baseline"),
         resplit=resplit,
         raw=raw,
+        adaptive=_adaptive_design(adaptive, design),
+        margin=margin,
     )
 
 
@@ -398,6 +414,57 @@ def _check_design(design: DesignConfig, factors: list[Factor]) -> None:
             key="factors",
             expected='[factors.order] setting = "model.slots", levels = "permutations" or a list of orders',
         )
+
+
+def _study_seeds(study: dict[str, Any]) -> tuple[list[int], tuple[int, int] | None, float]:
+    """(seeds, (min, max) for adaptive seeds else None, margin): adaptive seeds are 0..max-1."""
+    adaptive = _seed_range(study["seeds"]) if isinstance(study.get("seeds"), dict) else None
+    seeds = list(range(adaptive[1])) if adaptive else _seeds(study.get("seeds", 3))
+    return seeds, adaptive, _margin(study, adaptive)
+
+
+def _seed_range(table: dict[str, Any]) -> tuple[int, int]:
+    """``seeds = { min = 3, max = 12 }``: min seeds of every arm, then more while comparisons are open."""
+    _check_keys(table, ("min", "max"), "study.seeds")
+    expected = "seeds = { min = 3, max = 12 }: whole numbers, 2 <= min <= max <= 1000"
+    for k in ("min", "max"):
+        if k not in table:
+            raise UserError(f"the seeds table needs '{k}'", key=f"study.seeds.{k}", expected=expected)
+        v = table[k]
+        if not isinstance(v, int) or isinstance(v, bool) or not 2 <= v <= 1000:
+            raise UserError(f"{v!r} is not valid", key=f"study.seeds.{k}", expected=expected)
+    if table["min"] > table["max"]:
+        raise UserError(
+            f"min {table['min']} is above max {table['max']}",
+            key="study.seeds",
+            expected=f"min <= max, e.g. {{ min = {table['max']}, max = {table['min']} }}",
+        )
+    return int(table["min"]), int(table["max"])
+
+
+def _margin(study: dict[str, Any], adaptive: tuple[int, int] | None) -> float:
+    if "margin" not in study:
+        return 1.0
+    if adaptive is None:
+        raise UserError(
+            "'margin' applies to adaptive seeds only",
+            key="study.margin",
+            expected="seeds = { min = 3, max = 12 } with it (a fixed number of seeds has no verdicts to settle)",
+        )
+    value = study["margin"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return float(STUDY_PARAMS["margin"].check(value, "study.margin"))
+
+
+def _adaptive_design(adaptive: tuple[int, int] | None, design: DesignConfig) -> tuple[int, int] | None:
+    if adaptive is not None and design.sampled:
+        raise UserError(
+            f"adaptive seeds need the arms known in advance; a {design.kind} design samples them",
+            key="study.seeds",
+            expected="a number of seeds, or a design of kind factorial, leave_one_out, add_one_in or orderings",
+        )
+    return adaptive
 
 
 def _seeds(value: Any) -> list[int]:
