@@ -91,7 +91,9 @@ class RunSpec:
 
     ``train`` holds the training settings that change results (epochs, batch
     size, optimizer, lr, momentum); ``data_hash`` is the content hash of
-    file-based data, empty for generated or bundled data.
+    file-based data, empty for generated or bundled data. ``data_dir`` is the
+    folder the data's relative file paths start at (the study file's): where the
+    files are, not what they hold, so it is not part of the run's identity.
     """
 
     data: ComponentSpec
@@ -101,8 +103,15 @@ class RunSpec:
     components: tuple[ComponentSpec, ...]
     seed: int
     data_hash: str = ""
+    data_dir: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        out = self._identity()
+        if self.data_dir:
+            out["data_dir"] = self.data_dir
+        return out
+
+    def _identity(self) -> dict[str, Any]:
         return {
             "data": self.data.to_json(),
             "split_seed": self.split_seed,
@@ -123,12 +132,13 @@ class RunSpec:
             tuple(ComponentSpec.from_json(c) for c in data["components"]),
             int(data["seed"]),
             str(data.get("data_hash", "")),
+            str(data.get("data_dir", "")),
         )
 
     @property
     def key(self) -> str:
         """The run's identity: equal for specs that train the same numbers."""
-        return content_hash(self.to_json())
+        return content_hash(self._identity())
 
     def stack_key(self, varying: Collection[tuple[str, str]] = ()) -> str:
         """What runs that may share one stack have in common: everything but the
@@ -146,7 +156,7 @@ class RunSpec:
 
     def with_seed(self, seed: int) -> RunSpec:
         """The same run with another seed (the seeds of one arm differ only here)."""
-        return RunSpec(self.data, self.split_seed, self.model, self.train, self.components, seed, self.data_hash)
+        return replace(self, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,8 @@ def resnet_network(resnet: ResNet, geometry: Geometry, num_classes: int, make_la
         ACTIVATIONS[resnet.activation](),
     ]
     features = resnet.widths[0]
-    for stage, width in enumerate(resnet.widths):
-        for b in range(resnet.blocks):
+    for stage, (width, blocks) in enumerate(zip(resnet.widths, resnet.blocks)):
+        for b in range(blocks):
             stride = 2 if stage > 0 and b == 0 else 1
             layers.append(BasicBlock(dims, features, width, stride, resnet.activation, make_layer))
             features = width

@@ -3,8 +3,10 @@
 ``mlp`` blocks have the slots linear, norm, act, dropout (no blocks at all,
 ``hidden = []``, is logistic regression); ``cnn`` blocks conv, norm, act,
 dropout, then a head (global average pooling or flattening) and optional dense
-blocks; ``resnet`` residual branches have norm and dropout slots and a
-"drop_path" slot (stochastic depth) on the branch. Convolutional models take
+blocks; ``resnet`` (and ``cifar_resnet``, ResNet-18's shape) residual branches
+have norm and dropout slots and a "drop_path" slot (stochastic depth) on the
+branch; ``vit`` sublayers (attention, MLP) run the slots norm, sublayer,
+dropout and add in the given order, so pre- against post-norm is a factor. Convolutional models take
 1-D inputs (L,) or (C, L) -- MNIST-1D's (40,) is treated as (1, 40) -- and 2-D
 images (C, H, W), and ask for norm/dropout layers with ``dims`` 1 or 2.
 
@@ -21,6 +23,7 @@ from ablate import DataInfo, Param, UserError, hookimpl
 SLOTS = ("linear", "norm", "act", "dropout")
 CONV_SLOTS = ("conv", "norm", "act", "dropout")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid")
+VIT_SLOTS = ("norm", "sublayer", "dropout", "add")
 
 
 def parse_slots(order: str, slots: tuple[str, ...] = SLOTS, main: str = "linear") -> list[str]:
@@ -36,6 +39,15 @@ def parse_slots(order: str, slots: tuple[str, ...] = SLOTS, main: str = "linear"
 
 def parse_conv_slots(order: str) -> list[str]:
     return parse_slots(order, CONV_SLOTS, "conv")
+
+
+def parse_vit_slots(order: str) -> list[str]:
+    """A transformer sublayer's order: "norm>sublayer>dropout>add" (pre-norm),
+    "sublayer>dropout>add>norm" (post-norm); the sublayer inside the residual branch."""
+    found = parse_slots(order, VIT_SLOTS, "sublayer")
+    if "add" not in found or found.index("add") < found.index("sublayer"):
+        raise ValueError("'add' exactly once, after 'sublayer' (the slots before it form the residual branch)")
+    return found
 
 
 class Sizes(Param):
@@ -156,13 +168,28 @@ class CNN:
 
 class ResNet:
     """A small residual network (for 32x32 or 28x28 images, and 1-D signals): a
-    3x3 stem, then one stage per width of ``blocks`` basic blocks, each stage after
-    the first halving the resolution; global average pooling, linear classifier.
-    The norm/dropout/drop_path slots sit in every residual branch; the stem's norm
+    3x3 stem (no max-pooling), then one stage per width of ``blocks`` basic blocks
+    (one number for every stage, or one per stage), each stage after the first
+    halving the resolution; global average pooling, linear classifier. The
+    norm/dropout/drop_path slots sit in every residual branch; the stem's norm
     slot is filled too."""
 
-    def __init__(self, widths: list[int], blocks: int, activation: str):
-        self.widths, self.blocks, self.activation = widths, blocks, activation
+    def __init__(self, widths: list[int], blocks: int | list[int], activation: str):
+        self.widths, self.activation = widths, activation
+        self.blocks = list(blocks) if isinstance(blocks, list) else [blocks] * len(widths)
+
+    @hookimpl
+    def ablate_check_data(self, info: DataInfo) -> None:
+        if len(self.blocks) < len(self.widths):
+            raise UserError(
+                f"resnet: {len(self.blocks)} blocks values for {len(self.widths)} stages",
+                key="model.blocks",
+                expected=f"one value, or a list of at least {len(self.widths)}",
+            )
+        try:
+            conv_geometry(info.input_shape)
+        except ValueError as exc:
+            raise UserError(f"resnet: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
 
     def build(self, input_shape, num_classes, make_layer):
         from ablate.plugins._networks import (
@@ -170,6 +197,60 @@ class ResNet:
         )
 
         return resnet_network(self, conv_geometry(input_shape), num_classes, make_layer)
+
+
+def cifar_resnet(width: int, blocks: list[int], activation: str) -> ResNet:
+    """ResNet-18 as trained on 32x32 CIFAR images (He et al., 2016; the widely used
+    kuangliu/pytorch-cifar shape): a 3x3 stem without max-pooling, stages of
+    width x 1, 2, 4, 8 channels with ``blocks`` basic blocks each ([2, 2, 2, 2]:
+    ResNet-18, 11.2M parameters at width 64; [3, 4, 6, 3]: ResNet-34)."""
+    return ResNet([width * 2**i for i in range(len(blocks))], blocks, activation)
+
+
+class ViT:
+    """A small vision transformer for images (C, H, W) and 1-D signals (L,) or
+    (C, L): patches of ``patch`` (x ``patch``) become tokens of ``width``, then
+    ``depth`` blocks of attention (``heads``) and an MLP (``mlp_ratio`` x width),
+    each a residual sublayer running the slot order ``slots``; the mean token,
+    a linear classifier. Pre-norm ("norm>sublayer>dropout>add") adds a norm
+    before the head; post-norm ("sublayer>dropout>add>norm") normalises the sum."""
+
+    def __init__(self, width: int, depth: int, heads: int, patch: int, mlp_ratio: int, activation: str, slots: str):
+        self.width, self.depth, self.heads, self.patch = width, depth, heads, patch
+        self.mlp_ratio, self.activation, self.slots = mlp_ratio, activation, parse_vit_slots(slots)
+
+    @property
+    def pre_norm(self) -> bool:
+        return "norm" in self.slots and self.slots.index("norm") < self.slots.index("add")
+
+    @hookimpl
+    def ablate_check_data(self, info: DataInfo) -> None:
+        if self.width % self.heads:
+            divisors = [h for h in range(1, self.width + 1) if self.width % h == 0]
+            raise UserError(
+                f"vit: {self.heads} heads do not divide the width {self.width}",
+                key="model.heads",
+                expected="one of " + ", ".join(map(str, divisors)),
+            )
+        try:
+            _, _, shape = conv_geometry(info.input_shape)
+        except ValueError as exc:
+            raise UserError(f"vit: {exc}", key="model.name", expected="a 1-D or 2-D data set") from None
+        for n in shape[1:]:
+            if n % self.patch:
+                fits = [p for p in range(1, min(shape[1:]) + 1) if all(m % p == 0 for m in shape[1:])]
+                raise UserError(
+                    f"vit: patches of {self.patch} do not tile inputs of size {'x'.join(map(str, shape[1:]))}",
+                    key="model.patch",
+                    expected="one of " + ", ".join(map(str, fits)),
+                )
+
+    def build(self, input_shape, num_classes, make_layer):
+        from ablate.plugins._transformer import (
+            vit_network,  # torch: when a model is built, not when the plugin registers
+        )
+
+        return vit_network(self, conv_geometry(input_shape), num_classes, make_layer)
 
 
 def _odd(value: int) -> None:
@@ -223,7 +304,41 @@ def ablate_register_models(registry):
         help="small residual network with norm, dropout and drop_path slots",
         params={
             "widths": Param([16, 32, 64], low=1, high=4096, help="channels per stage"),
-            "blocks": Param(1, low=1, high=16, help="basic blocks per stage"),
+            "blocks": PerLayer(1, low=1, high=64, help="basic blocks per stage, or a list with one per stage"),
             "activation": ACTIVATION,
+        },
+    )
+    _register_deep(registry)
+
+
+def _register_deep(registry) -> None:
+    """ResNet-18 in its CIFAR shape and a vision transformer."""
+    registry.add(
+        "cifar_resnet",
+        cifar_resnet,
+        help="ResNet-18 for 32x32 images (3x3 stem, no max-pool); width and blocks per stage",
+        params={
+            "width": Param(64, low=1, high=4096, help="channels of the first stage (then x2, x4, x8)"),
+            "blocks": Param([2, 2, 2, 2], low=1, high=64, help="basic blocks per stage ([3, 4, 6, 3]: ResNet-34)"),
+            "activation": ACTIVATION,
+        },
+    )
+    registry.add(
+        "vit",
+        ViT,
+        help="vision transformer for images and 1-D signals, pre- or post-norm by slot order",
+        params={
+            "width": Param(64, low=1, high=8192, help="token width"),
+            "depth": Param(4, low=1, high=64, help="transformer blocks"),
+            "heads": Param(4, low=1, high=256, help="attention heads (dividing the width)"),
+            "patch": Param(4, low=1, high=1024, help="patch size (dividing each spatial size)"),
+            "mlp_ratio": Param(2, low=1, high=16, help="MLP hidden width / width"),
+            "activation": Param("gelu", choices=ACTIVATIONS, help="the MLP's activation"),
+            "slots": Param(
+                "norm>sublayer>dropout>add",
+                validator=parse_vit_slots,
+                help="order of each sublayer's slots (norm, sublayer, dropout, add): "
+                "pre-norm norm>sublayer>dropout>add, post-norm sublayer>dropout>add>norm",
+            ),
         },
     )

@@ -23,6 +23,7 @@ quick_exit.install()  # before any other exit handler is registered: it runs aft
 from ablate import __version__  # noqa: E402
 from ablate.cli import plugins_command, report_commands, scaffold  # noqa: E402
 from ablate.engine import closed_stdout  # noqa: E402
+from ablate.engine.store.db_patience import db_patience_option  # noqa: E402
 from ablate.engine.store.storage_url import from_env  # noqa: E402
 from ablate.errors import UserError  # noqa: E402
 from ablate.plugin.disabling import set_disabled  # noqa: E402
@@ -93,6 +94,7 @@ def _execution_options(parser: argparse.ArgumentParser) -> None:
         help="worker processes on this machine (default 1; auto = the usable cores); each gets cores/N torch threads",
     )
     parser.add_argument("--retry-failed", action="store_true", help="train runs that failed before again")
+    db_patience_option(parser)
     parser.add_argument(
         "--retrain-changed",
         action="store_true",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.engine.store import attrs
+from ablate.engine.store.db_patience import configure, db_patience_option
 from ablate.engine.store.record import StudyRecord
 from ablate.engine.store.storage_url import for_people, from_env
 from ablate.errors import UserError, did_you_mean
@@ -39,6 +40,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="output folder (default: the folder given, else reports/<study name>)"
     )
     rep.add_argument("--study", default=None, help="the study to report when the storage holds several")
+    db_patience_option(rep)
     cmp = subparsers.add_parser("compare", help="put the arms of several finished studies side by side")
     cmp.add_argument("dirs", nargs="+", type=Path, help="report folders, each with results.csv and results.json")
     cmp.add_argument(
@@ -91,6 +93,7 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
     import optuna
 
     from ablate.engine.store.optuna_internals import study_user_attrs  # optuna: only when this runs
+    from ablate.engine.store.retrying_storage import retrying  # optuna: only when this runs
     from ablate.engine.store.storage import (
         cannot_open,
         open_for_reading,
@@ -121,7 +124,7 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
             expected="one of: " + ", ".join(sorted(names)),
             hint=did_you_mean(name, names),
         )
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=retrying(storage))  # reads ride through a restart
     stored = study_user_attrs(study)
     missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in stored]
     if missing:
@@ -147,6 +150,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             expected="an output folder of `ablate run`, a storage URL, or that URL in ABLATE_STORAGE",
         )
     url, folder = storage_url(source)
+    configure(args.db_patience, url)
     study = open_stored_study(url, args.study)
     record = StudyRecord.from_json(study_user_attrs(study)[attrs.RECORD])
     out = args.out or folder or Path("reports") / (record.name or study.study_name)

@@ -16,13 +16,15 @@ import optuna
 
 from ablate import __version__
 from ablate.cli.prefetch import REPORT, STORAGE, prefetch
+from ablate.cli.rounds import adaptive_design, describe_rounds, round_planner, runs_range
 from ablate.engine.environment import probe
-from ablate.engine.estimate import describe, duration, estimate_seconds, run_count
+from ablate.engine.estimate import STARTUP_SECONDS, describe, duration, estimate_seconds, run_count
 from ablate.engine.planned import plan_runs, record_entries, study_arms
 from ablate.engine.pool import resolve_jobs
 from ablate.engine.preflight import check_study, data_specs
 from ablate.engine.runner import RunOptions, make_executor, run_study
 from ablate.engine.store import attrs
+from ablate.engine.store.db_patience import DEFAULT_PATIENCE, cannot_write_folder, configure
 from ablate.engine.store.record import StudyRecord
 from ablate.engine.store.storage import default_storage, open_storage, open_study
 from ablate.engine.store.storage_url import for_people, from_env, without_password
@@ -101,7 +103,11 @@ def study_record(
         question=config.question,
         study_file=str(config.path),
         design={
-            k: getattr(config.design, k) for k in ("kind", "budget", "sampler", "confirm_top", "pruner", "search_seed")
+            **{
+                k: getattr(config.design, k)
+                for k in ("kind", "budget", "sampler", "confirm_top", "pruner", "search_seed")
+            },
+            **adaptive_design(config),
         },
         dataset=config.data.name,
         data_params=dict(config.data.params),
@@ -225,10 +231,7 @@ def _execute(
     options: RunOptions,
     executor: Executor,
 ) -> int:
-    from ablate.report.outputs import (
-        has_failures,
-        write_outputs,
-    )  # jinja2, pandas, scipy: only when this runs, not at start-up
+    from ablate.report.outputs import has_failures  # jinja2, pandas, scipy: only when this runs, not at start-up
 
     arms = study_arms(config, registry)
     baseline = baseline_arm(config, arms)
@@ -239,25 +242,22 @@ def _execute(
     out = output_dir(args.out, config) if report or not given else None
     storage = given or default_storage(out or Path("."))
     shown, stored_url = for_people(storage), without_password(storage)  # no password on screen or in the record
-    what = (
-        f"{config.design.kind} over a budget of {config.design.budget} arms"
-        if config.design.sampled
-        else f"{len(arms)} arms x {len(config.seeds)} seeds"
-    )
+    what, count = _what(config, arms)
     jobs = f", {options.jobs} worker processes" if options.jobs > 1 else ""
-    print(
-        f"study {config.name}: {what} = {run_count(config, arms)} runs on {env.device}{jobs}; storage {shown}",
-        flush=True,
-    )
+    print(f"study {config.name}: {what} = {count} runs on {env.device}{jobs}; storage {shown}", flush=True)
     command: dict[str, Any] = {"started": dt.datetime.now().isoformat(timespec="seconds"), "seconds": None}
     wall = time.perf_counter()
+    configure(getattr(args, "db_patience", DEFAULT_PATIENCE), storage)
     print("opening the study in its storage...", flush=True)
     study = open_study(config, open_storage(storage))
-    if not config.design.sampled:  # stored before training, so a report can be made after a crash
-        save_record(
-            study, study_record(config, study, arms, baseline, stored_url, command, env), plan_runs(config, arms)
-        )
-    planned = run_study(config, registry, arms, study, storage, options, lambda s: print(s, flush=True), executor)
+    log = lambda s: print(s, flush=True)
+    record = lambda: study_record(config, study, arms, baseline, stored_url, command, env)
+    next_round = None
+    if config.adaptive:  # each round's plan is stored before it trains, so a report can be made after a crash
+        next_round = round_planner(config, study, arms, record, lambda runs: save_record(study, record(), runs), log)
+    elif not config.design.sampled:  # stored before training, so a report can be made after a crash
+        save_record(study, record(), plan_runs(config, arms))
+    planned = run_study(config, registry, arms, study, storage, options, log, executor, next_round)
     trained = time.perf_counter() - wall
     arm_list = list({r.arm.name: r.arm for r in planned}.values())
     command["seconds"] = round(trained, 2)
@@ -266,7 +266,7 @@ def _execute(
         loading.join()  # before the report forks its figure processes
     if report and out is not None:
         print(f"writing the report to {out}...", flush=True)
-        written = write_outputs(out, study)
+        written = write_report(out, study)
         print(
             f"runs finished in {trained:.1f}s, report written in {time.perf_counter() - wall - trained:.1f}s: {written}"
         )
@@ -274,6 +274,29 @@ def _execute(
         source = "" if given and not args.storage else f" {shown}"  # with ABLATE_STORAGE, the bare command
         print(f"runs finished in {trained:.1f}s; `ablate report{source}` writes the report")
     return EXIT_FAILED_RUNS if has_failures(study) else 0
+
+
+def _what(config: StudyConfig, arms: list[Arm]) -> tuple[str, str]:
+    """What the study trains, and how many runs, for its first line."""
+    if config.adaptive:
+        low, high = config.adaptive
+        return (
+            f"{len(arms)} arms x {low} to {high} seeds (adaptive, rounds {describe_rounds(config)})",
+            "{} to {}".format(*runs_range(config, arms)),
+        )
+    if config.design.sampled:
+        return f"{config.design.kind} over a budget of {config.design.budget} arms", str(run_count(config, arms))
+    return f"{len(arms)} arms x {len(config.seeds)} seeds", str(run_count(config, arms))
+
+
+def write_report(out: Path, study: optuna.Study) -> Path:
+    """The report; a full or read-only disk is a user error (the runs are stored)."""
+    from ablate.report.outputs import write_outputs  # jinja2, pandas, scipy: only for a report
+
+    try:
+        return write_outputs(out, study)
+    except OSError as exc:
+        raise cannot_write_folder(out, exc) or exc from None
 
 
 def cmd_plan(study_path: Path, calibrate: bool, out: Path | None = None) -> int:
@@ -290,7 +313,15 @@ def cmd_plan(study_path: Path, calibrate: bool, out: Path | None = None) -> int:
     if calibrate:
         print("calibrating...", flush=True)
         seconds, note = estimate_seconds(config, registry, arms)
-        print(f"estimated wall time: {duration(seconds)} ({note})")
+        if config.adaptive:  # the estimate is per run: the least is every arm's min seeds
+            low, high = runs_range(config, arms)
+            least = STARTUP_SECONDS + (seconds - STARTUP_SECONDS) * low / high
+            print(
+                f"estimated wall time: least {duration(least)} ({low} runs), most {duration(seconds)} "
+                f"({high} runs) ({note})"
+            )
+        else:
+            print(f"estimated wall time: {duration(seconds)} ({note})")
     return 0
 
 
@@ -307,7 +338,8 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
     why = {a.name: can_stack(run_spec(config, a, config.seeds[0]), registry) for a in arms}
     lines = [
         f"stacking: {sum(v is True for v in why.values())} of {len(arms)} arms train their "
-        f"{len(config.seeds)} seeds as one stacked model"
+        + (f"{config.adaptive[0]} seeds of each round" if config.adaptive else f"{len(config.seeds)} seeds")
+        + " as one stacked model"
     ]
     lines += [f"  not stacked: {name}: {reason}" for name, reason in why.items() if reason is not True]
     stacks = {stack_key(run_spec(config, a, config.seeds[0]), registry) for a in arms if why[a.name] is True}

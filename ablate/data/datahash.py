@@ -1,9 +1,9 @@
 """The content hash of file-based data, part of a run's identity: a changed
 CSV or image folder makes new runs instead of reusing old results.
 
-A data set parameter named ``path`` or ``root`` that names an existing file or
-folder is hashed (every file under a folder, by relative name and content);
-digests are cached per process by size and modification time.
+A data set parameter named in ablate.data.datafiles.FILE_PARAMS that names
+an existing file or folder is hashed (every file under a folder, by relative
+name and content); digests are cached per process by size and modification time.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-FILE_PARAMS = ("path", "root")
+from ablate.data.datafiles import FILE_PARAMS
+
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
@@ -29,7 +30,8 @@ def file_digest(path: Path) -> str:
 
 
 def data_hash(params: dict[str, Any]) -> str:
-    """'' for data without files; else a short hash of the files the parameters name."""
+    """'' for data without files; else a short hash of the files the parameters
+    name (paths as ``located`` makes them: relative ones start at the working directory)."""
     h = hashlib.sha256()
     found = False
     for name in FILE_PARAMS:

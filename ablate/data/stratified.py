@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from ablate.data.seeds import numpy_seed
+
 
 class SplitError(ValueError):
     """Sizes or classes that no stratified split can honour (too few samples, a
@@ -89,7 +91,9 @@ def split_counts(
     with these class ``counts`` (sorted by class), without making the indices:
     a cheap check of whether a split fits (a SplitError says why not)."""
     counts = np.asarray(counts)
-    return _class_counts(counts, list(range(len(counts))), test_size, train_size, np.random.RandomState(seed))
+    return _class_counts(
+        counts, list(range(len(counts))), test_size, train_size, np.random.RandomState(numpy_seed(seed))
+    )
 
 
 def stratified_indices(
@@ -98,7 +102,7 @@ def stratified_indices(
     """(train indices, test indices), each class in proportion, in a seeded random order."""
     y = np.asarray(y)
     classes, y_indices, counts = np.unique(y, return_inverse=True, return_counts=True)
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(numpy_seed(seed))
     train_counts, test_counts = _class_counts(counts, classes.tolist(), test_size, train_size, rng)
     by_class = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(counts)[:-1])
     train: list[int] = []

@@ -7,6 +7,7 @@ gives its runs back at once."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import optuna
 
 from ablate.engine.events import Event, OnRunEpoch
+from ablate.engine.heartbeat import Heartbeat
 from ablate.engine.planned import PlannedRun, run_attrs, suggest_values
 from ablate.engine.progress import Progress
 from ablate.engine.store import attrs
@@ -95,15 +97,18 @@ class Coordinator:
     claimed: set[str] = field(default_factory=set)  # claims taken and not yet settled
     taken_over: set[str] = field(default_factory=set)  # claims of dead workers' runs, their trials not yet closed
     deaths: dict[str, int] = field(default_factory=dict)  # run key -> how often its worker process died
+    lost: set[str] = field(default_factory=set)  # claims taken over while this worker was stopped or cut off
 
     def __post_init__(self) -> None:
         self.executor.on_epoch = self.on_epoch
         self.pareto = self.config.design.kind == "pareto"
         self._flushed = time.monotonic()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._beater = threading.Thread(target=self._beat_forever, daemon=True)
-        self._beater.start()
+        self.beats = Heartbeat(self.claims, self.heartbeat, self._running, self._taken_over)
+
+    def start(self) -> None:
+        """Start beating for the runs in training (before the first claim)."""
+        self.beats.start()
 
     # --- the loop -------------------------------------------------------------
     def run_planned(
@@ -159,7 +164,7 @@ class Coordinator:
                     retry.append(run.key)
             elif states.get(run.key, ("",))[0] != DONE and self.claims.claim(run.key):
                 self.claims.finish(run.key)
-        self.claims.release(retry)
+        self.claims.release(retry, anyone=True)
         return pending
 
     def _fill(self, groups: list[list[PlannedRun]]) -> None:
@@ -273,10 +278,41 @@ class Coordinator:
             stored.append((task, *self._outcome(task, kind, payload)))
         if not stored:
             return
-        store_outcomes(self.study, [outcome for _, outcome, _ in stored])
-        self._finish(*(task.key for task, _, _ in stored))
-        for task, _, text in stored:
+        with self._lock:
+            gone = set(self.lost)  # taken over, as the heartbeat found: not even tried
+        lost = [item for item in stored if item[0].key in gone]
+        owners = {trial_id_of(task.trial): task.key for task, _, _ in stored if task.key not in gone}
+        late = store_outcomes(self.study, [o for t, o, _ in stored if t.key not in gone], self._not_mine(owners))
+        late_ids = {id(o) for o in late}
+        dropped = lost + [item for item in stored if id(item[1]) in late_ids]
+        for task, _, _ in dropped:
+            self._drop_late(task)
+        kept = [item for item in stored if all(item is not d for d in dropped)]
+        self._finish(*(task.key for task, _, _ in kept))
+        for task, _, text in kept:
             self.progress.finished(task.run, text)
+
+    def _not_mine(self, owners: dict[int, str]) -> Callable[[Any, list[int]], set[int]]:
+        """The check made in the transaction that stores outcomes: trials whose runs
+        this worker no longer holds (their rows locked until it commits)."""
+
+        def check(conn: Any, trial_ids: list[int]) -> set[int]:
+            keys = [owners[t] for t in trial_ids if t in owners]
+            mine = self.claims.mine(conn, keys, lock=True) if keys else set()
+            return {t for t in trial_ids if owners.get(t) not in mine}
+
+        return check
+
+    def _drop_late(self, task: Task) -> None:
+        """An outcome that came too late: another worker took the run over while this
+        one was stopped (suspended) or cut off past its heartbeat. Not stored."""
+        self.claimed.discard(task.key)
+        with self._lock:
+            self.lost.discard(task.key)
+        self.progress.note(
+            f"{task.run.arm.name} seed={task.run.seed}: dropped this worker's late outcome: another worker took "
+            "the run over while this one was stopped or cut off past its heartbeat"
+        )
 
     def _give_back(self, task: Task, why: str) -> None:
         """A run whose worker died: its trial closed, its claim released, so it trains again."""
@@ -317,8 +353,12 @@ class Coordinator:
         if self.pareto:  # Optuna keeps intermediate values for single-objective studies only
             return False
         if task.prune and isinstance(task.trial, optuna.Trial):
-            task.trial.report(metrics[OBJECTIVE], int(metrics["epoch"]))
-            return task.trial.should_prune()
+            try:
+                task.trial.report(metrics[OBJECTIVE], int(metrics["epoch"]))
+                return task.trial.should_prune()
+            except RuntimeError:  # its trial closed by a worker that took the run over: stop, drop it
+                self._taken_over({key})
+                return True
         task.epochs[int(metrics["epoch"])] = metrics[OBJECTIVE]
         if time.monotonic() - self._flushed >= FLUSH_SECONDS:
             self._flush_epochs()
@@ -328,29 +368,38 @@ class Coordinator:
         """Write the buffered epoch values (optuna-dashboard's live curves)."""
         self._flushed = time.monotonic()
         for task in list(self.tasks.values()):
-            if task.epochs:
+            if task.epochs and task.key not in self.lost:
                 epochs, task.epochs = task.epochs, {}
-                write_values(self.study, trial_id_of(task.trial), epochs)
+                try:
+                    write_values(self.study, trial_id_of(task.trial), epochs)
+                except RuntimeError:  # its trial closed by a worker that took the run over
+                    self._taken_over({task.key})
 
     # --- heartbeats and shutdown -------------------------------------------------
-    def _beat_forever(self) -> None:
-        while not self._stop.wait(self.heartbeat):
-            with self._lock:
-                keys = list(self.tasks)
-            try:
-                self.claims.beat(keys)
-            except Exception:  # a missed beat is retried; a long outage lets others take over
-                continue
+    def _running(self) -> list[str]:
+        with self._lock:
+            return list(self.tasks)
+
+    def _taken_over(self, keys: set[str]) -> None:
+        """Runs in training that another worker holds now: their outcomes will be dropped."""
+        with self._lock:
+            self.lost |= keys & set(self.tasks)
 
     def close(self, interrupted: bool) -> None:
         """Stop; runs still in training are given back at once (and their trials closed)."""
-        self._stop.set()
+        self.beats.stop()
         self.executor.close()
         with self._lock:
             tasks, self.tasks = list(self.tasks.values()), {}
+        closed = set()
         for task in tasks:
-            abandon(self.study, trial_id_of(task.trial), "interrupted" if interrupted else "stopped")
-        self.claims.release(self.claimed | {t.key for t in tasks})
+            try:
+                abandon(self.study, trial_id_of(task.trial), "interrupted" if interrupted else "stopped")
+                closed.add(task.key)
+            except Exception:  # the storage is away or full: the claim stays, so a takeover closes the trial
+                continue
+        with contextlib.suppress(Exception):  # the same: others take these runs over after the grace
+            self.claims.release((self.claimed - {t.key for t in tasks}) | closed)
         self.claimed.clear()
 
     # --- a search ------------------------------------------------------------

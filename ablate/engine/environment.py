@@ -31,8 +31,8 @@ class Environment:
 
 
 def data_key(spec: RunSpec) -> str:
-    """Which data a run trains on (its data set, parameters, split and file contents)."""
-    return canonical_json([spec.data.to_json(), spec.split_seed, spec.data_hash])
+    """Which data a run trains on (its data set, parameters, split, file contents and where they are)."""
+    return canonical_json([spec.data.to_json(), spec.split_seed, spec.data_hash, spec.data_dir])
 
 
 def probe(specs: list[RunSpec], registry: Registry, wanted_device: str) -> Environment:

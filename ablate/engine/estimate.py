@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from ablate.engine.store.record import seed_rounds
 from ablate.plugin.registry import Registry
 from ablate.spec import Execution
 from ablate.study.config import Factor, StudyConfig
@@ -70,7 +71,7 @@ def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -
     """Train a few units of work as `ablate run --jobs 1` trains them (an arm's seeds
     stacked where they stack) for 1 and 3 epochs: half the difference is one epoch,
     the rest of the first is per-unit overhead (model set-up, final measurements).
-    Per run, that is what the whole study costs."""
+    Per run, that is what the whole study costs (adaptive seeds: the most, every arm's max)."""
 
     execution = Execution(config.train["device"], config.train["threads"], stack=config.train["stack"])
     units = _calibration_units(config, registry, arms, execution)
@@ -108,9 +109,10 @@ def _calibration_units(
     design's search, stacking off, one seed): one run of the first, middle and last arms."""
     from ablate.train.stacked.grouping import stack_splits  # torch: only when this runs, not at start-up
 
-    if config.design.sampled or not arms or not execution.may_stack(len(config.seeds)):
-        return [[run_spec(config, arm, config.seeds[0])] for arm in _calibration_arms(config, arms)]
-    groups = arm_groups([run_spec(config, a, seed) for a in arms for seed in config.seeds], lambda s: s, registry)
+    seeds = config.seeds[: config.adaptive[0]] if config.adaptive else config.seeds  # a round trains min seeds
+    if config.design.sampled or not arms or not execution.may_stack(len(seeds)):
+        return [[run_spec(config, arm, seeds[0])] for arm in _calibration_arms(config, arms)]
+    groups = arm_groups([run_spec(config, a, seed) for a in arms for seed in seeds], lambda s: s, registry)
     return [[group[i] for i in stack_splits(group, registry, execution)[0]] for group in _spread(groups)]
 
 
@@ -163,7 +165,14 @@ def describe(config: StudyConfig, arms: list[Arm], out: Callable[[str], None] = 
         for r in rows:
             out("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     n = run_count(config, arms)
-    if d.sampled:
+    if config.adaptive:
+        low, high = config.adaptive
+        out(
+            f"runs: {len(arms)} arms x {low} to {high} seeds = {len(arms) * low} to {n} (adaptive: rounds of "
+            f"{', '.join(map(str, seed_rounds(low, high)))} seeds per arm, each round only for the arms whose "
+            f"comparisons are still open; margin {config.margin:g} points)"
+        )
+    elif d.sampled:
         extra = f" + {confirmed} x {len(config.seeds)} seeds" if confirmed else ""
         out(f"runs: {tried}{extra} = {n}")
     else:

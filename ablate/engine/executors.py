@@ -124,11 +124,23 @@ class InlineExecutor:
         self.on_epoch: OnRunEpoch = lambda key, metrics: False
 
     def submit(self, keys: list[str], specs: list[RunSpec]) -> None:
+        """Train the unit. An error of the coordinator's own in an epoch's report (a storage
+        it gave up on) stops the unit and is raised here, never stored as the run's failure."""
+        stopped: list[Exception] = []
+
         def on_epoch(key: str, metrics: dict[str, float]) -> None:
-            if self.on_epoch(key, metrics):
+            try:
+                prune = self.on_epoch(key, metrics)
+            except Exception as exc:
+                stopped.append(exc)
+                raise RunPruned("stopped: the coordinator failed") from exc
+            if prune or stopped:
                 raise RunPruned(f"pruned at epoch {metrics['epoch']}")
 
-        self.events += train_unit(keys, specs, self.registry, self.execution, on_epoch)
+        events = list(train_unit(keys, specs, self.registry, self.execution, on_epoch))
+        if stopped:
+            raise stopped[0]
+        self.events += events
 
     def poll(self, timeout: float) -> list[Event]:
         events, self.events = self.events, []

@@ -19,10 +19,11 @@ from ablate.engine.estimate import run_count
 from ablate.engine.planned import PlannedRun, best_arms, plan_runs, search_trials, searched_runs
 from ablate.engine.pool import ProcessPool, usable_cores
 from ablate.engine.progress import make_progress
-from ablate.engine.store import attrs
+from ablate.engine.store import attrs, db_patience
 from ablate.engine.store.optuna_internals import engine_of
 from ablate.engine.store.run_claims import ClaimStore
 from ablate.engine.store.trials import is_done, run_outcome, run_states
+from ablate.errors import UserError
 from ablate.plugin.disabling import disabled_names
 from ablate.plugin.registry import Registry
 from ablate.plugin.versions import plugin_versions
@@ -32,7 +33,9 @@ from ablate.study.design import Arm
 from ablate.train.stacked.units import arm_groups
 
 Log = Callable[[str], None]
+NextRound = Callable[[list[PlannedRun]], list[PlannedRun]]
 GRACE_SECONDS = 30.0
+HEARTBEAT_SECONDS = 2.0
 
 
 @dataclass
@@ -122,12 +125,36 @@ def make_executor(
     return pool
 
 
-def claim_store(study: optuna.Study, url: str) -> ClaimStore:
-    """This process's claims; a worker's heartbeat (every 2 s) is missed for 30 s before
-    another worker takes its run over: long enough for a loaded machine's SQLite lock waits."""
+def claim_timing() -> tuple[float, float]:
+    """(heartbeat, grace) in seconds: a worker beats every 2 s, and its heartbeat is missed
+    for 30 s before another worker takes its run over (long enough for a loaded machine's
+    SQLite lock waits). ABLATE_HEARTBEAT_SECONDS and ABLATE_CLAIM_GRACE_SECONDS set them
+    (tests of faults take seconds with them)."""
+    values = []
+    defaults = {"ABLATE_HEARTBEAT_SECONDS": HEARTBEAT_SECONDS, "ABLATE_CLAIM_GRACE_SECONDS": GRACE_SECONDS}
+    for name, default in defaults.items():
+        text = os.environ.get(name, "")
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise UserError(f"{name}={text!r} is not valid", key=name, expected="a number of seconds above 0")
+        values.append(value)
+    heartbeat, grace = values
+    if grace <= 2 * heartbeat:
+        raise UserError(
+            f"a claim grace of {grace:g}s with a heartbeat every {heartbeat:g}s",
+            key="ABLATE_CLAIM_GRACE_SECONDS",
+            expected=f"more than two heartbeats: above {2 * heartbeat:g}",
+        )
+    return heartbeat, grace
+
+
+def claim_store(study: optuna.Study, url: str, grace: float = GRACE_SECONDS) -> ClaimStore:
+    """This process's claims, taken over by others after ``grace`` without a heartbeat."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    engine = engine_of(study)
-    return ClaimStore(engine, study.study_name, worker, grace=GRACE_SECONDS)
+    return ClaimStore(engine_of(study), study.study_name, worker, grace=grace)
 
 
 def stored_counts(study: optuna.Study, config: StudyConfig, planned: list[PlannedRun]) -> tuple[int, int]:
@@ -196,13 +223,17 @@ def run_study(
     options: RunOptions | None = None,
     log: Log = print,
     executor: Executor | None = None,
+    next_round: NextRound | None = None,
 ) -> list[PlannedRun]:
     """Train every missing run of the design; return the runs that count.
-    ``executor``: one started earlier (else made here); closed on the way out."""
+    ``executor``: one started earlier (else made here); closed on the way out.
+    ``next_round``: adaptive seeds: given the runs so far, all stored, the next round's
+    runs (none: done); it decides from stored results only, so a resumed study and
+    every worker reach the same rounds."""
     options = options or RunOptions()
     logging.getLogger("optuna").setLevel(logging.ERROR)
     d = config.design
-    planned = [] if d.sampled else plan_runs(config, arms)
+    planned = next_round([]) if next_round else [] if d.sampled else plan_runs(config, arms)
     total = run_count(config, []) if d.sampled else len(planned)
     already = announce(study, config, planned, total, options, log)
     changed = changed_versions(study, planned, registry)
@@ -217,24 +248,46 @@ def run_study(
             )
         )
     retrain = set(changed) if options.retrain_changed else set()
+    heartbeat, grace = claim_timing()
+    claims = claim_store(study, url, grace)
+    db_patience.PATIENCE.watch(claims.engine)
     progress = make_progress(total, already - len(retrain), log, live=sys.stdout.isatty())
     coordinator = Coordinator(
         study,
         config,
-        claim_store(study, url),
+        claims,
         executor or make_executor(config, registry, options),
         progress,
         log,
+        heartbeat=heartbeat,
         grouper=stacking_grouper(registry, execution_of(config, options), options.jobs),
     )
     interrupted = True
     try:
-        runs = _stages(coordinator, config, planned, options, retrain)
+        coordinator.start()
+        if next_round is not None:
+            runs = _rounds(coordinator, planned, options, retrain, next_round)
+        else:
+            runs = _stages(coordinator, config, planned, options, retrain)
         interrupted = False
         return runs
     finally:
         coordinator.close(interrupted)
         progress.close()
+
+
+def _rounds(
+    coordinator: Coordinator, planned: list[PlannedRun], options: RunOptions, retrain: set[str], next_round: NextRound
+) -> list[PlannedRun]:
+    """Train a round, then ask for the next, until none is left."""
+    new = planned
+    while new:
+        coordinator.run_planned(new, options.retry_failed, retrain)
+        new = next_round(planned)
+        planned = planned + new
+        coordinator.progress.total += len(new)
+        coordinator.progress.already += stored_counts(coordinator.study, coordinator.config, new)[0]
+    return planned
 
 
 def _stages(

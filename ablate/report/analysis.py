@@ -9,6 +9,7 @@ from functools import cached_property
 import pandas as pd
 
 from ablate.engine.store.record import StudyRecord
+from ablate.report.adaptive import adaptive_family, setup_of
 from ablate.report.bootstrap import pareto_frequency, share_intervals
 from ablate.report.claims import BEST, INTERACTION, Claim, Family, arm_levels, family
 from ablate.report.effects import (
@@ -69,7 +70,11 @@ def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) 
     varied = varied_factors(levels)
     ref = {str(k): str(v) for k, v in reference_levels(levels, table, baseline).items()}
     best = _best(board)
-    fam = family(table, levels, varied, ref, baseline, arms, best)
+    setup = setup_of(record.design, record.seeds)
+    if setup is None:
+        fam = family(table, levels, varied, ref, baseline, arms, best)
+    else:  # seeds added while comparisons were open: intervals valid under that stopping rule
+        fam = adaptive_family(table, levels, varied, ref, baseline, arms, setup)
     an = Analysis(
         record, table, board, factor_columns(table, factors), baseline, note, {}, levels, varied, ref, {}, fam, best
     )
@@ -81,12 +86,20 @@ def analyse(table: pd.DataFrame, record: StudyRecord, descriptive: bool = True) 
 def _describe(an: Analysis) -> None:
     """Against-baseline rows, level means, fANOVA, variance shares and the Pareto front (with a
     bootstrap over seeds): everything shown that the Findings do not claim from."""
-    if an.baseline:
+    if an.baseline and an.family.adaptive:  # fixed-sample tests would ignore the stopping rule
+        an.baseline_note = (
+            "In an adaptive study each arm's difference from the baseline is read with intervals valid under "
+            "its stopping rule (the figure on top and Tests behind the findings); per-pair tests that ignore "
+            "it are not shown."
+        )
+    elif an.baseline:
         arms = [str(a) for a in an.board["arm"]]
         an.comparisons = {m: against_baseline(an.table, an.baseline, arms, m) for m in PAIRED_METRICS}
     an.main_effects = {m: main_effects(an.table, an.levels, an.varied, m) for m in ("test_accuracy", "gap")}
     done = [a for a, n in zip(an.board.get("arm", []), an.board.get("n_complete", [])) if n > 0]
-    if an.family.crossed and len(an.varied) >= 2:  # a complete grid: the exact decomposition
+    if not done:  # every run failed: no mean to decompose
+        an.fanova_note = "no run completed: nothing to decompose."
+    elif an.family.crossed and len(an.varied) >= 2:  # a complete grid: the exact decomposition
         lv = arm_levels(an.table, an.levels, an.varied)
         an.shares = share_intervals(an.table, done, [lv[a] for a in done], an.varied)
     else:  # elsewhere Optuna's forest estimates it (no interval: a forest per resample is too slow)

@@ -55,6 +55,7 @@ class Claim:
     joint: float = math.nan
     n: int = 0
     p_holm: float = math.nan
+    decision: str = ""  # an adaptive study's verdict: different, equivalent, undecided or open
 
     @property
     def tested(self) -> bool:
@@ -85,6 +86,13 @@ class Family:
     crossed: bool
     model: str
     df: int = 0
+    margin: float = math.nan  # an adaptive study's margin (a fraction); NaN for a fixed-seed study
+    rounds: tuple[int, ...] = ()  # an adaptive study's planned seeds per arm after each round
+    open_arms: tuple[str, ...] = ()  # arms an adaptive study's next round needs
+
+    @property
+    def adaptive(self) -> bool:
+        return bool(self.rounds)
 
     @property
     def tested(self) -> list[Claim]:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ablate.report.figure_limits import DPI, MAX_CURVE_ARMS, MAX_CURVE_SEEDS, MAX_PANELS
 from ablate.report.figure_workers import Job, drawing_forked, fork_pool, partial_path, remove_orphans
+from ablate.report.glance import glance_rows
 
 if TYPE_CHECKING:
     from ablate.report.analysis import Analysis
@@ -42,6 +43,7 @@ FIGURES = {
     "main_effects": "fig_main_effects.png",
     "interactions": "fig_interactions.png",
     "fanova": "fig_fanova.png",
+    "glance": "fig_glance.png",
 }
 DIGESTS = ".figures.json"
 
@@ -131,6 +133,9 @@ def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, s
         jobs.append(("interactions", "interactions_figure", (table, an.levels, an.varied)))
     if an.fanova or an.shares:
         jobs.append(("fanova", "fanova_figure", (an.fanova, an.shares)))
+    rows, _ = glance_rows(an.family)
+    if rows:  # the answer at a glance, on top of the page
+        jobs.append(("glance", "glance_figure", (rows, 100 * an.family.margin)))
     return jobs
 
 

@@ -35,6 +35,7 @@ from ablate.report.figure_limits import (
     MAX_PANELS,
     TOP_ARMS,
 )
+from ablate.report.glance import glance_figure  # noqa: F401  (drawn by name, as every figure here)
 from ablate.report.labels import place
 from ablate.report.shown import top_and_baseline
 from ablate.report.stats import per_arm_values

@@ -19,6 +19,7 @@ from ablate.report.analysis import Analysis
 from ablate.report.claims import ALPHA, ARM, BEST, CLAIM_METRICS, HIGHER_IS_BETTER, INTERACTION, MAIN, Claim
 from ablate.report.fmt import fmt, format_p, format_pct_ci, points
 from ablate.report.power import power_lines
+from ablate.report.sequential import DIFFERENT, EQUIVALENT, OPEN, UNDECIDED
 
 MAX_FINDINGS = 5  # significant arm differences per metric; all are in the tables below
 METRIC_WORDS = {"test_accuracy": "test accuracy", "gap": "generalization gap", "val_accuracy": "validation accuracy"}
@@ -38,10 +39,24 @@ def _ci(c: Claim) -> str:
 
 def _verdict(c: Claim, meaning: str = "") -> str:
     """The claim's numbers with its correction status (and, if significant, what it means)."""
+    if c.decision:
+        return adaptive_verdict(c)
     if not c.tested:
         return f"{points(c.estimate)} points (no test: {c.note})"
     status = f"significant{meaning}" if c.significant else "not significant"
     return f"{points(c.estimate)} points ({_ci(c)}, Holm-adjusted {format_p(c.p_holm)}: {status})"
+
+
+def adaptive_verdict(c: Claim) -> str:
+    """An adaptive study's verdict in words, with the interval it is read from."""
+    interval = f"interval {points(c.low)} to {points(c.high)}" if math.isfinite(c.low) else "no interval"
+    words = {
+        DIFFERENT: "different",
+        EQUIVALENT: "equivalent within the margin",
+        UNDECIDED: "undecided",
+        OPEN: "open (the study has rounds left)",
+    }[c.decision]
+    return f"{words}, {points(c.estimate)} points ({interval}; {c.note})"
 
 
 def _others(an: Analysis, *factors: str) -> str:
@@ -80,6 +95,8 @@ def interaction_sentence(c: Claim, averaged: str = "") -> str:
         f"{points(c.alone_a)} and {points(c.alone_b)} points, together {points(c.joint)}, "
         f"against {points(added)} if they added up; interaction {points(c.estimate)} points"
     )
+    if c.decision:
+        return f"{head}: {adaptive_verdict(c)}; {c.verdict[1]}."
     if not c.tested:
         return f"{head} (no test: {c.note})."
     return f"{head} ({_ci(c)}, Holm-adjusted {format_p(c.p_holm)}): {c.verdict[1]}."
@@ -94,7 +111,10 @@ def interaction_lines(an: Analysis) -> list[str]:
 
 
 def arm_lines(an: Analysis) -> list[str]:
-    """Significant arm-against-baseline differences (designs whose factors are not crossed)."""
+    """Significant arm-against-baseline differences (designs whose factors are not crossed);
+    in an adaptive study, every arm's verdicts, one sentence per arm."""
+    if an.family.adaptive:
+        return adaptive_arm_lines(an)
     out = []
     for metric in CLAIM_METRICS:
         sig = [c for c in an.family.claims if c.kind == ARM and c.metric == metric and c.significant]
@@ -107,6 +127,21 @@ def arm_lines(an: Analysis) -> list[str]:
                 f"… and {len(sig) - MAX_FINDINGS} more significant differences on "
                 f"{METRIC_WORDS[metric]} (see Against the baseline)."
             )
+    return out
+
+
+def adaptive_arm_lines(an: Analysis) -> list[str]:
+    """Each arm against the baseline on test accuracy and the gap, with its verdicts."""
+    arms = {(c.subject, c.metric): c for c in an.family.claims if c.kind == ARM}
+    out = []
+    for (arm, metric), c in arms.items():
+        if metric != "test_accuracy":
+            continue
+        line = f"{arm} against {c.ref}: test accuracy {_verdict(c)}"
+        gap = arms.get((arm, "gap"))
+        if gap is not None:
+            line += f"; generalization gap {_verdict(gap)}"
+        out.append(line + ".")
     return out
 
 
@@ -144,6 +179,8 @@ def best_lines(an: Analysis) -> list[str]:
 def correction_line(an: Analysis) -> str:
     """What was tested, how it was corrected, and how much survived."""
     fam = an.family
+    if fam.adaptive and fam.claims:
+        return adaptive_line(an)
     if not fam.claims:
         return "No claims: the study has a single arm with results, so there is nothing to compare."
     counts = _family_counts(fam.claims, an.baseline)
@@ -168,6 +205,22 @@ def correction_line(an: Analysis) -> str:
             "beyond seed-to-seed noise, and these findings claim none."
         )
     return head + f"{sig} of the {len(fam.tested)} tested survive{'s' if sig == 1 else ''}."
+
+
+def adaptive_line(an: Analysis) -> str:
+    """How an adaptive study's verdicts were reached and what they guarantee."""
+    fam = an.family
+    counts = {k: sum(c.decision == k for c in fam.claims) for k in (DIFFERENT, EQUIVALENT, UNDECIDED, OPEN)}
+    tally = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    rounds = ", ".join(map(str, fam.rounds))
+    return (
+        f"Adaptive seeds: seeds were added in rounds ({rounds} per arm) to the arms whose main effects were still "
+        f"open, so the intervals here split the 5% error over the {len(fam.rounds)} planned looks and the "
+        f"{len(fam.claims)} comparisons ({_family_counts(fam.claims, an.baseline)}): with probability at least "
+        "95%, every interval covers its true difference at every look, so all these verdicts are right at once. "
+        "Different: the interval excludes zero; equivalent: it lies within ±"
+        f"{100 * fam.margin:g} points (the margin); undecided: neither, with no round left. {tally}."
+    )
 
 
 def _family_counts(family: Sequence[Claim], baseline: str | None) -> str:

@@ -26,6 +26,7 @@ from ablate.report.figure_files import curve_arms, rendering
 from ablate.report.figure_limits import MAX_CURVE_SEEDS, MAX_LEVELS, MAX_LINES, MAX_PANELS
 from ablate.report.findings import METRIC_WORDS, findings, saturation_lines, uncertainty
 from ablate.report.fmt import DASH, finite, fmt, format_p, format_pct_ci, format_seconds, points, value
+from ablate.report.glance import glance_context
 from ablate.report.long_tables import fold
 from ablate.report.paired import PAIRED_METRICS, Comparison, sentence, summary_lines
 from ablate.report.settings import arm_settings, fixed_settings
@@ -100,8 +101,16 @@ def build_context(an: Analysis, figs: Mapping[str, str], histories: Sequence[Map
         "comparisons": [_comparison_block(m, comps) for m, comps in an.comparisons.items()],
         "curves_note": _curves_note(an, histories),
         **_factor_context(an),
+        **glance_context(an),
+        "facts_digest": _digest(rec, completed, table),
     }
     return fold(an, context)
+
+
+def _digest(rec: StudyRecord, completed: int, table: pd.DataFrame) -> str:
+    """The facts in one line, for the folded list's summary."""
+    arms = f"{len(rec.arms)} arms" if rec.arms else ""
+    return " · ".join(p for p in (rec.dataset, rec.model, arms, f"{completed} runs completed", run_time(table)) if p)
 
 
 def _factor_context(an: Analysis) -> dict:
@@ -217,7 +226,7 @@ def _claim_row(c: Claim) -> dict:
         "p": format_p(c.p).removeprefix("p = ") if c.tested else DASH,
         "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
         "significant": c.significant,
-        "note": c.note,
+        "note": f"{c.decision}: {c.note}" if c.decision else c.note,
     }
 
 
@@ -289,9 +298,18 @@ def _interaction_row(c: Claim) -> dict:
         "contrast": points(c.estimate),
         "ci": f"{points(c.low)} to {points(c.high)}" if finite(c.low) else DASH,
         "p_holm": format_p(c.p_holm).removeprefix("p = ") if c.tested else DASH,
-        "verdict": c.verdict[1] if c.tested else f"not tested: {c.note}",
+        "verdict": _interaction_words(c),
         "significant": c.significant,
     }
+
+
+def _interaction_words(c: Claim) -> str:
+    """The reading of an interaction; an adaptive study's verdict first."""
+    if c.decision == "equivalent":
+        return "equivalent: they add up, within the margin"
+    if c.decision in ("undecided", "open"):
+        return f"{c.decision}: the interval is too wide to tell"
+    return c.verdict[1] if c.tested else f"not tested: {c.note}"
 
 
 def _facts(rec: StudyRecord, completed: int, failed: int, total: int, table: pd.DataFrame) -> list[tuple[str, str]]:
@@ -300,6 +318,9 @@ def _facts(rec: StudyRecord, completed: int, failed: int, total: int, table: pd.
     if missing > 0:
         runs += f" ({missing} not run)"
     seeds = ", ".join(str(s) for s in rec.seeds) + f" (n={len(rec.seeds)})" if rec.seeds else DASH
+    given = rec.design.get("seeds") if rec.design else None
+    if isinstance(given, Mapping):
+        seeds = f"{given['min']} to {given['max']} per arm, added while comparisons were open (seeds {seeds})"
     return [
         ("Data set", rec.dataset or DASH),
         ("Model", rec.model or DASH),

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ablate.data.datafiles import FILE_PARAMS, located
+from ablate.data.seeds import MAX_SEED
 from ablate.errors import UserError, did_you_mean
 from ablate.params import Param
 from ablate.plugin.naming import normalise, tidy
@@ -23,14 +25,28 @@ from ablate.study.study_file import as_table, read_toml
 STUDY_PARAMS = {
     "name": Param("", help="study name; default: the file's stem"),
     "question": Param("", help="the question this study answers, shown in the report"),
-    "seeds": Param(3, low=1, help="number of seeds (0..n-1), or a list of seeds"),
+    "seeds": Param(
+        3,
+        low=1,
+        help="number of seeds (0..n-1), a list of seeds, or { min, max }: seeds added while comparisons are open",
+    ),
+    "margin": Param(
+        1.0,
+        low=0.0,
+        low_open=True,
+        high=100.0,
+        high_open=True,
+        help="adaptive seeds: the smallest difference that matters, in points of test accuracy",
+    ),
     "plugins": Param([""], help="plugin .py files, relative to the study file"),
     "baseline": Param("", help="the arm others are compared with; default: the all-off arm"),
 }
 
 DATA_KEYS = {
     "name": Param("", help="data set component"),
-    "split_seed": Param(0, low=0, help="seed of the train/validation/test split (fixed across run seeds)"),
+    "split_seed": Param(
+        0, low=0, high=MAX_SEED, help="seed of the train/validation/test split (fixed across run seeds)"
+    ),
     "resplit": Param(
         False,
         help="draw a new train/validation/test split for each seed (split seed = split_seed + seed), "
@@ -78,7 +94,8 @@ DESIGN_PARAMS = {
         choices=("none", "median", "successive_halving"),
         help="search only: stop poor runs early on validation accuracy",
     ),
-    "search_seed": Param(10_000, low=0, help="search/pareto sampling: the seed of every sampled run"),
+    # Optuna's samplers seed NumPy's 32-bit generator with it
+    "search_seed": Param(10_000, low=0, high=2**32 - 1, help="search/pareto sampling: the seed of every sampled run"),
 }
 SAMPLED = ("search", "pareto")
 
@@ -178,6 +195,8 @@ class StudyConfig:
     factors: list[Factor]
     design: DesignConfig = field(default_factory=DesignConfig)
     baseline: str = ""
+    adaptive: tuple[int, int] | None = None  # seeds = { min, max }: (min, max); seeds is then 0..max-1
+    margin: float = 1.0  # adaptive seeds: points of test accuracy
     resplit: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
     # the [train] optimizer and schedule as components, where they are not the
@@ -201,6 +220,11 @@ class StudyConfig:
             default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def data_dir(self) -> str:
+        """The folder the data's relative file paths start at: the study file's."""
+        return str(self.path.parent.absolute())
 
 
 def load_study(path: str | Path, registry: Registry | None = None) -> StudyConfig:
@@ -239,9 +263,9 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_keys(study, STUDY_PARAMS, "study")
     name = _study_name(study, path)
     question = STUDY_PARAMS["question"].check(study.get("question", ""), "study.question")
-    seeds = _seeds(study.get("seeds", 3))
+    seeds, adaptive, margin = _study_seeds(study)
     plugin_files = _plugin_files(study, path)
-    data_choice, split_seed, resplit = _data(raw, registry)
+    data_choice, split_seed, resplit = _data(raw, registry, path.parent)
     model = dict(as_table(raw.get("model", {"name": "mlp"}), "model"))
     model.setdefault("name", "mlp")
     model_choice = _choice(registry, "model", model, "model")
@@ -250,7 +274,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     design = _design(as_table(raw.get("design", {}), "design"))
     factors_raw = as_table(raw.get("factors", {}), "factors")
     factors = [
-        _factor(registry, fname, as_table(ftable, f"factors.{fname}"), model_choice, data_choice, design)
+        _factor(registry, fname, as_table(ftable, f"factors.{fname}"), model_choice, data_choice, design, path.parent)
         for fname, ftable in factors_raw.items()
     ]
     _check_factor_overlap(factors)
@@ -258,6 +282,12 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_momentum_moves(train, factors, recipe)
     _check_precision(train, factors)
     _check_optimizer_levels(registry, factors)
+    if resplit and split_seed + max(seeds) > MAX_SEED:
+        raise UserError(
+            f"resplit draws split seed split_seed + seed, up to {split_seed + max(seeds)}: past 2^63-1",
+            key="data.split_seed",
+            expected=f"split_seed at most {MAX_SEED - max(seeds)} with these seeds",
+        )
     if design.sampled and design.search_seed in seeds:
         raise UserError(
             f"the search seed {design.search_seed} is also a study seed",
@@ -280,6 +310,8 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
         resplit=resplit,
         raw=raw,
         recipe=recipe,
+        adaptive=_adaptive_design(adaptive, design),
+        margin=margin,
     )
 
 
@@ -302,15 +334,19 @@ def _plugin_files(study: dict[str, Any], path: Path) -> list[Path]:
     return [path.parent / f for f in STUDY_PARAMS["plugins"].check(given, "study.plugins") if f]
 
 
-def _data(raw: dict[str, Any], registry: Registry | None) -> tuple[Choice, int, bool]:
-    """The [data] table: the data set with its parameters, the split seed, resplit."""
+def _data(raw: dict[str, Any], registry: Registry | None, base: Path) -> tuple[Choice, int, bool]:
+    """The [data] table: the data set with its parameters, the split seed, resplit.
+    File paths are checked where they point from the study file (``base``) and kept
+    as written (ablate.data.datafiles)."""
     data = dict(as_table(raw.get("data", {}), "data"))
     if "name" not in data:
         known = ", ".join(registry.names("dataset")) if registry else "a registered data set"
         raise UserError("missing data set", key="data.name", expected=f"[data] name = one of: {known}")
     split_seed = DATA_KEYS["split_seed"].check(data.pop("split_seed", 0), "data.split_seed")
     resplit = DATA_KEYS["resplit"].check(data.pop("resplit", False), "data.resplit")
-    return _choice(registry, "dataset", data, "data"), split_seed, resplit
+    written = {k: data[k] for k in FILE_PARAMS if k in data}
+    choice = _choice(registry, "dataset", located(data, base), "data")
+    return Choice(choice.name, {**choice.params, **written}), split_seed, resplit
 
 
 def _train(given: dict[str, Any], registry: Registry | None) -> tuple[dict[str, Any], tuple[ComponentSpec, ...]]:
@@ -444,6 +480,57 @@ def _check_design(design: DesignConfig, factors: list[Factor]) -> None:
         )
 
 
+def _study_seeds(study: dict[str, Any]) -> tuple[list[int], tuple[int, int] | None, float]:
+    """(seeds, (min, max) for adaptive seeds else None, margin): adaptive seeds are 0..max-1."""
+    adaptive = _seed_range(study["seeds"]) if isinstance(study.get("seeds"), dict) else None
+    seeds = list(range(adaptive[1])) if adaptive else _seeds(study.get("seeds", 3))
+    return seeds, adaptive, _margin(study, adaptive)
+
+
+def _seed_range(table: dict[str, Any]) -> tuple[int, int]:
+    """``seeds = { min = 3, max = 12 }``: min seeds of every arm, then more while comparisons are open."""
+    _check_keys(table, ("min", "max"), "study.seeds")
+    expected = "seeds = { min = 3, max = 12 }: whole numbers, 2 <= min <= max <= 1000"
+    for k in ("min", "max"):
+        if k not in table:
+            raise UserError(f"the seeds table needs '{k}'", key=f"study.seeds.{k}", expected=expected)
+        v = table[k]
+        if not isinstance(v, int) or isinstance(v, bool) or not 2 <= v <= 1000:
+            raise UserError(f"{v!r} is not valid", key=f"study.seeds.{k}", expected=expected)
+    if table["min"] > table["max"]:
+        raise UserError(
+            f"min {table['min']} is above max {table['max']}",
+            key="study.seeds",
+            expected=f"min <= max, e.g. {{ min = {table['max']}, max = {table['min']} }}",
+        )
+    return int(table["min"]), int(table["max"])
+
+
+def _margin(study: dict[str, Any], adaptive: tuple[int, int] | None) -> float:
+    if "margin" not in study:
+        return 1.0
+    if adaptive is None:
+        raise UserError(
+            "'margin' applies to adaptive seeds only",
+            key="study.margin",
+            expected="seeds = { min = 3, max = 12 } with it (a fixed number of seeds has no verdicts to settle)",
+        )
+    value = study["margin"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return float(STUDY_PARAMS["margin"].check(value, "study.margin"))
+
+
+def _adaptive_design(adaptive: tuple[int, int] | None, design: DesignConfig) -> tuple[int, int] | None:
+    if adaptive is not None and design.sampled:
+        raise UserError(
+            f"adaptive seeds need the arms known in advance; a {design.kind} design samples them",
+            key="study.seeds",
+            expected="a number of seeds, or a design of kind factorial, leave_one_out, add_one_in or orderings",
+        )
+    return adaptive
+
+
 def _seeds(value: Any) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         if not 1 <= value <= 1000:
@@ -456,7 +543,7 @@ def _seeds(value: Any) -> list[int]:
     if (
         isinstance(value, list)
         and value
-        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+        and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value)
     ):
         if len(set(value)) != len(value):
             raise UserError("seeds repeat", key="study.seeds", expected="distinct seeds")
@@ -464,7 +551,7 @@ def _seeds(value: Any) -> list[int]:
     raise UserError(
         f"{value!r} is not valid",
         key="study.seeds",
-        expected="a number of seeds in [1, 1000], or a non-empty list of integer seeds >= 0",
+        expected="a number of seeds in [1, 1000], or a non-empty list of integer seeds from 0 to 2^63-1",
     )
 
 
@@ -479,7 +566,13 @@ def _choice(registry: Registry | None, kind: str, table: dict[str, Any], key: st
 
 
 def _factor(
-    registry: Registry | None, fname: str, table: dict[str, Any], model: Choice, data: Choice, design: DesignConfig
+    registry: Registry | None,
+    fname: str,
+    table: dict[str, Any],
+    model: Choice,
+    data: Choice,
+    design: DesignConfig,
+    base: Path,
 ) -> Factor:
     key = f"factors.{fname}"
     if ("kind" in table) == ("setting" in table):
@@ -494,7 +587,7 @@ def _factor(
     levels = _levels(table, model, design, key)
     if "setting" in table:
         _check_keys(table, ("setting", "levels"), key)
-        return _setting_factor(registry, fname, table["setting"], levels, model, data, key)
+        return _setting_factor(registry, fname, table["setting"], levels, model, data, key, base)
     kind = table["kind"]
     if kind not in FACTOR_KINDS:
         raise UserError(
@@ -700,14 +793,36 @@ def _setting_range(
 
 
 def _setting_factor(
-    registry: Registry | None, fname: str, setting: Any, levels: list[Any], model: Choice, data: Choice, key: str
+    registry: Registry | None,
+    fname: str,
+    setting: Any,
+    levels: list[Any],
+    model: Choice,
+    data: Choice,
+    key: str,
+    base: Path,
 ) -> Factor:
     param, specs = _setting_specs(registry, setting, model, data, key)
-    checked = [specs[param].check(v, f"{key}.levels[{i}]") if specs else v for i, v in enumerate(levels)]
+    files = setting.startswith("data.") and param in FILE_PARAMS  # checked where they point, kept as written
+
+    def check(i: int, value: Any) -> Any:
+        if specs is None:
+            return value
+        if files:
+            return _check_located(specs[param], value, base, f"{key}.levels[{i}]")
+        return specs[param].check(value, f"{key}.levels[{i}]")
+
+    checked = [check(i, v) for i, v in enumerate(levels)]
     meant = [">".join(s.strip() for s in v.split(">")) if setting == "model.slots" else v for v in checked]
     _check_distinct(levels, meant, f"{key}.levels")  # slot orders the same but for spaces build one network
     options = [Option(v) for v in checked]
     return Factor(fname, None, setting, checked, options)
+
+
+def _check_located(spec: Param, value: Any, base: Path, key: str) -> Any:
+    """A file path checked where it points from the study file, returned as written."""
+    spec.check(located({"path": value}, base)["path"] if isinstance(value, str) else value, key)
+    return value
 
 
 def _check_optimizer_levels(registry: Registry | None, factors: list[Factor]) -> None:

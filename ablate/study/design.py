@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ablate.data.datafiles import located
 from ablate.data.datahash import data_hash
 from ablate.errors import UserError, did_you_mean
 from ablate.plugin.registry import OFF
@@ -60,7 +61,8 @@ def run_spec(config: StudyConfig, arm: Arm, seed: int) -> RunSpec:
     split_seed = config.split_seed + seed if config.resplit else config.split_seed
     return RunSpec(
         data=ComponentSpec("dataset", config.data.name, sections["data"]),
-        data_hash=data_hash(sections["data"]),
+        data_hash=data_hash(located(sections["data"], config.data_dir)),
+        data_dir=config.data_dir,
         split_seed=split_seed,
         model=ComponentSpec("model", config.model.name, sections["model"]),
         train=identity_train(sections["train"]),

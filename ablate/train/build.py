@@ -18,6 +18,8 @@ import pluggy
 import torch
 
 from ablate.components import DataSplits
+from ablate.data.datafiles import located
+from ablate.data.seeds import numpy_seed
 from ablate.plugin.manager import trial_manager
 from ablate.plugin.registry import Registry
 from ablate.spec import RECIPE_KINDS, ComponentSpec, RunSpec, canonical_json
@@ -87,7 +89,7 @@ def prepare_process(threads: int) -> None:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(numpy_seed(seed))
     torch.manual_seed(seed)
 
 
@@ -96,9 +98,9 @@ _DATA_CACHE: dict[str, DataSplits] = {}
 
 def load_data(spec: RunSpec, registry: Registry, device: torch.device) -> DataSplits:
     """The run's data splits on the device, cached per process (runs of a study share them)."""
-    key = canonical_json([spec.data.to_json(), spec.split_seed, spec.data_hash, str(device)])
+    key = canonical_json([spec.data.to_json(), spec.split_seed, spec.data_hash, spec.data_dir, str(device)])
     if key not in _DATA_CACHE:
-        dataset = registry.create("dataset", spec.data.name, dict(spec.data.params))
+        dataset = registry.create("dataset", spec.data.name, located(spec.data.params, spec.data_dir))
         _DATA_CACHE[key] = dataset.load(spec.split_seed).to(device)
     return _DATA_CACHE[key]
 

@@ -93,7 +93,7 @@ def test_a_component_raising_keyerror_fails_its_arm_only_and_the_report_shows_wh
     failed = table[table["status"] == "failed"]
     assert set(failed["dropout"]) == {"boom"} and len(failed) == 4  # 2 norms x 2 seeds
     assert (table[table["dropout"] != "boom"]["status"] == "complete").all()
-    assert failed["failure"].str.contains("regularizer:boom: KeyError").all()
+    assert failed["failure"].str.contains("regularizer:boom.py:boom: KeyError", regex=False).all()
     assert "KeyError" in (out / "index.html").read_text()
 
 

@@ -134,3 +134,44 @@ def test_compare_page_renders_in_chromium(tmp_path):
     seen, console = open_in_chromium(out, "compare.html", tmp_path)
     assert seen["loaded"] == seen["images"] == "1"
     assert seen["rows"] == "5" and console == []
+
+
+def test_the_answer_comes_first_and_long_tables_fold(tmp_path):
+    """The at-a-glance figure is the page's first image, above its first table, and
+    shows within the first screen at 1400 x 1000; the long tables open on a click."""
+    arms = ["baseline", "bn", "dropout", "bn + dropout"]
+    table, histories, meta = _study(arms, [0, 1, 2])
+    levels = {"baseline": ("none", "none"), "bn": ("bn", "none"), "dropout": ("none", "dropout")}
+    levels["bn + dropout"] = ("bn", "dropout")
+    table["norm"] = [levels[a][0] for a in table["arm"]]
+    table["reg"] = [levels[a][1] for a in table["arm"]]
+    meta = meta.replace(baseline="baseline", factors=("norm", "reg"))
+    out = tmp_path / "report"
+    write_report(out, table, histories, meta)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    first_img, first_table = html.index("<img "), html.index("<table")
+    assert first_img < first_table
+    assert 'src="fig_glance.png"' in html[first_img : first_img + 80]
+    for section in ("claims-table", "comparison-test_accuracy", "fixed-settings"):
+        start = html.index(f'id="{section}"')
+        assert html.rfind("<details", 0, start) > html.rfind("</details>", 0, start), section
+
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary found")
+    probe = out / "_top.html"
+    probe.write_text(
+        WRAPPER.replace("PAGE", "index.html").replace(
+            'out.setAttribute("data-title", d.title);',
+            'out.setAttribute("data-title", d.title); '
+            'out.setAttribute("data-top", Math.round(d.getElementById("glance").getBoundingClientRect().top));',
+        ),
+        encoding="utf-8",
+    )
+    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+           f"--user-data-dir={tmp_path / 'profile-top'}", "--allow-file-access-from-files",
+           "--virtual-time-budget=5000", "--window-size=1400,1000", "--dump-dom", probe.resolve().as_uri()]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    top = re.search(r'data-top="(\d+)"', proc.stdout)
+    assert top, proc.stderr[-2000:]
+    assert int(top.group(1)) < 600  # the figure starts well within the first screen

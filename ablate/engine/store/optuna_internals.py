@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,11 @@ import optuna
 import sqlalchemy as sa
 from optuna.distributions import BaseDistribution, check_distribution_compatibility, distribution_to_json
 from optuna.trial import TrialState
+
+from ablate.engine.store.db_patience import retried
+
+# Given a session in the storing transaction and trial ids, those whose runs this worker no longer holds.
+Guard = Callable[[Any, list[int]], set[int]]
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ def _session(study: optuna.Study) -> Any:
     return _create_scoped_session(backend_of(study).scoped_session)
 
 
+@retried
 def create_running(study: optuna.Study, trials: Sequence[NewTrial]) -> list[tuple[int, int]]:
     """Create the trials, RUNNING, in one transaction; their (trial id, number) in order.
     Numbers follow the study's count, under the study's row lock as Optuna takes it."""
@@ -201,15 +207,20 @@ def _check_distributions(session: Any, study_id: int, trials: Sequence[NewTrial]
             check_distribution_compatibility(json_to_distribution(stored[0]), distribution)
 
 
-def write(study: optuna.Study, updates: Sequence[TrialUpdate]) -> None:
+@retried
+def write(study: optuna.Study, updates: Sequence[TrialUpdate], not_mine: Guard | None = None) -> set[int]:
     """Every update in one transaction; a trial that is already finished raises
-    (as Optuna's setters do) and nothing is written."""
+    (as Optuna's setters do) and nothing is written. ``not_mine``, asked in the
+    same transaction, names trials whose runs another worker holds now: they are
+    left as they are, and returned."""
     from optuna.storages._rdb import models
 
     if not updates:
-        return
+        return set()
     backend = backend_of(study)
     with _session(study) as session:
+        skipped = not_mine(session, [u.trial_id for u in updates]) if not_mine is not None else set()
+        updates = [u for u in updates if u.trial_id not in skipped]
         rows = {
             u.trial_id: models.TrialModel.find_or_raise_by_id(u.trial_id, session, for_update=True) for u in updates
         }
@@ -231,6 +242,7 @@ def write(study: optuna.Study, updates: Sequence[TrialUpdate]) -> None:
             row.state = u.state
             if u.state.is_finished():
                 row.datetime_complete = now
+    return skipped
 
 
 def _epoch_columns(value: float) -> dict[str, Any]:
@@ -295,6 +307,7 @@ def readable(study: optuna.Study) -> bool:
     )
 
 
+@retried
 def read_trials(
     study: optuna.Study, attr_keys: Collection[str] | None = None, epochs: bool = False
 ) -> list[StoredTrial]:

@@ -107,3 +107,17 @@ class RunEntry:
             str(data.get("stage", "main")),
             str(data.get("arm_key", "")),
         )
+
+
+def seed_rounds(low: int, high: int) -> tuple[int, ...]:
+    """Seeds per arm after each round: min more each round, ending at max (3, 12 -> 3, 6, 9, 12).
+
+    Rounds of min seeds rather than doubling (3, 6, 12): an extra look costs its share of
+    alpha, but a study decided at 9 seeds stops there instead of going on to 12; in the
+    simulations (benchmarks/adaptive_seeds.py) that spent about 8% fewer runs."""
+    if not 1 <= low <= high:
+        raise ValueError(f"need 1 <= min <= max, got {low}, {high}")
+    out = [low]
+    while out[-1] < high:
+        out.append(min(out[-1] + low, high))
+    return tuple(out)

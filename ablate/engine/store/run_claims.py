@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
+
+from ablate.engine.store import db_patience
+from ablate.engine.store.db_patience import retried
 
 RUNNING, DONE = "running", "done"
 
@@ -32,12 +36,22 @@ CLAIMS = sa.Table(
 )
 
 
+@retried
+def create_table(engine: sa.engine.Engine) -> None:
+    """The claims table, made once: workers starting together on a new PostgreSQL
+    database may both find it missing; the loser's CREATE fails on the catalog's key."""
+    try:
+        METADATA.create_all(engine, checkfirst=True)
+    except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+        METADATA.create_all(engine, checkfirst=True)  # made meanwhile: now found
+
+
 class ClaimStore:
     """Claims of one study's runs in one database."""
 
     def __init__(self, engine: sa.engine.Engine, study: str, worker: str, grace: float):
         self.engine, self.study, self.worker, self.grace = engine, study, worker, grace
-        METADATA.create_all(engine, checkfirst=True)
+        create_table(engine)
 
     def _key(self, run_key: str) -> sa.ColumnElement[bool]:
         return sa.and_(CLAIMS.c.study == self.study, CLAIMS.c.run_key == run_key)
@@ -63,6 +77,7 @@ class ClaimStore:
         except sa.exc.IntegrityError:
             return {key: self.claim(key) for key in run_keys}
 
+    @retried
     def _claim_in(self, *run_keys: str, now: float) -> dict[str, str | None]:
         with self.engine.begin() as conn:
             found = conn.execute(
@@ -84,6 +99,8 @@ class ClaimStore:
         """Take a run whose worker stopped sending heartbeats (compare and swap)."""
         if row.state != RUNNING or now - row.heartbeat < self.grace:
             return None
+        if db_patience.PATIENCE.recently_back(self.grace):  # its worker could not beat through the outage
+            return None
         taken = conn.execute(
             sa.update(CLAIMS)
             .where(self._key(row.run_key), CLAIMS.c.worker == row.worker, CLAIMS.c.heartbeat == row.heartbeat)
@@ -91,6 +108,7 @@ class ClaimStore:
         )
         return "takeover" if taken.rowcount == 1 else None
 
+    @retried
     def stale_trial(self, run_key: str) -> int | None:
         """The trial a dead worker left behind on a run this worker took over."""
         with self.engine.begin() as conn:
@@ -99,6 +117,7 @@ class ClaimStore:
     def set_trial(self, run_key: str, trial_id: int) -> None:
         self.set_trials({run_key: trial_id})
 
+    @retried
     def set_trials(self, trial_ids: dict[str, int]) -> None:
         """Record the trial each of this worker's runs trains in (for a takeover to close)."""
         with self.engine.begin() as conn:
@@ -109,34 +128,53 @@ class ClaimStore:
                     .values(trial_id=trial_id)
                 )
 
-    def beat(self, run_keys: Iterable[str]) -> None:
-        """Tell other workers these runs are alive."""
+    def beat(self, run_keys: Iterable[str]) -> set[str]:
+        """Tell other workers these runs are alive; return those no longer this
+        worker's (taken over while it was stopped, or cut off past the grace).
+        Not retried: the heartbeat thread tries again at its next beat."""
         keys = list(run_keys)
         if not keys:
-            return
+            return set()
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(CLAIMS)
                 .where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(keys), CLAIMS.c.worker == self.worker)
                 .values(heartbeat=time.time())
             )
+            return set(keys) - self.mine(conn, keys)
 
+    def mine(self, conn: sa.Connection | Any, run_keys: list[str], lock: bool = False) -> set[str]:
+        """Which of these runs this worker holds now, read on ``conn`` (a connection or a
+        session: in the transaction that stores their outcomes, ``lock`` holds the rows)."""
+        query = sa.select(CLAIMS.c.run_key).where(
+            CLAIMS.c.study == self.study,
+            CLAIMS.c.run_key.in_(run_keys),
+            CLAIMS.c.worker == self.worker,
+            CLAIMS.c.state == RUNNING,
+        )
+        return set(conn.execute(query.with_for_update() if lock else query).scalars())
+
+    @retried
     def finish(self, *run_keys: str) -> None:
-        """Mark runs done (their outcomes are stored)."""
+        """Mark this worker's runs done (their outcomes are stored)."""
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(CLAIMS)
-                .where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(run_keys))
+                .where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(run_keys), CLAIMS.c.worker == self.worker)
                 .values(state=DONE, heartbeat=time.time())
             )
 
-    def release(self, run_keys: Iterable[str]) -> None:
-        """Give runs back at once (an interrupted worker): another worker may take them."""
+    @retried
+    def release(self, run_keys: Iterable[str], anyone: bool = False) -> None:
+        """Give this worker's runs back at once (an interrupted worker): another worker
+        may take them. ``anyone``: whoever holds them (finished runs to train again)."""
         keys = list(run_keys)
         if keys:
+            whose = [] if anyone else [CLAIMS.c.worker == self.worker]
             with self.engine.begin() as conn:
-                conn.execute(sa.delete(CLAIMS).where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(keys)))
+                conn.execute(sa.delete(CLAIMS).where(CLAIMS.c.study == self.study, CLAIMS.c.run_key.in_(keys), *whose))
 
+    @retried
     def states(self) -> dict[str, tuple[str, float, str]]:
         """run key -> (state, heartbeat, worker) for this study."""
         with self.engine.begin() as conn:

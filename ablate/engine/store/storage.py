@@ -17,6 +17,7 @@ import optuna
 import sqlalchemy as sa
 
 from ablate.engine.store import optuna_internals
+from ablate.engine.store.retrying_storage import retrying
 from ablate.engine.store.storage_url import for_people, scrub
 from ablate.errors import UserError
 
@@ -200,7 +201,7 @@ def open_study(config: StudyConfig, storage: optuna.storages.RDBStorage) -> optu
     try:
         with init_lock(url):
             study = optuna.create_study(
-                storage=storage,
+                storage=retrying(storage),  # every call rides through a database restart
                 study_name=optuna_study_name(config),
                 directions=directions,
                 sampler=make_sampler(config),

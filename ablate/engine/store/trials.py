@@ -14,8 +14,10 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.engine.store import attrs, optuna_internals
+from ablate.engine.store.db_patience import retried
 from ablate.engine.store.optuna_internals import (
     StoredTrial,
+    engine_of,
     read_trials,
     readable,
     storage_of,
@@ -170,19 +172,37 @@ def write_values(
     write_outcomes(study, [optuna_internals.TrialUpdate(trial_id, epochs, user_attrs or {})])
 
 
-def write_outcomes(study: optuna.Study, updates: Sequence[optuna_internals.TrialUpdate]) -> None:
+def write_outcomes(
+    study: optuna.Study, updates: Sequence[optuna_internals.TrialUpdate], not_mine: optuna_internals.Guard | None = None
+) -> set[int]:
     """Several trials' epoch values, attributes and final states: one transaction
-    where this Optuna allows it, else through its public API."""
+    where this Optuna allows it, else through its public API. Returns the trials
+    left unwritten because ``not_mine`` names them (their runs held by another worker)."""
     if optuna_internals.batchable(study):
-        optuna_internals.write(study, updates)
-        return
+        return optuna_internals.write(study, updates, not_mine)
+    skipped = _not_mine_now(study, [u.trial_id for u in updates], not_mine)
     for u in updates:
+        if u.trial_id in skipped:
+            continue
         for step, value in u.epochs.items():
             storage_of(study).set_trial_intermediate_value(u.trial_id, step, value)
         for name, attr in u.user_attrs.items():
             storage_of(study).set_trial_user_attr(u.trial_id, name, attr)
         if u.state is not None:
             storage_of(study).set_trial_state_values(u.trial_id, u.state, u.values)
+    return skipped
+
+
+def _not_mine_now(study: optuna.Study, trial_ids: list[int], not_mine: optuna_internals.Guard | None) -> set[int]:
+    """``not_mine`` asked in a transaction of its own (Optuna's public API writes in others)."""
+    if not_mine is None or not trial_ids:
+        return set()
+    return retried(_ask_guard)(engine_of(study), trial_ids, not_mine)
+
+
+def _ask_guard(engine: Any, trial_ids: list[int], not_mine: optuna_internals.Guard) -> set[int]:
+    with engine.begin() as conn:
+        return not_mine(conn, trial_ids)
 
 
 @dataclass
@@ -233,40 +253,36 @@ def pruned_outcome(trial: AnyTrial, history: list[dict[str, float]], epochs: dic
     return Outcome(trial, pruned, TrialState.PRUNED, None, epochs or {})
 
 
-def store_outcomes(study: optuna.Study, outcomes: Sequence[Outcome]) -> None:
+def store_outcomes(
+    study: optuna.Study, outcomes: Sequence[Outcome], not_mine: optuna_internals.Guard | None = None
+) -> list[Outcome]:
     """Store the outcomes, each with its unwritten epoch values: all in one transaction
     where the sampler learns nothing from finished trials (grids, random); else each
-    through ``tell``, so the sampler hears of it."""
+    through ``tell``, so the sampler hears of it. Returns the outcomes that came late,
+    not stored: their trial already finished (closed by a worker that took the run
+    over) or, by ``not_mine``, their run held by another worker now."""
     if learns(study.sampler):
+        late = []
         for o in outcomes:
-            write_values(study, trial_id_of(o.trial), o.epochs, o.user_attrs)
-            finish(study, o.trial, o.state, o.values)
-        return
+            if _not_mine_now(study, [trial_id_of(o.trial)], not_mine):
+                late.append(o)
+                continue
+            try:
+                write_values(study, trial_id_of(o.trial), o.epochs, o.user_attrs)
+                finish(study, o.trial, o.state, o.values)
+            except RuntimeError:  # Optuna's UpdateFinishedTrialError
+                late.append(o)
+        return late
+    updates = [
+        optuna_internals.TrialUpdate(trial_id_of(o.trial), o.epochs, o.user_attrs, o.state, o.values) for o in outcomes
+    ]
     try:
-        write_outcomes(
-            study,
-            [
-                optuna_internals.TrialUpdate(trial_id_of(o.trial), o.epochs, o.user_attrs, o.state, o.values)
-                for o in outcomes
-            ],
-        )
-    except RuntimeError:  # a trial already finished (closed by a worker that took the run over)
+        skipped = write_outcomes(study, updates, not_mine)
+    except RuntimeError:  # a trial already finished: store the others one by one
         if len(outcomes) == 1:
-            raise
-        _store_each(study, outcomes)
-
-
-def _store_each(study: optuna.Study, outcomes: Sequence[Outcome]) -> None:
-    """Store the outcomes one by one, so one that cannot be stored loses none of the
-    others; then raise the first error."""
-    errors: list[RuntimeError] = []
-    for outcome in outcomes:
-        try:
-            store_outcomes(study, [outcome])
-        except RuntimeError as exc:
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+            return list(outcomes)
+        return [late for o in outcomes for late in store_outcomes(study, [o], not_mine)]
+    return [o for o in outcomes if trial_id_of(o.trial) in skipped]
 
 
 def learns(sampler: optuna.samplers.BaseSampler) -> bool:
