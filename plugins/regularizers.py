@@ -321,6 +321,7 @@ RATE = Param(0.5, low=0.0, high=1.0, high_open=True, help="drop probability")
 def ablate_register_regularizers(registry):
     _register_layers(registry)
     _register_penalties_and_constraints(registry)
+    _register_gradient_and_averaging(registry)
 
 
 def _register_layers(registry: Any) -> None:
@@ -393,6 +394,20 @@ def _register_penalties_and_constraints(registry: Any) -> None:
         },
     )
     registry.add(
+        "label_smoothing",
+        LabelSmoothing,
+        help="soft training targets (1-eps) + eps/K",
+        params={
+            "eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
+            "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output"),
+        },
+    )
+
+
+def _register_gradient_and_averaging(registry: Any) -> None:
+    """Regularizers on the step's gradients and on the weights a run is measured with:
+    gradient clipping, EMA and SWA."""
+    registry.add(
         "grad_clip",
         GradClip,
         help="clip the gradients' global norm (or each value) before every step",
@@ -412,15 +427,6 @@ def _register_penalties_and_constraints(registry: Any) -> None:
         Swa,
         help="measure the run with the average of its epoch-end weights from start_epoch on (SWA)",
         params={"start_epoch": Param(1, low=1, help="the first epoch whose weights are averaged")},
-    )
-    registry.add(
-        "label_smoothing",
-        LabelSmoothing,
-        help="soft training targets (1-eps) + eps/K",
-        params={
-            "eps": Param(0.1, low=0.0, high=1.0, high_open=True, help="smoothing mass"),
-            "classes": Param(0, low=0, help="number of classes; 0 takes it from the model's output"),
-        },
     )
 
 

@@ -250,7 +250,7 @@ def _check_keys(table: dict[str, Any], allowed: Iterable[str], key: str) -> None
             )
 
 
-def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyConfig:
+def _check_sections(raw: dict[str, Any]) -> None:
     for section in raw:
         if section not in SECTIONS:
             raise UserError(
@@ -259,6 +259,26 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
                 expected="sections " + ", ".join(f"[{s}]" for s in SECTIONS),
                 hint=did_you_mean(section, SECTIONS),
             )
+
+
+def _check_seeds(seeds: list[int], split_seed: int, resplit: bool, design: DesignConfig) -> None:
+    """Seeds that the generators can take and that do not reuse the search's seed."""
+    if resplit and split_seed + max(seeds) > MAX_SEED:
+        raise UserError(
+            f"resplit draws split seed split_seed + seed, up to {split_seed + max(seeds)}: past 2^63-1",
+            key="data.split_seed",
+            expected=f"split_seed at most {MAX_SEED - max(seeds)} with these seeds",
+        )
+    if design.sampled and design.search_seed in seeds:
+        raise UserError(
+            f"the search seed {design.search_seed} is also a study seed",
+            key="design.search_seed",
+            expected="a seed outside study.seeds, so confirmed numbers are fresh draws",
+        )
+
+
+def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyConfig:
+    _check_sections(raw)
     study = as_table(raw.get("study", {}), "study")
     _check_keys(study, STUDY_PARAMS, "study")
     name = _study_name(study, path)
@@ -282,18 +302,7 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_momentum_moves(train, factors, recipe)
     _check_precision(train, factors)
     _check_optimizer_levels(registry, factors)
-    if resplit and split_seed + max(seeds) > MAX_SEED:
-        raise UserError(
-            f"resplit draws split seed split_seed + seed, up to {split_seed + max(seeds)}: past 2^63-1",
-            key="data.split_seed",
-            expected=f"split_seed at most {MAX_SEED - max(seeds)} with these seeds",
-        )
-    if design.sampled and design.search_seed in seeds:
-        raise UserError(
-            f"the search seed {design.search_seed} is also a study seed",
-            key="design.search_seed",
-            expected="a seed outside study.seeds, so confirmed numbers are fresh draws",
-        )
+    _check_seeds(seeds, split_seed, resplit, design)
     return StudyConfig(
         path=path,
         name=name,

@@ -36,7 +36,16 @@ HOSTILE = {
 TEXT, INT, FLOAT = is_string_dtype, is_integer_dtype, is_float_dtype
 CSV_HEAD = {"arm": TEXT, "arm_key": TEXT, "seed": INT, "status": TEXT, "stage": TEXT}
 CSV_TAIL = {**{m: FLOAT for m in METRICS}, "epochs": INT, "stop_reason": TEXT, "seconds": FLOAT}
-HISTORY_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "running_loss", "running_accuracy"}
+HISTORY_KEYS = {
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "running_loss",
+    "running_accuracy",
+    "lr",
+}
 
 
 @pytest.fixture(scope="module")
