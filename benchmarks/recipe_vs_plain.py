@@ -7,8 +7,9 @@ tuned PyTorch loop, in one invocation; the stacked run's ratio too.
 
 The work: generated 3x32x32 images in CIFAR-10's file format (a few thousand,
 10 classes), a small ResNet (3 stages of 16/32/64 channels, one basic block
-each, batch norm), SGD with momentum, random crop (4-pixel padding) and
-horizontal flip per sample, 2 seeds. Both sides keep the data on the device,
+each, batch norm), SGD with momentum on a per-step cosine schedule, gradient
+clipping to norm 1, random crop (4-pixel padding) and horizontal flip per
+sample, 2 seeds. Both sides keep the data on the device,
 draw batches as randperm index slices, and measure what ablate records: the
 train and validation splits in eval mode after every epoch, and all three
 splits at the end. The plain loop has no Optuna, plugins, storage or report.
@@ -20,9 +21,6 @@ pass first in one repeat of three, after one untimed warm-up run of the plain
 loop; all share one process, so the plain loop also has the allocator setting ablate makes
 (ablate.train.allocator) from the first pass on. The last line is the median ratio
 of stack off to plain.
-
-Not yet in the work: the cosine schedule and gradient clipping, which come
-with the training-recipes work (optimizers and schedules as components).
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-EPOCHS, BATCH, LR, MOMENTUM, SEEDS, EVAL_CHUNK = 2, 128, 0.05, 0.9, (0, 1), 1024
+EPOCHS, BATCH, LR, MOMENTUM, CLIP, SEEDS, EVAL_CHUNK = 2, 128, 0.05, 0.9, 1.0, (0, 1), 1024
 
 STUDY = """
 [study]
@@ -62,6 +60,7 @@ batch_size = {batch}
 optimizer = "sgd"
 lr = {lr}
 momentum = {momentum}
+schedule = "cosine"
 device = "{device}"
 stack = "{stack}"
 
@@ -77,6 +76,11 @@ levels = ["flip"]
 kind = "augmentation"
 levels = ["crop"]
 crop = {{ padding = 4 }}
+
+[factors.clip]
+kind = "regularizer"
+levels = ["grad_clip"]
+grad_clip = {{ max_norm = {clip} }}
 """
 
 
@@ -183,6 +187,8 @@ def plain_run(data: list[torch.Tensor], seed: int, epochs: int, device: torch.de
     torch.manual_seed(seed)
     model = small_resnet().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    steps = epochs * -(-len(x_tr) // BATCH)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps - 1, 1))
     gen = torch.Generator(device=device).manual_seed(seed)
     for _ in range(epochs):
         order = torch.randperm(len(x_tr), generator=gen, device=device)
@@ -191,7 +197,9 @@ def plain_run(data: list[torch.Tensor], seed: int, epochs: int, device: torch.de
             loss = F.cross_entropy(model(flip_and_crop(x_tr[idx], gen)), y_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
             opt.step()
+            schedule.step()
         evaluate(model, x_tr, y_tr), evaluate(model, x_val, y_val)  # what ablate records each epoch
     final = [evaluate(model, x, y) for x, y in ((x_tr, y_tr), (x_val, y_val), (x_te, y_te))]
     return (time.perf_counter() - start) / epochs, final[2][1]
@@ -207,7 +215,7 @@ def ablate_pass(folder: Path, stack: str, epochs: int, device: str) -> tuple[flo
     from ablate.cli import main as ablate_main
 
     study = folder / f"stack_{stack}.toml"
-    text = STUDY.format(epochs=epochs, batch=BATCH, lr=LR, momentum=MOMENTUM, device=device, stack=stack)
+    text = STUDY.format(epochs=epochs, batch=BATCH, lr=LR, momentum=MOMENTUM, clip=CLIP, device=device, stack=stack)
     study.write_text(text)
     out = folder / f"out_{stack}_{time.monotonic_ns()}"
     start, cpu = time.perf_counter(), time.process_time()

@@ -68,8 +68,10 @@ def test_transformer_norms_runs_to_a_report_with_none_once(run_cli, tmp_path):
     )
     (tmp_path / "transformer_norms.toml").write_text(text)
     table = run_study(run_cli, tmp_path / "transformer_norms.toml", tmp_path / "out")
-    assert len(table) == 5 * 2 and (table["status"] == "complete").all()  # none runs once, not per order
+    # 5 norm x order arms (none runs once, not per order), each with and without warmup
+    assert len(table) == 5 * 2 * 2 and (table["status"] == "complete").all()
     assert sorted(table["norm"].unique()) == ["layernorm", "none", "rmsnorm"]
+    assert sorted(table["warmup.warmup_epochs"].unique()) == [0, 2]
 
 
 def test_shrunk_sets_and_adds_keys():
