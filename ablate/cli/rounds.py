@@ -25,6 +25,7 @@ Log = Callable[[str], None]
 
 def round_planner(
     config: StudyConfig,
+    adaptive: tuple[int, int],
     study: optuna.Study,
     arms: Sequence[Arm],
     record: Callable[[], StudyRecord],
@@ -32,9 +33,9 @@ def round_planner(
     log: Log,
 ) -> Callable[[list[PlannedRun]], list[PlannedRun]]:
     """The runner's ``next_round``: given every run so far (all stored), the next round's runs.
-    ``record``: the study's record now; ``save``: stores the plan before a round trains."""
-    assert config.adaptive is not None
-    schedule = rounds(*config.adaptive)
+    ``adaptive``: the study's (min, max) seeds; ``record``: the study's record now; ``save``:
+    stores the plan before a round trains."""
+    schedule = rounds(*adaptive)
 
     def next_round(planned: list[PlannedRun]) -> list[PlannedRun]:
         if not planned:
@@ -76,15 +77,13 @@ def adaptive_design(config: StudyConfig) -> dict[str, object]:
     return {"seeds": {"min": low, "max": high}, "margin": config.margin}
 
 
-def runs_range(config: StudyConfig, arms: Sequence[object]) -> tuple[int, int]:
+def runs_range(adaptive: tuple[int, int], arms: Sequence[object]) -> tuple[int, int]:
     """(least, most) runs: every arm's min seeds, or every arm's max."""
-    assert config.adaptive is not None
-    return len(arms) * config.adaptive[0], len(arms) * config.adaptive[1]
+    return len(arms) * adaptive[0], len(arms) * adaptive[1]
 
 
-def describe_rounds(config: StudyConfig) -> str:
-    assert config.adaptive is not None
-    return ", ".join(str(n) for n in rounds(*config.adaptive))
+def describe_rounds(adaptive: tuple[int, int]) -> str:
+    return ", ".join(str(n) for n in rounds(*adaptive))
 
 
 __all__: Sequence[str] = ("adaptive_design", "describe_rounds", "round_planner", "runs_range")

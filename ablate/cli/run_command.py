@@ -254,7 +254,9 @@ def _execute(
     record = lambda: study_record(config, study, arms, baseline, stored_url, command, env)
     next_round = None
     if config.adaptive:  # each round's plan is stored before it trains, so a report can be made after a crash
-        next_round = round_planner(config, study, arms, record, lambda runs: save_record(study, record(), runs), log)
+        next_round = round_planner(
+            config, config.adaptive, study, arms, record, lambda runs: save_record(study, record(), runs), log
+        )
     elif not config.design.sampled:  # stored before training, so a report can be made after a crash
         save_record(study, record(), plan_runs(config, arms))
     planned = run_study(config, registry, arms, study, storage, options, log, executor, next_round)
@@ -281,8 +283,8 @@ def _what(config: StudyConfig, arms: list[Arm]) -> tuple[str, str]:
     if config.adaptive:
         low, high = config.adaptive
         return (
-            f"{len(arms)} arms x {low} to {high} seeds (adaptive, rounds {describe_rounds(config)})",
-            "{} to {}".format(*runs_range(config, arms)),
+            f"{len(arms)} arms x {low} to {high} seeds (adaptive, rounds {describe_rounds(config.adaptive)})",
+            "{} to {}".format(*runs_range(config.adaptive, arms)),
         )
     if config.design.sampled:
         return f"{config.design.kind} over a budget of {config.design.budget} arms", str(run_count(config, arms))
@@ -314,7 +316,7 @@ def cmd_plan(study_path: Path, calibrate: bool, out: Path | None = None) -> int:
         print("calibrating...", flush=True)
         seconds, note = estimate_seconds(config, registry, arms)
         if config.adaptive:  # the estimate is per run: the least is every arm's min seeds
-            low, high = runs_range(config, arms)
+            low, high = runs_range(config.adaptive, arms)
             least = STARTUP_SECONDS + (seconds - STARTUP_SECONDS) * low / high
             print(
                 f"estimated wall time: least {duration(least)} ({low} runs), most {duration(seconds)} "

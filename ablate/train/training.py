@@ -97,9 +97,9 @@ class LrPlan:
 
 
 def lr_plan(parts: RunParts) -> LrPlan:
-    per_epoch = len(batch_bounds(len(parts.data.x_train), int(parts.spec.train["batch_size"])))
-    total = per_epoch * int(parts.spec.train["epochs"])
     batch_size = int(parts.spec.train["batch_size"])
+    per_epoch = len(batch_bounds(len(parts.data.x_train), batch_size))
+    total = per_epoch * int(parts.spec.train["epochs"])
     return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total, batch_size)
 
 
