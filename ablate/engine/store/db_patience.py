@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ablate.engine.store.storage_url import for_people, scrub
+from ablate.engine.store.storage_url import for_people, scrub, sqlite_path
 from ablate.errors import UserError
 
 DEFAULT_PATIENCE = 600.0  # seconds: a failover or a maintenance restart takes seconds to minutes
@@ -62,11 +62,6 @@ READ_ONLY_WORDS = ("readonly database", "read-only file system", "read-only tran
 FULL_CODES = ("53100", "25006")
 
 T = TypeVar("T")
-
-
-def storage_label(url: str) -> str:
-    """How a storage is named to people: its password hidden."""
-    return for_people(url)
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
@@ -152,18 +147,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def storage_folder(url: str) -> Path | None:
-    """The folder of an SQLite storage (what to free), else None."""
-    return Path(url[len("sqlite:///") :]).parent if url.startswith("sqlite:///") else None
-
-
 def cannot_write(url: str, why: str, detail: str) -> UserError:
     """A full or read-only storage: what happened, and what to free."""
-    folder = storage_folder(url)
+    path = sqlite_path(url)
+    folder = path.parent if path is not None else None  # what to free
     where = f"space in {folder} (`df -h {folder}` shows it)" if folder else "space on the database server's disk"
     fix = where if why == "full" else (f"a writable {folder}" if folder else "a database server that accepts writes")
     return UserError(
-        f"cannot write to the storage {storage_label(url)}: "
+        f"cannot write to the storage {for_people(url)}: "
         + ("the disk is full" if why == "full" else "it is read-only")
         + f" ({detail})",
         key="storage",
@@ -247,7 +238,7 @@ class Patience:
             if self.down_since is None:
                 self.down_since = now
                 self.log(
-                    f"storage {storage_label(self.url)} went away ({driver_line(exc, self.url)}); "
+                    f"storage {for_people(self.url)} went away ({driver_line(exc, self.url)}); "
                     f"retrying for up to {duration(self.seconds)} (--db-patience)"
                 )
             return now - self.down_since
@@ -258,7 +249,7 @@ class Patience:
         with self._lock:
             if self.down_since is not None and self._answers():
                 self.back_at = time.monotonic()
-                self.log(f"storage {storage_label(self.url)} is back after {self.back_at - self.down_since:.1f}s")
+                self.log(f"storage {for_people(self.url)} is back after {self.back_at - self.down_since:.1f}s")
                 self.down_since = None
 
     def recently_back(self, seconds: float) -> bool:
@@ -278,7 +269,7 @@ class Patience:
 
     def gave_up(self, exc: BaseException) -> UserError:
         return UserError(
-            f"the storage {storage_label(self.url)} has been unreachable for {duration(self.seconds)} "
+            f"the storage {for_people(self.url)} has been unreachable for {duration(self.seconds)} "
             f"({driver_line(exc, self.url)})",
             key="--db-patience",
             expected="a reachable storage: finished runs are stored, so run the same command again once it is "

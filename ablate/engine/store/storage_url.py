@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from urllib.parse import quote, unquote
 
 ENV = "ABLATE_STORAGE"
@@ -57,3 +58,8 @@ def scrub(text: str, url: str) -> str:
     for form in sorted({secret, quote(secret, safe=""), url}, key=len, reverse=True):
         text = text.replace(form, for_people(url) if form == url else HIDDEN)
     return text
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite storage URL, else None."""
+    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
