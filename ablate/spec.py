@@ -106,12 +106,15 @@ class RunSpec:
     data_dir: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        out = self._identity()
+        """The spec whole, for a training process on this machine (the data's folder included)."""
+        out = self.identity_json()
         if self.data_dir:
             out["data_dir"] = self.data_dir
         return out
 
-    def _identity(self) -> dict[str, Any]:
+    def identity_json(self) -> dict[str, Any]:
+        """What the run is, without where this machine keeps its files: what a run record
+        stores (a study folder's absolute path would end up in every shared report)."""
         return {
             "data": self.data.to_json(),
             "split_seed": self.split_seed,
@@ -138,7 +141,7 @@ class RunSpec:
     @property
     def key(self) -> str:
         """The run's identity: equal for specs that train the same numbers."""
-        return content_hash(self._identity())
+        return content_hash(self.identity_json())
 
     def stack_key(self, varying: Collection[tuple[str, str]] = ()) -> str:
         """What runs that may share one stack have in common: everything but the

@@ -88,7 +88,7 @@ def run_attrs(run: PlannedRun, fingerprint: str) -> dict[str, Any]:
         attrs.STAGE: run.stage,
         attrs.VALUES: run.arm.values,
         attrs.FINGERPRINT: fingerprint,
-        attrs.SPEC: run.spec.to_json(),
+        attrs.SPEC: run.spec.identity_json(),
     }
 
 

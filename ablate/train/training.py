@@ -215,7 +215,7 @@ def finish_run(
         epochs=len(history),
         stop_reason=stop_reason,
         seconds=seconds(),
-        config=parts.spec.to_json(),
+        config=parts.spec.identity_json(),
         device=str(parts.device),
         threads=torch.get_num_threads(),
         sizes={split: len(getattr(parts.data, f"y_{split}")) for split in ("train", "val", "test")},

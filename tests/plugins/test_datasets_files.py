@@ -136,6 +136,8 @@ def test_a_study_on_each_file_data_set_runs_from_another_folder(name, run_cli, t
     assert code == 0, err
     table = pd.read_csv(elsewhere / "out" / "results.csv")
     assert (table["status"] == "complete").all() and len(table) == 1
+    for written in (elsewhere / "out").glob("*.*"):  # where this machine keeps the study stays here
+        assert "data_dir" not in written.read_text(encoding="utf-8", errors="replace"), written.name
 
 
 def test_a_csv_path_is_found_from_the_study_file_and_a_missing_one_named_there(run_cli, tmp_path, monkeypatch):
