@@ -1,8 +1,11 @@
 """Which runs train together: ``can_stack`` (can an arm's seeds share one model,
+and if not, why), ``shared_stack_problem`` (can several arms' seeds share one,
 and if not, why) and ``group_runs`` (the groups an executor hands to
 ``train_group``, sized to fit the device's memory). Arms that differ only in
 their stopping rules share a stack (each seed stops by its own rule), and so do
-arms that differ only in dropout (each seed drops at its own arm's rate, or not)."""
+arms that differ only in dropout (each seed drops at its own arm's rate, or not)
+or in values a stack holds per seat (learning rate and schedule, weight decays,
+momentum, L1/L2 coefficients, label smoothing, clipping threshold, EMA decay)."""
 
 from __future__ import annotations
 
@@ -92,7 +95,7 @@ def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execut
     arms: dict[str, list[int]] = {}
     for i, spec in enumerate(specs):
         arms.setdefault(spec.with_seed(0).key, []).append(i)
-    if len(arms) > 1 and not _arms_share(specs, list(arms.values()), registry):
+    if len(arms) > 1 and shared_stack_problem([specs[idx[0]] for idx in arms.values()], registry) is not None:
         by_arm = [(idx, stack_splits([specs[i] for i in idx], registry, execution)) for idx in arms.values()]
         return [[idx[i] for i in part] for idx, parts in by_arm for part in parts]
     try:
@@ -105,16 +108,18 @@ def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execut
     return [list(range(i, min(i + size, len(specs)))) for i in range(0, len(specs), size)]
 
 
-def _arms_share(specs: Sequence[RunSpec], arms: list[list[int]], registry: Registry) -> bool:
-    """Whether one seed of each arm, built, can share a stack (same network, same
-    optimizer options, the same per-step hooks)."""
+def shared_stack_problem(arm_specs: Sequence[RunSpec], registry: Registry) -> str | None:
+    """Why one seed of each of these arms (one unit: units.stack_key), built, cannot
+    share a stack (their networks, per-step hooks, or an optimizer that cannot hold
+    their values per seat), or None. Asked when the runs are planned (``ablate
+    plan``, the executor's split), so a stack never falls apart while it trains."""
     try:
         with _own_random_state():
             cpu = torch.device("cpu")
-            seats = [build_seat(n, specs[idx[0]], registry, cpu, None) for n, idx in enumerate(arms)]
-            return seats_problem(seats) is None
-    except Exception:
-        return False
+            seats = [build_seat(n, spec, registry, cpu, None) for n, spec in enumerate(arm_specs)]
+            return seats_problem(seats)
+    except Exception as exc:  # a run that cannot even be built fails alone, with its own error
+        return f"a run could not be built ({type(exc).__name__}: {exc})"
 
 
 def max_stack(spec: RunSpec, registry: Registry, execution: Execution) -> int:

@@ -75,7 +75,8 @@ def test_an_lr_by_weight_decay_grid_under_adam_trains_as_one_stack():
         assert_same_run(result, train_run(spec, REGISTRY, CPU), rtol=1e-5)
 
 
-def test_decays_under_sgd_stack_apart_each_arm_its_own():
+def test_decoupled_decays_under_sgd_share_a_stack_each_seat_its_own():
+    """SGD's decoupled decay (SGDW) is the flat optimizer's, per seat: its arms share a stack."""
     specs = [
         s
         for decay in (0.01, 0.1)
@@ -86,4 +87,7 @@ def test_decays_under_sgd_stack_apart_each_arm_its_own():
     from ablate.spec import Execution
     from ablate.train.stacked.grouping import stack_splits
 
-    assert stack_splits(specs, REGISTRY, Execution("cpu")) == [[0, 1], [2, 3]]
+    assert stack_splits(specs, REGISTRY, Execution("cpu")) == [[0, 1, 2, 3]]
+    for spec, result in zip(specs, stacked(specs, REGISTRY), strict=True):
+        assert result.stack == 4, result.unstacked
+        assert_same_run(result, train_run(spec, REGISTRY, CPU), rtol=1e-5)

@@ -118,7 +118,7 @@ def test_arms_that_cannot_share_a_stack_split_into_their_own(registry, monkeypat
     plain, stopping = make_spec(registry), make_spec(registry, ES)
     specs = [plain.with_seed(0), stopping.with_seed(0), plain.with_seed(1), stopping.with_seed(1)]
     assert stacked_plan.stack_splits(specs, registry, CPU) == [[0, 1, 2, 3]]
-    monkeypatch.setattr(stacked_plan, "_arms_share", lambda specs, arms, registry: False)
+    monkeypatch.setattr(stacked_plan, "shared_stack_problem", lambda specs, registry: "they disagree")
     assert stacked_plan.stack_splits(specs, registry, CPU) == [[0, 2], [1, 3]]  # each arm's seeds still stack
 
 
@@ -154,7 +154,8 @@ def _plan_lines(write_study, text: str, registry) -> list[str]:
 def test_ablate_plan_says_which_arms_stack_and_which_share_a_stack(write_study, tiny, registry):
     assert _plan_lines(write_study, tiny, registry) == [
         "stacking: 4 of 4 arms train their 2 seeds as one stacked model",
-        "  arms that differ only in stopping rules or dropout share a stack: 2 stacks",
+        "  arms that differ only in stopping rules, dropout or values a stack holds per seat "
+        "(learning rate, schedule, weight decay, momentum, ...) share a stack: 2 stacks",
     ]
     off = tiny.replace("batch_size = 128", 'batch_size = 128\nstack = "off"')
     assert _plan_lines(write_study, off, registry) == ["stacking: off"]
