@@ -366,7 +366,7 @@ def shared_stack_lines(config: StudyConfig, registry: Registry, arms: list[Arm])
         lines.insert(
             0,
             "  arms that differ only in stopping rules, dropout or values a stack holds per seat "
-            f"(learning rate, schedule, weight decay, momentum, ...) share a stack: {stacks} stacks",
+            f"(learning rate, schedule, weight decay, momentum, ...) share a stack: {stacks} stack{'s' * (stacks > 1)}",
         )
     return lines
 
