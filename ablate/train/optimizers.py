@@ -208,9 +208,9 @@ class FlatOptimizer:
         self.roles = ("param", "grad", *roles)
         self.buffers.attach()
         self._scratch: torch.Tensor | None = None  # Adam's denominator, kept between steps
-        self._seed_of: torch.Tensor | None = None  # each element's seed (a per-seed value)
         self.seat: dict[str, list[float]] = {}  # SEAT_VALUES that differ between a stack's seeds, by seed
         self._elements: dict[str, torch.Tensor] = {}  # those, per element (the fixed ones, made once)
+        self._memo: dict[tuple[float, ...], torch.Tensor] = {}  # per-element tensors by their seeds' values
 
     @property
     def seed_lrs(self) -> list[float] | None:
@@ -264,16 +264,26 @@ class FlatOptimizer:
         return self._per_element([1 - lr * d for lr, d in zip(lrs, self.seat["decoupled"], strict=True)])
 
     def _per_element(self, values: Sequence[float]) -> torch.Tensor:
-        """Each element's seed's value (each a double, rounded once to the buffers' dtype)."""
+        """Each element's seed's value (each a double, rounded once to the buffers' dtype);
+        the last few kept (a constant learning rate needs no new tensor each step)."""
+        key = tuple(values)
+        if key not in self._memo:
+            if len(self._memo) >= 8:  # a schedule's values change every step
+                self._memo.clear()
+            self._memo[key] = self._spread(key)
+        return self._memo[key]
+
+    def _spread(self, values: Sequence[float]) -> torch.Tensor:
+        """A flat tensor holding, in each parameter's block (seed-major: the leading
+        dimension), each seed's value over its slice: a broadcast copy per parameter."""
         flat = self.buffers.flat["param"]
-        if self._seed_of is None:
-            self._seed_of = torch.cat(
-                [
-                    torch.arange(p.shape[0], device=flat.device).repeat_interleave(p[0].numel())
-                    for p in self.buffers.params
-                ]
-            )
-        return torch.tensor(list(values), dtype=flat.dtype, device=flat.device)[self._seed_of]
+        seeds = torch.tensor(list(values), dtype=flat.dtype, device=flat.device).view(-1, 1)
+        out, offset = torch.empty_like(flat), 0
+        for p in self.buffers.params:
+            block = out[offset : offset + p.numel()].view(len(seeds), -1)
+            block.copy_(seeds.expand_as(block))
+            offset += p.numel()
+        return out
 
     def _of_lr(self, scalar: Callable[[float], float]) -> float | torch.Tensor:
         """``scalar(lr)`` for the step: a number, or with a learning rate per seed,
@@ -371,7 +381,7 @@ class FlatOptimizer:
             self.buffers.gather(tensors, role)
         self.buffers.attach()
         self.seat = {name: [values[i] for i in keep] for name, values in self.seat.items()}
-        self._scratch, self._seed_of, self._elements = None, None, {}
+        self._scratch, self._elements, self._memo = None, {}, {}
 
 
 # What the flat optimizer holds per seat of a stack, by rule: the learning rate,
