@@ -268,7 +268,7 @@ class FlatOptimizer:
         the last few kept (a constant learning rate needs no new tensor each step)."""
         key = tuple(values)
         if key not in self._memo:
-            if len(self._memo) >= 8:  # a schedule's values change every step
+            if len(self._memo) >= 3:  # a schedule's values change every step; each is a copy of the weights' size
                 self._memo.clear()
             self._memo[key] = self._spread(key)
         return self._memo[key]
@@ -296,7 +296,7 @@ class FlatOptimizer:
     def _decayed(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """Weight decay, as torch applies it: decoupled, the weights shrunk by
         lr * decay; coupled, decay * weights added to the gradient (returned)."""
-        if _nonzero(self._value("decoupled")):
+        if any(self.seat.get("decoupled", [seat_values(self.kind, self.hp)["decoupled"]])):
             param.mul_(self._decay_factor())
         coupled = self._value("weight_decay")
         return _plus(grad, param, coupled) if _nonzero(coupled) else grad
