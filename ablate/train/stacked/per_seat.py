@@ -27,10 +27,11 @@ def per_seat_problem(recipes: Sequence[OptimizerRecipe | None], lrs_differ: bool
     run's own; None: a component's ``make``), each seed as its run alone, or None."""
     settings = [None if r is None else flat_settings(r) for r in recipes]
     if any(s is None for s in settings):
+        own = _own_name(next(r for r, s in zip(recipes, settings, strict=True) if s is None))
         if lrs_differ:
-            return "a learning rate per seat needs the flat optimizer, and this run's optimizer is torch's own"
-        same = all(r == recipes[0] or _same_but_lr(r, recipes[0]) for r in recipes)
-        return None if same else "the seeds' optimizer settings differ, and this run's optimizer is torch's own"
+            return f"a learning rate per seat needs the flat optimizer, and these runs' optimizer is {own}"
+        same = all(_same_but_lr(r, recipes[0]) for r in recipes)
+        return None if same else f"the seeds' optimizer settings differ, and these runs' optimizer is {own}"
     kinds = {kind for kind, _ in settings}  # type: ignore[misc]  # none is None here
     if len(kinds) > 1:
         return f"the seeds' optimizers differ ({' and '.join(sorted(kinds))})"
@@ -38,7 +39,7 @@ def per_seat_problem(recipes: Sequence[OptimizerRecipe | None], lrs_differ: bool
     held = {"lr", "weight_decay", "decoupled_weight_decay", *(("momentum",) if kind == "sgd" else ())}
     hps = [hp for _, hp in settings]  # type: ignore[misc]
     for key in hps[0]:
-        if key not in held and len({repr(hp[key]) for hp in hps}) > 1:
+        if key not in held and len({repr(hp.get(key)) for hp in hps}) > 1:
             return f"the seeds' runs differ in the optimizer's {key}, which a stack does not hold per seat"
     momenta = [seat_values(kind, hp).get("momentum", 0.0) for hp in hps]
     if len(set(momenta)) > 1 and 0.0 in momenta and hps[0]["dampening"] != 0:
@@ -46,8 +47,19 @@ def per_seat_problem(recipes: Sequence[OptimizerRecipe | None], lrs_differ: bool
     return None
 
 
+def _own_name(recipe: OptimizerRecipe | None) -> str:
+    if recipe is None:
+        return "made by its component (make), not the flat one"
+    options = sorted(set(recipe.kwargs) - {"lr"})
+    return f"torch's own {recipe.kind.__name__} (with {', '.join(options) or 'its defaults'})"
+
+
 def _same_but_lr(a: OptimizerRecipe | None, b: OptimizerRecipe | None) -> bool:
+    """Equal recipes, the learning rate aside (the schedule sets it)."""
     if a is None or b is None:
         return a is b
-    strip = lambda r: {k: v for k, v in r.kwargs.items() if k != "lr"}
-    return (a.kind, strip(a), a.decoupled) == (b.kind, strip(b), b.decoupled)
+    return (a.kind, _without_lr(a), a.decoupled) == (b.kind, _without_lr(b), b.decoupled)
+
+
+def _without_lr(recipe: OptimizerRecipe) -> dict[str, Any]:
+    return {k: v for k, v in recipe.kwargs.items() if k != "lr"}
