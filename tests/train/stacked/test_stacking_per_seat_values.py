@@ -21,8 +21,8 @@ from ablate.train.training import train_run
 REGISTRY = build_registry(make_plugin_manager())
 
 
-def _arm(*components, optimizer="adam", lr=1e-3, **train):
-    spec = make_spec(REGISTRY, *components, epochs=2, optimizer=optimizer, lr=lr)
+def _arm(*components, optimizer="adam", lr=1e-3, epochs=2, **train):
+    spec = make_spec(REGISTRY, *components, epochs=epochs, optimizer=optimizer, lr=lr)
     return replace(spec, train={**spec.train, **train})
 
 
@@ -47,6 +47,15 @@ CASES = {
     "[train] momentum": [_arm(optimizer="sgd", lr=0.05, momentum=m) for m in (0.5, 0.9)],
     "grad_clip max_norm": [_arm(("regularizer", "grad_clip", {"max_norm": c, "by_value": False})) for c in (0.05, 1.0)],
     "grad_clip by value": [_arm(("regularizer", "grad_clip", {"max_norm": c, "by_value": True})) for c in (1e-3, 0.1)],
+    "seeds leave the stack": [  # l2 and clipping per seat; the first arm stops after epoch 1, the others go on
+        _arm(
+            ("regularizer", "l2", {"coef": c}),
+            ("regularizer", "grad_clip", {"max_norm": m, "by_value": False}),
+            *([("stopping", "max_epochs", {"epochs": 1})] if c == 1e-4 else []),
+            epochs=3,
+        )
+        for c, m in ((1e-4, 0.05), (1e-3, 0.2), (1e-2, 1.0))
+    ],
     "ema decay": [_arm(("regularizer", "ema", {"decay": d})) for d in (0.9, 0.99)],
     "schedules": [
         _arm(optimizer="sgd", lr=0.05),
