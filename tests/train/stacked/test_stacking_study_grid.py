@@ -52,6 +52,19 @@ def _records(tmp_path, run_cli, stack: str) -> dict[str, dict]:
     return {json.dumps([r["config"]["components"], r["config"]["seed"]], sort_keys=True): r for r in records}
 
 
+def test_the_plan_says_the_grid_trains_as_one_stack(tmp_path, registry):
+    from ablate.cli.run_command import stacking_lines
+    from ablate.engine.planned import study_arms
+    from ablate.study.config import load_study
+
+    study = tmp_path / "grid.toml"
+    study.write_text(GRID.format(stack=""))
+    config = load_study(study, registry)
+    lines = stacking_lines(config, registry, study_arms(config, registry))
+    assert lines[0] == "stacking: 4 of 4 arms train their 2 seeds as one stacked model"
+    assert lines[1].endswith("share a stack: 1 stack") and len(lines) == 2
+
+
 def test_a_decay_by_smoothing_grid_trains_as_one_stack_with_the_numbers_of_stack_off(tmp_path, run_cli):
     stacked = _records(tmp_path, run_cli, "auto")
     alone = _records(tmp_path, run_cli, "off")
