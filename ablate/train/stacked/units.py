@@ -37,7 +37,7 @@ def stack_key(spec: RunSpec, registry: Registry) -> str:
     (dropout), the parameters components declare ``per_seat`` and the settings a
     stack holds per seat."""
     held = tuple(_without_per_seat(c, registry) for c in spec.components)
-    varying = {(c.kind, c.name) for c in spec.components if c.kind in SEAT_KINDS or _factory_says(c, registry)}
+    varying = {(c.kind, c.name) for c in spec.components if c.kind in SEAT_KINDS or _shares_stacks(c, registry)}
     return replace(spec, components=held).stack_key(varying)
 
 
@@ -48,7 +48,7 @@ def _without_per_seat(component: ComponentSpec, registry: Registry) -> Component
     return replace(component, params={k: v for k, v in component.params.items() if k not in per_seat})
 
 
-def _factory_says(component: ComponentSpec, registry: Registry) -> bool:
+def _shares_stacks(component: ComponentSpec, registry: Registry) -> bool:
     return bool(_attribute(component, registry, "shares_stacks", False))
 
 
