@@ -29,6 +29,7 @@ from ablate.train.training import EVAL_CHUNK
 T = TypeVar("T")
 MEMORY_SHARE = 0.5  # of the free memory a stack may plan to use
 PARAM_COPIES = 7  # stacked weights, gradients, two moments, the per-seed model, a best-weights copy, slack
+SEAT_COPIES = 5  # where arms share a stack: the optimizer's per-seed values, each the size of the weights
 
 
 def can_stack(spec: RunSpec, registry: Registry) -> bool | str:
@@ -104,7 +105,7 @@ def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execut
         return alone
     if not stackable:
         return alone
-    size = max_stack(specs[0], registry, execution)
+    size = max_stack(specs[0], registry, execution, per_seat=len(arms) > 1)
     return [list(range(i, min(i + size, len(specs)))) for i in range(0, len(specs), size)]
 
 
@@ -122,17 +123,18 @@ def shared_stack_problem(arm_specs: Sequence[RunSpec], registry: Registry) -> st
         return f"a run could not be built ({type(exc).__name__}: {exc})"
 
 
-def max_stack(spec: RunSpec, registry: Registry, execution: Execution) -> int:
-    """How many seeds of this arm fit in one stack on the execution's device."""
+def max_stack(spec: RunSpec, registry: Registry, execution: Execution, per_seat: bool = False) -> int:
+    """How many seeds of this arm fit in one stack on the execution's device
+    (``per_seat``: arms share it, whose values the optimizer may hold per seed)."""
     device = pick_device(execution.device)
-    per_seed = seed_bytes(spec, registry)
+    per_seed = seed_bytes(spec, registry, PARAM_COPIES + SEAT_COPIES * per_seat)
     return max(1, int(MEMORY_SHARE * free_bytes(device) // per_seed))
 
 
-def seed_bytes(spec: RunSpec, registry: Registry) -> int:
+def seed_bytes(spec: RunSpec, registry: Registry, copies: int = PARAM_COPIES) -> int:
     """An estimate of the memory one seed adds to a stack: its weights in every
     copy the stack keeps, the activations a training batch keeps for backward, and
-    the widest activation of an evaluation chunk."""
+    the widest activation of an evaluation chunk (``copies``: of the weights)."""
     parts = _built(spec, registry)
     data = load_data(spec, registry, torch.device("cpu"))
     sizes: list[int] = []
@@ -150,7 +152,7 @@ def seed_bytes(spec: RunSpec, registry: Registry) -> int:
     widest = max(sizes, default=0) / 2
     weights = sum(t.numel() for t in [*parts.model.parameters(), *parts.model.buffers()])
     rows = min(len(data.x_train), EVAL_CHUNK)
-    elements = PARAM_COPIES * weights + 3 * per_sample * int(spec.train["batch_size"]) + 2 * widest * rows
+    elements = copies * weights + 3 * per_sample * int(spec.train["batch_size"]) + 2 * widest * rows
     return int(4 * elements) + 1
 
 
