@@ -77,7 +77,7 @@ PER_SEED_KINDS = frozenset({"stopping"})
 
 # [train] settings a stack holds per seat (each seed's optimizer step uses its own
 # run's value): arms that differ only in them share a stack.
-PER_SEAT_SETTINGS = ("lr",)
+PER_SEAT_SETTINGS = ("lr", "momentum")
 
 # The training recipe's kinds: made by the loop (the optimizer, the learning rate
 # of each step), never registered as a run's hook implementations. A run without

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/stacking.py [--study studies/quickstart.toml] [--repeat 3]
                                             [--device cpu|cuda] [--threads 1] [--generic]
-                                            [--grid] [--precision fp32|bf16]
+                                            [--grid [lr_wd|recipe]] [--precision fp32|bf16]
 
 Trains every run of the study's design (the quickstart: 12 arms x 3 seeds, 40
 epochs, early stopping in half the arms) twice per repeat, in the same process
@@ -13,8 +13,11 @@ Optuna, storage or report: only the training the engine would do. ``--generic`` 
 the generic torch.func path (every layer under vmap) to compare the two stacked
 forms. Prints wall and CPU seconds per pass, the median over repeats, runs per
 second, and checks the stacked results against the unstacked ones. ``--grid`` runs
-benchmarks/lr_wd_grid.toml instead (a learning-rate x weight-decay grid: arms that
-differ only in the learning rate share a stack); ``--precision`` overrides [train] precision.
+benchmarks/lr_wd_grid.toml instead (a learning-rate x weight-decay grid under Adam),
+``--grid recipe`` benchmarks/recipe_grid.toml (label smoothing x L2 coefficient under
+SGD with a cosine schedule): arms that differ only in values a stack holds per seat
+share one stack, and a third pass stacks each arm apart (as before they could share);
+``--precision`` overrides [train] precision.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from ablate.train.stacked.training import train_group
 from ablate.train.training import RunResult, train_run
 
 Pass = Callable[[], list[RunResult]]
+GRIDS = {"lr_wd": "lr_wd_grid.toml", "recipe": "recipe_grid.toml"}
 
 
 def study_groups(path: str, registry: Registry) -> list[list[RunSpec]]:
@@ -74,6 +78,18 @@ def stacked(
     return [by_key[spec.key] for spec in specs]
 
 
+def per_arm(groups: list[list[RunSpec]], registry: Registry, execution: Execution) -> list[RunResult]:
+    """Each arm's seeds as a stack of their own (how a grid trained before its arms
+    could share a stack), results in design order."""
+    out: list[RunResult] = []
+    for group in groups:
+        for result in train_group(group, registry, execution):
+            if isinstance(result, BaseException):
+                raise SystemExit(f"a stacked run failed: {result!r}")
+            out.append(result)
+    return out
+
+
 def timed(run: Pass, device: torch.device) -> tuple[float, float, list[RunResult]]:
     """(wall seconds, CPU seconds, results) of one pass."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -102,11 +118,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--generic", action="store_true", help="also time the generic torch.func path")
-    parser.add_argument("--grid", action="store_true", help="the learning-rate x weight-decay grid (lr_wd_grid.toml)")
+    parser.add_argument(
+        "--grid", nargs="?", const="lr_wd", choices=tuple(GRIDS), help="a grid of per-seat values (GRIDS)"
+    )
     parser.add_argument("--precision", default=None, choices=("fp32", "bf16"))
     args = parser.parse_args()
     if args.grid:
-        args.study = str(Path(__file__).with_name("lr_wd_grid.toml"))
+        args.study = str(Path(__file__).with_name(GRIDS[args.grid]))
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available here")
     registry = build_registry(make_plugin_manager(plugin_files_of(args.study)))
@@ -120,6 +138,8 @@ def main() -> None:
         "unstacked": lambda: unstacked(groups, registry, execution),
         "stacked": lambda: stacked(groups, registry, execution),
     }
+    if args.grid:
+        passes["stacked, each arm apart"] = lambda: per_arm(groups, registry, execution)
     if args.generic:
         passes["stacked, generic torch.func"] = lambda: stacked(groups, registry, execution, generic=True)
     report(passes, args, device, sum(len(g) for g in groups), len(groups))

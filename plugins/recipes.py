@@ -24,6 +24,7 @@ class Sgd(OptimizerComponent):
 
     elementwise, flat, torch_class = True, "sgd", "SGD"
     accepts = ("weight_decay", "decoupled_weight_decay")
+    per_seat = ("momentum", "weight_decay")  # the flat SGD holds them per seat of a stack
 
     def __init__(self, momentum: float, dampening: float, nesterov: bool, weight_decay: float):
         self.momentum, self.dampening, self.nesterov, self.weight_decay = momentum, dampening, nesterov, weight_decay
@@ -42,6 +43,7 @@ class Adam(OptimizerComponent):
 
     elementwise, flat, torch_class = True, "adam", "Adam"
     accepts = ("weight_decay", "decoupled_weight_decay")
+    per_seat = ("weight_decay",)  # the flat Adam holds it per seat of a stack
 
     def __init__(self, beta1: float, beta2: float, eps: float, weight_decay: float):
         self.betas, self.eps, self.weight_decay = (beta1, beta2), eps, weight_decay
@@ -62,6 +64,7 @@ class RMSprop(OptimizerComponent):
 
     elementwise, flat, torch_class = True, "rmsprop", "RMSprop"
     accepts = ("weight_decay",)
+    per_seat = ("weight_decay",)  # the flat RMSprop holds it per seat of a stack
 
     def __init__(self, alpha: float, eps: float, momentum: float, centered: bool, weight_decay: float):
         self.alpha, self.eps, self.momentum, self.centered, self.weight_decay = (

@@ -94,7 +94,10 @@ def penalised_parameters(model: nn.Module, include_biases: bool) -> Iterator[nn.
 
 
 class _WeightPenalty:
-    """coef * sum of term(w) over the weights (biases and norm parameters only when asked)."""
+    """coef * sum of term(w) over the weights (biases and norm parameters only when asked).
+    Arms that differ only in ``coef`` share a stack, each seed penalised with its own."""
+
+    per_seat = ("coef",)
 
     def __init__(self, coef: float, include_biases: bool):
         self.coef, self.include_biases = coef, include_biases
@@ -214,6 +217,8 @@ class GradClip:
     norm scaled down to at most ``max_norm`` (torch.nn.utils.clip_grad_norm_), or,
     ``by_value``, each element clamped to [-max_norm, max_norm] (clip_grad_value_)."""
 
+    per_seat = ("max_norm",)  # a stack clips each seed at its own threshold
+
     def __init__(self, max_norm: float, by_value: bool):
         self.max_norm, self.by_value = max_norm, by_value
 
@@ -234,7 +239,9 @@ class Ema:
     get_ema_multi_avg_fn(decay), use_buffers=True); the run is measured with the
     averaged weights (copied into the model at train end, after any early-stopping
     restore). The per-epoch history is of the weights trained. In a stack each seed
-    updates its own average on its own weights (exact)."""
+    updates its own average on its own weights (exact), with its own decay."""
+
+    per_seat = ("decay",)
 
     def __init__(self, decay: float):
         self.decay = decay
@@ -303,7 +310,11 @@ class LabelSmoothing(SoftTargets):
     """Label smoothing (Szegedy et al., 2016): training targets become
     (1 - eps) on the true class + eps / K on every class. The class count K comes
     from ``classes`` or, when 0, from the model's output. Targets that are
-    already soft (mixup, cutmix) are smoothed the same way."""
+    already soft (mixup, cutmix) are smoothed the same way. In a stack each seed's
+    batch is smoothed by its own run's instance, so arms that differ only in
+    ``eps`` share a stack."""
+
+    per_seat = ("eps",)
 
     def __init__(self, eps: float, classes: int):
         self.eps, self.classes = eps, classes
@@ -436,15 +447,22 @@ def _register_gradient_and_averaging(registry: Any) -> None:
 
 class StackedWeightPenalty:
     """L1/L2 over stacked weights: summed over the seed axis it is the sum of the
-    seeds' own penalties, so each seed's gradient is its own."""
+    seeds' own penalties, so each seed's gradient is its own. Where the seeds'
+    coefficients differ, each seed's sum is weighted by its own (the gradient of
+    a seed's weight is then its coefficient times term', as alone)."""
 
     def __init__(self, penalties: list[_WeightPenalty], ctx):
         first = penalties[0]
-        self.coef, self.term = first.coef, first.term
+        self.ctx, self.term = ctx, first.term
+        self.coefs = [p.coef for p in penalties]
         self.params = [ctx.stacked(p) for p in penalised_parameters(ctx.models[0], first.include_biases)]
 
     def ablate_loss_penalty(self, model: nn.Module) -> torch.Tensor:
-        return self.coef * sum(self.term(p).sum() for p in self.params)
+        if len(set(self.coefs)) == 1:
+            return self.coefs[0] * sum(self.term(p).sum() for p in self.params)
+        seeds = self.params[0].shape[0]
+        per_seed = sum(self.term(p).reshape(seeds, -1).sum(1) for p in self.params)
+        return (self.ctx.seat_values(self.coefs, self.params[0]) * per_seed).sum()
 
 
 class StackedMaxNorm:
@@ -468,7 +486,8 @@ class StackedGradClip:
     at most 1); by value, the clamp is element-wise already."""
 
     def __init__(self, rules: list[GradClip], ctx):
-        self.max_norm, self.by_value = rules[0].max_norm, rules[0].by_value
+        self.ctx, self.by_value = ctx, rules[0].by_value
+        self.thresholds = [rule.max_norm for rule in rules]  # each seed's own (per_seat)
         self.params = [ctx.stacked(p) for p in ctx.models[0].parameters() if p.requires_grad]
 
     def ablate_before_step(self, model: nn.Module, state) -> None:
@@ -479,15 +498,29 @@ class StackedGradClip:
             return
         with torch.no_grad():
             if self.by_value:
-                for g in grads:
-                    g.clamp_(-self.max_norm, self.max_norm)
+                self._clamp(grads)
                 return
             seeds = grads[0].shape[0]
             norms = torch.stack([torch.linalg.vector_norm(g.reshape(seeds, -1), 2, dim=1) for g in grads], dim=1)
             total = torch.linalg.vector_norm(norms, 2, dim=1)
-            scale = torch.clamp(self.max_norm / (total + 1e-6), max=1.0)
+            if len(set(self.thresholds)) == 1:
+                scale = torch.clamp(self.thresholds[0] / (total + 1e-6), max=1.0)
+            else:  # torch's max_norm / (norm + 1e-6) is reciprocal(norm + 1e-6) * max_norm
+                scale = torch.clamp((total + 1e-6).reciprocal() * self.ctx.seat_values(self.thresholds, total), max=1.0)
             for g in grads:
                 g.mul_(scale.view(seeds, *([1] * (g.dim() - 1))).to(g.dtype))
+
+    def _clamp(self, grads: list[torch.Tensor]) -> None:
+        """clip_grad_value_ per seed: each seed's elements clamped to its own threshold."""
+        import torch
+
+        if len(set(self.thresholds)) == 1:
+            for g in grads:
+                g.clamp_(-self.thresholds[0], self.thresholds[0])
+            return
+        for g in grads:
+            bound = self.ctx.seat_values(self.thresholds, g).view(-1, *([1] * (g.dim() - 1)))
+            torch.clamp(g, -bound, bound, out=g)
 
 
 stacked_component(L1, L2)(StackedWeightPenalty)

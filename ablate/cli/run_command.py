@@ -344,9 +344,30 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
         + " as one stacked model"
     ]
     lines += [f"  not stacked: {name}: {reason}" for name, reason in why.items() if reason is not True]
-    stacks = {stack_key(run_spec(config, a, config.seeds[0]), registry) for a in arms if why[a.name] is True}
-    if len(stacks) < sum(v is True for v in why.values()):
-        lines.append(f"  arms that differ only in stopping rules or dropout share a stack: {len(stacks)} stacks")
+    return lines + shared_stack_lines(config, registry, [a for a in arms if why[a.name] is True])
+
+
+def shared_stack_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> list[str]:
+    """How many stacks the stackable arms train in, and why arms that differ only in
+    values a stack may hold per seat still train in separate stacks."""
+    from ablate.train.stacked.grouping import shared_stack_problem  # torch: only when this runs, not at start-up
+
+    units: dict[str, list[Arm]] = {}
+    for arm in arms:
+        units.setdefault(stack_key(run_spec(config, arm, config.seeds[0]), registry), []).append(arm)
+    lines, stacks = [], 0
+    for unit in units.values():
+        specs = [run_spec(config, arm, config.seeds[0]) for arm in unit]
+        problem = shared_stack_problem(specs, registry) if len(unit) > 1 else None
+        stacks += 1 if problem is None else len(unit)
+        if problem is not None:
+            lines.append(f"  in separate stacks: {', '.join(a.name for a in unit)}: {problem}")
+    if stacks < len(arms):
+        lines.insert(
+            0,
+            "  arms that differ only in stopping rules, dropout or values a stack holds per seat "
+            f"(learning rate, schedule, weight decay, momentum, ...) share a stack: {stacks} stack{'s' * (stacks > 1)}",
+        )
     return lines
 
 

@@ -29,12 +29,13 @@ PreStep = Callable[[], None]
 
 @dataclass(frozen=True)
 class OptimizerRecipe:
-    """Which torch optimizer a run makes and with what keyword arguments; ``shrink``
-    is SGD's decoupled weight decay (lr * wd), applied before each step, or 0."""
+    """Which torch optimizer a run makes and with what keyword arguments;
+    ``decoupled`` is SGD's decoupled weight decay (per unit learning rate: each
+    step shrinks the weights by lr * decoupled before it), or 0."""
 
     kind: type[torch.optim.Optimizer]
     kwargs: dict[str, Any]
-    shrink: float = 0.0
+    decoupled: float = 0.0
 
 
 def optimizer_recipe(train: dict[str, Any], options: dict[str, Any]) -> OptimizerRecipe:
@@ -47,7 +48,7 @@ def optimizer_recipe(train: dict[str, Any], options: dict[str, Any]) -> Optimize
             return OptimizerRecipe(torch.optim.AdamW, {"lr": lr, **options})
         return OptimizerRecipe(torch.optim.Adam, {"lr": lr, **options})
     wd = options.pop("weight_decay", 0.0) if decoupled else 0.0
-    return OptimizerRecipe(torch.optim.SGD, {"lr": lr, "momentum": train["momentum"], **options}, lr * wd)
+    return OptimizerRecipe(torch.optim.SGD, {"lr": lr, "momentum": train["momentum"], **options}, wd)
 
 
 def component_recipe(component: Any, lr: float, options: dict[str, Any]) -> OptimizerRecipe:
@@ -76,8 +77,7 @@ def make_component_optimizer(
     model: torch.nn.Module, component: Any, lr: float, options: dict[str, Any]
 ) -> tuple[Optimizer, PreStep | None]:
     """The optimizer of an optimizer component: the flat one for ablate's own
-    (``torch_class`` set), else the component's ``make``. SGD's decoupled weight
-    decay shrinks by the learning rate of the step (the schedule's)."""
+    (``torch_class`` set), else the component's ``make``."""
     params = trainable(model)
     if not component.torch_class:
         if options:
@@ -85,11 +85,29 @@ def make_component_optimizer(
                 f"optimizer {type(component).__name__} takes no options from components: {sorted(options)}"
             )
         return component.make(params, lr), None
-    recipe = component_recipe(component, lr, options)
-    optimizer: Optimizer = flat_from_recipe(params, recipe) or recipe.kind(params, **recipe.kwargs)
-    if not recipe.shrink:
+    return _made(params, component_recipe(component, lr, options))
+
+
+def recipe_of(train: dict[str, Any], component: Any, options: dict[str, Any]) -> OptimizerRecipe | None:
+    """The recipe a run's optimizer is made from ([train] shorthand or an optimizer
+    component); None for a component that makes its own (``make``)."""
+    if component is None:
+        return optimizer_recipe(train, options)
+    if not component.torch_class:
+        return None
+    return component_recipe(component, float(train["lr"]), options)
+
+
+def _made(params: list[torch.nn.Parameter], recipe: OptimizerRecipe) -> tuple[Optimizer, PreStep | None]:
+    """The flat optimizer (which applies SGD's decoupled decay itself), else
+    torch's own with the decay as a pre-step by the learning rate of the step."""
+    flat = flat_from_recipe(params, recipe)
+    if flat is not None:
+        return flat, None
+    optimizer = recipe.kind(params, **recipe.kwargs)
+    if not recipe.decoupled:
         return optimizer, None
-    wd = recipe.shrink
+    wd = recipe.decoupled
     return optimizer, _shrinker(params, lambda: current_lr(optimizer) * wd)
 
 
@@ -118,7 +136,8 @@ def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 
 def pre_step_of(params: list[torch.nn.Parameter], recipe: OptimizerRecipe) -> PreStep | None:
-    return _shrinker(params, recipe.shrink) if recipe.shrink else None
+    """SGD's decoupled decay at the recipe's learning rate, for torch's own SGD (a reference)."""
+    return _shrinker(params, recipe.kwargs["lr"] * recipe.decoupled) if recipe.decoupled else None
 
 
 def make_optimizer(
@@ -127,9 +146,7 @@ def make_optimizer(
     """The optimizer (flat where it can be: one run's, or a stack's) plus a pre-step
     action (decoupled weight decay for SGD), or None. Making torch's own optimizer
     the first time imports torch._dynamo (seconds per process); the flat one does not."""
-    recipe, params = optimizer_recipe(train, options), trainable(model)
-    optimizer: Optimizer = flat_from_recipe(params, recipe) or recipe.kind(params, **recipe.kwargs)
-    return optimizer, pre_step_of(params, recipe)
+    return _made(trainable(model), optimizer_recipe(train, options))
 
 
 def _shrinker(params: list[torch.nn.Parameter], factor: float | Callable[[], float]) -> PreStep:
@@ -169,8 +186,11 @@ class FlatBuffers:
 
 
 class FlatOptimizer:
-    """Adam (coupled or decoupled weight decay) or SGD (momentum, dampening,
-    nesterov, weight decay) on flat buffers; see the module docstring."""
+    """Adam (coupled or decoupled weight decay), SGD (momentum, dampening,
+    nesterov, coupled or decoupled weight decay) or RMSprop on flat buffers; see
+    the module docstring. Over a stack's parameters (each with a leading seed
+    dimension) it holds SEAT_VALUES per seat where the seeds' runs differ in them
+    (``set_lr``, ``set_seat_values``): each element then gets its seed's number."""
 
     def __init__(self, params: Sequence[torch.nn.Parameter], kind: str, hp: dict[str, Any]):
         self.kind, self.hp, self.steps = kind, hp, 0
@@ -188,55 +208,98 @@ class FlatOptimizer:
         self.roles = ("param", "grad", *roles)
         self.buffers.attach()
         self._scratch: torch.Tensor | None = None  # Adam's denominator, kept between steps
-        self._seed_of: torch.Tensor | None = None  # each element's seed (a per-seed learning rate)
-        self.seed_lrs: list[float] | None = None  # a stack's learning rate per seed, when they differ
-        self.seed_wds: list[float] | None = None  # a stack's decoupled weight decay per seed, when they differ
+        self.seat: dict[str, list[float]] = {}  # SEAT_VALUES that differ between a stack's seeds, by seed
+        self._elements: dict[str, torch.Tensor] = {}  # those, per element (the fixed ones, made once)
+        self._memo: dict[tuple[float, ...], torch.Tensor] = {}  # per-element tensors by their seeds' values
+
+    @property
+    def seed_lrs(self) -> list[float] | None:
+        """A stack's learning rate per seed, when they differ (else None)."""
+        return self.seat.get("lr")
 
     def set_lr(self, lr: float | Sequence[float]) -> None:
         """One learning rate, or one per seed of a stack (each parameter's leading
         dimension): then every element gets its seed's, as a tensor."""
         if isinstance(lr, (int, float)):
-            self.hp["lr"], self.seed_lrs = lr, None
+            self.hp["lr"] = lr
+            self.seat.pop("lr", None)
             return
+        self.set_seat_values("lr", lr)
+        self.hp["lr"] = self.seat["lr"][0]
+
+    def set_seat_values(self, name: str, values: Sequence[float]) -> None:
+        """One value of ``name`` (a key of SEAT_VALUES) per seed of a stack, as
+        ``seat_values`` reads them from each seed's own settings."""
+        if name not in SEAT_VALUES[self.kind]:
+            raise ValueError(f"the flat {self.kind} holds no {name!r} per seed (it holds: {SEAT_VALUES[self.kind]})")
         seeds = {p.shape[0] if p.dim() else 0 for p in self.buffers.params}
-        if seeds != {len(lr)}:
-            raise ValueError(f"{len(lr)} learning rates for parameters whose leading dimensions are {sorted(seeds)}")
-        self.seed_lrs = [float(v) for v in lr]
-        self.hp["lr"] = self.seed_lrs[0]
+        if seeds != {len(values)}:
+            raise ValueError(
+                f"{len(values)} values of {name} for parameters whose leading dimensions are {sorted(seeds)}"
+            )
+        self.seat[name] = [float(v) for v in values]
+        self._elements.pop(name, None)
 
     def set_decoupled_decays(self, decays: Sequence[float]) -> None:
-        """Adam's decoupled weight decay, one per seed of a stack (0: none)."""
-        if self.kind != "adam" or {p.shape[0] if p.dim() else 0 for p in self.buffers.params} != {len(decays)}:
-            raise ValueError("a decoupled weight decay per seed needs the flat Adam over a stack's parameters")
-        self.hp["decoupled_weight_decay"] = True
-        self.seed_wds = [float(d) for d in decays]
+        """A decoupled weight decay per seed of a stack (0: none)."""
+        self.set_seat_values("decoupled", decays)
 
-    def _decay_factor(self, wd: float) -> float | torch.Tensor:
-        """1 - lr * wd, the decoupled decay's factor: per element where seeds differ."""
-        if self.seed_wds is None:
-            return self._of_lr(lambda lr: 1 - lr * wd)
-        lrs = self.seed_lrs or [self.hp["lr"]] * len(self.seed_wds)
-        return self._per_element([1 - lr * d for lr, d in zip(lrs, self.seed_wds, strict=True)])
+    def _value(self, name: str) -> float | torch.Tensor:
+        """A SEAT_VALUES value for the step: a number, or each element's seed's."""
+        if name not in self.seat:
+            return seat_values(self.kind, self.hp)[name]
+        if name == "lr":
+            return self._per_element(self.seat["lr"])
+        if name not in self._elements:
+            self._elements[name] = self._per_element(self.seat[name])
+        return self._elements[name]
+
+    def _decay_factor(self) -> float | torch.Tensor:
+        """1 - lr * decay, the decoupled decay's factor (computed in double, as
+        torch's scalar arguments are, then rounded once): per element where seeds differ."""
+        if "decoupled" not in self.seat:
+            decay = seat_values(self.kind, self.hp)["decoupled"]
+            return self._of_lr(lambda lr: 1 - lr * decay)
+        lrs = self.seat.get("lr") or [self.hp["lr"]] * len(self.seat["decoupled"])
+        return self._per_element([1 - lr * d for lr, d in zip(lrs, self.seat["decoupled"], strict=True)])
 
     def _per_element(self, values: Sequence[float]) -> torch.Tensor:
-        """Each element's seed's value (each a double, rounded once to the buffers' dtype)."""
+        """Each element's seed's value (each a double, rounded once to the buffers' dtype);
+        the last few kept (a constant learning rate needs no new tensor each step)."""
+        key = tuple(values)
+        if key not in self._memo:
+            if len(self._memo) >= 3:  # a schedule's values change every step; each is a copy of the weights' size
+                self._memo.clear()
+            self._memo[key] = self._spread(key)
+        return self._memo[key]
+
+    def _spread(self, values: Sequence[float]) -> torch.Tensor:
+        """A flat tensor holding, in each parameter's block (seed-major: the leading
+        dimension), each seed's value over its slice: a broadcast copy per parameter."""
         flat = self.buffers.flat["param"]
-        if self._seed_of is None:
-            self._seed_of = torch.cat(
-                [
-                    torch.arange(p.shape[0], device=flat.device).repeat_interleave(p[0].numel())
-                    for p in self.buffers.params
-                ]
-            )
-        return torch.tensor(list(values), dtype=flat.dtype, device=flat.device)[self._seed_of]
+        seeds = torch.tensor(list(values), dtype=flat.dtype, device=flat.device).view(-1, 1)
+        out, offset = torch.empty_like(flat), 0
+        for p in self.buffers.params:
+            block = out[offset : offset + p.numel()].view(len(seeds), -1)
+            block.copy_(seeds.expand_as(block))
+            offset += p.numel()
+        return out
 
     def _of_lr(self, scalar: Callable[[float], float]) -> float | torch.Tensor:
         """``scalar(lr)`` for the step: a number, or with a learning rate per seed,
         each element's seed's value (each computed in double, as torch's scalar
         arguments are, then rounded once: the run alone's number)."""
-        if self.seed_lrs is None:
+        if "lr" not in self.seat:
             return scalar(self.hp["lr"])
-        return self._per_element([scalar(v) for v in self.seed_lrs])
+        return self._per_element([scalar(v) for v in self.seat["lr"]])
+
+    def _decayed(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """Weight decay, as torch applies it: decoupled, the weights shrunk by
+        lr * decay; coupled, decay * weights added to the gradient (returned)."""
+        if any(self.seat.get("decoupled", [seat_values(self.kind, self.hp)["decoupled"]])):
+            param.mul_(self._decay_factor())
+        coupled = self._value("weight_decay")
+        return _plus(grad, param, coupled) if _nonzero(coupled) else grad
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero the flat gradient (gradients stay views; backward adds into them in place)."""
@@ -254,13 +317,9 @@ class FlatOptimizer:
 
     def _adam(self) -> None:
         hp, flat = self.hp, self.buffers.flat
-        param, grad, exp_avg, exp_avg_sq = flat["param"], flat["grad"], flat["exp_avg"], flat["exp_avg_sq"]
-        (beta1, beta2), wd = hp["betas"], hp["weight_decay"]
-        if wd != 0 or self.seed_wds is not None:
-            if hp["decoupled_weight_decay"]:
-                param.mul_(self._decay_factor(wd))
-            else:
-                grad = grad.add(param, alpha=wd)
+        param, exp_avg, exp_avg_sq = flat["param"], flat["exp_avg"], flat["exp_avg_sq"]
+        (beta1, beta2) = hp["betas"]
+        grad = self._decayed(param, flat["grad"])
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         step = float(self.steps)
@@ -273,27 +332,28 @@ class FlatOptimizer:
         _addcdiv(param, exp_avg, denom, step_size)
 
     def _sgd(self) -> None:
+        """torch's single-tensor SGD (SGDW's decoupled decay first, where set); a
+        seed whose momentum is 0 in a stack with momentum gets exactly no momentum
+        (its buffer is its gradient: SEAT_VALUES needs dampening 0 there)."""
         hp, flat = self.hp, self.buffers.flat
-        param, grad = flat["param"], flat["grad"]
-        if hp["weight_decay"] != 0:
-            grad = grad.add(param, alpha=hp["weight_decay"])
-        momentum = hp["momentum"]
-        if momentum != 0:
+        param = flat["param"]
+        grad = self._decayed(param, flat["grad"])
+        momentum = self._value("momentum")
+        if _nonzero(momentum):
             buf = flat["momentum"]
             if self.steps == 1:
                 buf.copy_(grad)
             else:
                 buf.mul_(momentum).add_(grad, alpha=1 - hp["dampening"])
-            grad = grad.add(buf, alpha=momentum) if hp["nesterov"] else buf
+            grad = _plus(grad, buf, momentum) if hp["nesterov"] else buf
         _add(param, grad, self._of_lr(lambda lr: -lr))
 
     def _rmsprop(self) -> None:
         """torch's single-tensor RMSprop, operation for operation."""
         hp, flat = self.hp, self.buffers.flat
-        param, grad, square_avg = flat["param"], flat["grad"], flat["square_avg"]
+        param, square_avg = flat["param"], flat["square_avg"]
         alpha = hp["alpha"]
-        if hp["weight_decay"] != 0:
-            grad = grad.add(param, alpha=hp["weight_decay"])
+        grad = self._decayed(param, flat["grad"])
         square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         if hp["centered"]:
             grad_avg = flat["grad_avg"]
@@ -311,7 +371,7 @@ class FlatOptimizer:
 
     @torch.no_grad()
     def select(self, keep: Sequence[int]) -> None:
-        """Keep the seeds at these stack positions in every flat tensor."""
+        """Keep the seeds at these stack positions in every flat tensor (and their values)."""
         index = torch.as_tensor(list(keep), device=self.buffers.flat["param"].device)
         per_role = {role: [v[index] for v in self.buffers.views(role)] for role in self.roles}
         for p, data in zip(self.buffers.params, per_role["param"], strict=True):
@@ -320,8 +380,42 @@ class FlatOptimizer:
         for role, tensors in per_role.items():
             self.buffers.gather(tensors, role)
         self.buffers.attach()
-        self._scratch = None
-        self._seed_of = None
+        self.seat = {name: [values[i] for i in keep] for name, values in self.seat.items()}
+        self._scratch, self._elements, self._memo = None, {}, {}
+
+
+# What the flat optimizer holds per seat of a stack, by rule: the learning rate,
+# the coupled ("weight_decay") and decoupled decays, SGD's momentum.
+SEAT_VALUES = {
+    "adam": ("lr", "weight_decay", "decoupled"),
+    "sgd": ("lr", "weight_decay", "decoupled", "momentum"),
+    "rmsprop": ("lr", "weight_decay"),
+}
+
+
+def seat_values(kind: str, hp: dict[str, Any]) -> dict[str, float]:
+    """A run's SEAT_VALUES from its flat optimizer's settings (0: none)."""
+    decoupled = bool(hp.get("decoupled_weight_decay", False))
+    values = {
+        "lr": float(hp["lr"]),
+        "weight_decay": 0.0 if decoupled else float(hp["weight_decay"]),
+        "decoupled": float(hp["weight_decay"]) if decoupled else 0.0,
+    }
+    if kind == "sgd":
+        values["momentum"] = float(hp["momentum"])
+    return values
+
+
+def _nonzero(value: float | torch.Tensor) -> bool:
+    """Whether a step applies the value (a per-seed tensor always: some seed's is not 0)."""
+    return torch.is_tensor(value) or value != 0
+
+
+def _plus(t: torch.Tensor, other: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
+    """t + scale * other, a new tensor, the scale a number or one per element."""
+    if torch.is_tensor(scale):
+        return torch.addcmul(t, other, scale)
+    return t.add(other, alpha=scale)
 
 
 def _add(param: torch.Tensor, t: torch.Tensor, scale: float | torch.Tensor) -> None:
@@ -350,6 +444,15 @@ _RMSPROP_KEYS = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
 def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerRecipe) -> FlatOptimizer | None:
     """The flat optimizer for the recipe's settings (torch's defaults where it sets
     none), or None when the recipe asks for anything it does not reproduce."""
+    settings = flat_settings(recipe)
+    if settings is None or not _one_kind(params):
+        return None
+    return FlatOptimizer(params, *settings)
+
+
+def flat_settings(recipe: OptimizerRecipe) -> tuple[str, dict[str, Any]] | None:
+    """The flat optimizer's rule and settings for a recipe, or None when it does
+    not reproduce what the recipe asks for (known before any parameter exists)."""
     if recipe.kind in (torch.optim.Adam, torch.optim.AdamW):
         kind, keys = "adam", _ADAM_KEYS
     elif recipe.kind is torch.optim.SGD:
@@ -361,12 +464,14 @@ def flat_from_recipe(params: Sequence[torch.nn.Parameter], recipe: OptimizerReci
     signature = inspect.signature(recipe.kind.__init__).parameters
     if not set(recipe.kwargs) <= set(keys) or not set(keys) - {"decoupled_weight_decay"} <= set(signature):
         return None
-    if not _one_kind(params):
-        return None
     hp = _hp({**{k: p.default for k, p in signature.items()}, **recipe.kwargs}, keys)
     if recipe.kind is torch.optim.AdamW:  # AdamW is Adam with this set, not an argument
         hp["decoupled_weight_decay"] = True
-    return FlatOptimizer(params, kind, hp)
+    if recipe.decoupled:  # SGDW: SGD's decoupled decay (never set with its coupled one)
+        if kind != "sgd" or hp["weight_decay"]:
+            return None
+        hp.update(weight_decay=recipe.decoupled, decoupled_weight_decay=True)
+    return kind, hp
 
 
 def _one_kind(params: Sequence[torch.nn.Parameter]) -> bool:

@@ -10,7 +10,7 @@ from support import make
 
 from ablate.components import Batch
 from ablate.plugin.manager import trial_manager
-from ablate.train.optimizers import make_optimizer
+from ablate.train.optimizers import make_optimizer, set_lr
 
 
 def test_l1_penalty_is_coef_times_sum_of_absolute_weights_without_biases_or_norms(registry):
@@ -163,8 +163,10 @@ def test_decoupled_weight_decay_under_sgd_shrinks_weights_outside_the_gradient(r
     opt, pre = make_optimizer(
         model, {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0}, {"weight_decay": 0.5, "decoupled_weight_decay": True}
     )
-    model.weight.grad = torch.zeros_like(model.weight)
-    assert pre is not None
-    pre()
+    model.weight.grad.zero_()
+    assert pre is None  # the flat SGD shrinks the weights itself, by the learning rate of the step
     opt.step()
     assert torch.allclose(model.weight, torch.full((2, 2), 1 - 0.1 * 0.5))
+    set_lr(opt, 0.2)
+    opt.step()
+    assert torch.allclose(model.weight, torch.full((2, 2), (1 - 0.1 * 0.5) * (1 - 0.2 * 0.5)))

@@ -147,7 +147,9 @@ class StackContext:
     the per-seed tensors it holds (to copy a seed's weights out for its stopping
     rules and final measurement). ``stacked(t)`` finds the stacked tensor of a
     per-seed tensor: a component form selects parameters on ``models[0]`` and
-    works on their stacked tensors."""
+    works on their stacked tensors. ``seat_values(values, like)`` gives a form
+    its instances' own values (one per seed, in build order) for the seeds still
+    in the stack: a component that declares ``per_seat`` parameters reads them so."""
 
     def __init__(
         self, streams: SeedStreams, fallback: LayerForm, models: Sequence[nn.Module] = (), generic: bool = False
@@ -156,6 +158,23 @@ class StackContext:
         self.models = list(models)
         self.pairs: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
         self._stacked: dict[int, torch.Tensor] = {}
+        self.positions = list(range(len(self.models)))  # the build index of each seed still in the stack
+        self._values: dict[tuple[object, ...], torch.Tensor] = {}
+
+    def select(self, keep: Sequence[int]) -> None:
+        """Keep the seeds at these stack positions (the others have stopped)."""
+        self.positions = [self.positions[i] for i in keep]
+        self.streams.select(keep)
+
+    def seat_values(self, values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+        """(S,) the values of the seeds still in the stack, from one per seed in
+        build order, in ``like``'s dtype and device (each rounded once, as a number
+        passed to torch is in the run alone); made once per set of seeds."""
+        key = (tuple(values), tuple(self.positions), like.dtype, like.device)
+        if key not in self._values:
+            chosen = [float(values[i]) for i in self.positions]
+            self._values[key] = torch.tensor(chosen, dtype=like.dtype, device=like.device)
+        return self._values[key]
 
     def stack(self, layers: Sequence[nn.Module | None]) -> nn.Module:
         """The stacked form of S per-seed copies of a layer (its form, else the

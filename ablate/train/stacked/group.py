@@ -7,19 +7,21 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from ablate.plugin.registry import Registry
-from ablate.spec import RunSpec
+from ablate.spec import RunSpec, canonical_json
 from ablate.train.build import RunParts, build_run
-from ablate.train.optimizers import FlatOptimizer, Optimizer, set_lr
+from ablate.train.optimizers import FlatOptimizer, Optimizer, OptimizerRecipe, flat_settings, recipe_of, set_lr
 from ablate.train.stacked.align import network_problem
 from ablate.train.stacked.components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.train.stacked.forms import SeedStreams
 from ablate.train.stacked.kept import change_problem
 from ablate.train.stacked.model import copy_in, copy_out, select_seeds, stack_models, uses_generic
+from ablate.train.stacked.per_seat import hold_per_seat, per_seat_problem
 from ablate.train.training import OnEpoch, RunResult, lr_plan
 
 STEP_HOOK_NAMES = (*STEP_HOOKS, "ablate_transform_batch")
@@ -88,8 +90,9 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
     changed = change_problem([s.parts.model for s in seats])
     if changed is not None:
         return changed
-    if any(s.parts.options != first.options for s in seats) and not _decays_only(seats):
-        return "the components gave the seeds different optimizer options"
+    problem = _optimizer_problem(seats)
+    if problem is not None:
+        return problem
     if len({s.parts.spec.with_seed(0).key for s in seats}) > 1:
         problem = network_problem([s.parts.model for s in seats])
         if problem is not None:
@@ -100,19 +103,40 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
     return next((p for p in (component_problem(s.parts.hooks) for s in one_per_arm) if p is not None), None)
 
 
-def _decays_only(seats: Sequence[Seat]) -> bool:
-    """Whether the seeds' optimizer options differ only in a decoupled weight decay
-    (or its absence), which a stack holds per seat."""
-    allowed = {"weight_decay", "decoupled_weight_decay"}
-    first = seats[0].parts
-    optimizer = first.recipe.get("optimizer")
-    adam = optimizer.flat == "adam" if optimizer is not None else first.spec.train.get("optimizer") == "adam"
-    options = [s.parts.options for s in seats]
-    return adam and all(set(o) <= allowed and o.get("decoupled_weight_decay", True) for o in options)
+def _optimizer_problem(seats: Sequence[Seat]) -> str | None:
+    """Why one optimizer cannot step these runs each as it steps alone (their
+    learning rates, schedules, decays and momenta may differ: the flat optimizer
+    holds them per seat), or None."""
+    try:
+        recipes = [_recipe(s.parts) for s in seats]
+    except ValueError as exc:  # a wrong option: each run fails alone, with this error
+        return str(exc)
+    if recipes[0] is None and any(s.parts.options != seats[0].parts.options for s in seats):
+        return "the components gave the seeds different optimizer options"
+    return per_seat_problem(recipes, len({lr_key(s.parts) for s in seats}) > 1)
+
+
+def _recipe(parts: RunParts) -> OptimizerRecipe | None:
+    return recipe_of(parts.spec.train, parts.recipe.get("optimizer"), parts.options)
+
+
+def lr_key(parts: RunParts) -> str:
+    """What decides a run's learning rate at every step: [train] lr and its schedule."""
+    schedule = parts.spec.recipe("schedule")
+    return canonical_json([parts.spec.train["lr"], None if schedule is None else [schedule.name, schedule.params]])
 
 
 def _step_plugins(parts: RunParts) -> dict[str, list[str]]:
     return {h: [i.plugin_name for i in getattr(parts.hooks, h).get_hookimpls()] for h in STEP_HOOK_NAMES}
+
+
+def _flat_hp(parts: RunParts) -> dict[str, Any]:
+    """A run's flat optimizer settings (its recipe's: the stack's optimizer is flat)."""
+    recipe = _recipe(parts)
+    settings = None if recipe is None else flat_settings(recipe)
+    if settings is None:
+        raise ValueError("the stack's optimizer is flat and a seat's is not")
+    return settings[1]
 
 
 class Stack:
@@ -134,15 +158,11 @@ class Stack:
         self.optimizer, self.pre_step = first.make_optimizer(self.model)
         self.plan = lr_plan(first)
         self.plans = {seat.index: lr_plan(seat.parts) for seat in self.seats}  # each seat's own learning rates
-        self.per_seat = len({plan.base for plan in self.plans.values()}) > 1
-        if self.per_seat and (not isinstance(self.optimizer, FlatOptimizer) or self.pre_step is not None):
-            raise ValueError("a learning rate per seat needs the flat optimizer (and no SGD decoupled weight decay)")
-        self.decays = {seat.index: float(seat.parts.options.get("weight_decay", 0.0)) for seat in self.seats}
-        self.per_seat_decay = len(set(self.decays.values())) > 1
-        if self.per_seat_decay:
-            if not isinstance(self.optimizer, FlatOptimizer) or self.pre_step is not None:
-                raise ValueError("a weight decay per seat needs the flat Adam (not SGD's decoupled weight decay)")
-            self.optimizer.set_decoupled_decays([self.decays[s.index] for s in self.seats])
+        self.per_seat = len({lr_key(seat.parts) for seat in self.seats}) > 1
+        if isinstance(self.optimizer, FlatOptimizer):
+            hold_per_seat(self.optimizer, [_flat_hp(seat.parts) for seat in self.seats])
+        elif self.per_seat:  # seats_problem refuses this when the stack is planned
+            raise ValueError("a learning rate per seat needs the flat optimizer")
         relays = [s.parts.hooks for s in self.seats]
         self.penalties = step_hooks(relays, self.ctx, "ablate_loss_penalty")
         self.before: list[StepHook] = step_hooks(relays, self.ctx, "ablate_before_step")
@@ -163,11 +183,9 @@ class Stack:
         self.outcomes.update(outcomes)
         keep = [p for p, seat in enumerate(self.seats) if seat.index not in outcomes]
         if len(keep) < len(self.seats):
-            select_seeds(self.model, self.optimizer, keep)
-            self.ctx.streams.select(keep)
+            select_seeds(self.model, self.optimizer, keep)  # the optimizer keeps the kept seats' values
+            self.ctx.select(keep)
             self.seats = [self.seats[p] for p in keep]
-            if self.per_seat_decay and isinstance(self.optimizer, FlatOptimizer):
-                self.optimizer.set_decoupled_decays([self.decays[s.index] for s in self.seats])
         return keep
 
     def copy_out(self, seat: Seat) -> nn.Module:

@@ -1,8 +1,11 @@
 """Which runs train together: ``can_stack`` (can an arm's seeds share one model,
+and if not, why), ``shared_stack_problem`` (can several arms' seeds share one,
 and if not, why) and ``group_runs`` (the groups an executor hands to
 ``train_group``, sized to fit the device's memory). Arms that differ only in
 their stopping rules share a stack (each seed stops by its own rule), and so do
-arms that differ only in dropout (each seed drops at its own arm's rate, or not)."""
+arms that differ only in dropout (each seed drops at its own arm's rate, or not)
+or in values a stack holds per seat (learning rate and schedule, weight decays,
+momentum, L1/L2 coefficients, label smoothing, clipping threshold, EMA decay)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from ablate.train.training import EVAL_CHUNK
 T = TypeVar("T")
 MEMORY_SHARE = 0.5  # of the free memory a stack may plan to use
 PARAM_COPIES = 7  # stacked weights, gradients, two moments, the per-seed model, a best-weights copy, slack
+SEAT_COPIES = 5  # where arms share a stack: the optimizer's per-seed values, each the size of the weights
 
 
 def can_stack(spec: RunSpec, registry: Registry) -> bool | str:
@@ -92,7 +96,7 @@ def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execut
     arms: dict[str, list[int]] = {}
     for i, spec in enumerate(specs):
         arms.setdefault(spec.with_seed(0).key, []).append(i)
-    if len(arms) > 1 and not _arms_share(specs, list(arms.values()), registry):
+    if len(arms) > 1 and shared_stack_problem([specs[idx[0]] for idx in arms.values()], registry) is not None:
         by_arm = [(idx, stack_splits([specs[i] for i in idx], registry, execution)) for idx in arms.values()]
         return [[idx[i] for i in part] for idx, parts in by_arm for part in parts]
     try:
@@ -101,33 +105,36 @@ def stack_splits(specs: Sequence[RunSpec], registry: Registry, execution: Execut
         return alone
     if not stackable:
         return alone
-    size = max_stack(specs[0], registry, execution)
+    size = max_stack(specs[0], registry, execution, per_seat=len(arms) > 1)
     return [list(range(i, min(i + size, len(specs)))) for i in range(0, len(specs), size)]
 
 
-def _arms_share(specs: Sequence[RunSpec], arms: list[list[int]], registry: Registry) -> bool:
-    """Whether one seed of each arm, built, can share a stack (same network, same
-    optimizer options, the same per-step hooks)."""
+def shared_stack_problem(arm_specs: Sequence[RunSpec], registry: Registry) -> str | None:
+    """Why one seed of each of these arms (one unit: units.stack_key), built, cannot
+    share a stack (their networks, per-step hooks, or an optimizer that cannot hold
+    their values per seat), or None. Asked when the runs are planned (``ablate
+    plan``, the executor's split), so a stack never falls apart while it trains."""
     try:
         with _own_random_state():
             cpu = torch.device("cpu")
-            seats = [build_seat(n, specs[idx[0]], registry, cpu, None) for n, idx in enumerate(arms)]
-            return seats_problem(seats) is None
-    except Exception:
-        return False
+            seats = [build_seat(n, spec, registry, cpu, None) for n, spec in enumerate(arm_specs)]
+            return seats_problem(seats)
+    except Exception as exc:  # a run that cannot even be built fails alone, with its own error
+        return f"a run could not be built ({type(exc).__name__}: {exc})"
 
 
-def max_stack(spec: RunSpec, registry: Registry, execution: Execution) -> int:
-    """How many seeds of this arm fit in one stack on the execution's device."""
+def max_stack(spec: RunSpec, registry: Registry, execution: Execution, per_seat: bool = False) -> int:
+    """How many seeds of this arm fit in one stack on the execution's device
+    (``per_seat``: arms share it, whose values the optimizer may hold per seed)."""
     device = pick_device(execution.device)
-    per_seed = seed_bytes(spec, registry)
+    per_seed = seed_bytes(spec, registry, PARAM_COPIES + SEAT_COPIES * per_seat)
     return max(1, int(MEMORY_SHARE * free_bytes(device) // per_seed))
 
 
-def seed_bytes(spec: RunSpec, registry: Registry) -> int:
+def seed_bytes(spec: RunSpec, registry: Registry, copies: int = PARAM_COPIES) -> int:
     """An estimate of the memory one seed adds to a stack: its weights in every
     copy the stack keeps, the activations a training batch keeps for backward, and
-    the widest activation of an evaluation chunk."""
+    the widest activation of an evaluation chunk (``copies``: of the weights)."""
     parts = _built(spec, registry)
     data = load_data(spec, registry, torch.device("cpu"))
     sizes: list[int] = []
@@ -145,7 +152,7 @@ def seed_bytes(spec: RunSpec, registry: Registry) -> int:
     widest = max(sizes, default=0) / 2
     weights = sum(t.numel() for t in [*parts.model.parameters(), *parts.model.buffers()])
     rows = min(len(data.x_train), EVAL_CHUNK)
-    elements = PARAM_COPIES * weights + 3 * per_sample * int(spec.train["batch_size"]) + 2 * widest * rows
+    elements = copies * weights + 3 * per_sample * int(spec.train["batch_size"]) + 2 * widest * rows
     return int(4 * elements) + 1
 
 

@@ -1,18 +1,24 @@
 """Which runs may share a stack, decided from their specs alone (no torch, no
 model built): the coordinator's units of work. An arm's seeds go together, with
-the seeds of the arms that differ from it only in stopping rules or in
-components that declare ``shares_stacks`` (dropout); the worker then checks
-that the built networks align (stacked_plan.stack_splits)."""
+the seeds of the arms that differ from it only in stopping rules, in components
+that declare ``shares_stacks`` (dropout, decoupled weight decay), in the
+parameters a component declares ``per_seat`` (L1/L2 coefficients, label
+smoothing, clipping threshold, EMA decay, optimizer decays and momentum), in
+their schedules or in the settings a stack holds per seat ([train] lr and
+momentum); the worker then checks that the built runs can share one
+(grouping.stack_splits)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from ablate.plugin.registry import Registry
-from ablate.spec import RunSpec
+from ablate.spec import ComponentSpec, RunSpec
 
 T = TypeVar("T")
+SEAT_KINDS = frozenset({"schedule"})  # a schedule only gives each seat's learning rate: held per seat
 
 
 def arm_groups(runs: Sequence[T], spec_of: Callable[[T], RunSpec], registry: Registry) -> list[list[T]]:
@@ -27,13 +33,28 @@ def arm_groups(runs: Sequence[T], spec_of: Callable[[T], RunSpec], registry: Reg
 
 def stack_key(spec: RunSpec, registry: Registry) -> str:
     """What the runs that may share a stack have in common: all but the seed, the
-    stopping rules and the components that declare ``shares_stacks`` (dropout)."""
-    return spec.stack_key({(c.kind, c.name) for c in spec.components if _shares_stacks(c.kind, c.name, registry)})
+    stopping rules, the schedule, the components that declare ``shares_stacks``
+    (dropout), the parameters components declare ``per_seat`` and the settings a
+    stack holds per seat."""
+    held = tuple(_without_per_seat(c, registry) for c in spec.components)
+    varying = {(c.kind, c.name) for c in spec.components if c.kind in SEAT_KINDS or _shares_stacks(c, registry)}
+    return replace(spec, components=held).stack_key(varying)
 
 
-def _shares_stacks(kind: str, name: str, registry: Registry) -> bool:
+def _without_per_seat(component: ComponentSpec, registry: Registry) -> ComponentSpec:
+    per_seat = _attribute(component, registry, "per_seat", ())
+    if not per_seat:
+        return component
+    return replace(component, params={k: v for k, v in component.params.items() if k not in per_seat})
+
+
+def _shares_stacks(component: ComponentSpec, registry: Registry) -> bool:
+    return bool(_attribute(component, registry, "shares_stacks", False))
+
+
+def _attribute(component: ComponentSpec, registry: Registry, name: str, default: Any) -> Any:
     try:
-        factory = registry.get(kind, name).factory
+        factory = registry.get(component.kind, component.name).factory
     except Exception:  # not registered here: it stacks with its own arm only
-        return False
-    return bool(getattr(factory, "shares_stacks", False))
+        return default
+    return getattr(factory, name, default)

@@ -75,7 +75,8 @@ def test_an_lr_by_weight_decay_grid_under_adam_trains_as_one_stack():
         assert_same_run(result, train_run(spec, REGISTRY, CPU), rtol=1e-5)
 
 
-def test_decays_under_sgd_stack_apart_each_arm_its_own():
+def test_decoupled_decays_under_sgd_share_a_stack_each_seat_its_own():
+    """SGD's decoupled decay (SGDW) is the flat optimizer's, per seat: its arms share a stack."""
     specs = [
         s
         for decay in (0.01, 0.1)
@@ -86,4 +87,52 @@ def test_decays_under_sgd_stack_apart_each_arm_its_own():
     from ablate.spec import Execution
     from ablate.train.stacked.grouping import stack_splits
 
-    assert stack_splits(specs, REGISTRY, Execution("cpu")) == [[0, 1], [2, 3]]
+    assert stack_splits(specs, REGISTRY, Execution("cpu")) == [[0, 1, 2, 3]]
+    for spec, result in zip(specs, stacked(specs, REGISTRY), strict=True):
+        assert result.stack == 4, result.unstacked
+        assert_same_run(result, train_run(spec, REGISTRY, CPU), rtol=1e-5)
+
+
+TORCH_SGD = (
+    "import torch\n"
+    "from ablate import OptimizerComponent, hookimpl\n"
+    "class TorchSgd(OptimizerComponent):\n"
+    "    elementwise = True\n"
+    "    def make(self, params, lr):\n"
+    "        return torch.optim.SGD(params, lr=lr, momentum=0.9)\n"
+    "@hookimpl\ndef ablate_register_optimizers(registry):\n    registry.add('torch_sgd', TorchSgd)\n"
+)
+
+
+def test_lrs_on_torchs_own_optimizer_stack_per_arm_decided_when_planned(tmp_path, write_study):
+    """torch's own optimizer cannot hold a learning rate per seat: the plan says so,
+    and each arm's seeds stack on their own (never a stack that falls apart in training)."""
+    from ablate.cli.run_command import stacking_lines
+    from ablate.engine.planned import study_arms
+    from ablate.spec import Execution
+    from ablate.study.config import load_study
+    from ablate.train.stacked.grouping import stack_splits
+
+    plugin = tmp_path / "torch_sgd.py"
+    plugin.write_text(TORCH_SGD)
+    registry = build_registry(make_plugin_manager([plugin]))
+    config = load_study(
+        write_study(
+            '[study]\nname = "lr"\nseeds = 2\n[data]\nname = "digits"\n[model]\nname = "mlp"\nhidden = [16]\n'
+            '[train]\nepochs = 2\nbatch_size = 256\noptimizer = "torch_sgd"\n'
+            '[factors.lr]\nsetting = "train.lr"\nlevels = [0.01, 0.05]\n'
+        ),
+        registry,
+    )
+    lines = stacking_lines(config, registry, study_arms(config, registry))
+    assert lines[0] == "stacking: 2 of 2 arms train their 2 seeds as one stacked model"
+    separate = [line for line in lines if line.startswith("  in separate stacks: ")]
+    assert len(separate) == 1 and "a learning rate per seat needs the flat optimizer" in separate[0]
+    specs = [
+        s for lr in (0.01, 0.05) for s in seeds_of(make_spec(registry, ("optimizer", "torch_sgd", {}), lr=lr), [0, 1])
+    ]
+    parts = stack_splits(specs, registry, Execution("cpu"))
+    assert parts == [[0, 1], [2, 3]]
+    for part in parts:
+        results = stacked([specs[i] for i in part], registry)
+        assert [(r.stack, r.unstacked) for r in results] == [(2, ""), (2, "")]

@@ -97,6 +97,20 @@ def test_groups_are_cut_to_what_fits_in_memory(registry, monkeypatch):
     assert [len(g) for g in groups] == [2, 2, 1]
 
 
+def test_arms_sharing_a_stack_count_the_optimizers_values_per_seed(registry, monkeypatch):
+    """Where arms share a stack, each seed may add SEAT_COPIES weight-sized tensors
+    (its values per element in the flat optimizer): chunks are cut by that estimate."""
+    spec = make_spec(registry, hidden=[256, 256])  # weights large next to activations
+    held = stacked_plan.PARAM_COPIES + stacked_plan.SEAT_COPIES
+    assert seed_bytes(spec, registry, held) > seed_bytes(spec, registry)
+    room = int(2.5 * seed_bytes(spec, registry, held) / stacked_plan.MEMORY_SHARE)
+    monkeypatch.setattr(stacked_plan, "free_bytes", lambda device: room)
+    specs = [make_spec(registry, lr=lr, hidden=[256, 256]).with_seed(s) for lr in (1e-3, 1e-2) for s in range(3)]
+    assert [len(g) for g in group_runs(specs, registry, CPU)] == [2, 2, 2]
+    one_arm = [spec.with_seed(s) for s in range(6)]  # no per-seat values: more seeds fit
+    assert [len(g) for g in group_runs(one_arm, registry, CPU)] == [3, 3]
+
+
 def test_anything_that_carries_a_spec_can_be_grouped(registry):
     spec = make_spec(registry)
     planned = [(f"run {s}", spec.with_seed(s)) for s in range(3)]
@@ -118,7 +132,7 @@ def test_arms_that_cannot_share_a_stack_split_into_their_own(registry, monkeypat
     plain, stopping = make_spec(registry), make_spec(registry, ES)
     specs = [plain.with_seed(0), stopping.with_seed(0), plain.with_seed(1), stopping.with_seed(1)]
     assert stacked_plan.stack_splits(specs, registry, CPU) == [[0, 1, 2, 3]]
-    monkeypatch.setattr(stacked_plan, "_arms_share", lambda specs, arms, registry: False)
+    monkeypatch.setattr(stacked_plan, "shared_stack_problem", lambda specs, registry: "they disagree")
     assert stacked_plan.stack_splits(specs, registry, CPU) == [[0, 2], [1, 3]]  # each arm's seeds still stack
 
 
@@ -154,7 +168,8 @@ def _plan_lines(write_study, text: str, registry) -> list[str]:
 def test_ablate_plan_says_which_arms_stack_and_which_share_a_stack(write_study, tiny, registry):
     assert _plan_lines(write_study, tiny, registry) == [
         "stacking: 4 of 4 arms train their 2 seeds as one stacked model",
-        "  arms that differ only in stopping rules or dropout share a stack: 2 stacks",
+        "  arms that differ only in stopping rules, dropout or values a stack holds per seat "
+        "(learning rate, schedule, weight decay, momentum, ...) share a stack: 2 stacks",
     ]
     off = tiny.replace("batch_size = 128", 'batch_size = 128\nstack = "off"')
     assert _plan_lines(write_study, off, registry) == ["stacking: off"]
