@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate.engine.store import attrs
 from ablate.engine.store.db_patience import configure, db_patience_option
 from ablate.engine.store.record import StudyRecord
-from ablate.engine.store.storage_url import for_people, from_env
+from ablate.engine.store.storage_url import for_people, from_env, sqlite_path, sqlite_url
 from ablate.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 def storage_url(source: str) -> tuple[str, Path | None]:
     """(URL, folder or None): a folder means sqlite:///FOLDER/study.db, anything with :// is a URL."""
     if "://" in source:
-        path = re.sub(r"^sqlite:///", "", source) if source.startswith("sqlite:///") else None
+        path = sqlite_path(source)
         if path is not None and not Path(path).is_file():
             raise UserError(
                 f"no SQLite database at {path}",
@@ -85,7 +84,7 @@ def storage_url(source: str) -> tuple[str, Path | None]:
             key="report",
             expected="the --out folder of `ablate run`; with --storage URL, pass that URL",
         )
-    return f"sqlite:///{db.resolve()}", folder
+    return sqlite_url(db), folder
 
 
 def open_stored_study(url: str, name: str | None) -> optuna.Study:

@@ -27,7 +27,7 @@ from ablate.engine.store import attrs
 from ablate.engine.store.db_patience import DEFAULT_PATIENCE, cannot_write_folder, configure
 from ablate.engine.store.record import StudyRecord
 from ablate.engine.store.storage import default_storage, open_storage, open_study
-from ablate.engine.store.storage_url import for_people, from_env, without_password
+from ablate.engine.store.storage_url import for_people, from_env, sqlite_url, without_password
 from ablate.errors import UserError
 from ablate.plugin.registry import Registry
 from ablate.study.config import StudyConfig, load_study
@@ -395,7 +395,7 @@ def stored_power(config: StudyConfig, arms: list[Arm], out: Path | None = None) 
     from ablate.report.power import power_lines  # jinja2, pandas, scipy: only when this runs, not at start-up
 
     try:
-        study = optuna.load_study(study_name=config.name, storage=f"sqlite:///{db.resolve()}")
+        study = optuna.load_study(study_name=config.name, storage=sqlite_url(db))
     except Exception:  # a database of another study or version: nothing to plan with
         return []
     table, _ = collect(study, record_entries(plan_runs(config, arms)), _factor_names(arms))

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ablate.engine.store import optuna_internals
 from ablate.engine.store.retrying_storage import retrying
-from ablate.engine.store.storage_url import for_people, scrub, sqlite_path
+from ablate.engine.store.storage_url import for_people, scrub, sqlite_path, sqlite_url
 from ablate.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: `ablate report` opens storage without torch
@@ -29,7 +29,7 @@ ADVISORY_KEY = 0x61626C61  # "abla": the lock ablate's processes take to set up 
 
 
 def default_storage(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    return sqlite_url(out_dir / "study.db")
 
 
 def normalise_url(url: str) -> str:

@@ -61,5 +61,14 @@ def scrub(text: str, url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of an SQLite storage URL, else None."""
-    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
+    """The file of an SQLite storage URL, else None; read as SQLAlchemy reads it (a query
+    after "?", %-escapes decoded), so a URL it rendered names the same file."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(unquote(url[len("sqlite:///") :].split("?", 1)[0]))
+
+
+def sqlite_url(path: Path) -> str:
+    """The storage URL of an SQLite file anywhere: a folder named with "%" or "?" (which a
+    URL would read as an escape or a query) is escaped; the rest is kept as people typed it."""
+    return "sqlite:///" + str(path.resolve()).replace("%", "%25").replace("?", "%3F")
