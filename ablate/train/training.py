@@ -23,6 +23,7 @@ from ablate.plugin.registry import Registry
 from ablate.spec import Execution, RunSpec
 from ablate.train.build import RunFailed, RunParts, build_run, pick_device, prepare_process
 from ablate.train.optimizers import Optimizer, set_lr
+from ablate.train.precision import OptimizerStep, autocast, optimizer_step, stack_problem
 from ablate.train.run_result import RunResult
 
 EVAL_CHUNK = 8192
@@ -104,10 +105,8 @@ def lr_plan(parts: RunParts) -> LrPlan:
 
 
 def precision_context(parts: RunParts) -> contextlib.AbstractContextManager[Any]:
-    """The training forward pass's precision: bf16 under autocast, else as is."""
-    if parts.spec.train.get("precision", "fp32") == "bf16":
-        return torch.autocast(parts.device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """The training forward pass's precision: bf16 or fp16 under autocast, else as is."""
+    return autocast(parts.spec, parts.device)
 
 
 def train_run(
@@ -123,7 +122,10 @@ def train_run(
     prepare_process(execution.threads)
     parts = build_run(spec, registry, pick_device(execution.device))
     history, stop_reason = train_epochs(parts, on_epoch, started)
-    return finish_run(parts, history, stop_reason, lambda: time.perf_counter() - started)
+    result = finish_run(parts, history, stop_reason, lambda: time.perf_counter() - started)
+    if execution.stack != "off":
+        result.unstacked = stack_problem(spec) or ""  # the run record says why it trained alone
+    return result
 
 
 def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> tuple[list[dict[str, float]], str]:
@@ -131,10 +133,14 @@ def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> t
     generator = torch.Generator(device=parts.device).manual_seed(parts.spec.seed)
     history: list[dict[str, float]] = []
     plan = lr_plan(parts)
+    stepper = optimizer_step(parts.spec, parts.device, parts.optimizer, parts.pre_step, parts.model)
     for epoch in range(1, int(parts.spec.train["epochs"]) + 1):
-        running = train_one_epoch(parts, generator, plan, epoch)
+        skipped = stepper.skipped
+        running = train_one_epoch(parts, generator, plan, epoch, stepper)
         train, val = (evaluate(parts.model, x, y) for x, y in eval_splits(parts.data))
         metrics = epoch_record(epoch, train, val, running, plan.at(epoch * plan.steps_per_epoch - 1))
+        if stepper.scaler is not None:  # fp16: the steps its scaler skipped (inf gradients) this epoch
+            metrics["skipped_steps"] = stepper.skipped - skipped
         reason = end_epoch(parts, history, metrics, on_epoch, lambda: parts.model, started)
         if reason is not None:
             return history, reason
@@ -223,8 +229,11 @@ def finish_run(
     )
 
 
-def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, epoch: int) -> tuple[float, float]:
-    """One pass over the training split in random batches; (running loss, running accuracy)."""
+def train_one_epoch(
+    parts: RunParts, generator: torch.Generator, plan: LrPlan, epoch: int, stepper: OptimizerStep
+) -> tuple[float, float]:
+    """One pass over the training split in random batches; (running loss, running accuracy).
+    Under fp16 the step's gradients are unscaled before the before-step hooks see them."""
     data, model, hooks = parts.data, parts.model, parts.hooks
     transform, penalise, before, after = (
         parts.has(h)
@@ -246,13 +255,12 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, e
             loss = soft_cross_entropy(logits, batch.y)
             total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
         parts.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        stepper.backward(total)
         plan.apply(parts.optimizer, step)  # after the first forward: a lazy module's weights exist by then
+        stepper.unscale()
         if before:
             hooks.ablate_before_step(model=model, state=plan.state(epoch, step))
-        if parts.pre_step is not None:
-            parts.pre_step()
-        parts.optimizer.step()
+        stepper()
         if after:
             hooks.ablate_after_step(model=model)
         loss_sum += loss.detach() * len(idx)

@@ -15,6 +15,7 @@ from ablate.plugin.registry import Registry
 from ablate.spec import RunSpec
 from ablate.train.build import RunParts, build_run
 from ablate.train.optimizers import FlatOptimizer, Optimizer, set_lr
+from ablate.train.precision import stack_problem
 from ablate.train.stacked.align import network_problem
 from ablate.train.stacked.components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.train.stacked.forms import SeedStreams
@@ -79,6 +80,9 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
     (which differ in stopping rules or dropout only) must also build networks that
     align (stacked_align) and call the same per-step hooks."""
     first = seats[0].parts
+    precision = stack_problem(first.spec)
+    if precision is not None:
+        return precision
     optimizer = first.recipe.get("optimizer")
     if optimizer is not None and not getattr(optimizer, "elementwise", False):
         return (
