@@ -27,9 +27,14 @@ def fp16(spec):
     return dataclasses.replace(spec, train={**spec.train, "precision": "fp16"})
 
 
-def torch_loop(model, spec, data, clip: float | None) -> None:
+def torch_loop(model, spec, data, clip: float | None, sgd: bool) -> None:
     """The loop torch's AMP recipe writes, on the batches train_run draws."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train["lr"])
+    lr = spec.train["lr"]
+    optimizer = (
+        torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=1e-3)
+        if sgd
+        else torch.optim.Adam(model.parameters(), lr=lr)
+    )
     scaler = torch.amp.GradScaler("cpu", init_scale=SCALE)
     generator = torch.Generator().manual_seed(spec.seed)
     n = len(data.x_train)
@@ -49,17 +54,21 @@ def torch_loop(model, spec, data, clip: float | None) -> None:
             scaler.update()
 
 
-@pytest.mark.parametrize("clip", [None, 0.5])
-def test_fp16_steps_equal_torchs_gradscaler_loop_bit_for_bit(monkeypatch, clip):
+@pytest.mark.parametrize(("clip", "sgd"), [(None, False), (0.5, False), (None, True)])
+def test_fp16_steps_equal_torchs_gradscaler_loop_bit_for_bit(monkeypatch, clip, sgd):
+    """Through the flat optimizer (Adam; SGD with Nesterov momentum and weight
+    decay), with and without clipping in the before-step hook."""
     monkeypatch.setattr(precision, "INIT_SCALE", SCALE)
     components = [("regularizer", "grad_clip", {"max_norm": clip})] if clip is not None else []
-    spec = fp16(make_spec(REGISTRY, *components, epochs=2, batch_size=256))
+    if sgd:
+        components.append(("optimizer", "sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}))
+    spec = fp16(make_spec(REGISTRY, *components, epochs=2, batch_size=256, lr=0.05 if sgd else 1e-3))
     parts = build_run(spec, REGISTRY, torch.device("cpu"))
     reference = copy.deepcopy(parts.model)
     history, reason = train_epochs(parts, None, 0.0)
     skipped = [h["skipped_steps"] for h in history]
     assert reason == "max_epochs" and 0 < sum(skipped) < 10  # some steps skipped, not all
-    torch_loop(reference, spec, parts.data, clip)
+    torch_loop(reference, spec, parts.data, clip, sgd)
     for mine, theirs in zip(parts.model.parameters(), reference.parameters(), strict=True):
         assert torch.equal(mine, theirs)
 
