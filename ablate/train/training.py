@@ -75,25 +75,37 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 @dataclass(frozen=True)
 class LrPlan:
     """A run's learning rate per optimizer step: its schedule (None: [train] lr
-    throughout), told the steps per epoch and the total steps before the first step."""
+    throughout), told the steps per epoch and the total steps before the first step,
+    then its components' ``ablate_learning_rate`` (``steer``; None where none has one)."""
 
     schedule: Any
     base: float
     steps_per_epoch: int
     total_steps: int
     batch_size: int
+    steer: Callable[..., Any] | None = None
 
-    def at(self, step: int) -> float:
+    def scheduled(self, step: int) -> float:
+        """The schedule's learning rate of ``step`` (before any component's)."""
         if self.schedule is None:
             return self.base
         return float(self.schedule.lr(step, self.base, self.steps_per_epoch, self.total_steps))
+
+    def at(self, step: int) -> float:
+        lr = self.scheduled(step)
+        if self.steer is None:
+            return lr
+        epoch = step // self.steps_per_epoch + 1
+        state = StepState(epoch, step, self.steps_per_epoch, self.total_steps, self.batch_size, lr)
+        steered = self.steer(state=state, scheduled=self.scheduled)
+        return lr if steered is None else float(steered)
 
     def state(self, epoch: int, step: int) -> StepState:
         return StepState(epoch, step, self.steps_per_epoch, self.total_steps, self.batch_size, self.at(step))
 
     def apply(self, optimizer: Optimizer, step: int) -> None:
-        """Set the learning rate of ``step`` (nothing to set without a schedule)."""
-        if self.schedule is not None:
+        """Set the learning rate of ``step`` (nothing to set at a constant [train] lr)."""
+        if self.schedule is not None or self.steer is not None:
             set_lr(optimizer, self.at(step))
 
 
@@ -101,7 +113,9 @@ def lr_plan(parts: RunParts) -> LrPlan:
     batch_size = int(parts.spec.train["batch_size"])
     per_epoch = len(batch_bounds(len(parts.data.x_train), batch_size))
     total = per_epoch * int(parts.spec.train["epochs"])
-    return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total, batch_size)
+    steer = parts.hooks.ablate_learning_rate if parts.has("ablate_learning_rate") else None
+    lr = float(parts.spec.train["lr"])
+    return LrPlan(parts.recipe.get("schedule"), lr, per_epoch, total, batch_size, steer)
 
 
 def precision_context(parts: RunParts) -> contextlib.AbstractContextManager[Any]:

@@ -139,6 +139,7 @@ class Stack:
         self.plan = lr_plan(first)
         self.plans = {seat.index: lr_plan(seat.parts) for seat in self.seats}  # each seat's own learning rates
         self.per_seat = len({plan.base for plan in self.plans.values()}) > 1
+        self.steered = any(plan.steer is not None for plan in self.plans.values())  # ablate_learning_rate
         if self.per_seat and (not isinstance(self.optimizer, FlatOptimizer) or self.pre_step is not None):
             raise ValueError("a learning rate per seat needs the flat optimizer (and no SGD decoupled weight decay)")
         self.decays = {seat.index: float(seat.parts.options.get("weight_decay", 0.0)) for seat in self.seats}
@@ -158,6 +159,9 @@ class Stack:
         """Each seat's learning rate of this step (one for all where they share it)."""
         if self.per_seat:
             set_lr(self.optimizer, [self.plans[seat.index].at(step) for seat in self.seats])
+        elif self.steered:  # a component's rates: one for all where the seats' agree
+            rates = [self.plans[seat.index].at(step) for seat in self.seats]
+            set_lr(self.optimizer, rates[0] if len(set(rates)) == 1 else rates)
         else:
             self.plan.apply(self.optimizer, step)
 
