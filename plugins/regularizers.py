@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ablate.plugins._shared import SoftTargets
+from ablate.plugins.recipes import swa_anneal
 
 from ablate import Param, SlotComponent, hookimpl, stacked_component
 
@@ -271,8 +272,6 @@ class Swa:
 
     @hookimpl
     def ablate_learning_rate(self, state, scheduled):
-        from ablate.plugins.recipes import swa_anneal
-
         if not self.swa_lr or state.epoch < self.start_epoch:
             return None
         lr0 = scheduled((self.start_epoch - 1) * state.steps_per_epoch)

@@ -70,6 +70,11 @@ TRAIN_PARAMS = {
         choices=("fp32", "bf16", "fp16"),
         help="bf16/fp16: training forward passes under autocast (CPU or GPU); fp16 with a gradient scaler",
     ),
+    "compile": Param(
+        False,
+        help="true: the training forward pass through torch.compile (not part of a run's identity: its numbers "
+        "match eager's within a stated tolerance; each seed trains alone)",
+    ),
     "device": Param("auto", choices=("auto", "cpu", "cuda"), help="auto picks CUDA when present"),
     "threads": Param(1, low=0, help="torch CPU threads per worker process; 0 keeps torch's default"),
     "stack": Param(

@@ -22,8 +22,9 @@ from ablate.components import Batch, DataSplits, EpochState, StepState
 from ablate.plugin.registry import Registry
 from ablate.spec import Execution, RunSpec
 from ablate.train.build import RunFailed, RunParts, build_run, pick_device, prepare_process
+from ablate.train.compiled import COMPILE_ALONE, TOLERANCE, TrainingForward
 from ablate.train.optimizers import Optimizer, set_lr
-from ablate.train.precision import OptimizerStep, autocast, optimizer_step, stack_problem
+from ablate.train.precision import OptimizerStep, autocast, optimizer_step, precision_of, stack_problem
 from ablate.train.run_result import RunResult
 
 EVAL_CHUNK = 8192
@@ -135,22 +136,28 @@ def train_run(
     execution = execution or Execution()
     prepare_process(execution.threads)
     parts = build_run(spec, registry, pick_device(execution.device))
-    history, stop_reason = train_epochs(parts, on_epoch, started)
+    forward = TrainingForward(parts.model, execution.compile, TOLERANCE[precision_of(spec)])
+    history, stop_reason = train_epochs(parts, on_epoch, started, forward)
     result = finish_run(parts, history, stop_reason, lambda: time.perf_counter() - started)
-    if execution.stack != "off":
-        result.unstacked = stack_problem(spec) or ""  # the run record says why it trained alone
+    result.compile = forward.status
+    if execution.stack != "off":  # the run record says why it trained alone
+        result.unstacked = stack_problem(spec) or (COMPILE_ALONE if execution.compile else "")
     return result
 
 
-def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> tuple[list[dict[str, float]], str]:
-    """The epoch loop: train, measure, ask the stopping rules; (history, stop reason)."""
+def train_epochs(
+    parts: RunParts, on_epoch: OnEpoch | None, started: float, forward: TrainingForward | None = None
+) -> tuple[list[dict[str, float]], str]:
+    """The epoch loop: train, measure, ask the stopping rules; (history, stop reason).
+    ``forward`` is the training forward pass (default: the model, eager)."""
+    forward = forward or TrainingForward(parts.model)
     generator = torch.Generator(device=parts.device).manual_seed(parts.spec.seed)
     history: list[dict[str, float]] = []
     plan = lr_plan(parts)
     stepper = optimizer_step(parts.spec, parts.device, parts.optimizer, parts.pre_step, parts.model)
     for epoch in range(1, int(parts.spec.train["epochs"]) + 1):
         skipped = stepper.skipped
-        running = train_one_epoch(parts, generator, plan, epoch, stepper)
+        running = train_one_epoch(parts, generator, plan, epoch, (forward, stepper))
         train, val = (evaluate(parts.model, x, y) for x, y in eval_splits(parts.data))
         metrics = epoch_record(epoch, train, val, running, plan.at(epoch * plan.steps_per_epoch - 1))
         if stepper.scaler is not None:  # fp16: the steps its scaler skipped (inf gradients) this epoch
@@ -244,11 +251,16 @@ def finish_run(
 
 
 def train_one_epoch(
-    parts: RunParts, generator: torch.Generator, plan: LrPlan, epoch: int, stepper: OptimizerStep
+    parts: RunParts,
+    generator: torch.Generator,
+    plan: LrPlan,
+    epoch: int,
+    loop: tuple[TrainingForward, OptimizerStep],
 ) -> tuple[float, float]:
     """One pass over the training split in random batches; (running loss, running accuracy).
     Under fp16 the step's gradients are unscaled before the before-step hooks see them."""
     data, model, hooks = parts.data, parts.model, parts.hooks
+    forward, stepper = loop
     transform, penalise, before, after = (
         parts.has(h)
         for h in ("ablate_transform_batch", "ablate_loss_penalty", "ablate_before_step", "ablate_after_step")
@@ -265,7 +277,7 @@ def train_one_epoch(
         if transform:
             hooks.ablate_transform_batch(batch=batch)
         with precision_context(parts):
-            logits = model(batch.x)
+            logits = forward(batch.x)
             loss = soft_cross_entropy(logits, batch.y)
             total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
         parts.optimizer.zero_grad(set_to_none=True)
