@@ -76,19 +76,29 @@ def seeds_line(runs: Sequence[Sequence[Mapping[str, Any]]], max_epochs: int | No
 def draw_panel(
     ax: plt.Axes, runs: Sequence[Sequence[Mapping[str, Any]]], kind: str, eval_train: bool, max_epochs: int | None
 ) -> list[float]:
-    """One line per seed and key; a cross where a seed stopped early. Returns late values (for zoom)."""
+    """One line per seed and key; a cross where a seed stopped early. Returns late values (for zoom).
+
+    A key's lines are one collection and its crosses one marker line: a panel costs a few
+    artists, not one per seed, which is most of what drawing a dozen panels costs."""
+    from matplotlib.collections import LineCollection  # matplotlib: only where curves are drawn
+
     late: list[float] = []
     longest = max_epochs or max(len(r) for r in runs)
     scale = 100.0 if kind == "accuracy" else 1.0
     for key, color, style, label in lines_for(kind, eval_train):
-        for i, run in enumerate(runs):
+        lines, ends = [], []
+        for run in runs:
             x, y = series(run, key)
             if not x.size:
                 continue
-            ax.plot(x, y * scale, color=color, ls=style, lw=1.0, alpha=0.75, label=label if i == 0 else None)
+            lines.append(np.column_stack([x, y * scale]))
             if len(run) < longest:
-                ax.plot(x[-1:], y[-1:] * scale, marker="x", color=color, ms=6, ls="none")
+                ends.append(lines[-1][-1])
             late.extend((y * scale)[max(2, len(y) // 10) :])
+        if lines:
+            ax.add_collection(LineCollection(lines, colors=color, linestyles=style, lw=1.0, alpha=0.75, label=label))
+        if ends:
+            ax.plot(*np.array(ends).T, marker="x", color=color, ms=6, ls="none")
     return late
 
 

@@ -37,6 +37,7 @@ from ablate.report.figure_limits import (
 )
 from ablate.report.glance import glance_figure  # noqa: F401  (drawn by name, as every figure here)
 from ablate.report.labels import place
+from ablate.report.layout import grid_inches, text_inches
 from ablate.report.shown import top_and_baseline
 from ablate.report.stats import per_arm_values
 
@@ -67,8 +68,17 @@ def arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | None =
         axes[1].set_axis_off()
         return _empty(fig, axes[0], "No completed runs")
     _arm_panels(fig, axes, board, table, baseline, labels)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    fig.subplots_adjust(**grid_inches(fig, 1, 2, left=_names_inches(fig, labels), wgap=0.25, **ARMS_MARGINS))
     return fig
+
+
+# Inches around the arms charts: the legend above, tick labels and an axis label below.
+ARMS_MARGINS = {"right": 0.2, "top": 0.45, "bottom": 0.55, "hgap": 0.0}
+
+
+def _names_inches(fig: plt.Figure, labels: Sequence[str]) -> float:
+    """Room left of the charts for the arm names (bold: the baseline's may be), ticks and a pad."""
+    return max(text_inches(fig, labels, 9, bold=True), 0.4) + 0.25
 
 
 RANK_HEIGHT = 3.6  # inches of the rank plot under the named arms
@@ -82,7 +92,11 @@ def many_arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | N
     labels = _arm_labels(top["arm"], 1.0 + RANK_HEIGHT + 0.9)
     upper = _rows_height(labels, 1.0)
     fig = plt.figure(figsize=(12, upper + RANK_HEIGHT + 0.9))
-    grid = fig.add_gridspec(2, 2, height_ratios=[upper, RANK_HEIGHT])
+    room = {**ARMS_MARGINS, "top": 0.75, "hgap": 0.75}  # the title over the named arms; their axis label
+    left = max(_names_inches(fig, labels), 0.85)  # the rank plots' tick and axis labels at the least
+    grid = fig.add_gridspec(
+        2, 2, height_ratios=[upper, RANK_HEIGHT], **grid_inches(fig, 2, 2, left=left, wgap=0.85, **room)
+    )
     first = fig.add_subplot(grid[0, 0])
     axes = np.array([first, fig.add_subplot(grid[0, 1], sharey=first)])
     axes[1].tick_params(labelleft=False)
@@ -97,7 +111,6 @@ def many_arms_figure(board: pd.DataFrame, table: pd.DataFrame, baseline: str | N
         (("test", "Test accuracy (%)"), ("gap", "Generalization gap, train − test (pp)"))
     ):
         _rank_panel(fig.add_subplot(grid[1, column]), board, key, ylabel, baseline)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     return fig
 
 
@@ -212,6 +225,7 @@ def learning_curves_figure(
         # A fixed y skips matplotlib's costly automatic title placement (a second for 12 panels).
         ax.set_title(_label(arm, 38, 2) + "\n" + seeds_line(rs, max_epochs), fontsize=8, y=1.0, pad=4)
         ax.grid(alpha=0.3)
+    axes.flat[0].autoscale_view()  # once for all (shared axes): matplotlib < 3.11 leaves collections out
     _zoom(axes.flat[0], np.asarray(late, dtype=float), kind)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)

@@ -107,6 +107,8 @@ def glance_figure(rows: Sequence[Row], margin_points: float) -> plt.Figure:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
+    from ablate.report.layout import grid_inches, text_inches  # matplotlib: only when this draws
+
     labels = list(dict.fromkeys(r.label for r in rows))
     fig, axes = plt.subplots(1, 2, figsize=(12, 1.3 + 0.42 * max(len(labels), 1)), sharey=True)
     if not rows:
@@ -140,5 +142,9 @@ def glance_figure(rows: Sequence[Row], margin_points: float) -> plt.Figure:
             )
         )
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08 if len(labels) > 3 else 0.14, 1, 1))
+    left = max(text_inches(fig, labels, 9), 0.4) + 0.25  # the comparisons' names, ticks and a pad
+    legend = 0.25 * math.ceil(len(handles) / 3) + 0.1
+    fig.subplots_adjust(
+        **grid_inches(fig, 1, 2, left=left, right=0.2, top=0.35, bottom=0.4 + legend, wgap=0.25, hgap=0.0)
+    )
     return fig

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_hex
 from matplotlib.text import Text
 from synthetic import factorial, histories
 
@@ -27,9 +28,10 @@ def test_train_curve_ends_at_the_leaderboard_train_accuracy_for_every_seed():
         h["history"][-1]["train_accuracy"] = r["train_accuracy"]
     fig = learning_curves_figure(hist, ["dropout"], max_epochs=20)
     ax = fig.axes[0]
-    train = [ln for ln in ax.get_lines() if ln.get_color() == "#1f77b4" and ln.get_linestyle() == "-"]
-    assert len(train) == 3  # one line per seed, no average
-    ends = sorted(float(ln.get_ydata()[-1]) for ln in train)
+    (train,) = [c for c in ax.collections if c.get_label() == "train (eval mode, full split)"]
+    assert to_hex(train.get_colors()[0]) == "#1f77b4" and train.get_linestyle()[0][1] is None  # solid
+    assert len(train.get_segments()) == 3  # one line per seed, no average
+    ends = sorted(float(seg[-1, 1]) for seg in train.get_segments())
     want = sorted(100 * table.loc[table["arm"] == "dropout", "train_accuracy"])
     assert ends == pytest.approx(want)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
@@ -55,7 +57,10 @@ def test_seeds_that_stopped_early_are_marked_not_averaged_away():
     ax = fig.axes[0]
     assert "3 seeds; 2 stopped early (epoch 7, 12)" in ax.get_title()
     crosses = [ln for ln in ax.get_lines() if ln.get_marker() == "x"]
-    assert sorted({float(ln.get_xdata()[0]) for ln in crosses}) == [7.0, 12.0]
+    assert len(crosses) == 2  # one per curve drawn (train, validation), each at both stopped seeds
+    assert all(sorted(map(float, ln.get_xdata())) == [7.0, 12.0] for ln in crosses)
+    seeds = next(c for c in ax.collections if c.get_label() == "validation (eval mode)").get_segments()
+    assert sorted(len(seg) for seg in seeds) == [7, 12, 20]  # every seed drawn to its own last epoch
     matplotlib.pyplot.close(fig)
 
 
