@@ -9,6 +9,9 @@ compiling, say) is caught on the first batch: its eager and compiled forwards
 are compared from the same weights, buffers and random state, and where they
 differ by more than the tolerance the run trains eager and its record says why.
 Evaluation runs eager; a stack is not compiled (its seeds train alone, compiled).
+Each run compiles afresh (``torch.compiler.reset``): dynamo keeps at most 8 graphs
+per function and would otherwise run the ninth architecture of a study eager while
+its record said compiled (inductor's on-disk cache keeps a repeated graph cheap).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class TrainingForward:
 
     def __init__(self, model: torch.nn.Module, compile: bool = False, tolerance: float = TOLERANCE["fp32"]):
         self.model, self.tolerance = model, tolerance
+        if compile:  # each run compiles its own: past dynamo's recompile limit (8 graphs) it would run eager, unsaid
+            torch.compiler.reset()
         self.compiled: Any = torch.compile(model, options={"fallback_random": True}) if compile else None
         self.status = "compiled" if compile else ""
         self.checked = not compile

@@ -96,3 +96,19 @@ def test_compile_is_not_part_of_a_runs_identity_and_bad_values_exit_2(tmp_path, 
     study.write_text(STUDY.format(extra="") + '[factors.c]\nsetting = "train.compile"\nlevels = [false, true]\n')
     code, _, err = run_cli("plan", study, "--no-calibrate")
     assert code == 2 and "train.compile" in err
+
+
+@pytest.mark.slow
+def test_each_compiled_run_compiles_its_own_graph(monkeypatch):
+    """Past dynamo's recompile limit a new architecture would run eager unsaid;
+    each run starts dynamo afresh, so it compiles (limit 1 here: the second arm)."""
+    import torch._dynamo.config
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    for components in [(), (("norm", "layernorm", {}),)]:
+        spec = make_spec(REGISTRY, *components, epochs=1)
+        spec = spec.__class__(**{**spec.__dict__, "train": {**spec.train, "batch_size": 359}})
+        before = counters["stats"]["unique_graphs"]
+        assert train_run(spec, REGISTRY, COMPILED).compile == "compiled"
+        assert counters["stats"]["unique_graphs"] > before
