@@ -155,7 +155,8 @@ def ablate_before_step(model: torch.nn.Module, state: StepState) -> None:
     """Act on the gradients after backward, before the optimizer step (clipping,
     gradient noise). Called once per step; ``state`` says which step of how many.
     In a stack it runs through the component's stacked form (the seeds' gradients
-    are slices of the stacked model's); a component without one trains alone."""
+    are slices of the stacked model's); a component without one trains alone.
+    Under fp16 the gradients are unscaled first (true gradients, as clipping needs)."""
 
 
 @hookspec(firstresult=True)
