@@ -27,11 +27,13 @@ import torch
 TOLERANCE = {"fp32": 1e-4, "bf16": 5e-2, "fp16": 1e-2}
 # What "the same numbers" means for a compiled run (fp32): each epoch's losses
 # within EPOCH_TOLERANCE (relative) of eager's, accuracies within
-# ACCURACY_TOLERANCE (absolute: a sample near a tie may flip). Measured on the
+# ACCURACY_TOLERANCE (absolute: a sample near a tie may flip). Compiled kernels
+# sum in another order, and training carries the rounding on. Measured on the
 # digits MLP on a CPU: with dropout, 5 epochs at lr 1e-2, 8e-8; with batch norm
-# (its running variance rounds differently compiled), 3 epochs at lr 1e-3,
-# 2.2e-5, and one training sample of 1,077 classified differently.
-EPOCH_TOLERANCE = 1e-4
+# and dropout, 5 epochs at lr 1e-3, 1.4e-4 (eval-mode losses: batch norm's running
+# statistics round differently compiled) and one sample classified differently;
+# two seeds of that run differ by 1e-2 to 5e-2 (benchmarks/compile_vs_eager.py).
+EPOCH_TOLERANCE = 1e-3
 ACCURACY_TOLERANCE = 5e-3
 
 COMPILE_ALONE = "compile = true trains each seed alone, compiled (a stacked model is not compiled)"
