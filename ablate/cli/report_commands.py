@@ -138,6 +138,7 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ablate.engine.store.optuna_internals import study_user_attrs  # optuna: only when this runs
+    from ablate.report.figure_files import early_workers  # pandas: only when this runs
     from ablate.report.outputs import (
         write_outputs,
     )  # jinja2, optuna, pandas, scipy: only when this runs, not at start-up
@@ -151,14 +152,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     url, folder = storage_url(source)
     configure(args.db_patience, url)
-    study = open_stored_study(url, args.study)
-    record = StudyRecord.from_json(study_user_attrs(study)[attrs.RECORD])
-    out = args.out or folder or Path("reports") / (record.name or study.study_name)
-    try:
-        Path(out).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the output folder: {exc}", key="--out") from None
-    path = write_outputs(Path(out), study)
+    with early_workers() as pool:  # they import matplotlib while this reads and analyses
+        study = open_stored_study(url, args.study)
+        record = StudyRecord.from_json(study_user_attrs(study)[attrs.RECORD])
+        out = args.out or folder or Path("reports") / (record.name or study.study_name)
+        try:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the output folder: {exc}", key="--out") from None
+        path = write_outputs(Path(out), study, pool)
     print(f"report of {study.study_name} written from stored runs: {path}")
     return 0
 

@@ -102,6 +102,21 @@ def draw_panel(
     return late
 
 
+def lr_schedules(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]) -> dict[tuple[float, ...], list[str]]:
+    """{each epoch's learning rate: the arms that trained with it}, from each arm's longest
+    run (its seeds share the schedule); empty where no history records a rate, or every run
+    trained at one and the same rate (then there is nothing for a figure to show)."""
+    out: dict[tuple[float, ...], list[str]] = {}
+    for arm, arm_runs in runs.items():
+        longest = max(arm_runs, key=len, default=[])
+        rates = tuple(_num(e.get("lr")) for e in longest)
+        if rates and all(math.isfinite(r) for r in rates):
+            out.setdefault(rates, []).append(arm)
+    if len({r for rates in out for r in rates}) <= 1:
+        return {}
+    return out
+
+
 def _num(value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]

@@ -20,7 +20,8 @@ import json
 import os
 import pickle
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, suppress
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +30,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ablate.report.figure_limits import DPI, MAX_CURVE_ARMS, MAX_CURVE_SEEDS, MAX_PANELS
-from ablate.report.figure_workers import Job, drawing_forked, fork_pool, partial_path, remove_orphans
+from ablate.report.figure_workers import (
+    Job,
+    drawing_forked,
+    fork_pool,
+    forked_early,
+    partial_path,
+    remove_orphans,
+)
 from ablate.report.glance import glance_rows
 
 if TYPE_CHECKING:
@@ -50,7 +58,11 @@ DIGESTS = ".figures.json"
 
 @contextmanager
 def rendering(
-    out_dir: Path, analysis: Analysis, histories: Sequence[Mapping], workers: int | None = None
+    out_dir: Path,
+    analysis: Analysis,
+    histories: Sequence[Mapping],
+    workers: int | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Iterator[dict[str, str]]:
     """Start drawing every figure that applies into ``out_dir`` and yield {key: file name} at
     once, so the caller writes the page while the figures render; leaving the block waits for
@@ -59,7 +71,8 @@ def rendering(
     The four core figures are always written (a placeholder when empty) so links never break;
     effects, interactions and the importance chart only when the study has what they need. Stale
     optional figures from an earlier build are removed so the folder matches the page. Figures
-    render in forked processes (``workers``, default: the CPU count, at most 4).
+    render in forked processes (``workers``, default: the CPU count, at most 4), or in
+    ``pool``, workers forked earlier (``early_workers``).
 
     An exception or Ctrl-C (KeyboardInterrupt) in the block or in a figure stops the
     workers at once and is re-raised; ``.figures.json`` then records only the figures
@@ -81,11 +94,11 @@ def rendering(
     ]
     (out_dir / DIGESTS).unlink(missing_ok=True)  # until the figures it describes are written
     drawn = [name for name in digests if name not in {path.name for _, _, path in tasks}]  # current ones
-    if tasks:
+    if tasks and pool is None:
         import ablate.report.figures  # noqa: F401  (once here, shared by the forked workers)
     try:
         with _heap_frozen():
-            pool = fork_pool(len(tasks), workers)
+            pool = (pool if tasks else None) or fork_pool(len(tasks), workers)
             if pool is None:
                 for task in tasks:
                     render(task)
@@ -98,6 +111,16 @@ def rendering(
             _write_digests(out_dir, {name: digests[name] for name in drawn})
         raise
     _write_digests(out_dir, {name: digests[name] for name in drawn})
+
+
+def early_workers() -> AbstractContextManager[ProcessPoolExecutor | None]:
+    """Figure workers forked before the report reads its runs, each importing matplotlib and
+    the figure code while the command works (``forked_early``); for ``rendering``'s pool."""
+    return forked_early(_import_figures)
+
+
+def _import_figures() -> None:
+    import ablate.report.figures  # noqa: F401  (matplotlib: in the workers, not the command)
 
 
 @contextmanager

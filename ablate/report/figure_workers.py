@@ -23,12 +23,45 @@ Job = tuple[str, tuple[Any, ...], Path]  # (function name in figures.py, its arg
 def fork_pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
     """Forked workers where the platform forks (they share the imported matplotlib, so each
     starts in milliseconds); None where one process is as good."""
-    workers = min(workers or min(os.cpu_count() or 1, 4), jobs)
+    workers = min(workers or default_workers(), jobs)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return None
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
     )
+
+
+def default_workers() -> int:
+    return min(os.cpu_count() or 1, 4)
+
+
+@contextmanager
+def forked_early(warm: Callable[[], None], workers: int | None = None) -> Iterator[ProcessPoolExecutor | None]:
+    """Figure workers forked now, each running ``warm`` (its imports) on the cores the
+    command leaves idle while it reads and analyses the runs, instead of the command
+    importing before it forks. Killed on the way out unless the figures used them
+    (``drawing_forked`` shuts its pool down); None where forking is not worth it."""
+    workers = workers or default_workers()
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield None
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_early,
+        initargs=(warm,),
+    )
+    try:
+        with _interrupts_deferred():  # every worker forks here: none is left unknown to the pool
+            pool.submit(os.getpid)  # the first task forks them all
+        yield pool
+    finally:
+        _stop(pool, [])
+
+
+def _start_early(warm: Callable[[], None]) -> None:
+    _ignore_interrupts()
+    warm()
 
 
 def drawing_forked(

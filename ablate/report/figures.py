@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
-from ablate.report.curves import draw_panel, has_eval_train, runs_of, seeds_line
+from ablate.report.curves import draw_panel, has_eval_train, lr_schedules, runs_of, seeds_line
 from ablate.report.effects import LevelStat, cell_means
 from ablate.report.figure_limits import (
     DPI,
@@ -218,7 +218,9 @@ def learning_curves_figure(
         fig, ax = plt.subplots(figsize=(8.5, 2.5))
         return _empty(fig, ax, "No learning curves recorded")
     eval_train = has_eval_train(histories)
-    fig, axes = _grid(n, min(ncols, n))
+    schedules = lr_schedules(runs) if kind == "accuracy" else {}
+    panels = n + bool(schedules)  # the learning rates get a panel of their own where they change
+    fig, axes = _grid(panels, min(ncols, panels), right=0.6 if schedules else 0.15)
     late: list[float] = []
     for ax, (arm, rs) in zip(axes.flat, runs.items()):
         late += draw_panel(ax, rs, kind, eval_train, max_epochs)
@@ -227,14 +229,16 @@ def learning_curves_figure(
         ax.grid(alpha=0.3)
     axes.flat[0].autoscale_view()  # once for all (shared axes): matplotlib < 3.11 leaves collections out
     _zoom(axes.flat[0], np.asarray(late, dtype=float), kind)
-    for ax in list(axes.flat)[n:]:
+    for ax in list(axes.flat)[panels:]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("epoch", fontsize=9)
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy (%)" if kind == "accuracy" else "loss", fontsize=9)
-    for ax in list(axes.flat)[max(n - axes.shape[1], 0) : n]:  # hidden panels below: ticks on these
+    for ax in list(axes.flat)[max(panels - axes.shape[1], 0) : panels]:  # hidden panels below: ticks on these
         ax.xaxis.set_tick_params(labelbottom=True)
+    if schedules:
+        _lr_panel(fig, axes.flat[n], schedules)
     handles, names = axes.flat[0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], marker="x", color="black", ls="none"))
     names.append("a seed that stopped early")
@@ -242,7 +246,29 @@ def learning_curves_figure(
     return fig
 
 
-def _grid(n: int, ncols: int) -> tuple[plt.Figure, np.ndarray]:
+def _lr_panel(fig: plt.Figure, shared: plt.Axes, schedules: Mapping[tuple[float, ...], list[str]]) -> None:
+    """The learning rate of each epoch's last step, one line per distinct schedule, in place of
+    ``shared`` (a panel of the grid: this one keeps the epochs but has its own y axis)."""
+    spec = shared.get_subplotspec()
+    if spec is None:  # not a panel of a grid: nothing to put in its place
+        return
+    ax = fig.add_subplot(spec, sharex=shared)
+    shared.remove()
+    cmap = plt.get_cmap("tab10")
+    for k, (rates, arms) in enumerate(schedules.items()):
+        more = f" and {len(arms) - 1} more" if len(arms) > 1 else ""
+        label = _label(arms[0], 30, 1) + more
+        ax.plot(np.arange(1, len(rates) + 1), rates, color=cmap(k % 10), lw=1.4, label=label)
+    ax.set_title("learning rate\n(last step of each epoch)", fontsize=8, y=1.0, pad=4)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("epoch", fontsize=9)
+    ax.yaxis.tick_right()  # the panel on its left shares its y axis and has no room for labels
+    ax.tick_params(labelbottom=True, labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, frameon=False, loc="best")
+
+
+def _grid(n: int, ncols: int, right: float = 0.15) -> tuple[plt.Figure, np.ndarray]:
     """A fixed layout in inches instead of tight_layout, which costs a second per dozen panels:
     room on top for the legend, above each panel for a three-line title, below for ticks."""
     nrows = math.ceil(n / ncols)
@@ -257,7 +283,7 @@ def _grid(n: int, ncols: int) -> tuple[plt.Figure, np.ndarray]:
         squeeze=False,
         gridspec_kw={
             "left": left / width,
-            "right": 1 - 0.15 / width,
+            "right": 1 - right / width,
             "top": 1 - (top + 0.5) / height,
             "bottom": bottom / height,
             "hspace": gap_h / axes_h,

@@ -3,6 +3,7 @@ run` and a later rebuild from storage produce the same files."""
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ def has_failures(study: optuna.Study) -> bool:
     return bool(failure_details(study, plan))
 
 
-def write_outputs(out: Path, study: optuna.Study) -> Path:
-    """results.csv, results.json and the report; returns the index.html path."""
+def write_outputs(out: Path, study: optuna.Study, pool: ProcessPoolExecutor | None = None) -> Path:
+    """results.csv, results.json and the report; returns the index.html path. ``pool``:
+    figure workers forked earlier (``early_workers``)."""
     from ablate.engine.store.results import collect, write_tables  # sqlalchemy: only when this runs, not at start-up
 
     record, plan = stored_record(study)
@@ -43,7 +45,7 @@ def write_outputs(out: Path, study: optuna.Study) -> Path:
     try:
         write_tables(out, table, histories, record)
         table, histories, record = confirmed_only(table, histories, record)
-        return write_report(out, table, histories, record)
+        return write_report(out, table, histories, record, pool)
     except OSError as exc:
         raise UserError(
             f"cannot write {exc.filename or out}: {exc.strerror or exc}",

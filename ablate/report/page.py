@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 from ablate.engine.store.record import StudyRecord
 from ablate.report.analysis import Analysis, analyse
 from ablate.report.claims import ARM, BEST, INTERACTION, MAIN, Claim, arm_levels
-from ablate.report.curves import has_eval_train
+from ablate.report.curves import has_eval_train, lr_schedules, runs_of
 from ablate.report.effects import MAX_INTERACTION_ROWS
 from ablate.report.exports import run_time, write_exports
 from ablate.report.figure_files import curve_arms, rendering
@@ -37,14 +38,20 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 FANOVA_EVALUATOR = "optuna.importance.FanovaImportanceEvaluator(seed=0)"
 
 
-def write_report(out_dir: Path, table: pd.DataFrame, histories: list[dict[str, Any]], record: StudyRecord) -> Path:
+def write_report(
+    out_dir: Path,
+    table: pd.DataFrame,
+    histories: list[dict[str, Any]],
+    record: StudyRecord,
+    pool: ProcessPoolExecutor | None = None,
+) -> Path:
     """Write index.html, PNG figures, leaderboard.md/.tex and summary.md into out_dir;
-    return the index.html path."""
+    return the index.html path. ``pool``: figure workers forked earlier (``early_workers``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     an = analyse(table, record)
     path = out_dir / "index.html"
-    with rendering(out_dir, an, histories or []) as figs:  # figures draw while the page is written
+    with rendering(out_dir, an, histories or [], pool=pool) as figs:  # figures draw while the page is written
         write_exports(out_dir, an)
         path.write_text(render_page(build_context(an, figs, histories or [])), encoding="utf-8")
     return path
@@ -171,6 +178,8 @@ def _curves_note(an: Analysis, histories: Sequence[Mapping[str, Any]]) -> str:
             "These runs recorded only the running train-mode accuracy (dropout on, augmented), "
             "drawn dashed: it is not the leaderboard's eval-mode train accuracy."
         )
+    if lr_schedules({arm: runs_of(histories, arm) for arm in shown}):
+        parts.append("The last panel is the learning rate at each epoch's last step, one line per schedule.")
     parts += saturation_lines(an)
     return " ".join(parts)
 
