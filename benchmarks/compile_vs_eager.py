@@ -75,7 +75,9 @@ def main() -> None:
     print(f"eager:    {eager_s:.2f} s")
     print(f"compiled: {compiled_s:.2f} s (+ {max(first - compiled_s, 0.0):.1f} s to compile, the first time)")
     print(f"compiled record: {compiled_result.compile}")  # type: ignore[attr-defined]
-    print(f"largest relative difference of an epoch's losses: {worst:.1e} (tolerance {EPOCH_TOLERANCE:g})")
+    print(
+        f"largest relative difference of an epoch's losses: {worst:.1e} (tolerance {EPOCH_TOLERANCE[args.precision]:g})"
+    )
     print(f"ratio eager / compiled: {eager_s / compiled_s:.2f}x")
 
 
