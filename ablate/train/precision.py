@@ -12,7 +12,8 @@ range and needs no scaler.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -59,15 +60,18 @@ class OptimizerStep:
 
     def __init__(
         self,
-        optimizer: Optimizer,
-        pre_step: PreStep | None,
-        params: Sequence[torch.nn.Parameter],
+        made: Callable[[], tuple[Optimizer, PreStep | None]],
+        model: torch.nn.Module,
         scaler: torch.amp.GradScaler | None,
     ):
-        self.optimizer, self.pre_step, self.scaler = optimizer, pre_step, scaler
-        self.param_groups = [{"params": list(params)}]
+        self.made, self.model, self.scaler = made, model, scaler
         self.taken = 0  # optimizer steps taken
         self.asked = 0  # optimizer steps asked for (the skipped ones are the difference)
+
+    @cached_property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Read after the first forward (a lazy module's weights exist by then)."""
+        return [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
 
     @property
     def skipped(self) -> int:
@@ -83,9 +87,10 @@ class OptimizerStep:
     def step(self) -> None:
         """The optimizer step (GradScaler calls this only where the gradients are finite)."""
         self.taken += 1
-        if self.pre_step is not None:
-            self.pre_step()
-        self.optimizer.step()
+        optimizer, pre_step = self.made()
+        if pre_step is not None:
+            pre_step()
+        optimizer.step()
 
     def __call__(self) -> None:
         """Take (or, under the scaler, maybe skip) this step and update the scale."""
@@ -98,12 +103,13 @@ class OptimizerStep:
 
 
 def optimizer_step(
-    spec: RunSpec, device: torch.device, optimizer: Optimizer, pre_step: PreStep | None, model: torch.nn.Module
+    spec: RunSpec, device: torch.device, made: Callable[[], tuple[Optimizer, PreStep | None]], model: torch.nn.Module
 ) -> OptimizerStep:
-    """The run's step: with a GradScaler on the run's device for fp16, else plain."""
+    """The run's step: with a GradScaler on the run's device for fp16, else plain.
+    ``made`` gives the optimizer and pre-step, made at the first step (after the
+    first forward, as lazy modules need)."""
     scaler = torch.amp.GradScaler(device.type, init_scale=INIT_SCALE) if precision_of(spec) == "fp16" else None
-    params = [p for p in model.parameters() if p.requires_grad]
-    return OptimizerStep(optimizer, pre_step, params, scaler)
+    return OptimizerStep(made, model, scaler)
 
 
 INIT_SCALE = 2.0**16  # torch's default

@@ -154,7 +154,7 @@ def train_epochs(
     generator = torch.Generator(device=parts.device).manual_seed(parts.spec.seed)
     history: list[dict[str, float]] = []
     plan = lr_plan(parts)
-    stepper = optimizer_step(parts.spec, parts.device, parts.optimizer, parts.pre_step, parts.model)
+    stepper = optimizer_step(parts.spec, parts.device, lambda: (parts.optimizer, parts.pre_step), parts.model)
     for epoch in range(1, int(parts.spec.train["epochs"]) + 1):
         skipped = stepper.skipped
         running = train_one_epoch(parts, generator, plan, epoch, (forward, stepper))
