@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ablate import hookspec
 
 if TYPE_CHECKING:  # annotations only: plugins register without torch
+    from collections.abc import Callable
+
     import torch
 
     from ablate.components import Batch, DataInfo, DataSplits, EpochState, StepState
@@ -153,7 +155,19 @@ def ablate_before_step(model: torch.nn.Module, state: StepState) -> None:
     """Act on the gradients after backward, before the optimizer step (clipping,
     gradient noise). Called once per step; ``state`` says which step of how many.
     In a stack it runs through the component's stacked form (the seeds' gradients
-    are slices of the stacked model's); a component without one trains alone."""
+    are slices of the stacked model's); a component without one trains alone.
+    Under fp16 the gradients are unscaled first (true gradients, as clipping needs)."""
+
+
+@hookspec(firstresult=True)
+def ablate_learning_rate(state: StepState, scheduled: Callable[[int], float]) -> float | None:
+    """The learning rate of one step instead of the run's schedule's, or None to keep it.
+
+    ``state.lr`` is the schedule's rate for ``state.step``; ``scheduled(step)`` gives
+    the schedule's rate at any step of the run. A pure function of the step: it may
+    be called more than once per step and for the epoch's record (the swa
+    regularizer anneals to its ``swa_lr`` here). Stops at the first non-None result.
+    In a stack each seed's own instance gives that seed's rate."""
 
 
 @hookspec

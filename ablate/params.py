@@ -111,4 +111,15 @@ class Param:
         return not (self.high is not None and (v > self.high or (self.high_open and v == self.high)))
 
     def _bad(self, value: Any, key: str) -> UserError:
-        return UserError(f"{value!r} is not valid", key=key, expected=self.describe())
+        return UserError(f"{value!r} is not valid", key=key, expected=self.describe(), hint=_nearest_bool(self, value))
+
+
+TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
+
+
+def _nearest_bool(param: Param, value: Any) -> str:
+    """For a true/false setting given something else, the TOML boolean it likely meant."""
+    if param.type is not bool:
+        return ""
+    meant = "true" if str(value).strip().lower() in TRUE_WORDS else "false"
+    return f"did you mean {meant} (a TOML boolean, unquoted)?"

@@ -17,8 +17,9 @@ from typing import Any
 
 SECTIONS = ("model", "train", "data")
 
-# Settings that decide where and how fast a run executes, not its numbers.
-EXECUTION_SETTINGS = ("device", "threads", "stack")
+# Settings that decide where and how fast a run executes, not its numbers
+# (compile: where they match eager's within ablate.train.compiled.TOLERANCE).
+EXECUTION_SETTINGS = ("device", "threads", "stack", "compile")
 
 
 def split_setting(setting: str) -> tuple[str, str]:
@@ -169,8 +170,10 @@ class Execution:
     device: str = "auto"
     threads: int = 1
     stack: str = "auto"  # "auto": the seeds of an arm train as one stacked model where they can; "off": never
+    compile: bool = False  # the training forward pass through torch.compile (each run alone)
 
     def may_stack(self, runs: int) -> bool:
         """Whether ``runs`` runs may train as one stacked model here: the one place
-        that reads the stack setting (whether they can is the train layer's check)."""
-        return self.stack != "off" and runs >= 2
+        that reads the stack setting (whether they can is the train layer's check).
+        Compiled runs train alone: a stacked model is not compiled."""
+        return self.stack != "off" and not self.compile and runs >= 2

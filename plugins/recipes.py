@@ -216,3 +216,17 @@ def ablate_register_schedules(registry):
         },
         help="the one-cycle policy (torch's OneCycleLR, cosine, no momentum cycling)",
     )
+
+
+def swa_anneal(lr0: float, swa_lr: float, steps: int, anneal_epochs: int, strategy: str) -> float:
+    """torch.optim.swa_utils.SWALR's learning rate after ``steps`` of its steps (one
+    per epoch), made on an optimizer at ``lr0``: from lr0 to swa_lr over
+    ``anneal_epochs`` ("cos" or "linear"), then swa_lr. Closed form; torch's is
+    recursive, so the two agree to rounding (tests/train/test_swa_lr.py)."""
+    if anneal_epochs == 0:
+        steps = max(1, steps)
+    t = max(0.0, min(1.0, steps / max(1, anneal_epochs)))
+    alpha = (1 - math.cos(math.pi * t)) / 2 if strategy == "cos" else t
+    if alpha == 1:
+        return swa_lr
+    return swa_lr * alpha + lr0 * (1 - alpha)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ablate.plugins._shared import SoftTargets
+from ablate.plugins.recipes import swa_anneal
 
 from ablate import Param, SlotComponent, hookimpl, stacked_component
 
@@ -265,12 +266,24 @@ class Swa:
     """Stochastic weight averaging (Izmailov et al., 2018): the equal average of the
     weights at the end of each epoch from ``start_epoch`` on (AveragedModel), then
     batch-norm statistics recomputed on the training split (swa_utils.update_bn, in
-    batches of UPDATE_BN_BATCH); the run is measured with the averaged weights. The
-    learning rate is the run's schedule's (a constant or cyclic schedule is usual)."""
+    batches of UPDATE_BN_BATCH); the run is measured with the averaged weights.
+    With ``swa_lr`` (> 0) the learning rate from ``start_epoch`` on is torch's SWALR's,
+    made at the start of that epoch on the schedule's rate of its first step and
+    stepped at each epoch's end (``anneal_epochs``, ``anneal_strategy``); with 0 the
+    run's schedule goes on."""
 
-    def __init__(self, start_epoch: int):
-        self.start_epoch = start_epoch
+    def __init__(self, start_epoch: int, swa_lr: float = 0.0, anneal_epochs: int = 10, anneal_strategy: str = "cos"):
+        self.start_epoch, self.swa_lr = start_epoch, swa_lr
+        self.anneal_epochs, self.anneal_strategy = anneal_epochs, anneal_strategy
         self.average: Any = None
+
+    @hookimpl
+    def ablate_learning_rate(self, state, scheduled):
+        if not self.swa_lr or state.epoch < self.start_epoch:
+            return None
+        lr0 = scheduled((self.start_epoch - 1) * state.steps_per_epoch)
+        steps = state.epoch - self.start_epoch  # SWALR's steps so far: one per epoch end since it was made
+        return swa_anneal(lr0, self.swa_lr, steps, self.anneal_epochs, self.anneal_strategy)
 
     @hookimpl
     def ablate_epoch_end(self, state):
@@ -437,7 +450,14 @@ def _register_gradient_and_averaging(registry: Any) -> None:
         "swa",
         Swa,
         help="measure the run with the average of its epoch-end weights from start_epoch on (SWA)",
-        params={"start_epoch": Param(1, low=1, help="the first epoch whose weights are averaged")},
+        params={
+            "start_epoch": Param(1, low=1, help="the first epoch whose weights are averaged"),
+            "swa_lr": Param(
+                0.0, low=0.0, high=10.0, help="from start_epoch, anneal the lr to this and hold it (SWALR); 0: off"
+            ),
+            "anneal_epochs": Param(10, low=0, high=100_000, help="epochs of the anneal to swa_lr (SWALR's)"),
+            "anneal_strategy": Param("cos", choices=("cos", "linear"), help="the anneal's shape (SWALR's)"),
+        },
     )
 
 

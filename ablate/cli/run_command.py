@@ -331,6 +331,8 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
     """Which arms train their seeds as one stacked model, and why the others do not."""
     if config.train["stack"] == "off":
         return ["stacking: off"]
+    if config.train["compile"]:
+        return ["stacking: off: compile = true trains each seed alone, compiled (a stacked model is not compiled)"]
     if config.design.sampled:
         return [_sampled_stacking(config)]
     if len(config.seeds) < 2 or not arms:

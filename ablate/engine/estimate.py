@@ -73,7 +73,9 @@ def estimate_seconds(config: StudyConfig, registry: Registry, arms: list[Arm]) -
     the rest of the first is per-unit overhead (model set-up, final measurements).
     Per run, that is what the whole study costs (adaptive seeds: the most, every arm's max)."""
 
-    execution = Execution(config.train["device"], config.train["threads"], stack=config.train["stack"])
+    execution = Execution(
+        config.train["device"], config.train["threads"], stack=config.train["stack"], compile=config.train["compile"]
+    )
     units = _calibration_units(config, registry, arms, execution)
     _timed(units[0], 1, registry, execution)  # warm-up: loads the data, first-call costs
     per_epoch, overhead = [], []

@@ -59,7 +59,12 @@ def worker_threads(config: StudyConfig, options: RunOptions) -> int:
 
 
 def execution_of(config: StudyConfig, options: RunOptions) -> Execution:
-    return Execution(config.train["device"], worker_threads(config, options), stack=config.train["stack"])
+    return Execution(
+        config.train["device"],
+        worker_threads(config, options),
+        stack=config.train["stack"],
+        compile=config.train["compile"],
+    )
 
 
 def stacking_grouper(registry: Registry, execution: Execution, workers: int = 1) -> Grouper:

@@ -68,7 +68,12 @@ TRAIN_PARAMS = {
     "precision": Param(
         "fp32",
         choices=("fp32", "bf16", "fp16"),
-        help="bf16: training forward passes under autocast (CPU or GPU); fp16: not yet (needs a gradient scaler)",
+        help="bf16/fp16: training forward passes under autocast (CPU or GPU); fp16 with a gradient scaler",
+    ),
+    "compile": Param(
+        False,
+        help="true: the training forward pass through torch.compile (not part of a run's identity: its numbers "
+        "match eager's within a stated tolerance; each seed trains alone)",
     ),
     "device": Param("auto", choices=("auto", "cpu", "cuda"), help="auto picks CUDA when present"),
     "threads": Param(1, low=0, help="torch CPU threads per worker process; 0 keeps torch's default"),
@@ -300,7 +305,6 @@ def _parse(path: Path, raw: dict[str, Any], registry: Registry | None) -> StudyC
     _check_factor_overlap(factors)
     _check_design(design, factors)
     _check_momentum_moves(train, factors, recipe)
-    _check_precision(train, factors)
     _check_optimizer_levels(registry, factors)
     _check_seeds(seeds, split_seed, resplit, design)
     return StudyConfig(
@@ -840,17 +844,6 @@ def _check_optimizer_levels(registry: Registry | None, factors: list[Factor]) ->
         if f.setting == "train.optimizer" and registry is not None:
             for i, level in enumerate(f.levels):
                 registry.find("optimizer", str(level), key=f"factors.{f.name}.levels[{i}]")
-
-
-def _check_precision(train: dict[str, Any], factors: list[Factor]) -> None:
-    """fp16 needs a gradient scaler, which the training loop does not have yet."""
-    levels = {train["precision"]} | {v for f in factors if f.setting == "train.precision" for v in f.levels}
-    if "fp16" in levels:
-        raise UserError(
-            "precision fp16 is not supported yet: it needs a gradient scaler (on CUDA only), which ablate lacks",
-            key="train.precision",
-            expected='"fp32", or "bf16" (autocast; on a CPU too)',
-        )
 
 
 def _check_momentum_moves(train: dict[str, Any], factors: list[Factor], recipe: tuple[ComponentSpec, ...]) -> None:

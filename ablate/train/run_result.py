@@ -21,3 +21,4 @@ class RunResult:
     versions: dict[str, str] = field(default_factory=dict)  # ablate, torch and the components' plugins
     stack: int = 1  # runs trained together as one stacked model (1: trained alone)
     unstacked: str = ""  # why a run that was to train in a stack trained alone ("" where it did not)
+    compile: str = ""  # [train] compile: "" (off), "compiled", or "eager: <why compile was refused>"

@@ -22,7 +22,9 @@ from ablate.components import Batch, DataSplits, EpochState, StepState
 from ablate.plugin.registry import Registry
 from ablate.spec import Execution, RunSpec
 from ablate.train.build import RunFailed, RunParts, build_run, pick_device, prepare_process
+from ablate.train.compiled import COMPILE_ALONE, TOLERANCE, TrainingForward
 from ablate.train.optimizers import Optimizer, set_lr
+from ablate.train.precision import OptimizerStep, autocast, optimizer_step, precision_of, stack_problem
 from ablate.train.run_result import RunResult
 
 EVAL_CHUNK = 8192
@@ -74,25 +76,37 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 @dataclass(frozen=True)
 class LrPlan:
     """A run's learning rate per optimizer step: its schedule (None: [train] lr
-    throughout), told the steps per epoch and the total steps before the first step."""
+    throughout), told the steps per epoch and the total steps before the first step,
+    then its components' ``ablate_learning_rate`` (``steer``; None where none has one)."""
 
     schedule: Any
     base: float
     steps_per_epoch: int
     total_steps: int
     batch_size: int
+    steer: Callable[..., Any] | None = None
 
-    def at(self, step: int) -> float:
+    def scheduled(self, step: int) -> float:
+        """The schedule's learning rate of ``step`` (before any component's)."""
         if self.schedule is None:
             return self.base
         return float(self.schedule.lr(step, self.base, self.steps_per_epoch, self.total_steps))
+
+    def at(self, step: int) -> float:
+        lr = self.scheduled(step)
+        if self.steer is None:
+            return lr
+        epoch = step // self.steps_per_epoch + 1
+        state = StepState(epoch, step, self.steps_per_epoch, self.total_steps, self.batch_size, lr)
+        steered = self.steer(state=state, scheduled=self.scheduled)
+        return lr if steered is None else float(steered)
 
     def state(self, epoch: int, step: int) -> StepState:
         return StepState(epoch, step, self.steps_per_epoch, self.total_steps, self.batch_size, self.at(step))
 
     def apply(self, optimizer: Optimizer, step: int) -> None:
-        """Set the learning rate of ``step`` (nothing to set without a schedule)."""
-        if self.schedule is not None:
+        """Set the learning rate of ``step`` (nothing to set at a constant [train] lr)."""
+        if self.schedule is not None or self.steer is not None:
             set_lr(optimizer, self.at(step))
 
 
@@ -100,14 +114,14 @@ def lr_plan(parts: RunParts) -> LrPlan:
     batch_size = int(parts.spec.train["batch_size"])
     per_epoch = len(batch_bounds(len(parts.data.x_train), batch_size))
     total = per_epoch * int(parts.spec.train["epochs"])
-    return LrPlan(parts.recipe.get("schedule"), float(parts.spec.train["lr"]), per_epoch, total, batch_size)
+    steer = parts.hooks.ablate_learning_rate if parts.has("ablate_learning_rate") else None
+    lr = float(parts.spec.train["lr"])
+    return LrPlan(parts.recipe.get("schedule"), lr, per_epoch, total, batch_size, steer)
 
 
 def precision_context(parts: RunParts) -> contextlib.AbstractContextManager[Any]:
-    """The training forward pass's precision: bf16 under autocast, else as is."""
-    if parts.spec.train.get("precision", "fp32") == "bf16":
-        return torch.autocast(parts.device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """The training forward pass's precision: bf16 or fp16 under autocast, else as is."""
+    return autocast(parts.spec, parts.device)
 
 
 def train_run(
@@ -122,19 +136,32 @@ def train_run(
     execution = execution or Execution()
     prepare_process(execution.threads)
     parts = build_run(spec, registry, pick_device(execution.device))
-    history, stop_reason = train_epochs(parts, on_epoch, started)
-    return finish_run(parts, history, stop_reason, lambda: time.perf_counter() - started)
+    forward = TrainingForward(parts.model, execution.compile, TOLERANCE[precision_of(spec)])
+    history, stop_reason = train_epochs(parts, on_epoch, started, forward)
+    result = finish_run(parts, history, stop_reason, lambda: time.perf_counter() - started)
+    result.compile = forward.status
+    if execution.stack != "off":  # the run record says why it trained alone
+        result.unstacked = stack_problem(spec) or (COMPILE_ALONE if execution.compile else "")
+    return result
 
 
-def train_epochs(parts: RunParts, on_epoch: OnEpoch | None, started: float) -> tuple[list[dict[str, float]], str]:
-    """The epoch loop: train, measure, ask the stopping rules; (history, stop reason)."""
+def train_epochs(
+    parts: RunParts, on_epoch: OnEpoch | None, started: float, forward: TrainingForward | None = None
+) -> tuple[list[dict[str, float]], str]:
+    """The epoch loop: train, measure, ask the stopping rules; (history, stop reason).
+    ``forward`` is the training forward pass (default: the model, eager)."""
+    forward = forward or TrainingForward(parts.model)
     generator = torch.Generator(device=parts.device).manual_seed(parts.spec.seed)
     history: list[dict[str, float]] = []
     plan = lr_plan(parts)
+    stepper = optimizer_step(parts.spec, parts.device, lambda: (parts.optimizer, parts.pre_step), parts.model)
     for epoch in range(1, int(parts.spec.train["epochs"]) + 1):
-        running = train_one_epoch(parts, generator, plan, epoch)
+        skipped = stepper.skipped
+        running = train_one_epoch(parts, generator, plan, epoch, (forward, stepper))
         train, val = (evaluate(parts.model, x, y) for x, y in eval_splits(parts.data))
         metrics = epoch_record(epoch, train, val, running, plan.at(epoch * plan.steps_per_epoch - 1))
+        if stepper.scaler is not None:  # fp16: the steps its scaler skipped (inf gradients) this epoch
+            metrics["skipped_steps"] = stepper.skipped - skipped
         reason = end_epoch(parts, history, metrics, on_epoch, lambda: parts.model, started)
         if reason is not None:
             return history, reason
@@ -223,9 +250,17 @@ def finish_run(
     )
 
 
-def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, epoch: int) -> tuple[float, float]:
-    """One pass over the training split in random batches; (running loss, running accuracy)."""
+def train_one_epoch(
+    parts: RunParts,
+    generator: torch.Generator,
+    plan: LrPlan,
+    epoch: int,
+    loop: tuple[TrainingForward, OptimizerStep],
+) -> tuple[float, float]:
+    """One pass over the training split in random batches; (running loss, running accuracy).
+    Under fp16 the step's gradients are unscaled before the before-step hooks see them."""
     data, model, hooks = parts.data, parts.model, parts.hooks
+    forward, stepper = loop
     transform, penalise, before, after = (
         parts.has(h)
         for h in ("ablate_transform_batch", "ablate_loss_penalty", "ablate_before_step", "ablate_after_step")
@@ -242,17 +277,16 @@ def train_one_epoch(parts: RunParts, generator: torch.Generator, plan: LrPlan, e
         if transform:
             hooks.ablate_transform_batch(batch=batch)
         with precision_context(parts):
-            logits = model(batch.x)
+            logits = forward(batch.x)
             loss = soft_cross_entropy(logits, batch.y)
             total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
         parts.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        stepper.backward(total)
         plan.apply(parts.optimizer, step)  # after the first forward: a lazy module's weights exist by then
+        stepper.unscale()
         if before:
             hooks.ablate_before_step(model=model, state=plan.state(epoch, step))
-        if parts.pre_step is not None:
-            parts.pre_step()
-        parts.optimizer.step()
+        stepper()
         if after:
             hooks.ablate_after_step(model=model)
         loss_sum += loss.detach() * len(idx)

@@ -1,7 +1,7 @@
 """[train] precision: bf16 trains under autocast on a CPU too, with numbers of its
 own and runs of its own (precision is part of a run's identity; fp32, the
 default, leaves the identity of runs stored before the key existed as it was);
-fp16 is refused with a clear error until the loop has a gradient scaler."""
+fp16 likewise, with a gradient scaler, each seed trained alone."""
 
 from __future__ import annotations
 
@@ -49,9 +49,13 @@ def test_bf16_on_a_cpu_completes_with_numbers_and_runs_of_its_own(tmp_path, run_
     assert {k: r["test_loss"] for k, r in again.items()} == {k: r["test_loss"] for k, r in fp32.items()}
 
 
-def test_fp16_is_refused_with_a_clear_error(tmp_path, run_cli):
-    study = tmp_path / "study.toml"
-    study.write_text(STUDY.format(precision='precision = "fp16"'))
-    code, _, err = run_cli("plan", study, "--no-calibrate")
-    assert code == 2
-    assert "train.precision" in err and "gradient scaler" in err and '"bf16"' in err
+def test_fp16_on_a_cpu_completes_with_runs_of_its_own_trained_alone(tmp_path, run_cli):
+    _, fp32 = _run(tmp_path, run_cli, "")
+    out, fp16 = _run(tmp_path, run_cli, 'precision = "fp16"')
+    assert len(fp16) == 4 and "4 of 4 runs already stored" not in out
+    for key, run in fp16.items():
+        assert run["status"] == "complete" and run["config"]["train"]["precision"] == "fp16"
+        assert run["test_loss"] != fp32[key]["test_loss"]
+        assert "skipped_steps" in run["history"][0]
+    code, out, _ = run_cli("plan", tmp_path / "study.toml", "--no-calibrate")
+    assert code == 0 and "0 of 2 arms" in out and "precision fp16 trains each seed alone" in out

@@ -235,6 +235,7 @@ def result_outcome(
         "versions": result.versions,
         "stacked_with": result.stack,
         **({"unstacked": result.unstacked} if result.unstacked else {}),
+        **({"compile": result.compile} if result.compile else {}),
     }
     metrics = {attrs.METRIC_PREFIX + name: metric for name, metric in result.metrics.items()}
     values = value if isinstance(value, list) else [value]

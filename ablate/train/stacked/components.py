@@ -6,7 +6,8 @@
 - Called per seed with that seed's own instance, exactly as its unstacked run
   calls it: ``ablate_transform_batch`` (the seed's slice of the batch and its
   generator), ``ablate_epoch_end`` and ``ablate_train_end`` (the seed's own
-  model, holding its weights copied out of the stack).
+  model, holding its weights copied out of the stack), ``ablate_learning_rate``
+  (the seed's own learning rate of each step, per seat in the flat optimizer).
 - Called once per step with the stacked model: ``ablate_loss_penalty`` and
   ``ablate_after_step``, through the component's stacked form
   (``ablate.train.stacked.forms.stacked_component``). An after-step hook without one
@@ -29,7 +30,7 @@ from ablate.train.stacked.forms import StackContext, component_form
 BUILD_HOOKS = frozenset(
     {"ablate_make_layer", "ablate_optimizer_options", "ablate_configure_model", "ablate_check_data"}
 )
-PER_SEED_HOOKS = frozenset({"ablate_transform_batch", "ablate_epoch_end", "ablate_train_end"})
+PER_SEED_HOOKS = frozenset({"ablate_transform_batch", "ablate_epoch_end", "ablate_train_end", "ablate_learning_rate"})
 STEP_HOOKS = ("ablate_loss_penalty", "ablate_before_step", "ablate_after_step")
 NEEDS_FORM = {"ablate_loss_penalty": "a loss penalty", "ablate_before_step": "a before-step hook (on gradients)"}
 GUIDE = "see docs/stacking.md"

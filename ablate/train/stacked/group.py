@@ -16,6 +16,7 @@ from ablate.plugin.registry import Registry
 from ablate.spec import RunSpec, canonical_json
 from ablate.train.build import RunParts, build_run
 from ablate.train.optimizers import FlatOptimizer, Optimizer, OptimizerRecipe, flat_settings, recipe_of, set_lr
+from ablate.train.precision import stack_problem
 from ablate.train.stacked.align import network_problem
 from ablate.train.stacked.components import STEP_HOOKS, StepHook, component_problem, step_hooks
 from ablate.train.stacked.forms import SeedStreams
@@ -81,6 +82,9 @@ def seats_problem(seats: Sequence[Seat]) -> str | None:
     (which differ in stopping rules or dropout only) must also build networks that
     align (stacked_align) and call the same per-step hooks."""
     first = seats[0].parts
+    precision = stack_problem(first.spec)
+    if precision is not None:
+        return precision
     optimizer = first.recipe.get("optimizer")
     if optimizer is not None and not getattr(optimizer, "elementwise", False):
         return (
@@ -159,6 +163,7 @@ class Stack:
         self.plan = lr_plan(first)
         self.plans = {seat.index: lr_plan(seat.parts) for seat in self.seats}  # each seat's own learning rates
         self.per_seat = len({lr_key(seat.parts) for seat in self.seats}) > 1
+        self.steered = any(plan.steer is not None for plan in self.plans.values())  # ablate_learning_rate
         if isinstance(self.optimizer, FlatOptimizer):
             hold_per_seat(self.optimizer, [_flat_hp(seat.parts) for seat in self.seats])
         elif self.per_seat:  # seats_problem refuses this when the stack is planned
@@ -174,6 +179,9 @@ class Stack:
         """Each seat's learning rate of this step (one for all where they share it)."""
         if self.per_seat:
             set_lr(self.optimizer, [self.plans[seat.index].at(step) for seat in self.seats])
+        elif self.steered:  # a component's rates: one for all where the seats' agree
+            rates = [self.plans[seat.index].at(step) for seat in self.seats]
+            set_lr(self.optimizer, rates[0] if len(set(rates)) == 1 else rates)
         else:
             self.plan.apply(self.optimizer, step)
 
