@@ -7,6 +7,7 @@ temporary name (``partial_path``) and renamed when whole.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -62,6 +63,7 @@ def forked_early(warm: Callable[[], None], workers: int | None = None) -> Iterat
 def _start_early(warm: Callable[[], None]) -> None:
     _ignore_interrupts()
     warm()
+    gc.freeze()  # what the worker imported is never garbage: no collection walks it again
 
 
 def drawing_forked(
