@@ -37,7 +37,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-EPOCHS, BATCH, LR, MOMENTUM, CLIP, SEEDS, EVAL_CHUNK = 2, 128, 0.05, 0.9, 1.0, (0, 1), 1024
+EPOCHS, BATCH, LR, MOMENTUM, CLIP, SEEDS = 2, 128, 0.05, 0.9, 1.0, (0, 1)
+# Tuned: evaluating this net on a CPU takes 0.7 s for 2,000 images in chunks of 64 to 256,
+# 1.8 s in chunks of 1,024 and 2.1 s at once (activations out of the caches); on a GPU,
+# larger chunks are faster.
+EVAL_CHUNK = {"cpu": 128, "cuda": 4096}
 
 STUDY = """
 [study]
@@ -171,11 +175,11 @@ def flip_and_crop(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     model.eval()
-    loss, correct = 0.0, 0
-    for s in range(0, len(x), EVAL_CHUNK):
-        logits = model(x[s : s + EVAL_CHUNK])
-        loss += F.cross_entropy(logits, y[s : s + EVAL_CHUNK], reduction="sum").item()
-        correct += int((logits.argmax(1) == y[s : s + EVAL_CHUNK]).sum())
+    loss, correct, chunk = 0.0, 0, EVAL_CHUNK[x.device.type]
+    for s in range(0, len(x), chunk):
+        logits = model(x[s : s + chunk])
+        loss += F.cross_entropy(logits, y[s : s + chunk], reduction="sum").item()
+        correct += int((logits.argmax(1) == y[s : s + chunk]).sum())
     model.train()
     return loss / len(x), correct / len(x)
 

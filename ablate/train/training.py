@@ -27,7 +27,14 @@ from ablate.train.optimizers import Optimizer, set_lr
 from ablate.train.precision import OptimizerStep, autocast, optimizer_step, precision_of, stack_problem
 from ablate.train.run_result import RunResult
 
+# Rows a split is evaluated in at once. On a CPU, a conv net runs three times slower
+# on two thousand 32x32 images at once than on a hundred (its activations no longer fit
+# the caches), while an MLP on 64 features is as fast either way: a chunk holds about
+# CPU_CHUNK_ELEMENTS input values on a CPU, GPU_CHUNK_ELEMENTS on a GPU (its memory),
+# from 64 rows to EVAL_CHUNK. Small inputs (digits, MNIST-1D) are one chunk, as before.
 EVAL_CHUNK = 8192
+CPU_CHUNK_ELEMENTS = 2**19
+GPU_CHUNK_ELEMENTS = 2**26
 OnEpoch = Callable[[dict[str, float]], None]
 
 __all__ = ["RunFailed", "RunResult", "batch_bounds", "evaluate", "train_run"]
@@ -41,13 +48,21 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
-    for start in range(0, len(x), EVAL_CHUNK):
-        logits = model(x[start : start + EVAL_CHUNK])
-        target = y[start : start + EVAL_CHUNK]
+    rows = eval_chunk(x)
+    for start in range(0, len(x), rows):
+        logits = model(x[start : start + rows])
+        target = y[start : start + rows]
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         correct += int((logits.argmax(1) == target).sum().item())
     model.train(was_training)
     return loss_sum / len(x), correct / len(x)
+
+
+def eval_chunk(x: torch.Tensor) -> int:
+    """How many rows of ``x`` to evaluate at once (see CPU_CHUNK_ELEMENTS)."""
+    per_row = max(int(x[0].numel()), 1) if len(x) else 1
+    budget = CPU_CHUNK_ELEMENTS if x.device.type == "cpu" else GPU_CHUNK_ELEMENTS
+    return max(64, min(EVAL_CHUNK, budget // per_row))
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

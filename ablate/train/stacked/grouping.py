@@ -24,7 +24,7 @@ from ablate.train.build import RunParts, build_run, load_data, pick_device
 from ablate.train.stacked.group import Seat, Stack, build_seat, seats_problem
 from ablate.train.stacked.training import evaluate_stacked, train_step
 from ablate.train.stacked.units import arm_groups
-from ablate.train.training import EVAL_CHUNK
+from ablate.train.training import eval_chunk
 
 T = TypeVar("T")
 MEMORY_SHARE = 0.5  # of the free memory a stack may plan to use
@@ -151,7 +151,7 @@ def seed_bytes(spec: RunSpec, registry: Registry, copies: int = PARAM_COPIES) ->
     per_sample = sum(sizes) / 2
     widest = max(sizes, default=0) / 2
     weights = sum(t.numel() for t in [*parts.model.parameters(), *parts.model.buffers()])
-    rows = min(len(data.x_train), EVAL_CHUNK)
+    rows = min(len(data.x_train), eval_chunk(data.x_train))
     elements = copies * weights + 3 * per_sample * int(spec.train["batch_size"]) + 2 * widest * rows
     return int(4 * elements) + 1
 

@@ -31,11 +31,11 @@ from ablate.train.stacked.components import StepHook, total_penalty
 from ablate.train.stacked.group import OnEpoch, Outcome, Seat, Stack, build_seat, seats_problem
 from ablate.train.stacked.units import stack_key
 from ablate.train.training import (
-    EVAL_CHUNK,
     RunResult,
     batch_bounds,
     end_epoch,
     epoch_record,
+    eval_chunk,
     eval_splits,
     finish_run,
     precision_context,
@@ -292,8 +292,9 @@ def evaluate_stacked(
     model.eval()
     loss_sum = torch.zeros(seeds, dtype=torch.float64, device=x.device)
     correct = torch.zeros(seeds, dtype=torch.long, device=x.device)
-    for start in range(0, len(x), EVAL_CHUNK):
-        chunk, target = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+    rows = eval_chunk(x)  # the rows train_run's evaluate takes at once: the same sums
+    for start in range(0, len(x), rows):
+        chunk, target = x[start : start + rows], y[start : start + rows]
         logits = model(chunk.expand(seeds, *chunk.shape))
         losses = eval_losses(logits, target.expand(seeds, -1))
         loss_sum += losses.sum(1).double()
