@@ -80,12 +80,15 @@ class Batch:
     """One training batch. Augmentation hooks may replace ``x`` and ``y``.
 
     ``generator`` is the run's seeded random source on the batch's device;
-    draw from it (not the global RNG) so runs are reproducible.
+    draw from it (not the global RNG) so runs are reproducible. ``state`` is
+    where training stands (the step, of how many, the batch size, the learning
+    rate), as ``ablate_before_step`` sees it: a policy may depend on progress.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     generator: torch.Generator
+    state: StepState | None = None
 
 
 @dataclass
@@ -99,7 +102,8 @@ class EpochState:
     ``running_accuracy`` (train mode, averaged over the epoch's batches: what
     the optimiser saw). ``history`` is the list of epochs' metrics so far, this
     one last; ``elapsed`` the run's wall time in seconds so far (data loading and
-    model building included).
+    model building included); ``steps``, ``steps_per_epoch``, ``total_steps`` and
+    ``batch_size`` count the optimizer's steps as ``StepState`` does.
     """
 
     epoch: int
@@ -108,6 +112,10 @@ class EpochState:
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     elapsed: float = 0.0
+    steps: int = 0  # optimizer steps taken so far
+    steps_per_epoch: int = 0
+    total_steps: int = 0  # at max_epochs
+    batch_size: int = 0
 
 
 # --- the typed contract of data sets, models and data checks ----------------

@@ -235,7 +235,19 @@ def end_epoch(
     if stops:
         max_epochs = int(parts.spec.train["epochs"])
         elapsed = time.perf_counter() - started
-        state = EpochState(int(metrics["epoch"]), max_epochs, model_now(), metrics, history, elapsed)
+        epoch, plan = int(metrics["epoch"]), lr_plan(parts)
+        state = EpochState(
+            epoch,
+            max_epochs,
+            model_now(),
+            metrics,
+            history,
+            elapsed,
+            epoch * plan.steps_per_epoch,
+            plan.steps_per_epoch,
+            plan.total_steps,
+            plan.batch_size,
+        )
         reasons = [r for r in parts.hooks.ablate_epoch_end(state=state) if r]
         if reasons:
             return str(reasons[0])
@@ -288,7 +300,7 @@ def train_one_epoch(
     first = (epoch - 1) * plan.steps_per_epoch
     for step, (start, end) in enumerate(batch_bounds(n, int(parts.spec.train["batch_size"])), first):
         idx = order[start:end]
-        batch = Batch(data.x_train[idx], data.y_train[idx], generator)
+        batch = Batch(data.x_train[idx], data.y_train[idx], generator, plan.state(epoch, step) if transform else None)
         if transform:
             hooks.ablate_transform_batch(batch=batch)
         with precision_context(parts):

@@ -93,3 +93,44 @@ def test_grad_clip_trains_the_same_stacked_and_alone_and_acts(params):
         assert result.stack == 2
         assert_same_run(result, train_run(spec, registry, CPU), rtol=1e-5)
     assert together[0].history[-1]["train_loss"] != pytest.approx(unclipped.history[-1]["train_loss"], rel=1e-3)
+
+
+PROGRESS = """
+from ablate import hookimpl
+
+SEEN = []
+
+class Progress:
+    @hookimpl
+    def ablate_transform_batch(self, batch):
+        SEEN.append(("batch", batch.generator.initial_seed(), batch.state.step, batch.state.total_steps))
+
+    @hookimpl
+    def ablate_epoch_end(self, state):
+        SEEN.append(("epoch", state.epoch, state.steps, state.steps_per_epoch, state.total_steps, state.batch_size))
+
+@hookimpl
+def ablate_register_augmentations(registry):
+    registry.add("progress", Progress)
+"""
+
+
+def test_augmentations_and_epoch_ends_see_the_step_state_stacked_as_alone(tmp_path):
+    plugin = tmp_path / "progress.py"
+    plugin.write_text(PROGRESS)
+    registry = build_registry(make_plugin_manager([plugin]))
+    seen = sys.modules[registry.get("augmentation", "progress").factory.__module__].SEEN
+    spec = make_spec(registry, ("augmentation", "progress", {}), epochs=2, batch_size=256)
+    seen.clear()
+    for s in seeds_of(spec, [0, 1]):
+        train_run(s, registry, CPU)
+    alone = sorted(seen)
+    seen.clear()
+    results = stacked(seeds_of(spec, [0, 1]), registry)
+    assert all(r.stack == 2 for r in results)
+    assert sorted(seen) == alone
+    per_epoch = -(-1077 // 256)
+    batches = [s for s in alone if s[0] == "batch"]
+    assert len(batches) == 2 * 2 * per_epoch and {s[3] for s in batches} == {2 * per_epoch}
+    assert sorted({s[2] for s in batches}) == list(range(2 * per_epoch))
+    assert [s[1:] for s in alone if s[0] == "epoch"][:2] == [(1, per_epoch, per_epoch, 2 * per_epoch, 256)] * 2

@@ -199,7 +199,7 @@ def _train_one_epoch(stack: Stack, epoch: int) -> tuple[list[float], list[float]
         idx = orders[:, start:end]
         x, y = data.x_train[idx], data.y_train[idx]
         if stack.transform:
-            x, y, keep = _transform(stack, x, y)
+            x, y, keep = _transform(stack, x, y, epoch, step)
             if len(keep) < len(orders):
                 orders, loss_sum, correct = orders[keep], loss_sum[keep], correct[keep]
             if not stack.seats:
@@ -211,12 +211,15 @@ def _train_one_epoch(stack: Stack, epoch: int) -> tuple[list[float], list[float]
     return [v / n for v in loss_sum.tolist()], [c / n for c in correct.tolist()]
 
 
-def _transform(stack: Stack, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Each seat's augmentations on its own slice with its own generator, as its
-    unstacked run applies them; a seat whose augmentation raises fails alone."""
+def _transform(
+    stack: Stack, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Each seat's augmentations on its own slice with its own generator (and its own
+    run's step state), as its unstacked run applies them; a seat whose augmentation
+    raises fails alone."""
     xs, ys, failed = [], [], {}
     for p, seat in enumerate(stack.seats):
-        batch = Batch(x[p], y[p], seat.generator)
+        batch = Batch(x[p], y[p], seat.generator, stack.plans[seat.index].state(epoch, step))
         try:
             seat.parts.hooks.ablate_transform_batch(batch=batch)
         except Exception as exc:
