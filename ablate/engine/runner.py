@@ -72,14 +72,16 @@ def stacking_grouper(registry: Registry, execution: Execution, workers: int = 1)
     its stack); the worker stacks them where they can stack (and fit), else trains
     them one by one. Deciding there keeps the coordinator from building models
     (seconds, serial) before any training. With several workers, the cheapest units
-    are halved until there are two per worker, so no worker idles at the end."""
+    are halved until there are two per worker, and the costliest while the work
+    would not share out evenly, so no worker idles at the end."""
 
     def group(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
         if not execution.may_stack(len(runs)):
             return one_by_one(runs)
 
         units = arm_groups(runs, lambda r: r.spec, registry)
-        return sorted(shared_out(units, 2 * workers if workers > 1 else 1), key=unit_cost, reverse=True)
+        units = evened(shared_out(units, 2 * workers if workers > 1 else 1), workers)
+        return sorted(units, key=unit_cost, reverse=True)
 
     return group
 
@@ -98,6 +100,33 @@ def shared_out(units: list[list[PlannedRun]], count: int) -> list[list[PlannedRu
         half = (len(cheapest) + 1) // 2
         units += [cheapest[:half], cheapest[half:]]
     return units
+
+
+def evened(units: list[list[PlannedRun]], workers: int, slack: float = 1.1) -> list[list[PlannedRun]]:
+    """The units, the costliest halved while handing them out longest first would give
+    one worker more than ``slack`` times its even share: five equal stacks on two
+    workers are three for one and two for the other, a fifth of the study's time lost."""
+    units = list(units)
+    share = sum(unit_cost(u) for u in units) / max(workers, 1)
+    while workers > 1 and _busiest(units, workers) > slack * share:
+        splittable = [u for u in units if len(u) > 1]
+        if not splittable:
+            break
+        costliest = max(splittable, key=unit_cost)
+        half = (len(costliest) + 1) // 2
+        split = [u for u in units if u is not costliest] + [costliest[:half], costliest[half:]]
+        if _busiest(split, workers) >= _busiest(units, workers):
+            break  # halving no longer evens the work out: keep the stacks whole
+        units = split
+    return units
+
+
+def _busiest(units: list[list[PlannedRun]], workers: int) -> float:
+    """The busiest worker's work when each takes the longest unit left as it frees up."""
+    loads = [0.0] * workers
+    for cost in sorted((unit_cost(u) for u in units), reverse=True):
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
 
 
 def unit_cost(unit: list[PlannedRun]) -> float:

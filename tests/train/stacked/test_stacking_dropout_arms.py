@@ -94,8 +94,10 @@ def test_units_are_halved_until_every_worker_has_two(registry):
     runs = [SimpleNamespace(spec=s.with_seed(seed)) for s in specs for seed in range(3)]
     assert [len(u) for u in stacking_grouper(registry, CPU)(runs)] == [6]  # one worker: one stack of both arms
     halves = stacking_grouper(registry, CPU, workers=2)(runs)
-    assert len(halves) == 4  # halved, then the cheaper half halved again, and so on
-    assert [len(u) for u in halves] == [3, 1, 1, 1]  # longest first
+    # halved, the cheaper half halved again, to two units a worker: the dropout arm's three
+    # seeds and three single plain runs; then the dropout stack (a dropout run costs two
+    # plain ones) halved once more, so the two workers' shares are 12 and 15, not 18 and 9
+    assert [len(u) for u in halves] == [2, 1, 1, 1, 1]  # longest first
     assert sorted(r.spec.key for u in halves for r in u) == sorted(r.spec.key for r in runs)
     assert shared_out([runs[:1]], 4) == [runs[:1]]  # a single run is never split
 
@@ -113,3 +115,21 @@ def test_a_stack_of_arms_with_and_without_dropout_trains_each_run_as_its_own_arm
     if not other:
         for a, b in zip(alone(first, registry), mixed, strict=False):
             assert_same_run(a, b)
+
+
+def test_units_that_would_leave_a_worker_idle_are_halved_until_the_work_shares_out(registry):
+    """Five equal stacks on two workers would be three for one, two for the other."""
+    from ablate.engine.runner import evened, unit_cost
+
+    spec = make_spec(registry)
+    runs = [SimpleNamespace(spec=spec.with_seed(seed)) for seed in range(30)]
+    units = [runs[i : i + 6] for i in range(0, 30, 6)]
+    even = evened(units, 2)
+    assert sorted(len(u) for u in even) == [3, 3, 6, 6, 6, 6]  # one stack halved, the rest kept whole
+    loads = [0.0, 0.0]
+    for cost in sorted((unit_cost(u) for u in even), reverse=True):
+        loads[loads.index(min(loads))] += cost
+    assert max(loads) == min(loads)
+    assert evened(units[:4], 2) == units[:4]  # four on two: even already
+    assert evened(units, 1) == units  # one worker: nothing to share out
+    assert sorted(r.spec.key for u in even for r in u) == sorted(r.spec.key for r in runs)
