@@ -87,3 +87,23 @@ def assert_same_run(a: RunResult, b: RunResult, rtol: float = 1e-4, accuracy_ato
         scale = losses if key == "loss_gap" else abs(value)
         tolerance = accuracy_atol if "accuracy" in key or key == "gap" else rtol * max(scale, 1e-2)
         assert abs(value - b.metrics[key]) <= tolerance, (key, value, b.metrics[key])
+
+
+def assert_seats_step_alone(stack, stacked_params, alones, alone_params, lrs, steps, label=None) -> None:
+    """Step a stack's optimizer and each seed's own on the same random gradients, the
+    learning rates growing each step: each seed's slice equals its own run's bit for bit."""
+    import torch
+
+    for step in range(steps):
+        stack.set_lr([lr * (step + 1) for lr in lrs])
+        grads = [torch.randn(p.shape) for p in stacked_params]
+        for p, g in zip(stacked_params, grads, strict=True):
+            p.grad.copy_(g)
+        stack.step()
+        for i, (opt, ps) in enumerate(zip(alones, alone_params, strict=True)):
+            opt.set_lr(lrs[i] * (step + 1))
+            for p, g in zip(ps, grads, strict=True):
+                p.grad.copy_(g[i])
+            opt.step()
+            for p, q in zip(stacked_params, ps, strict=True):
+                assert torch.equal(p.detach()[i], q.detach()), (label, step, i)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 import torch
-from stacking_support import CPU, assert_same_run, make_spec, seeds_of, stacked
+from stacking_support import CPU, assert_same_run, assert_seats_step_alone, make_spec, seeds_of, stacked
 from support import make
 
 from ablate.plugin.manager import build_registry, make_plugin_manager
@@ -262,19 +262,7 @@ def test_a_learning_rate_per_seed_steps_each_seed_as_its_own_run(registry, name,
     alone_params = [[torch.nn.Parameter(p.detach()[i].clone()) for p in stacked_params] for i in range(3)]
     stack = FlatOptimizer(stacked_params, component.flat, _hyper(component, 0.01))
     alones = [FlatOptimizer(ps, component.flat, _hyper(component, lr)) for ps, lr in zip(alone_params, lrs)]
-    for step in range(4):
-        stack.set_lr([lr * (step + 1) for lr in lrs])
-        grads = [torch.randn(s) for s in shapes]
-        for p, g in zip(stacked_params, grads, strict=True):
-            p.grad.copy_(g)
-        stack.step()
-        for i, (opt, ps) in enumerate(zip(alones, alone_params, strict=True)):
-            opt.set_lr(lrs[i] * (step + 1))
-            for p, g in zip(ps, grads, strict=True):
-                p.grad.copy_(g[i])
-            opt.step()
-            for p, q in zip(stacked_params, ps, strict=True):
-                assert torch.equal(p.detach()[i], q.detach()), (name, step, i)
+    assert_seats_step_alone(stack, stacked_params, alones, alone_params, lrs, 4, name)
 
 
 def _hyper(component, lr, options=None):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stacking_support import assert_seats_step_alone
 
 from ablate.train.optimizers import OptimizerRecipe, flat_from_recipe, flat_settings
 from ablate.train.stacked.per_seat import hold_per_seat, per_seat_problem
@@ -49,19 +50,7 @@ def test_each_seed_steps_with_its_own_runs_values_bit_for_bit(name):
     stack = flat_from_recipe(stacked_params, recipes[0])
     hold_per_seat(stack, [flat_settings(r)[1] for r in recipes])
     alones = [flat_from_recipe(ps, r) for ps, r in zip(alone_params, recipes, strict=True)]
-    for step in range(5):
-        stack.set_lr([lr * (step + 1) for lr in lrs])
-        grads = [torch.randn(s) for s in SHAPES]
-        for p, g in zip(stacked_params, grads, strict=True):
-            p.grad.copy_(g)
-        stack.step()
-        for i, (opt, ps) in enumerate(zip(alones, alone_params, strict=True)):
-            opt.set_lr(lrs[i] * (step + 1))
-            for p, g in zip(ps, grads, strict=True):
-                p.grad.copy_(g[i])
-            opt.step()
-            for p, q in zip(stacked_params, ps, strict=True):
-                assert torch.equal(p.detach()[i], q.detach()), (name, step, i)
+    assert_seats_step_alone(stack, stacked_params, alones, alone_params, lrs, 5, name)
 
 
 def test_a_seed_that_leaves_takes_its_values_with_it():
