@@ -113,10 +113,10 @@ def rendering(
     _write_digests(out_dir, {name: digests[name] for name in drawn})
 
 
-def early_workers() -> AbstractContextManager[ProcessPoolExecutor | None]:
+def early_workers(workers: int | None = None) -> AbstractContextManager[ProcessPoolExecutor | None]:
     """Figure workers forked before the report reads its runs, each importing matplotlib and
     the figure code while the command works (``forked_early``); for ``rendering``'s pool."""
-    return forked_early(_import_figures)
+    return forked_early(_import_figures, workers)
 
 
 def _import_figures() -> None:

@@ -20,7 +20,7 @@ ARMS = ["baseline", "bn", "ln"]
 def test_early_workers_draw_every_figure_and_end_with_the_report(tmp_path):
     table, histories, record = _study(ARMS, [0, 1, 2])
     an = analyse(table, record)
-    with early_workers() as pool:
+    with early_workers(2) as pool:  # two, whatever this machine's cores
         assert pool is not None and len(multiprocessing.active_children()) >= 2  # forked at once
         with rendering(tmp_path, an, histories, pool=pool) as written:
             pass
@@ -35,14 +35,14 @@ def test_workers_with_nothing_to_draw_are_stopped_and_never_touch_the_folder(tmp
     with rendering(tmp_path, an, histories, workers=1):
         pass
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("fig_*.png")}
-    with early_workers() as pool, rendering(tmp_path, an, histories, pool=pool):
+    with early_workers(2) as pool, rendering(tmp_path, an, histories, pool=pool):
         pass  # every figure is current: the workers draw nothing
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("fig_*.png")} == before
     assert multiprocessing.active_children() == []
 
 
 def test_a_failure_before_the_figures_stops_the_early_workers():
-    with pytest.raises(RuntimeError, match="no runs"), early_workers():
+    with pytest.raises(RuntimeError, match="no runs"), early_workers(2):
         assert multiprocessing.active_children()
         raise RuntimeError("no runs")  # as reading the study might
     assert multiprocessing.active_children() == []
@@ -55,7 +55,7 @@ def test_the_command_draws_through_early_workers_without_importing_matplotlib(tm
         "import pickle, sys; sys.path.insert(0, 'tests')\n"
         "from ablate.report import write_report\n"
         "from ablate.report.figure_files import early_workers\n"
-        "with early_workers() as pool:\n"
+        "with early_workers(2) as pool:\n"
         f"    write_report({str(tmp_path / 'r')!r}, *pickle.loads(open({str(study)!r}, 'rb').read()), pool=pool)\n"
         "print('matplotlib' in sys.modules)"
     )
