@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ablate.report.figure_limits import DPI, MAX_CURVE_ARMS, MAX_CURVE_SEEDS, MAX_PANELS
+from ablate.report.figure_limits import (
+    DPI,
+    MANY_ARMS,
+    MANY_CURVE_ARMS,
+    MAX_CURVE_ARMS,
+    MAX_CURVE_SEEDS,
+    MAX_PANELS,
+)
 from ablate.report.figure_workers import (
     Job,
     drawing_forked,
@@ -240,9 +247,10 @@ def stats_int(value: object) -> int | None:
 
 
 def curve_arms(board: pd.DataFrame, baseline: str | None) -> list[str]:
-    """The best MAX_CURVE_ARMS arms by the leaderboard, the baseline always among them."""
+    """The best MAX_CURVE_ARMS arms by the leaderboard (MANY_CURVE_ARMS past MANY_ARMS arms),
+    the baseline always among them."""
     arms = [str(a) for a in board.get("arm", [])]
-    top = arms[:MAX_CURVE_ARMS]
+    top = arms[: MAX_CURVE_ARMS if len(arms) <= MANY_ARMS else MANY_CURVE_ARMS]
     if baseline in arms and baseline not in top:
         top = top[:-1] + [baseline]
     return top

@@ -3,6 +3,7 @@
 DPI = 110
 # Small multiples beyond a dozen panels are unreadable and slow; the page says which are shown.
 MAX_CURVE_ARMS = 12
+MANY_CURVE_ARMS = 8  # past MANY_ARMS: the best arms are near-alike there, and each panel costs a worker time
 MAX_PANELS = 6
 # Past this many arms, a chart with one labelled row per arm is taller than a screen can show:
 # the arms figure and the page's leaderboard name the TOP_ARMS best (and the baseline), and a

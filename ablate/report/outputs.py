@@ -43,9 +43,9 @@ def write_outputs(out: Path, study: optuna.Study, pool: ProcessPoolExecutor | No
     record, plan = stored_record(study)
     table, histories = collect(study, plan, record.factors)
     try:
-        write_tables(out, table, histories, record)
+        every = (table, histories, record)  # the tables list every run, search runs included
         table, histories, record = confirmed_only(table, histories, record)
-        return write_report(out, table, histories, record, pool)
+        return write_report(out, table, histories, record, pool, while_drawing=lambda: write_tables(out, *every))
     except OSError as exc:
         raise UserError(
             f"cannot write {exc.filename or out}: {exc.strerror or exc}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,14 +44,18 @@ def write_report(
     histories: list[dict[str, Any]],
     record: StudyRecord,
     pool: ProcessPoolExecutor | None = None,
+    while_drawing: Callable[[], None] | None = None,
 ) -> Path:
     """Write index.html, PNG figures, leaderboard.md/.tex and summary.md into out_dir;
-    return the index.html path. ``pool``: figure workers forked earlier (``early_workers``)."""
+    return the index.html path. ``pool``: figure workers forked earlier (``early_workers``);
+    ``while_drawing``: work done first once the figures are drawing (the results tables)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     an = analyse(table, record)
     path = out_dir / "index.html"
     with rendering(out_dir, an, histories or [], pool=pool) as figs:  # figures draw while the page is written
+        if while_drawing is not None:
+            while_drawing()
         write_exports(out_dir, an)
         path.write_text(render_page(build_context(an, figs, histories or [])), encoding="utf-8")
     return path
