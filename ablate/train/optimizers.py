@@ -194,6 +194,7 @@ class FlatOptimizer:
 
     def __init__(self, params: Sequence[torch.nn.Parameter], kind: str, hp: dict[str, Any]):
         self.kind, self.hp, self.steps = kind, hp, 0
+        self.fixed = seat_values(kind, hp)  # the run's SEAT_VALUES: only its lr changes (set_lr)
         self.buffers = FlatBuffers(params)
         self.state: dict[Any, Any] = {}  # torch's optimizers keep per-parameter state here; this keeps none
         roles = {
@@ -247,7 +248,7 @@ class FlatOptimizer:
     def _value(self, name: str) -> float | torch.Tensor:
         """A SEAT_VALUES value for the step: a number, or each element's seed's."""
         if name not in self.seat:
-            return seat_values(self.kind, self.hp)[name]
+            return float(self.hp["lr"]) if name == "lr" else self.fixed[name]
         if name == "lr":
             return self._per_element(self.seat["lr"])
         if name not in self._elements:
@@ -258,7 +259,7 @@ class FlatOptimizer:
         """1 - lr * decay, the decoupled decay's factor (computed in double, as
         torch's scalar arguments are, then rounded once): per element where seeds differ."""
         if "decoupled" not in self.seat:
-            decay = seat_values(self.kind, self.hp)["decoupled"]
+            decay = self.fixed["decoupled"]
             return self._of_lr(lambda lr: 1 - lr * decay)
         lrs = self.seat.get("lr") or [self.hp["lr"]] * len(self.seat["decoupled"])
         return self._per_element([1 - lr * d for lr, d in zip(lrs, self.seat["decoupled"], strict=True)])
@@ -296,7 +297,7 @@ class FlatOptimizer:
     def _decayed(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """Weight decay, as torch applies it: decoupled, the weights shrunk by
         lr * decay; coupled, decay * weights added to the gradient (returned)."""
-        if any(self.seat.get("decoupled", [seat_values(self.kind, self.hp)["decoupled"]])):
+        if any(self.seat.get("decoupled", [self.fixed["decoupled"]])):
             param.mul_(self._decay_factor())
         coupled = self._value("weight_decay")
         return _plus(grad, param, coupled) if _nonzero(coupled) else grad

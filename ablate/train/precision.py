@@ -22,6 +22,7 @@ from ablate.spec import RunSpec
 from ablate.train.optimizers import Optimizer, PreStep
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+INIT_SCALE = 2.0**16  # torch's default (tests start higher, to see steps skipped)
 
 # A stack has one scaler: an inf in one seed's gradients would skip every seed's
 # step (and lower every seed's scale), coupling runs that must be independent.
@@ -110,6 +111,3 @@ def optimizer_step(
     first forward, as lazy modules need)."""
     scaler = torch.amp.GradScaler(device.type, init_scale=INIT_SCALE) if precision_of(spec) == "fp16" else None
     return OptimizerStep(made, model, scaler)
-
-
-INIT_SCALE = 2.0**16  # torch's default

@@ -300,7 +300,8 @@ def train_one_epoch(
     first = (epoch - 1) * plan.steps_per_epoch
     for step, (start, end) in enumerate(batch_bounds(n, int(parts.spec.train["batch_size"])), first):
         idx = order[start:end]
-        batch = Batch(data.x_train[idx], data.y_train[idx], generator, plan.state(epoch, step) if transform else None)
+        state = plan.state(epoch, step) if transform or before else None  # one per step: the lr may be a hook's
+        batch = Batch(data.x_train[idx], data.y_train[idx], generator, state)
         if transform:
             hooks.ablate_transform_batch(batch=batch)
         with precision_context(parts):
@@ -312,7 +313,7 @@ def train_one_epoch(
         plan.apply(parts.optimizer, step)  # after the first forward: a lazy module's weights exist by then
         stepper.unscale()
         if before:
-            hooks.ablate_before_step(model=model, state=plan.state(epoch, step))
+            hooks.ablate_before_step(model=model, state=state)
         stepper()
         if after:
             hooks.ablate_after_step(model=model)
