@@ -163,6 +163,9 @@ class RunSpec:
         return replace(self, seed=seed)
 
 
+COMPILE_ALONE = "compile = true trains each seed alone, compiled (a stacked model is not compiled)"
+
+
 @dataclass(frozen=True)
 class Execution:
     """Where and how fast a run executes; recorded with its result, not part of its identity."""

@@ -30,6 +30,7 @@ from ablate.engine.store.storage import default_storage, open_storage, open_stud
 from ablate.engine.store.storage_url import for_people, from_env, sqlite_url, without_password
 from ablate.errors import UserError
 from ablate.plugin.registry import Registry
+from ablate.spec import COMPILE_ALONE
 from ablate.study.config import StudyConfig, load_study
 from ablate.study.design import Arm, baseline_arm, run_spec
 from ablate.study.study_file import study_registry
@@ -332,7 +333,7 @@ def stacking_lines(config: StudyConfig, registry: Registry, arms: list[Arm]) -> 
     if config.train["stack"] == "off":
         return ["stacking: off"]
     if config.train["compile"]:
-        return ["stacking: off: compile = true trains each seed alone, compiled (a stacked model is not compiled)"]
+        return [f"stacking: off: {COMPILE_ALONE}"]
     if config.design.sampled:
         return [_sampled_stacking(config)]
     if len(config.seeds) < 2 or not arms:
@@ -354,16 +355,16 @@ def shared_stack_lines(config: StudyConfig, registry: Registry, arms: list[Arm])
     values a stack may hold per seat still train in separate stacks."""
     from ablate.train.stacked.grouping import shared_stack_problem  # torch: only when this runs, not at start-up
 
-    units: dict[str, list[Arm]] = {}
+    units: dict[str, list[tuple[Arm, RunSpec]]] = {}
     for arm in arms:
-        units.setdefault(stack_key(run_spec(config, arm, config.seeds[0]), registry), []).append(arm)
+        spec = run_spec(config, arm, config.seeds[0])
+        units.setdefault(stack_key(spec, registry), []).append((arm, spec))
     lines, stacks = [], 0
     for unit in units.values():
-        specs = [run_spec(config, arm, config.seeds[0]) for arm in unit]
-        problem = shared_stack_problem(specs, registry) if len(unit) > 1 else None
+        problem = shared_stack_problem([spec for _, spec in unit], registry) if len(unit) > 1 else None
         stacks += 1 if problem is None else len(unit)
         if problem is not None:
-            lines.append(f"  in separate stacks: {', '.join(a.name for a in unit)}: {problem}")
+            lines.append(f"  in separate stacks: {', '.join(arm.name for arm, _ in unit)}: {problem}")
     if stacks < len(arms):
         lines.insert(
             0,

@@ -38,8 +38,6 @@ TOLERANCE = {"fp32": 1e-4, "bf16": 5e-2, "fp16": 1e-2}
 EPOCH_TOLERANCE = {"fp32": 1e-3, "bf16": 1e-2, "fp16": 1e-2}
 ACCURACY_TOLERANCE = 5e-3
 
-COMPILE_ALONE = "compile = true trains each seed alone, compiled (a stacked model is not compiled)"
-
 
 class TrainingForward:
     """The training forward pass: the model itself, or its compiled form once the

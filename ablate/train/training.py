@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from ablate.components import Batch, DataSplits, EpochState, StepState
 from ablate.plugin.registry import Registry
-from ablate.spec import Execution, RunSpec
+from ablate.spec import COMPILE_ALONE, Execution, RunSpec
 from ablate.train.build import RunFailed, RunParts, build_run, pick_device, prepare_process
-from ablate.train.compiled import COMPILE_ALONE, TOLERANCE, TrainingForward
+from ablate.train.compiled import TOLERANCE, TrainingForward
 from ablate.train.optimizers import Optimizer, set_lr
 from ablate.train.precision import OptimizerStep, autocast, optimizer_step, precision_of, stack_problem
 from ablate.train.run_result import RunResult

@@ -11,8 +11,8 @@ import pytest
 from stacking_support import CPU, make_spec, seeds_of
 
 from ablate.plugin.manager import build_registry, make_plugin_manager
-from ablate.spec import Execution
-from ablate.train.compiled import ACCURACY_TOLERANCE, COMPILE_ALONE, EPOCH_TOLERANCE
+from ablate.spec import COMPILE_ALONE, Execution
+from ablate.train.compiled import ACCURACY_TOLERANCE, EPOCH_TOLERANCE
 from ablate.train.stacked.training import train_group
 from ablate.train.training import train_run
 
