@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
+    from ablate.engine.store.optuna_schema import ReportStudy
+
 COMMANDS = ("report", "compare")
 
 
@@ -87,12 +89,33 @@ def storage_url(source: str) -> tuple[str, Path | None]:
     return sqlite_url(db), folder
 
 
-def open_stored_study(url: str, name: str | None) -> optuna.Study:
-    """The one ablate study in the storage, or the one --study names; a clear error otherwise."""
+def open_stored_study(url: str, name: str | None) -> ReportStudy:
+    """The one ablate study in the storage, or the one --study names; a clear error otherwise.
+    An SQLite file is read directly (``optuna_schema``), any other storage through Optuna."""
+    from ablate.engine.store import optuna_schema  # optuna: only when this runs
+
+    path = sqlite_path(url)
+    names = optuna_schema.study_names(path) if path is not None else None
+    if path is not None and names is not None:
+        study: ReportStudy = optuna_schema.open_study(path, _chosen(names, name, url))
+    else:
+        storage, names = _through_optuna(url)
+        study = _loaded(storage, _chosen(names, name, url))
+    stored = optuna_schema.user_attrs(study)
+    missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in stored]
+    if missing:
+        raise UserError(
+            f"study {study.study_name!r} has no {' or '.join(missing)} stored",
+            key="report",
+            expected="a study written by this version of `ablate run` (run it again to store them)",
+        )
+    return study
+
+
+def _through_optuna(url: str) -> tuple[optuna.storages.RDBStorage, list[str]]:
+    """The storage opened to read through Optuna, and its studies' names."""
     import optuna
 
-    from ablate.engine.store.optuna_internals import study_user_attrs  # optuna: only when this runs
-    from ablate.engine.store.retrying_storage import retrying  # optuna: only when this runs
     from ablate.engine.store.storage import (
         cannot_open,
         open_for_reading,
@@ -101,11 +124,23 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = open_for_reading(url)  # read, never create
-        names = [s.study_name for s in storage.get_all_studies()]
+        return storage, [s.study_name for s in storage.get_all_studies()]
     except UserError:
         raise
     except Exception as exc:
         raise cannot_open(url, exc, key="report") from None
+
+
+def _loaded(storage: optuna.storages.RDBStorage, name: str) -> optuna.Study:
+    import optuna
+
+    from ablate.engine.store.retrying_storage import retrying  # optuna: only when this runs
+
+    return optuna.load_study(study_name=name, storage=retrying(storage))  # reads ride through a restart
+
+
+def _chosen(names: list[str], name: str | None, url: str) -> str:
+    """The study to report: the one --study names, else the storage's only one."""
     if not names:
         raise UserError(f"the storage {for_people(url)} holds no study", key="report")
     if name is None:
@@ -115,28 +150,19 @@ def open_stored_study(url: str, name: str | None) -> optuna.Study:
                 key="--study",
                 expected="--study NAME, one of those",
             )
-        name = names[0]
-    elif name not in names:
+        return names[0]
+    if name not in names:
         raise UserError(
             f"no study named {name!r} in the storage",
             key="--study",
             expected="one of: " + ", ".join(sorted(names)),
             hint=did_you_mean(name, names),
         )
-    study = optuna.load_study(study_name=name, storage=retrying(storage))  # reads ride through a restart
-    stored = study_user_attrs(study)
-    missing = [k for k in (attrs.RECORD, attrs.PLAN) if k not in stored]
-    if missing:
-        raise UserError(
-            f"study {name!r} has no {' or '.join(missing)} stored",
-            key="report",
-            expected="a study written by this version of `ablate run` (run it again to store them)",
-        )
-    return study
+    return name
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ablate.engine.store.optuna_internals import study_user_attrs  # optuna: only when this runs
+    from ablate.engine.store.optuna_schema import user_attrs  # optuna: only when this runs
     from ablate.report.figure_files import early_workers  # pandas: only when this runs
     from ablate.report.outputs import (
         write_outputs,
@@ -153,7 +179,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     configure(args.db_patience, url)
     with early_workers() as pool:  # they import matplotlib while this reads and analyses
         study = open_stored_study(url, args.study)
-        record = StudyRecord.from_json(study_user_attrs(study)[attrs.RECORD])
+        record = StudyRecord.from_json(user_attrs(study)[attrs.RECORD])
         out = args.out or folder or Path("reports") / (record.name or study.study_name)
         try:
             Path(out).mkdir(parents=True, exist_ok=True)

@@ -11,17 +11,17 @@ import optuna
 import pandas as pd
 
 from ablate.engine.store import attrs
-from ablate.engine.store.optuna_internals import study_user_attrs
+from ablate.engine.store.optuna_schema import ReportStudy, user_attrs
 from ablate.engine.store.record import RunEntry, StudyRecord
 from ablate.engine.store.storage_url import without_password
 from ablate.errors import UserError
 from ablate.report import write_report
 
 
-def stored_record(study: optuna.Study) -> tuple[StudyRecord, list[RunEntry]]:
+def stored_record(study: ReportStudy) -> tuple[StudyRecord, list[RunEntry]]:
     """The record and plan stored with the study; the password that records written
     by older versions kept in their storage URL is dropped, so no report shows it."""
-    stored = study_user_attrs(study)
+    stored = user_attrs(study)
     record = StudyRecord.from_json(stored[attrs.RECORD])
     record = record.replace(storage=without_password(record.storage))
     return record, [RunEntry.from_json(e) for e in stored[attrs.PLAN]]
@@ -35,7 +35,7 @@ def has_failures(study: optuna.Study) -> bool:
     return bool(failure_details(study, plan))
 
 
-def write_outputs(out: Path, study: optuna.Study, pool: ProcessPoolExecutor | None = None) -> Path:
+def write_outputs(out: Path, study: ReportStudy, pool: ProcessPoolExecutor | None = None) -> Path:
     """results.csv, results.json and the report; returns the index.html path. ``pool``:
     figure workers forked earlier (``early_workers``)."""
     from ablate.engine.store.results import collect, write_tables  # sqlalchemy: only when this runs, not at start-up

@@ -20,14 +20,16 @@ import datetime as dt
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
-import sqlalchemy as sa
 from optuna.distributions import BaseDistribution, check_distribution_compatibility, distribution_to_json
 from optuna.trial import TrialState
 
 from ablate.engine.store.db_patience import retried
+
+if TYPE_CHECKING:  # SQLAlchemy: imported where a storage is written, not where a report reads SQLite
+    import sqlalchemy as sa
 
 # Given a session in the storing transaction and trial ids, those whose runs this worker no longer holds.
 Guard = Callable[[Any, list[int]], set[int]]
@@ -144,6 +146,7 @@ def _session(study: optuna.Study) -> Any:
 def create_running(study: optuna.Study, trials: Sequence[NewTrial]) -> list[tuple[int, int]]:
     """Create the trials, RUNNING, in one transaction; their (trial id, number) in order.
     Numbers follow the study's count, under the study's row lock as Optuna takes it."""
+    import sqlalchemy as sa  # here, not at the top: a report reading SQLite never loads it
     from optuna.storages._rdb import models
 
     study_id = study_id_of(study)

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate.engine.store import attrs
 from ablate.engine.store.optuna_internals import StoredTrial
+from ablate.engine.store.optuna_schema import ReportStudy
 from ablate.engine.store.record import RunEntry, StudyRecord
 from ablate.engine.store.trials import is_done, run_outcomes
 
@@ -60,7 +61,7 @@ def _row(run: RunEntry, trial: Stored, columns: Sequence[str]) -> tuple[dict[str
 
 
 def collect(
-    study: optuna.Study, plan: Sequence[RunEntry], columns: Sequence[str]
+    study: ReportStudy, plan: Sequence[RunEntry], columns: Sequence[str]
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(table, histories) for the planned runs that have a stored outcome."""
     states = run_outcomes(study)

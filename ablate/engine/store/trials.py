@@ -13,7 +13,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.engine.store import attrs, optuna_internals
+from ablate.engine.store import attrs, optuna_internals, optuna_schema
 from ablate.engine.store.db_patience import retried
 from ablate.engine.store.optuna_internals import (
     StoredTrial,
@@ -45,11 +45,14 @@ def run_states(study: optuna.Study) -> dict[str, list[FrozenTrial]]:
 OUTCOME_ATTRS = (attrs.RUN_KEY, attrs.RESULT, attrs.FAILURE, attrs.FAILURE_DETAIL, attrs.PRUNED, attrs.REPEAT_OF)
 
 
-def run_outcomes(study: optuna.Study) -> dict[str, list[FrozenTrial | StoredTrial]]:
+def run_outcomes(study: optuna_schema.ReportStudy) -> dict[str, list[FrozenTrial | StoredTrial]]:
     """Trials grouped by run key, with only OUTCOME_ATTRS among their user attributes:
-    read in bulk where the storage allows it (trial_bulk), else through Optuna's API."""
+    read in bulk where the storage allows it (SQLite read directly, or Optuna's tables
+    through its ORM), else through Optuna's API."""
     trials: list[FrozenTrial | StoredTrial] = []
-    if readable(study):
+    if isinstance(study, optuna_schema.SqliteStudy):
+        trials.extend(optuna_schema.read_trials(study, OUTCOME_ATTRS))
+    elif readable(study):
         trials.extend(read_trials(study, OUTCOME_ATTRS))
     else:
         trials.extend(study.get_trials(deepcopy=False))
