@@ -183,3 +183,20 @@ def one_epoch_study(name: str = "tiny", seeds: int = 1, data: str = 'name = "dig
 
 
 DROPOUT_FACTOR = '[factors.dropout]\nkind = "regularizer"\nlevels = ["none", "dropout"]\n'
+
+
+def running(pid: int) -> bool:
+    """The process is alive and not a zombie (one its parent has not reaped has ended all the same)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists() and _signalable(pid)
+
+
+def _signalable(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -162,12 +163,6 @@ def _chosen(names: list[str], name: str | None, url: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ablate.engine.store.optuna_schema import user_attrs  # optuna: only when this runs
-    from ablate.report.figure_files import early_workers  # pandas: only when this runs
-    from ablate.report.outputs import (
-        write_outputs,
-    )  # jinja2, optuna, pandas, scipy: only when this runs, not at start-up
-
     source = from_env(args.source)
     if source is None:
         raise UserError(
@@ -177,7 +172,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     url, folder = storage_url(source)
     configure(args.db_patience, url)
-    with early_workers() as pool:  # they import matplotlib while this reads and analyses
+    _load_shared()
+    from ablate.report.figure_workers import early_workers  # multiprocessing: only when this runs
+
+    with early_workers() as pool:  # they load matplotlib while this loads the rest, reads and analyses
+        from ablate.engine.store.optuna_schema import user_attrs  # optuna: only when this runs
+        from ablate.report.outputs import write_outputs  # jinja2, optuna, scipy: only when this runs
+
         study = open_stored_study(url, args.study)
         record = StudyRecord.from_json(user_attrs(study)[attrs.RECORD])
         out = args.out or folder or Path("reports") / (record.name or study.study_name)
@@ -188,6 +189,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_outputs(Path(out), study, pool)
     print(f"report of {study.study_name} written from stored runs: {path}")
     return 0
+
+
+def _load_shared() -> None:
+    """What both the command and its figure workers need, loaded once before the workers
+    start. A report's matrices are small: BLAS threads would only spin (a quarter of a
+    second of a core as numpy loads), so one, unless the environment says otherwise."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import pandas  # noqa: F401
+    from scipy import special  # noqa: F401
 
 
 def read_report_dir(folder: Path) -> tuple[pd.DataFrame, StudyRecord]:

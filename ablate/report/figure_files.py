@@ -20,8 +20,7 @@ import json
 import os
 import pickle
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -37,11 +36,11 @@ from ablate.report.figure_limits import (
     MAX_CURVE_SEEDS,
     MAX_PANELS,
 )
+from ablate.report.figure_pool import ForkedPool
 from ablate.report.figure_workers import (
     Job,
     drawing_forked,
     fork_pool,
-    forked_early,
     partial_path,
     remove_orphans,
 )
@@ -69,7 +68,7 @@ def rendering(
     analysis: Analysis,
     histories: Sequence[Mapping],
     workers: int | None = None,
-    pool: ProcessPoolExecutor | None = None,
+    pool: ForkedPool | None = None,
 ) -> Iterator[dict[str, str]]:
     """Start drawing every figure that applies into ``out_dir`` and yield {key: file name} at
     once, so the caller writes the page while the figures render; leaving the block waits for
@@ -118,16 +117,6 @@ def rendering(
             _write_digests(out_dir, {name: digests[name] for name in drawn})
         raise
     _write_digests(out_dir, {name: digests[name] for name in drawn})
-
-
-def early_workers(workers: int | None = None) -> AbstractContextManager[ProcessPoolExecutor | None]:
-    """Figure workers forked before the report reads its runs, each importing matplotlib and
-    the figure code while the command works (``forked_early``); for ``rendering``'s pool."""
-    return forked_early(_import_figures, workers)
-
-
-def _import_figures() -> None:
-    import ablate.report.figures  # noqa: F401  (matplotlib: in the workers, not the command)
 
 
 @contextmanager

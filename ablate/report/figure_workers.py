@@ -1,35 +1,35 @@
-"""The processes that draw a report's figures: forked from the command (they share
-its imported matplotlib, so each starts in milliseconds), deaf to Ctrl-C (sent to the
-whole process group, it is the command's to handle), and killed by the command when it
-stops, so it stops at once and no worker is left waiting. A figure is drawn under a
-temporary name (``partial_path``) and renamed when whole.
+"""The processes that draw a report's figures: forked from one parent that loaded the
+figure code (``figure_pool``), deaf to Ctrl-C (sent to the whole process group, it is
+the command's to handle), and killed by the command when it stops, so it stops at once
+and no worker is left waiting. A figure is drawn under a temporary name
+(``partial_path``) and renamed when whole.
 """
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+
+from ablate.report.figure_pool import ForkedPool
 
 Job = tuple[str, tuple[Any, ...], Path]  # (function name in figures.py, its arguments, the file)
 
 
-def fork_pool(jobs: int, workers: int | None) -> ProcessPoolExecutor | None:
-    """Forked workers where the platform forks (they share the imported matplotlib, so each
-    starts in milliseconds); None where one process is as good."""
+def fork_pool(jobs: int, workers: int | None, warm: Callable[[], None] | None = None) -> ForkedPool | None:
+    """Workers forked from a parent that ran ``warm`` (nothing where the command already
+    imported the figure code); None where one process is as good or the platform cannot fork."""
     workers = min(workers or default_workers(), jobs)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return None
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
-    )
+    with _interrupts_deferred():  # the parent starts here: never unknown to the command
+        return ForkedPool(workers, warm, _ignore_interrupts)
 
 
 def default_workers() -> int:
@@ -37,37 +37,35 @@ def default_workers() -> int:
 
 
 @contextmanager
-def forked_early(warm: Callable[[], None], workers: int | None = None) -> Iterator[ProcessPoolExecutor | None]:
-    """Figure workers forked now, each running ``warm`` (its imports) on the cores the
-    command leaves idle while it reads and analyses the runs, instead of the command
-    importing before it forks. Killed on the way out unless the figures used them
-    (``drawing_forked`` shuts its pool down); None where forking is not worth it."""
-    workers = workers or default_workers()
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        yield None
-        return
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_start_early,
-        initargs=(warm,),
-    )
+def forked_early(warm: Callable[[], None], workers: int | None = None) -> Iterator[ForkedPool | None]:
+    """Figure workers started now, their parent running ``warm`` (its imports, a first
+    figure) on the cores the command leaves idle while it reads and analyses the runs,
+    instead of the command importing before it forks. Killed on the way out unless the
+    figures used them (``drawing_forked`` shuts the pool down); None where forking is
+    not worth it."""
+    pool = fork_pool(workers or default_workers(), workers, warm)
     try:
-        with _interrupts_deferred():  # every worker forks here: none is left unknown to the pool
-            pool.submit(os.getpid)  # the first task forks them all
         yield pool
     finally:
-        _stop(pool, [])
+        if pool is not None:
+            _stop(pool, [])
 
 
-def _start_early(warm: Callable[[], None]) -> None:
-    _ignore_interrupts()
-    warm()
-    gc.freeze()  # what the worker imported is never garbage: no collection walks it again
+def early_workers(workers: int | None = None) -> AbstractContextManager[ForkedPool | None]:
+    """Figure workers started before the report reads its runs, their parent importing
+    matplotlib and the figure code and drawing a first figure while the command works
+    (``forked_early``); for ``rendering``'s pool."""
+    return forked_early(_warm_figures, workers)
+
+
+def _warm_figures() -> None:
+    import ablate.report.figures as figures  # matplotlib: in the workers' parent, not the command
+
+    figures.warm_up()
 
 
 def drawing_forked(
-    pool: ProcessPoolExecutor,
+    pool: ForkedPool,
     render: Callable[[Job], None],
     tasks: list[Job],
     written: dict[str, str],
@@ -78,8 +76,7 @@ def drawing_forked(
     ``drawn``. On any exception, Ctrl-C included, the workers are killed before it goes on."""
     futures: list[Future[None]] = []
     try:
-        with _interrupts_deferred():  # every worker forks here: none is left unknown to the pool
-            futures = [pool.submit(render, task) for task in tasks]
+        futures = [pool.submit(render, task) for task in tasks]
         yield written
         for task, future in zip(tasks, futures):
             future.result()
@@ -96,18 +93,15 @@ def _succeeded(future: Future[None]) -> bool:
     return future.done() and not future.cancelled() and future.exception() is None
 
 
-def _stop(pool: ProcessPoolExecutor, tasks: list[Job]) -> None:
-    """Kill the pool's workers (a figure half drawn dies with its temporary file, removed
-    here), then wait for them and the pool's thread: nothing is left running or waiting."""
+def _stop(pool: ForkedPool, tasks: list[Job]) -> None:
+    """Kill the workers and their parent (a figure half drawn dies with its temporary
+    file, removed here) and wait for them: nothing is left running or waiting. A pool
+    already shut down has nothing left to kill."""
     with _interrupts_deferred():  # a second Ctrl-C waits the few milliseconds this takes
-        workers = dict(pool._processes or {})  # {pid: process}; the pool has no public way to them
-        for process in workers.values():
-            process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)  # its thread sees the workers gone and ends
-        for pid, process in workers.items():
-            process.join()
-            for _, _, path in tasks:
-                partial_path(path, pid).unlink(missing_ok=True)
+        pool.kill()
+    for pid in pool.pids.values():
+        for _, _, path in tasks:
+            partial_path(path, pid).unlink(missing_ok=True)
 
 
 @contextmanager

@@ -3,9 +3,8 @@ run` and a later rebuild from storage produce the same files."""
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
@@ -16,6 +15,9 @@ from ablate.engine.store.record import RunEntry, StudyRecord
 from ablate.engine.store.storage_url import without_password
 from ablate.errors import UserError
 from ablate.report import write_report
+
+if TYPE_CHECKING:  # the pool's type only: its module is the figure workers'
+    from ablate.report.figure_pool import ForkedPool
 
 
 def stored_record(study: ReportStudy) -> tuple[StudyRecord, list[RunEntry]]:
@@ -35,7 +37,7 @@ def has_failures(study: optuna.Study) -> bool:
     return bool(failure_details(study, plan))
 
 
-def write_outputs(out: Path, study: ReportStudy, pool: ProcessPoolExecutor | None = None) -> Path:
+def write_outputs(out: Path, study: ReportStudy, pool: ForkedPool | None = None) -> Path:
     """results.csv, results.json and the report; returns the index.html path. ``pool``:
     figure workers forked earlier (``early_workers``)."""
     from ablate.engine.store.results import collect, write_tables  # sqlalchemy: only when this runs, not at start-up

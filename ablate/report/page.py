@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import pandas as pd
@@ -34,6 +33,9 @@ from ablate.report.settings import arm_settings, fixed_settings
 from ablate.report.stats import COMPLETE, is_present
 from ablate.report.verdicts import ANTAGONISM, DEFINITIONS, REDUNDANCY, SYNERGY
 
+if TYPE_CHECKING:  # the pool's type only: its module is the figure workers'
+    from ablate.report.figure_pool import ForkedPool
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FANOVA_EVALUATOR = "optuna.importance.FanovaImportanceEvaluator(seed=0)"
 
@@ -43,7 +45,7 @@ def write_report(
     table: pd.DataFrame,
     histories: list[dict[str, Any]],
     record: StudyRecord,
-    pool: ProcessPoolExecutor | None = None,
+    pool: ForkedPool | None = None,
     while_drawing: Callable[[], None] | None = None,
 ) -> Path:
     """Write index.html, PNG figures, leaderboard.md/.tex and summary.md into out_dir;

@@ -9,10 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from support import _study
+from support import _study, running
 
 from ablate.report.analysis import analyse
-from ablate.report.figure_files import FIGURES, early_workers, rendering
+from ablate.report.figure_files import FIGURES, rendering
+from ablate.report.figure_workers import early_workers
 
 ARMS = ["baseline", "bn", "ln"]
 
@@ -21,12 +22,14 @@ def test_early_workers_draw_every_figure_and_end_with_the_report(tmp_path):
     table, histories, record = _study(ARMS, [0, 1, 2])
     an = analyse(table, record)
     with early_workers(2) as pool:  # two, whatever this machine's cores
-        assert pool is not None and len(multiprocessing.active_children()) >= 2  # forked at once
+        assert pool is not None and len(multiprocessing.active_children()) == 1  # their parent, started at once
         with rendering(tmp_path, an, histories, pool=pool) as written:
             pass
     assert {p.name for p in tmp_path.glob("fig_*.png")} == set(written.values())
     assert {FIGURES[k] for k in ("arms", "learning_curves", "loss_curves", "accuracy_vs_gap")} <= set(written.values())
+    assert len(set(pool.pids.values())) == 2  # both drew
     assert multiprocessing.active_children() == []
+    assert not any(running(pid) for pid in pool.pids.values())
 
 
 def test_workers_with_nothing_to_draw_are_stopped_and_never_touch_the_folder(tmp_path):
@@ -54,7 +57,7 @@ def test_the_command_draws_through_early_workers_without_importing_matplotlib(tm
     code = (
         "import pickle, sys; sys.path.insert(0, 'tests')\n"
         "from ablate.report import write_report\n"
-        "from ablate.report.figure_files import early_workers\n"
+        "from ablate.report.figure_workers import early_workers\n"
         "with early_workers(2) as pool:\n"
         f"    write_report({str(tmp_path / 'r')!r}, *pickle.loads(open({str(study)!r}, 'rb').read()), pool=pool)\n"
         "print('matplotlib' in sys.modules)"

@@ -1,0 +1,246 @@
+"""Worker processes forked from one process that imported and warmed the figure code
+first, so matplotlib's import (0.3 s) and its first figure's font loading are paid
+once, not once per worker, and on the core the command leaves idle while it reads
+and analyses the runs.
+
+The command starts one process, the workers' parent. It runs ``warm``, forks the
+workers (they inherit what it loaded) and waits for them. Each worker has a pipe of
+its own for jobs and one for answers; a thread of the command hands the next job to
+whichever worker is free, in the order given (slowest first). A worker ends when
+its job pipe closes, whether the command finished or died, so none outlives it;
+``kill`` has the parent kill and reap every worker at once. No worker is left
+unknown: a worker gets a job only after it has said its pid.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import suppress
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+
+class WorkerDied(RuntimeError):
+    """A worker ended (killed, out of memory) before it answered for its job."""
+
+
+class ForkedPool:
+    """``workers`` processes forked from a parent that ran ``warm``; ``start`` runs first in
+    the parent (its signal dispositions, which the workers inherit)."""
+
+    def __init__(self, workers: int, warm: Callable[[], None] | None, start: Callable[[], None]):
+        ctx = multiprocessing.get_context("fork")
+        jobs = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (worker's end, command's end)
+        answers = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (command's end, worker's end)
+        self._send = [writer for _, writer in jobs]
+        self._receive = [reader for reader, _ in answers]
+        self.pids: dict[int, int] = {}  # worker index -> pid, once it said so
+        self._pending: collections.deque[tuple[Future[None], Callable[[Any], None], Any]] = collections.deque()
+        self._running: dict[int, Future[None]] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+        self._ended = False
+        self._wake_read, self._wake_write = ctx.Pipe(duplex=False)
+        self._parent = ctx.Process(
+            target=_parent,
+            args=(warm, start, [r for r, _ in jobs], [w for _, w in answers], [*self._send, *self._receive]),
+            daemon=True,  # at the command's exit multiprocessing ends it (SIGTERM: its workers die with it)
+        )
+        # Held back until the parent has its own handlers: one arriving first would run the
+        # command's (`ablate run`'s SIGTERM handler only asks the run to stop) and be lost.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            self._parent.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for workers_end in [r for r, _ in jobs] + [w for _, w in answers]:  # they live in the workers only
+            workers_end.close()
+        self._thread = threading.Thread(target=self._dispatch, name="figure-jobs", daemon=True)
+        self._thread.start()
+
+    @property
+    def parent_pid(self) -> int | None:
+        return self._parent.pid
+
+    def submit(self, fn: Callable[[Any], None], arg: Any) -> Future[None]:
+        """``fn(arg)`` in a worker; its exception, if any, is the future's."""
+        future: Future[None] = Future()
+        with self._lock:
+            self._pending.append((future, fn, arg))
+        self._wake_write.send(None)
+        return future
+
+    def shutdown(self) -> None:
+        """Wait for every job, end the workers and their parent."""
+        with self._lock:
+            self._closing = True
+        self._wake_write.send(None)
+        self._thread.join()
+        self._close_pipes()
+        self._parent.join()
+        self._ended = True
+
+    def kill(self) -> None:
+        """Kill every worker and the parent now (the parent kills and reaps its workers
+        first); the jobs not finished are cancelled. Nothing to do once shut down."""
+        if self._ended:
+            return
+        with self._lock:
+            self._closing = True
+            for future, _, _ in self._pending:
+                future.cancel()
+            self._pending.clear()
+        with suppress(OSError):
+            self._wake_write.send(None)
+        self._parent.terminate()
+        self._parent.join()
+        self._thread.join()
+        self._close_pipes()
+        self._ended = True
+
+    def _close_pipes(self) -> None:
+        for conn in (*self._send, *self._receive, self._wake_read, self._wake_write):
+            conn.close()
+
+    def _dispatch(self) -> None:
+        """The command's thread: takes each worker's answers and gives it its next job."""
+        live = dict(enumerate(self._receive))
+        free: list[int] = []
+        while live:
+            for conn in wait([*live.values(), self._wake_read]):
+                if conn is self._wake_read:
+                    self._wake_read.recv()
+                    continue
+                index = next(i for i, c in live.items() if c is conn)
+                if not self._answer(index, live[index]):
+                    del live[index]
+                    free = [i for i in free if i != index]
+                else:
+                    free.append(index)
+            with self._lock:
+                while free and self._pending:
+                    self._hand(free.pop(0), *self._pending.popleft())
+                if self._closing and not self._pending and not self._running:
+                    return
+        with self._lock:  # no worker left (they could not start, or all died): nothing would run these
+            for future, _, _ in self._pending:
+                future.set_exception(WorkerDied("no figure worker is left to draw it"))
+            self._pending.clear()
+
+    def _answer(self, index: int, conn: Connection) -> bool:
+        """Read one answer of worker ``index``: False where the worker has ended."""
+        try:
+            kind, value = conn.recv()
+        except (EOFError, OSError):
+            with self._lock:
+                future = self._running.pop(index, None)
+            if future is not None:
+                future.set_exception(WorkerDied(f"figure worker {self.pids.get(index)} ended mid-figure"))
+            return False
+        if kind == "ready":
+            self.pids[index] = value
+            return True
+        with self._lock:
+            future = self._running.pop(index, None)
+        if future is not None and value is None:
+            future.set_result(None)
+        elif future is not None:
+            future.set_exception(value)
+        return True
+
+    def _hand(self, index: int, future: Future[None], fn: Callable[[Any], None], arg: Any) -> None:
+        try:
+            self._send[index].send((fn, arg))
+        except (OSError, ValueError) as exc:  # the worker is gone: its end of the pipe closed
+            future.set_exception(WorkerDied(f"figure worker {self.pids.get(index)} is gone: {exc}"))
+            return
+        self._running[index] = future
+
+
+def _parent(
+    warm: Callable[[], None] | None,
+    start: Callable[[], None],
+    jobs: list[Connection],
+    answers: list[Connection],
+    commands_ends: list[Connection],
+) -> None:
+    """The workers' parent: warm, fork them, reap them; on SIGTERM kill and reap them first."""
+    for conn in commands_ends:  # a worker sees its job pipe close when the command closes its end
+        conn.close()
+    start()
+    children: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: _end(children))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # held back by the command
+    if warm is not None:
+        warm()
+    gc.freeze()  # what was imported is never garbage: no worker's collection walks it again
+    for index in range(len(jobs)):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a child always in the list
+        pid = os.fork()
+        if pid == 0:
+            _worker(jobs, answers, index)
+        children.append(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    for conn in (*jobs, *answers):
+        conn.close()
+    for pid in children:
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _end(children: list[int]) -> None:
+    for pid in children:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in children:
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    os._exit(0)
+
+
+def _worker(jobs: list[Connection], answers: list[Connection], index: int) -> None:
+    """A forked worker: says its pid, then runs jobs until its job pipe closes. Never returns."""
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        for i, conn in enumerate((*jobs, *answers)):
+            if i not in (index, len(jobs) + index):
+                conn.close()
+        mine, out = jobs[index], answers[index]
+        out.send(("ready", os.getpid()))
+        while True:
+            try:
+                fn, arg = mine.recv()
+            except EOFError:
+                break
+            try:
+                fn(arg)
+                out.send(("done", None))
+            except Exception as exc:  # the command re-raises it, with this worker's traceback
+                out.send(("done", _picklable(exc)))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _picklable(exc: Exception) -> Exception:
+    """The exception with the worker's traceback as a note, or where it cannot cross a
+    pipe, a RuntimeError saying what it was."""
+    where = "".join(traceback.format_exception(exc)).rstrip()
+    try:
+        exc.add_note(f"in figure worker {os.getpid()}:\n{where}")
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"in figure worker {os.getpid()}:\n{where}")
+    return exc
