@@ -60,6 +60,19 @@ FIGURES = {
     "glance": "fig_glance.png",
 }
 DIGESTS = ".figures.json"
+# Slowest first, as measured on a study of 50 arms (`benchmarks/report_scale.py`): the
+# longest figures start first and the short ones fill in, so no worker is left with a
+# long one at the end.
+DRAWING_ORDER = [
+    "arms",
+    "loss_curves",
+    "learning_curves",
+    "interactions",
+    "main_effects",
+    "glance",
+    "accuracy_vs_gap",
+    "fanova",
+]
 
 
 @contextmanager
@@ -134,7 +147,8 @@ def _heap_frozen() -> Iterator[None]:
 
 
 def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, str, tuple[Any, ...]]]:
-    """(key, figure function's name, its arguments) for every figure this study gets, slowest first."""
+    """(key, figure function's name, its arguments) for every figure this study gets, slowest
+    first (DRAWING_ORDER), so the workers finish together."""
     board, table, baseline = an.board, an.table, an.baseline
     done = board[board["n_complete"] > 0] if not board.empty else board
     arms = curve_arms(done, baseline)
@@ -155,7 +169,7 @@ def figure_jobs(an: Analysis, histories: Sequence[Mapping]) -> list[tuple[str, s
     rows, _ = glance_rows(an.family)
     if rows:  # the answer at a glance, on top of the page
         jobs.append(("glance", "glance_figure", (rows, 100 * an.family.margin)))
-    return jobs
+    return sorted(jobs, key=lambda job: DRAWING_ORDER.index(job[0]))
 
 
 def render(job: Job) -> None:

@@ -6,7 +6,7 @@ and analyses the runs.
 The command starts one process, the workers' parent. It runs ``warm``, forks the
 workers (they inherit what it loaded) and waits for them. Each worker has a pipe of
 its own for jobs and one for answers; a thread of the command hands the next job to
-whichever worker is free, in the order given (slowest first). A worker ends when
+whichever worker is free, in the order given. A worker ends when
 its job pipe closes, whether the command finished or died, so none outlives it;
 ``kill`` has the parent kill and reap every worker at once. No worker is left
 unknown: a worker gets a job only after it has said its pid.

@@ -26,3 +26,9 @@ def test_an_emptied_figure_file_is_drawn_again(tmp_path):
     (tmp_path / "fig_loss_curves.png").write_bytes(b"\x89PNG")
     assert not _whole(tmp_path / "fig_arms.png") and not _whole(tmp_path / "missing.png")
     assert _whole(tmp_path / "fig_loss_curves.png")
+
+
+def test_every_figure_has_its_place_in_the_drawing_order():
+    from ablate.report.figure_files import DRAWING_ORDER, FIGURES
+
+    assert sorted(DRAWING_ORDER) == sorted(FIGURES)

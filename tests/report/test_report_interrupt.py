@@ -26,7 +26,7 @@ from ablate.report import write_report
 from ablate.report.figure_files import DIGESTS, FIGURES
 
 ARMS = ["baseline", "bn", "ln"]
-SLOW = "fig_learning_curves.png"  # the first figure submitted: one worker stays on it, the other draws the rest
+SLOW = "fig_learning_curves.png"  # among the first figures submitted: one worker stays on it, the other draws the rest
 PNG_END = b"IEND\xaeB`\x82"
 
 pytestmark = pytest.mark.skipif(
