@@ -41,6 +41,8 @@ from ablate.report.layout import grid_inches, text_inches
 from ablate.report.shown import top_and_baseline
 from ablate.report.stats import per_arm_values
 
+matplotlib.rcParams["figure.dpi"] = DPI  # laid out at the DPI saved: the save reuses the layout's text measures
+
 # Beyond this many arms the scatter shows leaderboard ranks instead of names,
 # because a dozen long labels in one plot overlap whatever we do.
 MAX_NAMED_POINTS = 10
