@@ -172,10 +172,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     url, folder = storage_url(source)
     configure(args.db_patience, url)
-    _load_shared()
+    # A report's matrices are small: BLAS threads would only spin (a quarter of a second of a
+    # core as numpy loads), so one, here and in the figure workers, unless the environment says.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from ablate.report.figure_workers import early_workers  # multiprocessing: only when this runs
 
-    with early_workers() as pool:  # they load matplotlib while this loads the rest, reads and analyses
+    with early_workers() as pool:  # they load matplotlib and pandas while this loads its own, reads and analyses
         from ablate.engine.store.optuna_schema import user_attrs  # optuna: only when this runs
         from ablate.report.outputs import write_outputs  # jinja2, optuna, scipy: only when this runs
 
@@ -189,15 +191,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_outputs(Path(out), study, pool)
     print(f"report of {study.study_name} written from stored runs: {path}")
     return 0
-
-
-def _load_shared() -> None:
-    """What both the command and its figure workers need, loaded once before the workers
-    start. A report's matrices are small: BLAS threads would only spin (a quarter of a
-    second of a core as numpy loads), so one, unless the environment says otherwise."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    import pandas  # noqa: F401
-    from scipy import special  # noqa: F401
 
 
 def read_report_dir(folder: Path) -> tuple[pd.DataFrame, StudyRecord]:

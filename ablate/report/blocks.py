@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import special
 
-from ablate.report.stats import t_quantile
+from ablate.report.stats import t_quantile, t_two_sided_p
 
 CONFIDENCE = 0.95
 
@@ -148,5 +147,5 @@ def contrast(model: BlockFit, weights: Mapping[str, float], confidence: float = 
     if not se > 0:
         return Contrast(est, df=model.df, note="no variance: no interval or test")
     half = t_quantile(0.5 + confidence / 2, model.df) * se
-    p = float(2 * special.stdtr(model.df, -abs(est) / se))  # the t distribution's tail, as a ufunc
+    p = t_two_sided_p(est / se, model.df)
     return Contrast(est, se, model.df, est - half, est + half, p)

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special  # not scipy.stats: 1.5 s to import, for the same functions
 
 COMPLETE = "complete"
 
@@ -39,12 +38,17 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, f
 
 def t_two_sided_p(t: float, df: int) -> float:
     """Two-sided p-value of a t statistic (scipy.stats.ttest_rel's, from the same function)."""
+    from scipy import special  # here: the figure workers load this module, never scipy (0.1 s)
+
     return float(2.0 * special.stdtr(df, -abs(t)))
 
 
 @functools.lru_cache(maxsize=1024)
 def t_quantile(q: float, df: int) -> float:
-    """Student-t quantile, cached: reports ask for the same few (q, df) hundreds of times."""
+    """Student-t quantile, cached: reports ask for the same few (q, df) hundreds of times.
+    scipy.special, not scipy.stats (1.5 s to import, for the same function)."""
+    from scipy import special  # here: the figure workers load this module, never scipy (0.1 s)
+
     return float(special.stdtrit(df, q))
 
 

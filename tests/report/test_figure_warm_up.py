@@ -38,3 +38,11 @@ def test_after_the_warm_up_no_figure_looks_a_font_up_for_itself():
     assert int(warmed) > 0  # the warm-up did look fonts up (a fresh process)
     assert {"learning_curves", "loss_curves", "arms", "main_effects"} <= set(drawn)
     assert int(new) == 0, f"{new} font lookups after the warm-up"
+
+
+def test_the_figure_code_loads_without_scipy():
+    """The workers' parent loads the figure code while the command loads scipy for itself:
+    a tenth of a second on the way to the first figure, where the figures would load it too."""
+    code = "import sys, ablate.report.figures; print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
