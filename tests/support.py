@@ -200,3 +200,22 @@ def _signalable(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def descendants(pid: int | None = None) -> set[int]:
+    """The running (not zombie) processes below ``pid`` (default: this one), from /proc."""
+    parents: dict[int, int] = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while listed
+            continue
+        if fields[0] not in ("Z", "X"):
+            parents[int(status.parent.name)] = int(fields[1])
+    found, todo = set(), [pid or os.getpid()]
+    while todo:
+        above = todo.pop()
+        below = {child for child, parent in parents.items() if parent == above}
+        todo.extend(below - found)
+        found |= below
+    return found

@@ -43,6 +43,7 @@ from ablate.report.figure_workers import (
     fork_pool,
     partial_path,
     remove_orphans,
+    warm_figures,
 )
 from ablate.report.glance import glance_rows
 
@@ -113,11 +114,9 @@ def rendering(
     ]
     (out_dir / DIGESTS).unlink(missing_ok=True)  # until the figures it describes are written
     drawn = [name for name in digests if name not in {path.name for _, _, path in tasks}]  # current ones
-    if tasks and pool is None:
-        import ablate.report.figures  # noqa: F401  (once here, shared by the forked workers)
     try:
         with _heap_frozen():
-            pool = (pool if tasks else None) or fork_pool(len(tasks), workers)
+            pool = (pool if tasks else None) or fork_pool(len(tasks), workers, warm_figures)
             if pool is None:
                 for task in tasks:
                     render(task)

@@ -6,10 +6,14 @@ and analyses the runs.
 The command starts one process, the workers' parent. It runs ``warm``, forks the
 workers (they inherit what it loaded) and waits for them. Each worker has a pipe of
 its own for jobs and one for answers; a thread of the command hands the next job to
-whichever worker is free, in the order given. A worker ends when
-its job pipe closes, whether the command finished or died, so none outlives it;
-``kill`` has the parent kill and reap every worker at once. No worker is left
-unknown: a worker gets a job only after it has said its pid.
+whichever worker is free, in the order given. A worker ends when its job pipe closes,
+whether the command finished or died, so none outlives it. No worker is left unknown:
+a worker gets a job only after it has said its pid.
+
+Stopping uses no Python signal handler, which a signal can slip past: the parent dies
+of SIGTERM's default action while it warms (it has no workers yet), ignores SIGTERM
+from the moment it forks them, and from then on kills and reaps them as soon as the
+command closes its control pipe (``kill``) or dies.
 """
 
 from __future__ import annotations
@@ -38,9 +42,8 @@ class ForkedPool:
     the parent (its signal dispositions, which the workers inherit)."""
 
     def __init__(self, workers: int, warm: Callable[[], None] | None, start: Callable[[], None]):
-        ctx = multiprocessing.get_context("fork")
-        jobs = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (worker's end, command's end)
-        answers = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (command's end, worker's end)
+        jobs = [multiprocessing.Pipe(duplex=False) for _ in range(workers)]  # (worker's end, command's end)
+        answers = [multiprocessing.Pipe(duplex=False) for _ in range(workers)]  # (command's end, worker's end)
         self._send = [writer for _, writer in jobs]
         self._receive = [reader for reader, _ in answers]
         self.pids: dict[int, int] = {}  # worker index -> pid, once it said so
@@ -49,27 +52,25 @@ class ForkedPool:
         self._lock = threading.Lock()
         self._closing = False
         self._ended = False
-        self._wake_read, self._wake_write = ctx.Pipe(duplex=False)
-        self._parent = ctx.Process(
-            target=_parent,
-            args=(warm, start, [r for r, _ in jobs], [w for _, w in answers], [*self._send, *self._receive]),
-            daemon=True,  # at the command's exit multiprocessing ends it (SIGTERM: its workers die with it)
-        )
-        # Held back until the parent has its own handlers: one arriving first would run the
-        # command's (`ablate run`'s SIGTERM handler only asks the run to stop) and be lost.
+        self._wake_read, self._wake_write = multiprocessing.Pipe(duplex=False)
+        control, self._control = os.pipe()  # (the parent's end, the command's): closed, the workers die
+        # Held back until the parent has set its own dispositions: one arriving first would run
+        # the command's handler (`ablate run`'s SIGTERM handler only asks the run to stop) and be lost.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         try:
-            self._parent.start()
+            # os.fork, not multiprocessing.Process: at the command's exit multiprocessing would
+            # wait for it, where a closed control pipe is what ends it
+            self.parent_pid = os.fork()
+            if self.parent_pid == 0:
+                ours = [*self._send, *self._receive, self._wake_read, self._wake_write]
+                _run_parent(warm, start, [r for r, _ in jobs], [w for _, w in answers], control, ours, self._control)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         for workers_end in [r for r, _ in jobs] + [w for _, w in answers]:  # they live in the workers only
             workers_end.close()
+        os.close(control)
         self._thread = threading.Thread(target=self._dispatch, name="figure-jobs", daemon=True)
         self._thread.start()
-
-    @property
-    def parent_pid(self) -> int | None:
-        return self._parent.pid
 
     def submit(self, fn: Callable[[Any], None], arg: Any) -> Future[None]:
         """``fn(arg)`` in a worker; its exception, if any, is the future's."""
@@ -85,8 +86,8 @@ class ForkedPool:
             self._closing = True
         self._wake_write.send(None)
         self._thread.join()
-        self._close_pipes()
-        self._parent.join()
+        self._close_pipes()  # the workers, idle now, see their job pipes close and end
+        self._join_parent()
         self._ended = True
 
     def kill(self) -> None:
@@ -101,15 +102,25 @@ class ForkedPool:
             self._pending.clear()
         with suppress(OSError):
             self._wake_write.send(None)
-        self._parent.terminate()
-        self._parent.join()
+        os.close(self._control)  # a parent with workers kills and reaps them, then ends
+        self._control = -1
+        with suppress(ProcessLookupError):
+            os.kill(self.parent_pid, signal.SIGTERM)  # one still warming has none: SIGTERM's default ends it
+        self._join_parent()
         self._thread.join()
         self._close_pipes()
         self._ended = True
 
+    def _join_parent(self) -> None:
+        with suppress(ChildProcessError):
+            os.waitpid(self.parent_pid, 0)
+
     def _close_pipes(self) -> None:
         for conn in (*self._send, *self._receive, self._wake_read, self._wake_write):
             conn.close()
+        if self._control >= 0:
+            os.close(self._control)
+            self._control = -1
 
     def _dispatch(self) -> None:
         """The command's thread: takes each worker's answers and gives it its next job."""
@@ -166,45 +177,72 @@ class ForkedPool:
         self._running[index] = future
 
 
+def _run_parent(
+    warm: Callable[[], None] | None,
+    start: Callable[[], None],
+    jobs: list[Connection],
+    answers: list[Connection],
+    control: int,
+    commands_ends: list[Connection],
+    commands_control: int,
+) -> None:
+    """The forked parent's whole life: never returns into the command's code."""
+    code = 0
+    try:
+        for conn in commands_ends:  # a worker's job pipe closes when the command closes its end
+            conn.close()
+        os.close(commands_control)
+        _parent(warm, start, jobs, answers, control)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def _parent(
     warm: Callable[[], None] | None,
     start: Callable[[], None],
     jobs: list[Connection],
     answers: list[Connection],
-    commands_ends: list[Connection],
+    control: int,
 ) -> None:
-    """The workers' parent: warm, fork them, reap them; on SIGTERM kill and reap them first."""
-    for conn in commands_ends:  # a worker sees its job pipe close when the command closes its end
-        conn.close()
+    """The workers' parent: warm, fork them, reap them; once the control pipe closes
+    (``kill``, or the command died), kill and reap them first."""
     start()
-    children: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: _end(children))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while it warms, a kill ends it at once
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # held back by the command
     if warm is not None:
         warm()
     gc.freeze()  # what was imported is never garbage: no worker's collection walks it again
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # with workers, only the control pipe stops it
+    alive: dict[int, int] = {}  # a pipe each worker holds open while it lives -> its pid
     for index in range(len(jobs)):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a child always in the list
+        watch, held_open = os.pipe()
         pid = os.fork()
         if pid == 0:
+            for fd in (watch, control, *alive):
+                os.close(fd)
             _worker(jobs, answers, index)
-        children.append(pid)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        os.close(held_open)
+        alive[watch] = pid
     for conn in (*jobs, *answers):
         conn.close()
-    for pid in children:
-        with suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    _reap(alive, control)
 
 
-def _end(children: list[int]) -> None:
-    for pid in children:
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for pid in children:
-        with suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    os._exit(0)
+def _reap(alive: dict[int, int], control: int) -> None:
+    """Reap each worker as it ends; once the control pipe closes, kill the rest first."""
+    while alive:
+        ready = wait([control, *alive])
+        if control in ready:
+            for pid in alive.values():
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for watch in [fd for fd in alive if control in ready or fd in ready]:
+            with suppress(ChildProcessError):
+                os.waitpid(alive.pop(watch), 0)
+            os.close(watch)
 
 
 def _worker(jobs: list[Connection], answers: list[Connection], index: int) -> None:
@@ -212,7 +250,6 @@ def _worker(jobs: list[Connection], answers: list[Connection], index: int) -> No
     code = 0
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         for i, conn in enumerate((*jobs, *answers)):
             if i not in (index, len(jobs) + index):
                 conn.close()

@@ -55,10 +55,11 @@ def early_workers(workers: int | None = None) -> AbstractContextManager[ForkedPo
     """Figure workers started before the report reads its runs, their parent importing
     matplotlib and the figure code and drawing a first figure while the command works
     (``forked_early``); for ``rendering``'s pool."""
-    return forked_early(_warm_figures, workers)
+    return forked_early(warm_figures, workers)
 
 
-def _warm_figures() -> None:
+def warm_figures() -> None:
+    """The figure code loaded and matplotlib warmed (``figures.warm_up``): the workers' parent's work."""
     import ablate.report.figures as figures  # matplotlib: in the workers' parent, not the command
 
     figures.warm_up()

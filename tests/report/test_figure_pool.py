@@ -108,17 +108,18 @@ def test_a_worker_killed_from_outside_fails_its_job_and_the_others_finish(tmp_pa
 
 def test_no_worker_outlives_a_command_that_dies(tmp_path):
     code = (
-        "import os, signal, sys\n"
+        "import os, signal, time\n"
         "from ablate.report.figure_pool import ForkedPool\n"
         "pool = ForkedPool(2, None, lambda: None)\n"
-        "pool.submit(print, 'x').result(timeout=30)\n"
-        "pool.submit(print, 'y').result(timeout=30)\n"
-        "print(pool.parent_pid, *pool.pids.values(), flush=True)\n"
+        "jobs = [pool.submit(time.sleep, 0.5) for _ in range(2)]\n"  # long enough that both workers take one
+        "[job.result(timeout=30) for job in jobs]\n"
+        "print('pids', pool.parent_pid, *pool.pids.values(), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == -signal.SIGKILL
-    pids = [int(p) for p in done.stdout.split()[-3:]]
+    pids = [int(p) for p in done.stdout.split("pids", 1)[1].split()]
+    assert len(pids) == 3, done.stdout
     wait_for(lambda: not any(running(p) for p in pids), seconds=10)
 
 

@@ -61,7 +61,8 @@ def test_a_report_with_current_figures_never_imports_matplotlib(tmp_path):
     study = tmp_path / "study.pickle"
     study.write_bytes(pickle.dumps(_study(ARMS, [0, 1, 2])))
     code = (
-        "import pickle, sys; sys.path.insert(0, 'tests')\n"
+        "import os, pickle, sys; sys.path.insert(0, 'tests')\n"
+        "os.cpu_count = lambda: 1\n"  # drawn in this process, so the first report does import it
         "from ablate.report import write_report\n"
         f"write_report({str(tmp_path / 'r')!r}, *pickle.loads(open({str(study)!r}, 'rb').read()))\n"
         "print('matplotlib' in sys.modules)"
@@ -105,3 +106,20 @@ def test_figures_draw_with_the_heap_frozen_and_the_collector_is_left_as_it_was(t
     ):
         pass
     assert gc.get_freeze_count() == before
+
+
+def test_a_report_drawn_by_workers_never_imports_matplotlib_in_the_command(tmp_path):
+    """The workers' parent loads matplotlib (``ablate run``'s report too): the command, which
+    may hold a trained study's memory, never does."""
+    study = tmp_path / "study.pickle"
+    study.write_bytes(pickle.dumps(_study(ARMS, [0, 1, 2])))
+    code = (
+        "import os, pickle, sys; sys.path.insert(0, 'tests')\n"
+        "os.cpu_count = lambda: 2\n"  # two figure workers on any machine
+        "from ablate.report import write_report\n"
+        f"write_report({str(tmp_path / 'r')!r}, *pickle.loads(open({str(study)!r}, 'rb').read()))\n"
+        "print('matplotlib' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
+    assert len(list((tmp_path / "r").glob("fig_*.png"))) >= 4
