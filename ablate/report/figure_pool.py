@@ -63,7 +63,7 @@ class ForkedPool:
             self.parent_pid = os.fork()
             if self.parent_pid == 0:
                 ours = [*self._send, *self._receive, self._wake_read, self._wake_write]
-                _run_parent(warm, start, [r for r, _ in jobs], [w for _, w in answers], control, ours, self._control)
+                _parent(warm, start, [r for r, _ in jobs], [w for _, w in answers], control, ours, self._control)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         for workers_end in [r for r, _ in jobs] + [w for _, w in answers]:  # they live in the workers only
@@ -177,7 +177,7 @@ class ForkedPool:
         self._running[index] = future
 
 
-def _run_parent(
+def _parent(
     warm: Callable[[], None] | None,
     start: Callable[[], None],
     jobs: list[Connection],
@@ -186,49 +186,39 @@ def _run_parent(
     commands_ends: list[Connection],
     commands_control: int,
 ) -> None:
-    """The forked parent's whole life: never returns into the command's code."""
+    """The forked parent's whole life (it never returns into the command's code): warm,
+    fork the workers, reap them; once the control pipe closes (``kill``, or the command
+    died), kill and reap them first."""
     code = 0
     try:
         for conn in commands_ends:  # a worker's job pipe closes when the command closes its end
             conn.close()
         os.close(commands_control)
-        _parent(warm, start, jobs, answers, control)
+        start()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while it warms, a kill ends it at once
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # held back by the command
+        if warm is not None:
+            warm()
+        gc.freeze()  # what was imported is never garbage: no worker's collection walks it again
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # with workers, only the control pipe stops it
+        alive: dict[int, int] = {}  # a pipe each worker holds open while it lives -> its pid
+        for index in range(len(jobs)):
+            watch, held_open = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                for fd in (watch, control, *alive):
+                    os.close(fd)
+                _worker(jobs, answers, index)
+            os.close(held_open)
+            alive[watch] = pid
+        for conn in (*jobs, *answers):
+            conn.close()
+        _reap(alive, control)
     except BaseException:
         traceback.print_exc()
         code = 1
     finally:
         os._exit(code)
-
-
-def _parent(
-    warm: Callable[[], None] | None,
-    start: Callable[[], None],
-    jobs: list[Connection],
-    answers: list[Connection],
-    control: int,
-) -> None:
-    """The workers' parent: warm, fork them, reap them; once the control pipe closes
-    (``kill``, or the command died), kill and reap them first."""
-    start()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while it warms, a kill ends it at once
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # held back by the command
-    if warm is not None:
-        warm()
-    gc.freeze()  # what was imported is never garbage: no worker's collection walks it again
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # with workers, only the control pipe stops it
-    alive: dict[int, int] = {}  # a pipe each worker holds open while it lives -> its pid
-    for index in range(len(jobs)):
-        watch, held_open = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            for fd in (watch, control, *alive):
-                os.close(fd)
-            _worker(jobs, answers, index)
-        os.close(held_open)
-        alive[watch] = pid
-    for conn in (*jobs, *answers):
-        conn.close()
-    _reap(alive, control)
 
 
 def _reap(alive: dict[int, int], control: int) -> None:
