@@ -43,7 +43,6 @@ from ablate.report.figure_workers import (
     fork_pool,
     partial_path,
     remove_orphans,
-    warm_figures,
 )
 from ablate.report.glance import glance_rows
 
@@ -116,7 +115,7 @@ def rendering(
     drawn = [name for name in digests if name not in {path.name for _, _, path in tasks}]  # current ones
     try:
         with _heap_frozen():
-            pool = (pool if tasks else None) or fork_pool(len(tasks), workers, warm_figures)
+            pool = (pool if tasks else None) or fork_pool(len(tasks), workers)
             if pool is None:
                 for task in tasks:
                     render(task)

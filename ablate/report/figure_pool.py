@@ -38,10 +38,10 @@ class WorkerDied(RuntimeError):
 
 
 class ForkedPool:
-    """``workers`` processes forked from a parent that ran ``warm``; ``start`` runs first in
-    the parent (its signal dispositions, which the workers inherit)."""
+    """``workers`` processes forked from a parent that ran ``warm``. They and their parent
+    ignore Ctrl-C: sent to the whole process group, it is the command's to handle."""
 
-    def __init__(self, workers: int, warm: Callable[[], None] | None, start: Callable[[], None]):
+    def __init__(self, workers: int, warm: Callable[[], None] | None):
         jobs = [multiprocessing.Pipe(duplex=False) for _ in range(workers)]  # (worker's end, command's end)
         answers = [multiprocessing.Pipe(duplex=False) for _ in range(workers)]  # (command's end, worker's end)
         self._send = [writer for _, writer in jobs]
@@ -63,7 +63,7 @@ class ForkedPool:
             self.parent_pid = os.fork()
             if self.parent_pid == 0:
                 ours = [*self._send, *self._receive, self._wake_read, self._wake_write]
-                _parent(warm, start, [r for r, _ in jobs], [w for _, w in answers], control, ours, self._control)
+                _parent(warm, [r for r, _ in jobs], [w for _, w in answers], control, ours, self._control)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         for workers_end in [r for r, _ in jobs] + [w for _, w in answers]:  # they live in the workers only
@@ -179,7 +179,6 @@ class ForkedPool:
 
 def _parent(
     warm: Callable[[], None] | None,
-    start: Callable[[], None],
     jobs: list[Connection],
     answers: list[Connection],
     control: int,
@@ -194,7 +193,7 @@ def _parent(
         for conn in commands_ends:  # a worker's job pipe closes when the command closes its end
             conn.close()
         os.close(commands_control)
-        start()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers inherit it
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while it warms, a kill ends it at once
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # held back by the command
         if warm is not None:

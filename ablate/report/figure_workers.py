@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,15 @@ from ablate.report.figure_pool import ForkedPool
 Job = tuple[str, tuple[Any, ...], Path]  # (function name in figures.py, its arguments, the file)
 
 
-def fork_pool(jobs: int, workers: int | None, warm: Callable[[], None] | None = None) -> ForkedPool | None:
-    """Workers forked from a parent that ran ``warm`` (nothing where the command already
-    imported the figure code); None where one process is as good or the platform cannot fork."""
+def fork_pool(jobs: int, workers: int | None) -> ForkedPool | None:
+    """Workers forked from a parent that loaded and warmed the figure code (``warm_figures``),
+    so the command never loads matplotlib; None where one process is as good or the
+    platform cannot fork."""
     workers = min(workers or default_workers(), jobs)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return None
     with _interrupts_deferred():  # the parent starts here: never unknown to the command
-        return ForkedPool(workers, warm, _ignore_interrupts)
+        return ForkedPool(workers, warm_figures)
 
 
 def default_workers() -> int:
@@ -37,25 +38,18 @@ def default_workers() -> int:
 
 
 @contextmanager
-def forked_early(warm: Callable[[], None], workers: int | None = None) -> Iterator[ForkedPool | None]:
-    """Figure workers started now, their parent running ``warm`` (its imports, a first
-    figure) on the cores the command leaves idle while it reads and analyses the runs,
-    instead of the command importing before it forks. Killed on the way out unless the
-    figures used them (``drawing_forked`` shuts the pool down); None where forking is
-    not worth it."""
-    pool = fork_pool(workers or default_workers(), workers, warm)
+def early_workers(workers: int | None = None) -> Iterator[ForkedPool | None]:
+    """Figure workers started before the report reads its runs, their parent loading
+    matplotlib and the figure code and drawing a first figure on the cores the command
+    leaves idle while it reads and analyses; for ``rendering``'s pool. Killed on the way
+    out unless the figures used them (``drawing_forked`` shuts the pool down); None where
+    forking is not worth it."""
+    pool = fork_pool(workers or default_workers(), workers)
     try:
         yield pool
     finally:
         if pool is not None:
             _stop(pool, [])
-
-
-def early_workers(workers: int | None = None) -> AbstractContextManager[ForkedPool | None]:
-    """Figure workers started before the report reads its runs, their parent importing
-    matplotlib and the figure code and drawing a first figure while the command works
-    (``forked_early``); for ``rendering``'s pool."""
-    return forked_early(warm_figures, workers)
 
 
 def warm_figures() -> None:
@@ -122,14 +116,6 @@ def _interrupts_deferred() -> Iterator[None]:
         previous(signal.SIGINT, None)
     elif caught and previous == signal.SIG_DFL:  # no handler of Python's: the signal's own default
         os.kill(os.getpid(), signal.SIGINT)
-
-
-def _ignore_interrupts() -> None:
-    """A figure worker's start: Ctrl-C, sent to the whole process group, is the command's to
-    handle (it kills the workers), and a kill ends a worker even under `ablate run`'s
-    SIGTERM handler, which it inherited."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def remove_orphans(out_dir: Path) -> None:

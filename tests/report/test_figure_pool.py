@@ -43,10 +43,6 @@ def stall(path: Path) -> None:
     time.sleep(60)
 
 
-def nothing() -> None:
-    pass
-
-
 def wait_for(condition, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not condition():
@@ -55,7 +51,7 @@ def wait_for(condition, seconds: float = 20.0) -> None:  # type: ignore[no-untyp
 
 
 def test_workers_are_forked_from_the_parent_that_warmed_and_share_the_jobs(tmp_path):
-    pool = ForkedPool(2, warm, nothing)
+    pool = ForkedPool(2, warm)
     futures = [pool.submit(note, tmp_path / f"job{i}") for i in range(6)]
     for future in futures:
         future.result(timeout=30)
@@ -70,7 +66,7 @@ def test_workers_are_forked_from_the_parent_that_warmed_and_share_the_jobs(tmp_p
 
 
 def test_a_jobs_exception_is_raised_in_the_command_with_the_workers_traceback(tmp_path):
-    pool = ForkedPool(2, None, nothing)
+    pool = ForkedPool(2, None)
     bad, good = pool.submit(fail, "no such column"), pool.submit(note, tmp_path / "after")
     with pytest.raises(ValueError, match="no such column") as caught:
         bad.result(timeout=30)
@@ -80,7 +76,7 @@ def test_a_jobs_exception_is_raised_in_the_command_with_the_workers_traceback(tm
 
 
 def test_kill_stops_a_busy_worker_and_leaves_nothing_running(tmp_path):
-    pool = ForkedPool(2, None, nothing)
+    pool = ForkedPool(2, None)
     busy = pool.submit(stall, tmp_path / "busy")
     queued = [pool.submit(stall, tmp_path / f"q{i}") for i in range(3)]
     wait_for(lambda: (tmp_path / "busy").exists() and (tmp_path / "q0").exists())
@@ -94,7 +90,7 @@ def test_kill_stops_a_busy_worker_and_leaves_nothing_running(tmp_path):
 
 
 def test_a_worker_killed_from_outside_fails_its_job_and_the_others_finish(tmp_path):
-    pool = ForkedPool(2, None, nothing)
+    pool = ForkedPool(2, None)
     doomed = pool.submit(stall, tmp_path / "doomed")
     wait_for(lambda: (tmp_path / "doomed").exists())
     os.kill(int((tmp_path / "doomed").read_text()), signal.SIGKILL)  # out of memory, say
@@ -110,7 +106,7 @@ def test_no_worker_outlives_a_command_that_dies(tmp_path):
     code = (
         "import os, signal, time\n"
         "from ablate.report.figure_pool import ForkedPool\n"
-        "pool = ForkedPool(2, None, lambda: None)\n"
+        "pool = ForkedPool(2, None)\n"
         "jobs = [pool.submit(time.sleep, 0.5) for _ in range(2)]\n"  # long enough that both workers take one
         "[job.result(timeout=30) for job in jobs]\n"
         "print('pids', pool.parent_pid, *pool.pids.values(), flush=True)\n"
@@ -128,7 +124,7 @@ def broken_warm() -> None:
 
 
 def test_jobs_fail_rather_than_wait_forever_where_the_workers_never_start(tmp_path):
-    pool = ForkedPool(2, broken_warm, nothing)
+    pool = ForkedPool(2, broken_warm)
     future = pool.submit(note, tmp_path / "never")
     with pytest.raises(WorkerDied, match="no figure worker is left"):
         future.result(timeout=30)
@@ -144,7 +140,7 @@ def test_a_kill_at_once_ends_the_parent_even_where_the_command_handles_sigterm()
         "from ablate.report.figure_pool import ForkedPool\n"
         "signal.signal(signal.SIGTERM, lambda signum, frame: None)\n"
         "for _ in range(20):\n"
-        "    ForkedPool(2, None, lambda: None).kill()\n"
+        "    ForkedPool(2, None).kill()\n"
         "print('ended')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -18,7 +18,7 @@ import math
 import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,12 +29,13 @@ from optuna.trial import TrialState
 from ablate.engine.store.db_patience import retried
 from ablate.engine.store.optuna_internals import StoredTrial, study_user_attrs
 
-# The columns read here, by table (as Optuna's models name them).
+# The columns read here, by table (as Optuna's models name them); a trial table's
+# row id first, then its trial id.
 TABLES = {
     "studies": ("study_id", "study_name"),
     "study_user_attributes": ("study_user_attribute_id", "study_id", "key", "value_json"),
     "trials": ("trial_id", "number", "study_id", "state"),
-    "trial_values": ("trial_id", "objective", "value", "value_type"),
+    "trial_values": ("trial_value_id", "trial_id", "objective", "value", "value_type"),
     "trial_user_attributes": ("trial_user_attribute_id", "trial_id", "key", "value_json"),
     "trial_intermediate_values": (
         "trial_intermediate_value_id",
@@ -50,13 +51,16 @@ NOT_FINITE = {"INF_POS": math.inf, "INF_NEG": -math.inf, "NAN": math.nan}
 BUSY_SECONDS = 30.0  # a writer's transaction holds the file this long at most, in practice
 
 
-@dataclass(frozen=True)
+@dataclass
 class SqliteStudy:
-    """One study of an SQLite file, named and numbered as Optuna stores it."""
+    """One study of an SQLite file, named and numbered as Optuna stores it. Its user
+    attributes (the record and the plan, megabytes at 10,000 runs) are read once per
+    open, however often the command asks."""
 
     path: Path
     study_name: str
     study_id: int
+    attrs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 ReportStudy = optuna.Study | SqliteStudy
@@ -85,7 +89,9 @@ def user_attrs(study: ReportStudy) -> dict[str, Any]:
     """The study's user attributes, from either kind of study."""
     if not isinstance(study, SqliteStudy):
         return study_user_attrs(study)
-    return _study_attrs(study)
+    if study.attrs is None:
+        study.attrs = _study_attrs(study)
+    return dict(study.attrs)
 
 
 @retried
@@ -114,14 +120,13 @@ def read_trials(
             )
         }
         values: dict[int, dict[int, float]] = {}
-        for tid, objective, value, kind in _of_study(db, "trial_values", "objective, value, value_type", study):
+        for tid, objective, value, kind in _of_study(db, "trial_values", study):
             values.setdefault(tid, {})[objective] = _value(value, kind)
         keys = sorted(attr_keys) if attr_keys is not None else None
-        for tid, key, text in _of_study(db, "trial_user_attributes", "key, value_json", study, keys):
+        for tid, key, text in _of_study(db, "trial_user_attributes", study, keys):
             trials[tid].user_attrs[key] = json.loads(text)
         if epochs:
-            columns = "step, intermediate_value, intermediate_value_type"
-            for tid, step, value, kind in _of_study(db, "trial_intermediate_values", columns, study):
+            for tid, step, value, kind in _of_study(db, "trial_intermediate_values", study):
                 trials[tid].intermediate_values[step] = _value(value, kind)
     for tid, by_objective in values.items():
         trials[tid].values = [by_objective[k] for k in sorted(by_objective)]
@@ -129,14 +134,15 @@ def read_trials(
 
 
 def _of_study(
-    db: sqlite3.Connection, table: str, columns: str, study: SqliteStudy, keys: list[str] | None = None
+    db: sqlite3.Connection, table: str, study: SqliteStudy, keys: list[str] | None = None
 ) -> Iterator[tuple[Any, ...]]:
-    """Rows of a trial's table for the study's trials, in the order they were written."""
+    """(trial id, then TABLES' columns after it) of a trial table's rows for the study's
+    trials, in the order they were written (its first column: the row id)."""
+    first, _, *rest = TABLES[table]
     where = f" AND x.key IN ({', '.join('?' * len(keys))})" if keys is not None else ""
-    order = TABLES[table][0] if table != "trial_values" else "trial_id"
     yield from db.execute(
-        f"SELECT x.trial_id, {', '.join('x.' + c.strip() for c in columns.split(','))} FROM {table} x "
-        f"JOIN trials t ON t.trial_id = x.trial_id WHERE t.study_id = ?{where} ORDER BY x.{order}",
+        f"SELECT x.trial_id, {', '.join('x.' + c for c in rest)} FROM {table} x "
+        f"JOIN trials t ON t.trial_id = x.trial_id WHERE t.study_id = ?{where} ORDER BY x.{first}",
         (study.study_id, *(keys or ())),
     )
 

@@ -144,3 +144,13 @@ def test_reporting_an_sqlite_study_loads_no_sqlalchemy(trained, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.splitlines()[-1] == "0 []", done.stderr
     assert (tmp_path / "again" / "results.csv").read_bytes() == (trained.path.parent / "results.csv").read_bytes()
+
+
+def test_a_direct_read_loads_the_studys_record_and_plan_once_per_open(trained, monkeypatch):
+    """The plan is megabytes at 10,000 runs: opening, the record and the tables ask for it three times."""
+    calls = []
+    real = optuna_schema._study_attrs
+    monkeypatch.setattr(optuna_schema, "_study_attrs", lambda study: calls.append(study) or real(study))
+    study = open_stored_study(f"sqlite:///{trained.path}", None)
+    assert stored_record(study) == stored_record(study) == stored_record(trained)
+    assert len(calls) == 1
