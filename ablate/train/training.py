@@ -119,10 +119,11 @@ class LrPlan:
     def state(self, epoch: int, step: int) -> StepState:
         return StepState(epoch, step, self.steps_per_epoch, self.total_steps, self.batch_size, self.at(step))
 
-    def apply(self, optimizer: Optimizer, step: int) -> None:
-        """Set the learning rate of ``step`` (nothing to set at a constant [train] lr)."""
+    def apply(self, optimizer: Optimizer, step: int, state: StepState | None = None) -> None:
+        """Set the learning rate of ``step`` (nothing to set at a constant [train] lr),
+        ``state``'s where the step has one (its rate already asked of the components)."""
         if self.schedule is not None or self.steer is not None:
-            set_lr(optimizer, self.at(step))
+            set_lr(optimizer, state.lr if state is not None else self.at(step))
 
 
 def lr_plan(parts: RunParts) -> LrPlan:
@@ -310,7 +311,7 @@ def train_one_epoch(
             total = with_penalties(loss, hooks.ablate_loss_penalty(model=model)) if penalise else loss
         parts.optimizer.zero_grad(set_to_none=True)
         stepper.backward(total)
-        plan.apply(parts.optimizer, step)  # after the first forward: a lazy module's weights exist by then
+        plan.apply(parts.optimizer, step, state)  # after the first forward: a lazy module's weights exist by then
         stepper.unscale()
         if before:
             hooks.ablate_before_step(model=model, state=state)

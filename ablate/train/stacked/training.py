@@ -204,7 +204,7 @@ def _train_one_epoch(stack: Stack, epoch: int) -> tuple[list[float], list[float]
                 orders, loss_sum, correct = orders[keep], loss_sum[keep], correct[keep]
             if not stack.seats:
                 return [], []
-        loss, logits = train_step(stack, x, y, stack.plan.state(epoch, step))
+        loss, logits = train_step(stack, x, y, stack.plan.state(epoch, step) if stack.before else None)
         loss_sum += loss * (end - start)
         hard = y.argmax(-1) if y.dtype.is_floating_point else y
         correct += (logits.argmax(-1) == hard).sum(1)
